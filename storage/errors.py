@@ -1,0 +1,43 @@
+"""Typed errors raised by the library on disk.
+
+Only the CLI turns these into one-line messages and exit codes; everything below it raises.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class StorageError(Exception):
+    """Base class for every error the storage layer raises on purpose."""
+
+
+class ModelMismatchError(StorageError):
+    """The library was built with one model and is being used with another.
+
+    Embeddings of two models live in different spaces, so mixing them would return nonsense
+    ranks; refusing is the only safe answer. The message says what to run instead.
+    """
+
+    def __init__(self, folder: Path | str, stored: str, requested: str) -> None:
+        self.folder = Path(folder)
+        self.stored = stored
+        self.requested = requested
+        super().__init__(
+            f"library at {self.folder} was built with model {stored}; it cannot be searched or "
+            f"extended with {requested} (use a new --library, or --model {stored})"
+        )
+
+
+class LibraryNotBoundError(StorageError):
+    """The library has no model yet, so it has no embedding size and no clips to search."""
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder)
+        super().__init__(
+            f"library at {self.folder} is empty (no model bound yet): index some videos first"
+        )
+
+
+class CorruptIndexError(StorageError):
+    """The FAISS index file cannot be read; the library rebuilds it from the database."""

@@ -1,0 +1,259 @@
+"""A library folder: the database (the truth) and the FAISS index (a cache of it).
+
+``Library.open`` connects and migrates; the index is loaded only when ``vectors()`` is first
+called, and every call brings it up to the database's current generation, so a long-running
+reader (the server) sees what other processes commit without reopening.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage import migrations, repository
+from storage.errors import CorruptIndexError, LibraryNotBoundError, ModelMismatchError
+from storage.models import LIBRARY_ROW_ID, LibraryRow
+from storage.settings import LibrarySettings
+from storage.vectors import VectorIndex, make_index
+
+logger = logging.getLogger(__name__)
+
+DB_FILENAME = "clipdex.db"
+INDEX_FILENAME = "index.faiss"
+# A writer holds the lock for one video's commit; readers and writers wait rather than fail.
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Set on every new SQLite connection: these pragmas are per connection (WAL persists)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def create_library_engine(url: str) -> Engine:
+    """An engine for the library database, with SQLite's pragmas on every connection."""
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _settings_of(row: LibraryRow) -> LibrarySettings:
+    return LibrarySettings(
+        model_id=row.model_id,
+        embed_dim=row.embed_dim,
+        frames_per_clip=row.frames_per_clip,
+        image_size=row.image_size,
+        feature_tokens=row.feature_tokens,
+        min_clip_s=row.min_clip_s,
+        max_clip_s=row.max_clip_s,
+        shot_threshold=row.shot_threshold,
+    )
+
+
+class Library:
+    """One library: open it, bind it to a model, then read and write through sessions."""
+
+    def __init__(self, folder: Path, engine: Engine) -> None:
+        self.folder = folder
+        self.engine = engine
+        self.index_path = folder / INDEX_FILENAME
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._settings: LibrarySettings | None = None
+        self._vectors: VectorIndex | None = None
+        self._saved_generation: int | None = None
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, folder: Path, *, db_url: str | None = None) -> Library:
+        """Create the folder if needed, connect, and migrate the database to the newest schema.
+
+        The database is ``folder/clipdex.db`` unless ``db_url`` points elsewhere (PostgreSQL);
+        the FAISS index always lives in the folder.
+        """
+        folder = Path(folder).expanduser().resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        engine = create_library_engine(db_url or f"sqlite:///{folder / DB_FILENAME}")
+        try:
+            migrations.upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        logger.debug("opened library %s", folder)
+        return cls(folder, engine)
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def session(self) -> Session:
+        """A new Session; use ``with lib.session() as s, s.begin():``.
+
+        Objects stay usable after the commit (``expire_on_commit=False``), so a caller can
+        return a Video from its transaction.
+        """
+        return self._sessions()
+
+    @property
+    def settings(self) -> LibrarySettings | None:
+        """What the library is bound to, or None for a fresh library (never bound)."""
+        if self._settings is None:
+            with self.session() as session:
+                row = session.get(LibraryRow, LIBRARY_ROW_ID)
+                if row is not None:
+                    self._settings = _settings_of(row)
+        return self._settings
+
+    def bind(self, wanted: LibrarySettings) -> LibrarySettings:
+        """Bind a fresh library to ``wanted``, or check that an existing one matches its model.
+
+        Returns the stored settings: once a library exists its segmentation settings win, so
+        every clip in it is cut and sampled the same way. Another model (or embedding size)
+        raises ModelMismatchError.
+        """
+        stored = self.settings
+        if stored is None:
+            stored = self._store_settings(wanted)
+        if stored.model_id != wanted.model_id or stored.embed_dim != wanted.embed_dim:
+            requested = wanted.model_id
+            if stored.model_id == wanted.model_id:
+                requested = f"{wanted.model_id} (embedding size {wanted.embed_dim})"
+            raise ModelMismatchError(self.folder, stored.model_id, requested)
+        return stored
+
+    def _store_settings(self, wanted: LibrarySettings) -> LibrarySettings:
+        """Insert the library row; if another process won the race, return what it stored."""
+        try:
+            with self.session() as session, session.begin():
+                session.add(LibraryRow(id=LIBRARY_ROW_ID, generation=0, **asdict(wanted)))
+            logger.info("bound library %s to model %s", self.folder, wanted.model_id)
+            self._settings = wanted
+        except IntegrityError:
+            logger.debug("library %s was bound concurrently", self.folder)
+        stored = self.settings
+        if stored is None:
+            raise RuntimeError("library row vanished right after it was created")
+        return stored
+
+    def generation(self) -> int:
+        """The database's current generation (0 for a fresh library), read fresh every time."""
+        with self.session() as session:
+            value = session.scalar(
+                select(LibraryRow.generation).where(LibraryRow.id == LIBRARY_ROW_ID)
+            )
+        return int(value or 0)
+
+    def vectors(self) -> VectorIndex:
+        """The FAISS index, brought up to the database's current generation.
+
+        Loaded from ``index.faiss`` on first use. A file that is missing, unreadable, of another
+        dimension, or ahead of the database (restored or replaced database) is rebuilt from the
+        stored embeddings; one that is behind catches up from the clips and tombstones newer
+        than it. Raises LibraryNotBoundError for a library that was never bound.
+        """
+        settings = self.settings
+        if settings is None:
+            raise LibraryNotBoundError(self.folder)
+        with self._lock:
+            db_generation = self.generation()
+            index = self._vectors
+            if index is None:
+                index = self._load(settings.embed_dim, db_generation)
+            if index is None or index.generation > db_generation:
+                index = self._rebuild(settings.embed_dim, db_generation)
+            elif index.generation < db_generation:
+                self._catch_up(index, db_generation)
+            self._vectors = index
+            return index
+
+    def _load(self, dim: int, db_generation: int) -> VectorIndex | None:
+        """The saved index if it is usable, else None (and say why)."""
+        try:
+            index = VectorIndex.load(self.index_path)
+        except FileNotFoundError:
+            logger.info("no vector index at %s: building it", self.index_path)
+            return None
+        except (CorruptIndexError, OSError) as exc:
+            logger.warning("rebuilding the vector index: %s", exc)
+            return None
+        if index.dim != dim:
+            logger.warning("rebuilding the vector index: it has %d dims, not %d", index.dim, dim)
+            return None
+        if index.generation > db_generation:
+            logger.warning(
+                "rebuilding the vector index: it is at generation %d, the database at %d",
+                index.generation, db_generation,
+            )
+            return None
+        self._saved_generation = index.generation
+        return index
+
+    def _rebuild(self, dim: int, db_generation: int) -> VectorIndex:
+        """A new index holding every stored clip up to ``db_generation``."""
+        with self.session() as session:
+            count = repository.counts(session=session)[1]
+            index = VectorIndex(dim, 0, make_index(dim, count))
+            for ids, vectors in repository.clip_vectors_between(
+                -1, db_generation, session=session
+            ):
+                index.add(ids, vectors)
+        index.generation = db_generation
+        self._saved_generation = None
+        logger.info(
+            "rebuilt the vector index: %d clips at generation %d", len(index), db_generation
+        )
+        return index
+
+    def _catch_up(self, index: VectorIndex, db_generation: int) -> None:
+        """Apply the changes between the index's generation and ``db_generation``.
+
+        Removals go first: if an id were ever reused, the old vector must go before the new
+        one arrives.
+        """
+        after = index.generation
+        with self.session() as session:
+            removed = index.remove(
+                repository.tombstones_between(after, db_generation, session=session)
+            )
+            added = 0
+            for ids, vectors in repository.clip_vectors_between(
+                after, db_generation, session=session
+            ):
+                index.add(ids, vectors)
+                added += len(ids)
+        index.generation = db_generation
+        logger.debug(
+            "vector index caught up from %d to %d: +%d -%d", after, db_generation, added, removed
+        )
+
+    def save_vectors(self) -> None:
+        """Save the in-memory index with its generation, if it changed since it was last saved."""
+        with self._lock:
+            index = self._vectors
+            if index is None or index.generation == self._saved_generation:
+                return
+            index.save(self.index_path)
+            self._saved_generation = index.generation
+
+    def close(self) -> None:
+        """Save a changed index (best effort: it is only a cache) and release the connections."""
+        try:
+            self.save_vectors()
+        except OSError as exc:
+            logger.warning("could not save the vector index to %s: %s", self.index_path, exc)
+        self._vectors = None
+        self.engine.dispose()

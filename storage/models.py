@@ -1,0 +1,151 @@
+"""The database schema: SQLAlchemy 2.0 typed models.
+
+The database is the source of truth for everything, vectors included; the FAISS file is a cache
+rebuilt from ``clips.embedding``. Types are kept portable (SQLite now, PostgreSQL through
+``--db-url``): ``LargeBinary`` becomes BLOB or bytea, 64-bit counters use ``BigInteger``.
+The schema is created and changed only by the Alembic migrations in ``alembic/versions``;
+``tests/storage`` checks that these models and the migrated schema agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+STATUS_INDEXED = "indexed"
+STATUS_FAILED = "failed"
+LIBRARY_ROW_ID = 1
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (SQLite keeps no zone, so everything stored is UTC)."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base whose metadata names constraints predictably, for Alembic."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class LibraryRow(Base):
+    """The single row (id 1) saying what built the library, and its change counter.
+
+    ``generation`` is bumped by every committed change to videos or clips; the FAISS file
+    records the generation it reflects, so a reader can tell how far behind it is.
+    """
+
+    __tablename__ = "library"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    model_id: Mapped[str] = mapped_column(Text)
+    embed_dim: Mapped[int] = mapped_column(Integer)
+    frames_per_clip: Mapped[int] = mapped_column(Integer)
+    image_size: Mapped[int] = mapped_column(Integer)
+    feature_tokens: Mapped[int] = mapped_column(Integer)
+    min_clip_s: Mapped[float] = mapped_column(Float)
+    max_clip_s: Mapped[float] = mapped_column(Float)
+    shot_threshold: Mapped[float] = mapped_column(Float)
+    generation: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Video(Base):
+    """One media file, indexed or failed.
+
+    Size and mtime let discovery skip unchanged files; the fingerprint recognises a moved file
+    so its clips are kept instead of re-embedded. Probe fields are nullable because a failed
+    file may not have been readable at all.
+    """
+
+    __tablename__ = "videos"
+    __table_args__ = (
+        CheckConstraint(f"status IN ('{STATUS_INDEXED}', '{STATUS_FAILED}')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    fps: Mapped[float | None] = mapped_column(Float)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    codec: Mapped[str | None] = mapped_column(String(64))
+    rotation: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    indexed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Video(id={self.id!r}, path={self.path!r}, status={self.status!r})"
+
+
+class Clip(Base):
+    """A time range of a video with its embedding and re-rank features.
+
+    Clip ids are the FAISS ids. ``sqlite_autoincrement`` stops SQLite from reusing the id of a
+    deleted last row: a reused id would make a stale index confuse the old clip with the new.
+    ``features`` is deferred: it is the largest column (tokens x dim float16) and only the
+    re-ranker needs it, through ``repository.clip_features``.
+    """
+
+    __tablename__ = "clips"
+    __table_args__ = (
+        Index("ix_clips_video_id_start_s", "video_id", "start_s"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    generation: Mapped[int] = mapped_column(BigInteger, index=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    features: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+    video: Mapped[Video] = relationship(lazy="select")
+
+    def __repr__(self) -> str:
+        return (
+            f"Clip(id={self.id!r}, video_id={self.video_id!r}, "
+            f"start_s={self.start_s!r}, end_s={self.end_s!r})"
+        )
+
+
+class ClipTombstone(Base):
+    """A removed clip id and the generation that removed it.
+
+    A FAISS index saved at generation g catches up by removing the tombstones newer than g
+    and adding the clips newer than g, instead of rebuilding from every embedding.
+    """
+
+    __tablename__ = "clip_tombstones"
+
+    clip_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger, index=True)

@@ -1,0 +1,365 @@
+"""Queries and changes on videos and clips.
+
+Every function takes ``*, session`` and never commits: the transaction belongs to the caller,
+so a video and all of its clips are committed together or not at all. Every function that
+changes videos or clips bumps the library generation once, inside that transaction, and stamps
+new clips and tombstones with it; that is what lets a FAISS index catch up incrementally.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from storage.codec import decode_embedding, decode_features, encode_embedding, encode_features
+from storage.errors import StorageError
+from storage.models import (
+    LIBRARY_ROW_ID,
+    STATUS_FAILED,
+    STATUS_INDEXED,
+    Clip,
+    ClipTombstone,
+    LibraryRow,
+    Video,
+    utcnow,
+)
+
+# Stay well under every backend's limit on bound parameters in one IN (...).
+_IN_CHUNK = 500
+
+
+@dataclass
+class VideoRecord:
+    """What probing a readable file found; ``path`` is absolute."""
+
+    path: str
+    size_bytes: int
+    mtime_ns: int
+    fingerprint: str | None
+    duration_s: float | None
+    fps: float | None
+    width: int | None
+    height: int | None
+    codec: str | None
+    rotation: int = 0
+
+
+@dataclass
+class ClipRecord:
+    """One clip to store: its time range, video embedding (dim,) and features (tokens, dim)."""
+
+    start_s: float
+    end_s: float
+    embedding: np.ndarray
+    features: np.ndarray
+
+
+@dataclass(frozen=True)
+class ClipHit:
+    """Where a clip is: what a search result needs besides its score."""
+
+    clip_id: int
+    video_id: int
+    path: str
+    start_s: float
+    end_s: float
+
+
+def bump_generation(session: Session) -> int:
+    """Increment the library generation in the caller's transaction and return the new value.
+
+    The UPDATE takes the write lock (SQLite) or the row lock (PostgreSQL) first thing, so
+    concurrent writers are serialised and generations commit in order.
+    """
+    result = session.execute(
+        update(LibraryRow)
+        .where(LibraryRow.id == LIBRARY_ROW_ID)
+        .values(generation=LibraryRow.generation + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise StorageError("the library is not bound to a model yet: call Library.bind first")
+    return int(session.scalar(select(LibraryRow.generation).where(LibraryRow.id == LIBRARY_ROW_ID)))
+
+
+def _stored_shape(session: Session) -> tuple[int, int]:
+    """(embed_dim, feature_tokens) of the bound library."""
+    row = session.execute(
+        select(LibraryRow.embed_dim, LibraryRow.feature_tokens).where(
+            LibraryRow.id == LIBRARY_ROW_ID
+        )
+    ).first()
+    if row is None:
+        raise StorageError("the library is not bound to a model yet: call Library.bind first")
+    return int(row[0]), int(row[1])
+
+
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    unique = sorted({int(i) for i in ids})
+    for start in range(0, len(unique), _IN_CHUNK):
+        yield unique[start : start + _IN_CHUNK]
+
+
+def _remove_clips(video_id: int, generation: int, session: Session) -> None:
+    """Tombstone and delete the clips of one video."""
+    clip_ids = session.scalars(select(Clip.id).where(Clip.video_id == video_id)).all()
+    if not clip_ids:
+        return
+    session.execute(
+        insert(ClipTombstone), [{"clip_id": i, "generation": generation} for i in clip_ids]
+    )
+    session.execute(delete(Clip).where(Clip.video_id == video_id))
+
+
+def _drop_video(video: Video, generation: int, session: Session) -> None:
+    """Tombstone a video's clips and delete its row, flushed so its path is free at once."""
+    _remove_clips(video.id, generation, session)
+    session.delete(video)
+    session.flush()
+
+
+def _normalised(embedding: np.ndarray, dim: int) -> np.ndarray:
+    vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
+    if vector.shape != (dim,):
+        raise ValueError(f"embedding has shape {np.shape(embedding)}, the library stores ({dim},)")
+    norm = float(np.linalg.norm(vector))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise ValueError("embedding must be finite and non-zero to be L2-normalised")
+    return vector / norm
+
+
+def _clip_rows(
+    video_id: int, clips: list[ClipRecord], generation: int, shape: tuple[int, int]
+) -> list[dict]:
+    dim, tokens = shape
+    rows = []
+    for clip in clips:
+        if np.shape(clip.features) != (tokens, dim):
+            raise ValueError(
+                f"features have shape {np.shape(clip.features)}, "
+                f"the library stores ({tokens}, {dim})"
+            )
+        if not clip.end_s >= clip.start_s >= 0:
+            raise ValueError(f"invalid clip range {clip.start_s}..{clip.end_s}")
+        rows.append(
+            {
+                "video_id": video_id,
+                "start_s": float(clip.start_s),
+                "end_s": float(clip.end_s),
+                "generation": generation,
+                "embedding": encode_embedding(_normalised(clip.embedding, dim)),
+                "features": encode_features(clip.features),
+            }
+        )
+    return rows
+
+
+def get_video_by_path(path: str, *, session: Session) -> Video | None:
+    """The row for an exact path, indexed or failed."""
+    return session.scalar(select(Video).where(Video.path == path))
+
+
+def videos_by_fingerprint(fingerprint: str, *, session: Session) -> list[Video]:
+    """Indexed videos with this content fingerprint: a moved or copied file."""
+    return list(
+        session.scalars(
+            select(Video)
+            .where(Video.fingerprint == fingerprint, Video.status == STATUS_INDEXED)
+            .order_by(Video.id)
+        )
+    )
+
+
+def save_indexed_video(record: VideoRecord, clips: list[ClipRecord], *, session: Session) -> Video:
+    """Store a video and all of its clips, replacing whatever was stored at that path.
+
+    An existing row keeps its id; its old clips are tombstoned. Embeddings are L2-normalised
+    here so the index's inner product is a cosine whatever the caller passed.
+    """
+    shape = _stored_shape(session)
+    generation = bump_generation(session)
+    video = get_video_by_path(record.path, session=session)
+    if video is None:
+        video = Video(path=record.path)
+        session.add(video)
+    else:
+        _remove_clips(video.id, generation, session)
+    for field in ("size_bytes", "mtime_ns", "fingerprint", "duration_s", "fps", "width"):
+        setattr(video, field, getattr(record, field))
+    video.height, video.codec, video.rotation = record.height, record.codec, record.rotation
+    video.status, video.error, video.indexed_at = STATUS_INDEXED, None, utcnow()
+    session.flush()
+    rows = _clip_rows(video.id, clips, generation, shape)
+    if rows:
+        session.execute(insert(Clip), rows)
+    return video
+
+
+def save_failed_video(
+    path: str,
+    size_bytes: int,
+    mtime_ns: int,
+    error: str,
+    fingerprint: str | None,
+    *,
+    session: Session,
+) -> Video:
+    """Record that a file could not be indexed, replacing (and tombstoning) what was there.
+
+    Size and mtime are kept so discovery does not retry an unchanged broken file every run.
+    """
+    generation = bump_generation(session)
+    video = get_video_by_path(path, session=session)
+    if video is None:
+        video = Video(path=path)
+        session.add(video)
+    else:
+        _remove_clips(video.id, generation, session)
+    video.size_bytes, video.mtime_ns, video.fingerprint = size_bytes, mtime_ns, fingerprint
+    video.duration_s = video.fps = None
+    video.width = video.height = None
+    video.codec, video.rotation = None, 0
+    video.status, video.error, video.indexed_at = STATUS_FAILED, error, utcnow()
+    session.flush()
+    return video
+
+
+def move_video(
+    video: Video, new_path: str, size_bytes: int, mtime_ns: int, *, session: Session
+) -> None:
+    """Point a stored video at its new path, keeping its clips (and clip ids) as they are.
+
+    Whatever row already occupies ``new_path`` (the file that was overwritten) is deleted first.
+    """
+    generation = bump_generation(session)
+    if new_path != video.path:
+        occupant = get_video_by_path(new_path, session=session)
+        if occupant is not None:
+            _drop_video(occupant, generation, session)
+    video.path, video.size_bytes, video.mtime_ns = new_path, size_bytes, mtime_ns
+    session.flush()
+
+
+def delete_video(video: Video, *, session: Session) -> None:
+    """Delete a video and its clips, tombstoning the clip ids."""
+    _drop_video(video, bump_generation(session), session)
+
+
+def videos_under(roots: list[str], *, session: Session) -> list[Video]:
+    """Rows whose path is one of ``roots`` or inside one of them, ordered by path.
+
+    ``/a/b`` matches ``/a/b`` and ``/a/b/x.mp4`` but not ``/a/bc``. Prefixes are compared with
+    ``substr`` equality rather than LIKE: SQLite's LIKE ignores ASCII case and PostgreSQL's
+    ordering follows the collation, and either could prune files outside the roots.
+    """
+    conditions = []
+    for root in roots:
+        trimmed = root.rstrip(os.sep) or os.sep
+        prefix = trimmed if trimmed.endswith(os.sep) else trimmed + os.sep
+        conditions.append(Video.path == trimmed)
+        conditions.append(func.substr(Video.path, 1, len(prefix)) == prefix)
+    if not conditions:
+        return []
+    return list(session.scalars(select(Video).where(or_(*conditions)).order_by(Video.path)))
+
+
+def clips_of_video(video_id: int, *, session: Session) -> list[Clip]:
+    """The clips of one video in time order."""
+    return list(
+        session.scalars(
+            select(Clip).where(Clip.video_id == video_id).order_by(Clip.start_s, Clip.id)
+        )
+    )
+
+
+def clip_hits(clip_ids: list[int], *, session: Session) -> dict[int, ClipHit]:
+    """Path and time range of each clip id that still exists (vanished ids are left out)."""
+    hits: dict[int, ClipHit] = {}
+    for chunk in _chunks(clip_ids):
+        rows = session.execute(
+            select(Clip.id, Clip.video_id, Video.path, Clip.start_s, Clip.end_s)
+            .join(Video, Video.id == Clip.video_id)
+            .where(Clip.id.in_(chunk))
+        )
+        for row in rows:
+            hits[row[0]] = ClipHit(row[0], row[1], row[2], row[3], row[4])
+    return hits
+
+
+def clip_features(clip_ids: list[int], *, session: Session) -> dict[int, np.ndarray]:
+    """Re-rank features, (tokens, dim) float32, of each clip id that still exists."""
+    dim, tokens = _stored_shape(session)
+    features: dict[int, np.ndarray] = {}
+    for chunk in _chunks(clip_ids):
+        for clip_id, data in session.execute(
+            select(Clip.id, Clip.features).where(Clip.id.in_(chunk))
+        ):
+            features[clip_id] = decode_features(data, tokens, dim)
+    return features
+
+
+def clip_embeddings(clip_ids: list[int], *, session: Session) -> dict[int, np.ndarray]:
+    """Unit video embeddings, (dim,) float32, of each clip id that still exists."""
+    dim, _ = _stored_shape(session)
+    embeddings: dict[int, np.ndarray] = {}
+    for chunk in _chunks(clip_ids):
+        for clip_id, data in session.execute(
+            select(Clip.id, Clip.embedding).where(Clip.id.in_(chunk))
+        ):
+            embeddings[clip_id] = decode_embedding(data, dim)
+    return embeddings
+
+
+def counts(*, session: Session) -> tuple[int, int, int]:
+    """(indexed videos, clips, failed videos)."""
+    by_status: dict[str, int] = {
+        status: int(n)
+        for status, n in session.execute(
+            select(Video.status, func.count()).group_by(Video.status)
+        )
+    }
+    clips = session.scalar(select(func.count()).select_from(Clip)) or 0
+    return by_status.get(STATUS_INDEXED, 0), int(clips), by_status.get(STATUS_FAILED, 0)
+
+
+def failed_videos(*, session: Session) -> list[Video]:
+    """Videos that could not be indexed, with their error text, ordered by path."""
+    return list(
+        session.scalars(select(Video).where(Video.status == STATUS_FAILED).order_by(Video.path))
+    )
+
+
+def clip_vectors_between(
+    after: int, upto: int, *, session: Session, batch: int = 4096
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Clips added in generations (after, upto], as (ids int64, unit vectors float32) batches.
+
+    The upper bound makes the result consistent with a generation read earlier, even without
+    a snapshot: a clip committed later is left for the next catch-up.
+    """
+    dim, _ = _stored_shape(session)
+    rows = session.execute(
+        select(Clip.id, Clip.embedding)
+        .where(Clip.generation > after, Clip.generation <= upto)
+        .order_by(Clip.id)
+        .execution_options(yield_per=batch)
+    )
+    for part in rows.partitions():
+        ids = np.fromiter((r[0] for r in part), dtype=np.int64, count=len(part))
+        vectors = np.frombuffer(b"".join(r[1] for r in part), dtype="<f4")
+        yield ids, vectors.astype(np.float32).reshape(len(part), dim)
+
+
+def tombstones_between(after: int, upto: int, *, session: Session) -> np.ndarray:
+    """Clip ids removed in generations (after, upto], int64."""
+    ids = session.scalars(
+        select(ClipTombstone.clip_id).where(
+            ClipTombstone.generation > after, ClipTombstone.generation <= upto
+        )
+    ).all()
+    return np.asarray(ids, dtype=np.int64)

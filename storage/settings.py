@@ -1,0 +1,24 @@
+"""What a library was built with: the model and the segmentation settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LibrarySettings:
+    """The settings a library is bound to on first use.
+
+    The model (``model_id``, ``embed_dim``) must never change for a library: stored embeddings
+    would become incomparable. The other fields are stored too, so later runs cut and sample
+    clips the same way even if the defaults change.
+    """
+
+    model_id: str
+    embed_dim: int
+    frames_per_clip: int
+    image_size: int
+    feature_tokens: int
+    min_clip_s: float
+    max_clip_s: float
+    shot_threshold: float

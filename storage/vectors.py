@@ -1,0 +1,206 @@
+"""The FAISS index of clip embeddings: a cache of the database, saved atomically.
+
+The file holds a small header (magic, format version, dim, generation, payload length, CRC32)
+followed by ``faiss.serialize_index`` bytes. Keeping the generation inside the same file, and
+replacing the file with one ``os.replace``, means the vectors and the generation they reflect
+can never disagree, whatever crashes in between.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import struct
+import tempfile
+import threading
+import zlib
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from storage.errors import CorruptIndexError
+
+logger = logging.getLogger(__name__)
+
+MAGIC = b"CLIPDEXF"
+FORMAT_VERSION = 1
+# magic, format version, dim, generation, payload length, payload CRC32
+_HEADER = struct.Struct("<8sIIqQI")
+
+
+def make_index(dim: int, n: int) -> faiss.Index:
+    """Choose the FAISS index for ``n`` vectors of size ``dim``.
+
+    Exact inner product (cosine on L2-normalised vectors) is right while the library is small;
+    this is the one place to switch to IVF or HNSW once ``n`` makes a flat scan too slow.
+    IDMap2 keeps clip ids as FAISS ids and supports removal and reconstruction.
+    """
+    del n  # every size uses the flat index for now
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def _as_ids(ids: np.ndarray | list[int]) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+
+
+def _as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:
+    matrix = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    if matrix.ndim == 1:
+        matrix = matrix.reshape(1, -1)
+    if matrix.ndim != 2 or matrix.shape[1] != dim:
+        raise ValueError(f"expected vectors of shape (n, {dim}), got {np.shape(vectors)}")
+    return matrix
+
+
+class VectorIndex:
+    """Clip embeddings searchable by inner product; FAISS ids are clip ids.
+
+    Calls are serialised by a lock because a server may search from several threads while
+    another brings the index up to date, and FAISS does not allow mutation during a search.
+    """
+
+    def __init__(self, dim: int, generation: int = 0, index: faiss.Index | None = None) -> None:
+        self.dim = dim
+        self.generation = generation
+        self._index = index if index is not None else make_index(dim, 0)
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def ids(self) -> np.ndarray:
+        """All clip ids held, in storage order."""
+        with self._lock:
+            return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def add(self, ids: np.ndarray | list[int], vectors: np.ndarray) -> None:
+        """Add vectors under the given clip ids; an id already present has its vector replaced.
+
+        Replacing instead of duplicating keeps one entry per clip even if a catch-up were
+        replayed, so a search never returns the same clip twice.
+        """
+        id_array = _as_ids(ids)
+        matrix = _as_matrix(vectors, self.dim)
+        if len(id_array) != len(matrix):
+            raise ValueError(f"{len(id_array)} ids for {len(matrix)} vectors")
+        if len(id_array) == 0:
+            return
+        with self._lock:
+            if self._index.ntotal:
+                self._index.remove_ids(faiss.IDSelectorBatch(id_array))
+            self._index.add_with_ids(matrix, id_array)
+
+    def remove(self, ids: np.ndarray | list[int]) -> int:
+        """Remove clip ids (absent ids are ignored); returns how many were removed."""
+        id_array = _as_ids(ids)
+        if len(id_array) == 0:
+            return 0
+        with self._lock:
+            if not self._index.ntotal:
+                return 0
+            return int(self._index.remove_ids(faiss.IDSelectorBatch(id_array)))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best clips per query: scores (q, k) float32 and ids (q, k) int64.
+
+        Scores are inner products (cosines for unit queries). Missing slots, when fewer than
+        ``k`` clips exist, have id -1.
+        """
+        matrix = _as_matrix(queries, self.dim)
+        if k <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+        with self._lock:
+            scores, ids = self._index.search(matrix, k)
+        return scores.astype(np.float32, copy=False), ids.astype(np.int64, copy=False)
+
+    def range_search(
+        self, queries: np.ndarray, min_score: float
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every clip scoring at least ``min_score`` per query, as (scores, ids) best first.
+
+        This is what duplicate detection needs: all near matches, not a fixed top-k.
+        """
+        matrix = _as_matrix(queries, self.dim)
+        with self._lock:
+            lims, scores, ids = self._index.range_search(matrix, float(min_score))
+        results = []
+        for q in range(len(matrix)):
+            s, i = scores[lims[q] : lims[q + 1]], ids[lims[q] : lims[q + 1]]
+            order = np.argsort(-s, kind="stable")
+            results.append((s[order].astype(np.float32), i[order].astype(np.int64)))
+        return results
+
+    def save(self, path: Path) -> None:
+        """Write the index and its generation to ``path`` atomically.
+
+        A temporary file in the same folder is written, flushed and fsynced, then renamed over
+        the old file and the folder fsynced, so readers see the old file or the new one, whole.
+        """
+        path = Path(path)
+        with self._lock:
+            payload = faiss.serialize_index(self._index)
+            header = _HEADER.pack(
+                MAGIC, FORMAT_VERSION, self.dim, self.generation, payload.nbytes,
+                zlib.crc32(payload),
+            )
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            # mkstemp makes the file private; keep the old file's mode so other readers still can.
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(header)
+                handle.write(payload.tobytes())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        _fsync_folder(path.parent)
+        logger.debug("saved %d vectors at generation %d to %s", len(self), self.generation, path)
+
+    @classmethod
+    def load(cls, path: Path) -> VectorIndex:
+        """Read an index written by ``save``.
+
+        Raises FileNotFoundError when there is no file and CorruptIndexError when the file is
+        truncated, damaged or of another format; the library rebuilds in both cases.
+        """
+        data = Path(path).read_bytes()
+        dim, generation, payload = _parse(data, path)
+        try:
+            index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
+        except RuntimeError as exc:
+            raise CorruptIndexError(f"{path}: FAISS cannot read the index ({exc})") from exc
+        if index.d != dim or not hasattr(index, "id_map"):
+            raise CorruptIndexError(f"{path}: index does not match its header")
+        return cls(dim, generation, index)
+
+
+def _parse(data: bytes, path: Path) -> tuple[int, int, bytes]:
+    """Check the header and payload; return (dim, generation, payload)."""
+    if len(data) < _HEADER.size:
+        raise CorruptIndexError(f"{path}: file is too short to be a clipdex index")
+    magic, version, dim, generation, length, crc = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise CorruptIndexError(f"{path}: not a clipdex index file")
+    if version != FORMAT_VERSION:
+        raise CorruptIndexError(f"{path}: index format {version}, expected {FORMAT_VERSION}")
+    payload = data[_HEADER.size :]
+    if len(payload) != length or zlib.crc32(payload) != crc:
+        raise CorruptIndexError(f"{path}: index file is truncated or damaged")
+    return dim, generation, payload
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable; folders cannot be opened for fsync on Windows."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

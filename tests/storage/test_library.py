@@ -1,0 +1,143 @@
+"""Library: pragmas, binding to a model, and whole-video transactions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select, text
+
+from storage import repository
+from storage.errors import LibraryNotBoundError, ModelMismatchError
+from storage.library import BUSY_TIMEOUT_MS, Library
+from storage.models import Clip, Video
+from storage.settings import LibrarySettings
+from tests.storage.records import add_video, clip_records, video_record
+
+
+def test_sqlite_pragmas_on_every_connection(library: Library) -> None:
+    with library.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+
+
+def test_foreign_keys_cascade_in_the_database(library: Library, rng: np.random.Generator) -> None:
+    add_video(library, "/media/a.mp4", 3, rng)
+    with library.engine.begin() as connection:
+        connection.execute(text("DELETE FROM videos"))
+        assert connection.execute(text("SELECT count(*) FROM clips")).scalar() == 0
+
+
+def test_fresh_library_has_no_settings(library_dir: Path) -> None:
+    lib = Library.open(library_dir)
+    try:
+        assert lib.settings is None
+        assert lib.generation() == 0
+        with pytest.raises(LibraryNotBoundError):
+            lib.vectors()
+    finally:
+        lib.close()
+
+
+def test_bind_stores_settings_and_reopen_reads_them(
+    library_dir: Path, settings: LibrarySettings
+) -> None:
+    with Library.open(library_dir) as lib:
+        assert lib.bind(settings) == settings
+    with Library.open(library_dir) as lib:
+        assert lib.settings == settings
+
+
+def test_stored_segmentation_settings_win(library: Library, settings: LibrarySettings) -> None:
+    other = LibrarySettings(**{**settings.__dict__, "max_clip_s": 99.0, "shot_threshold": 0.9})
+    assert library.bind(other) == settings
+
+
+def test_bind_refuses_another_model(library_dir: Path, settings: LibrarySettings) -> None:
+    with Library.open(library_dir) as lib:
+        lib.bind(settings)
+    other = LibrarySettings(**{**settings.__dict__, "model_id": "microsoft/xclip-base-patch16"})
+    with Library.open(library_dir) as lib:
+        with pytest.raises(ModelMismatchError) as caught:
+            lib.bind(other)
+    error = caught.value
+    assert (error.stored, error.requested) == (settings.model_id, other.model_id)
+    message = str(error)
+    assert settings.model_id in message and other.model_id in message
+    assert str(lib.folder) in message and f"--model {settings.model_id}" in message
+
+
+def test_bind_refuses_another_embedding_size(library: Library, settings: LibrarySettings) -> None:
+    other = LibrarySettings(**{**settings.__dict__, "embed_dim": settings.embed_dim * 2})
+    with pytest.raises(ModelMismatchError, match="embedding size"):
+        library.bind(other)
+
+
+def _stored_rows(library: Library) -> tuple[int, int]:
+    with library.session() as session:
+        videos = session.scalar(select(func.count()).select_from(Video))
+        clips = session.scalar(select(func.count()).select_from(Clip))
+    return videos, clips
+
+
+def test_video_is_committed_whole_or_not_at_all(
+    library: Library, settings: LibrarySettings, rng: np.random.Generator
+) -> None:
+    clips = clip_records(rng, 4, settings.embed_dim, settings.feature_tokens)
+    with pytest.raises(RuntimeError, match="crash"):
+        with library.session() as session, session.begin():
+            repository.save_indexed_video(video_record("/media/a.mp4"), clips, session=session)
+            raise RuntimeError("crash after the clips were written")
+    assert _stored_rows(library) == (0, 0)
+    assert library.generation() == 0
+
+
+def test_a_bad_clip_stores_none_of_the_video(
+    library: Library, settings: LibrarySettings, rng: np.random.Generator
+) -> None:
+    clips = clip_records(rng, 3, settings.embed_dim, settings.feature_tokens)
+    clips[2].features = clips[2].features[:1]
+    with pytest.raises(ValueError, match="features"):
+        with library.session() as session, session.begin():
+            repository.save_indexed_video(video_record("/media/a.mp4"), clips, session=session)
+    assert _stored_rows(library) == (0, 0)
+    assert library.generation() == 0
+
+
+def test_every_change_bumps_the_generation_once(
+    library: Library, rng: np.random.Generator
+) -> None:
+    add_video(library, "/media/a.mp4", 2, rng)
+    assert library.generation() == 1
+    with library.session() as session, session.begin():
+        video = repository.get_video_by_path("/media/a.mp4", session=session)
+        repository.move_video(video, "/media/b.mp4", 1000, 5, session=session)
+    assert library.generation() == 2
+    with library.session() as session, session.begin():
+        repository.save_failed_video("/media/c.mp4", 1, 2, "no video stream", None, session=session)
+    assert library.generation() == 3
+
+
+def test_objects_stay_usable_after_commit(library: Library, rng: np.random.Generator) -> None:
+    add_video(library, "/media/a.mp4", 1, rng)
+    with library.session() as session, session.begin():
+        video = repository.get_video_by_path("/media/a.mp4", session=session)
+    assert video is not None and video.path == "/media/a.mp4" and video.width == 320
+
+
+def test_storage_imports_no_model_or_decoder_libraries() -> None:
+    """storage sits below the model and the decoder: importing it must not load them."""
+    code = (
+        "import sys, storage.library, storage.repository, storage.migrations; "
+        "print(sorted({'torch', 'transformers', 'av'} & set(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

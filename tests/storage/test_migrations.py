@@ -1,0 +1,146 @@
+"""Migration tests in the pytest-alembic style, written with Alembic's own API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect
+
+from storage import migrations
+from storage.library import Library, create_library_engine
+from storage.models import Base
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TABLES = {"library", "videos", "clips", "clip_tombstones"}
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_library_engine(f"sqlite:///{tmp_path / 'migrations.db'}")
+    yield engine
+    engine.dispose()
+
+
+def run(engine: Engine, action: str, revision: str) -> None:
+    """Run alembic upgrade/downgrade through a connection, as Library.open does."""
+    with engine.begin() as connection:
+        config = migrations.alembic_config()
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, revision)
+
+
+def tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+
+
+def test_single_head() -> None:
+    script = ScriptDirectory.from_config(migrations.alembic_config())
+    assert len(script.get_heads()) == 1
+
+
+def test_upgrade_from_empty(engine: Engine) -> None:
+    run(engine, "upgrade", "head")
+    assert tables(engine) == TABLES
+    with engine.connect() as connection:
+        assert migrations.current_revisions(connection) == migrations.head_revisions()
+
+
+def test_downgrade_to_base_and_up_again(engine: Engine) -> None:
+    run(engine, "upgrade", "head")
+    run(engine, "downgrade", "base")
+    assert tables(engine) == set()
+    run(engine, "upgrade", "head")
+    assert tables(engine) == TABLES
+
+
+def test_every_revision_goes_down_and_up(engine: Engine) -> None:
+    """Step through history: each revision can be undone and redone."""
+    script = ScriptDirectory.from_config(migrations.alembic_config())
+    for revision in reversed(list(script.walk_revisions())):
+        run(engine, "upgrade", revision.revision)
+        run(engine, "downgrade", revision.down_revision or "base")
+        run(engine, "upgrade", revision.revision)
+
+
+def test_models_match_migrated_schema(engine: Engine) -> None:
+    run(engine, "upgrade", "head")
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_open_migrates_once_and_reopens(tmp_path: Path) -> None:
+    Library.open(tmp_path).close()
+    lib = Library.open(tmp_path)
+    try:
+        assert tables(lib.engine) == TABLES
+    finally:
+        lib.close()
+
+
+def _alembic_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    alembic = Path(sys.executable).with_name("alembic")
+    return subprocess.run(
+        [str(alembic), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "CLIPDEX_DB_URL"}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    return env
+
+
+def test_alembic_cli_with_x_argument(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    db = tmp_path / "cli.db"
+    result = _alembic_cli(["-x", f"db_url=sqlite:///{db}", "upgrade", "head"], clean_env)
+    assert result.returncode == 0, result.stderr
+    assert not (REPO_ROOT / "clipdex.db").exists()
+    engine = create_library_engine(f"sqlite:///{db}")
+    try:
+        assert tables(engine) == TABLES
+    finally:
+        engine.dispose()
+
+
+def test_alembic_cli_with_environment_variable(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    db = tmp_path / "env.db"
+    clean_env["CLIPDEX_DB_URL"] = f"sqlite:///{db}"
+    result = _alembic_cli(["upgrade", "head"], clean_env)
+    assert result.returncode == 0, result.stderr
+    assert not (REPO_ROOT / "clipdex.db").exists()
+    lib = Library.open(tmp_path, db_url=f"sqlite:///{db}")
+    try:
+        assert lib.settings is None and lib.generation() == 0
+    finally:
+        lib.close()
+
+
+def test_concurrent_first_open_creates_schema_once(tmp_path: Path) -> None:
+    """Two processes opening a fresh library at once must both succeed."""
+    code = "import sys; from storage.library import Library; Library.open(sys.argv[1]).close()"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "lib")],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr

@@ -1,0 +1,144 @@
+"""Repository functions against a real SQLite library."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from storage import repository
+from storage.errors import StorageError
+from storage.library import Library
+from storage.models import ClipTombstone
+from storage.settings import LibrarySettings
+from tests.storage.records import add_video, clip_records, db_clip_ids, delete_path, video_record
+
+
+def _tombstones(library: Library) -> dict[int, int]:
+    with library.session() as session:
+        return dict(session.execute(select(ClipTombstone.clip_id, ClipTombstone.generation)).all())
+
+
+def test_embeddings_are_stored_l2_normalised(
+    library: Library, settings: LibrarySettings, rng: np.random.Generator
+) -> None:
+    clips = clip_records(rng, 2, settings.embed_dim, settings.feature_tokens)
+    raw = [c.embedding * 7.5 for c in clips]
+    for clip, vector in zip(clips, raw):
+        clip.embedding = vector
+    with library.session() as session, session.begin():
+        video = repository.save_indexed_video(video_record("/m/a.mp4"), clips, session=session)
+        ids = [c.id for c in repository.clips_of_video(video.id, session=session)]
+        stored = repository.clip_embeddings(ids, session=session)
+    for clip_id, vector in zip(ids, raw):
+        np.testing.assert_allclose(stored[clip_id], vector / np.linalg.norm(vector), rtol=1e-6)
+
+
+def test_zero_embedding_is_refused(
+    library: Library, settings: LibrarySettings, rng: np.random.Generator
+) -> None:
+    clips = clip_records(rng, 1, settings.embed_dim, settings.feature_tokens)
+    clips[0].embedding = np.zeros(settings.embed_dim, dtype=np.float32)
+    with pytest.raises(ValueError, match="non-zero"):
+        with library.session() as session, session.begin():
+            repository.save_indexed_video(video_record("/m/a.mp4"), clips, session=session)
+
+
+def test_reindexing_a_path_replaces_its_clips(library: Library, rng: np.random.Generator) -> None:
+    video_id, old_ids = add_video(library, "/m/a.mp4", 3, rng)
+    new_video_id, new_ids = add_video(library, "/m/a.mp4", 2, rng)
+    assert new_video_id == video_id
+    assert db_clip_ids(library) == set(new_ids)
+    assert min(new_ids) > max(old_ids)
+    assert _tombstones(library) == {i: 2 for i in old_ids}
+
+
+def test_clip_ids_are_never_reused(library: Library, rng: np.random.Generator) -> None:
+    _, first = add_video(library, "/m/a.mp4", 2, rng)
+    delete_path(library, "/m/a.mp4")
+    _, second = add_video(library, "/m/b.mp4", 2, rng)
+    assert min(second) > max(first)
+
+
+def test_failed_video_replaces_an_indexed_one(library: Library, rng: np.random.Generator) -> None:
+    _, clip_ids = add_video(library, "/m/a.mp4", 3, rng)
+    add_video(library, "/m/b.mp4", 2, rng)
+    with library.session() as session, session.begin():
+        failed = repository.save_failed_video(
+            "/m/a.mp4", 10, 20, "moov atom not found", "f" * 64, session=session
+        )
+        assert (failed.status, failed.error, failed.width, failed.codec) == (
+            "failed", "moov atom not found", None, None
+        )
+    with library.session() as session:
+        assert repository.counts(session=session) == (1, 2, 1)
+        assert [v.path for v in repository.failed_videos(session=session)] == ["/m/a.mp4"]
+        assert repository.videos_by_fingerprint("f" * 64, session=session) == []
+    assert set(_tombstones(library)) == set(clip_ids)
+
+
+def test_move_keeps_clip_ids_and_replaces_the_occupant(
+    library: Library, rng: np.random.Generator
+) -> None:
+    video_id, moved_ids = add_video(library, "/m/a.mp4", 3, rng, fingerprint="a" * 64)
+    _, occupant_ids = add_video(library, "/m/b.mp4", 2, rng)
+    with library.session() as session, session.begin():
+        video = repository.get_video_by_path("/m/a.mp4", session=session)
+        repository.move_video(video, "/m/b.mp4", 1234, 99, session=session)
+    with library.session() as session:
+        assert repository.get_video_by_path("/m/a.mp4", session=session) is None
+        moved = repository.get_video_by_path("/m/b.mp4", session=session)
+        assert (moved.id, moved.size_bytes, moved.mtime_ns) == (video_id, 1234, 99)
+        clips = repository.clips_of_video(video_id, session=session)
+        assert [c.id for c in clips] == moved_ids
+        assert [v.id for v in repository.videos_by_fingerprint("a" * 64, session=session)] == [
+            video_id
+        ]
+    assert db_clip_ids(library) == set(moved_ids)
+    assert set(_tombstones(library)) == set(occupant_ids)
+
+
+def test_videos_under_matches_whole_path_components(
+    library: Library, rng: np.random.Generator
+) -> None:
+    paths = ["/a/b", "/a/b/x.mp4", "/a/b/c/y.mp4", "/a/bc/z.mp4", "/A/b/u.mp4", "/a/b%/v.mp4",
+             "/a/b_/w.mp4", "/other/q.mp4"]
+    for path in paths:
+        add_video(library, path, 1, rng)
+
+    def under(*roots: str) -> list[str]:
+        with library.session() as session:
+            return [v.path for v in repository.videos_under(list(roots), session=session)]
+
+    assert under("/a/b") == ["/a/b", "/a/b/c/y.mp4", "/a/b/x.mp4"]
+    assert under("/a/b/") == under("/a/b")
+    assert under("/a/b%") == ["/a/b%/v.mp4"]
+    assert under("/a/b_") == ["/a/b_/w.mp4"]
+    assert under("/a/b/x.mp4", "/other") == ["/a/b/x.mp4", "/other/q.mp4"]
+    assert under("/") == sorted(paths)
+    assert under() == []
+
+
+def test_clip_lookups_skip_vanished_ids(
+    library: Library, settings: LibrarySettings, rng: np.random.Generator
+) -> None:
+    video_id, clip_ids = add_video(library, "/m/a.mp4", 3, rng)
+    wanted = [*clip_ids, 999]
+    with library.session() as session:
+        hits = repository.clip_hits(wanted, session=session)
+        features = repository.clip_features(wanted, session=session)
+        embeddings = repository.clip_embeddings(wanted, session=session)
+        clips = repository.clips_of_video(video_id, session=session)
+    assert set(hits) == set(features) == set(embeddings) == set(clip_ids)
+    first = hits[clip_ids[0]]
+    assert (first.video_id, first.path, first.start_s, first.end_s) == (video_id, "/m/a.mp4", 0, 2)
+    assert [c.start_s for c in clips] == [0.0, 2.0, 4.0]
+    for array in features.values():
+        assert array.shape == (settings.feature_tokens, settings.embed_dim)
+        assert array.dtype == np.float32
+
+
+def test_changes_need_a_bound_library(tmp_path) -> None:
+    with Library.open(tmp_path) as lib, lib.session() as session:
+        with pytest.raises(StorageError, match="bind"):
+            repository.save_failed_video("/m/a.mp4", 1, 1, "boom", None, session=session)

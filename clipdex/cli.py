@@ -1,0 +1,158 @@
+"""The ``clipdex`` command line: the composition root.
+
+It builds the library and the encoder and hands them to ``indexer`` and ``search``; it alone
+turns typed errors into one-line messages and exit codes (0 ok, 1 some files failed,
+2 usage or configuration error). Heavy imports (torch, transformers) happen only inside the
+commands that need the model, so ``clipdex --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from clipdex.locations import default_library_dir
+
+logger = logging.getLogger("clipdex")
+
+EXIT_FAILED_FILES = 1
+EXIT_USAGE = 2
+
+
+class ClipdexError(click.ClickException):
+    """A configuration or usage problem: one line on stderr, exit 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file=None) -> None:
+        click.echo(f"clipdex: error: {self.format_message()}", err=True)
+
+
+class Context:
+    """What every command shares: where the library is and how to open it."""
+
+    def __init__(self, library_dir: Path, db_url: str | None, debug: bool) -> None:
+        self.library_dir = library_dir
+        self.db_url = db_url
+        self.debug = debug
+        self._library = None
+
+    def library(self):
+        from storage.library import Library
+
+        if self._library is None:
+            self._library = Library.open(self.library_dir, db_url=self.db_url)
+        return self._library
+
+    def close(self) -> None:
+        if self._library is not None:
+            self._library.close()
+
+
+def _typed_errors(func: Callable) -> Callable:
+    """Turn the library's typed errors into one-line messages (tracebacks only with --debug)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from clipdex.encoder import ModelLoadError
+        from indexer.errors import VideoOpenError
+        from storage.errors import StorageError
+
+        ctx = click.get_current_context().find_object(Context)
+        try:
+            return func(*args, **kwargs)
+        except (ModelLoadError, StorageError, VideoOpenError, ValueError) as exc:
+            if ctx and ctx.debug:
+                raise
+            raise ClipdexError(str(exc)) from exc
+        finally:
+            if ctx:
+                ctx.close()
+
+    return wrapper
+
+
+def json_option(func: Callable) -> Callable:
+    """``--json``: machine-readable output on stdout, no progress display."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(func)
+
+
+def model_option(func: Callable) -> Callable:
+    return click.option(
+        "--model",
+        "model",
+        envvar="CLIPDEX_MODEL",
+        default=None,
+        metavar="ID_OR_DIR",
+        help="X-CLIP checkpoint: a Hugging Face id or a local folder "
+        "[default: the library's model, else microsoft/xclip-base-patch32].",
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--library",
+    "library_dir",
+    envvar="CLIPDEX_LIBRARY",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Library folder [default: $XDG_DATA_HOME/clipdex].",
+)
+@click.option("--db-url", envvar="CLIPDEX_DB_URL", default=None, help="SQLAlchemy URL for the metadata.")
+@click.option("--debug", is_flag=True, help="Verbose logs and full tracebacks.")
+@click.version_option(package_name="clipdex")
+@click.pass_context
+def cli(ctx: click.Context, library_dir: Path | None, db_url: str | None, debug: bool) -> None:
+    """Semantic video search: index videos, then find clips by describing them."""
+    _configure_logging(debug)
+    ctx.obj = Context((library_dir or default_library_dir()).expanduser(), db_url, debug)
+
+
+def _configure_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("clipdex: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    if not debug:
+        # huggingface_hub retries an unreachable hub with warnings; our one error line suffices.
+        for noisy in ("huggingface_hub", "transformers", "urllib3", "filelock", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def load_encoder(model: str | None, library) -> "object":
+    """The encoder for ``model`` (else the library's, else the default), checked against the
+    library's binding before the slow load."""
+    from clipdex.encoder import DEFAULT_MODEL, XClipEncoder, resolve_model_id
+    from storage.errors import ModelMismatchError
+
+    held = library.settings
+    wanted = resolve_model_id(model) if model else (held.model_id if held else DEFAULT_MODEL)
+    if held and held.model_id != wanted:
+        raise ModelMismatchError(str(library.folder), held.model_id, wanted)
+    return XClipEncoder(wanted)
+
+
+def main() -> None:
+    from clipdex.commands import register
+
+    register(cli)
+    try:
+        cli.main(prog_name="clipdex")
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
+        if "--debug" in sys.argv:
+            raise
+        click.echo(f"clipdex: internal error: {exc!r} (run with --debug for details)", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

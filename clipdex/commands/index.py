@@ -1,0 +1,128 @@
+"""``clipdex index PATH...``: index files and folders, prune vanished files under them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from clipdex.cli import EXIT_FAILED_FILES, ClipdexError, Context, _typed_errors, json_option
+from clipdex.cli import load_encoder, model_option
+
+
+@click.command("index")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@model_option
+@click.option("--min-clip", type=float, default=None, help="Shortest clip in seconds [2.0].")
+@click.option("--max-clip", type=float, default=None, help="Longest clip in seconds [10.0].")
+@click.option("--shot-threshold", type=float, default=None, help="Cut sensitivity [27.0].")
+@click.option("--batch", "batch_clips", type=int, default=8, show_default=True, help="Clips per forward pass.")
+@json_option
+@click.pass_obj
+@_typed_errors
+def command(
+    obj: Context,
+    paths: tuple[Path, ...],
+    model: str | None,
+    min_clip: float | None,
+    max_clip: float | None,
+    shot_threshold: float | None,
+    batch_clips: int,
+    as_json: bool,
+) -> None:
+    """Index videos in PATH... (files or folders)."""
+    from indexer.pipeline import Indexer, IndexObserver
+
+    library = obj.library()
+    _check_roots(paths, library)
+    encoder = load_encoder(model, library)
+    settings = library.bind(_wanted_settings(encoder, min_clip, max_clip, shot_threshold))
+    _check_overrides(settings, min_clip, max_clip, shot_threshold)
+    observer = IndexObserver()
+    if not as_json and sys.stderr.isatty():
+        from clipdex.progress import BarObserver
+
+        observer = BarObserver()
+    try:
+        report = Indexer(library, encoder, settings, batch_clips=batch_clips, observer=observer).run(
+            paths
+        )
+    finally:
+        if hasattr(observer, "close"):
+            observer.close()
+    _print_report(report, as_json)
+    if report.failed:
+        sys.exit(EXIT_FAILED_FILES)
+
+
+def _check_roots(paths: tuple[Path, ...], library) -> None:
+    """A path that does not exist is a usage error, unless it is a file the library holds
+    (then indexing it prunes it)."""
+    from storage import repository as repo
+
+    for path in paths:
+        if path.exists():
+            continue
+        with library.session() as session:
+            if repo.get_video_by_path(str(path.absolute()), session=session) is None:
+                raise ClipdexError(f"{path}: no such file or folder")
+
+
+def _wanted_settings(encoder, min_clip, max_clip, shot_threshold):
+    from indexer.segment import SegmentRules
+    from indexer.shots import DEFAULT_THRESHOLD
+    from storage.settings import LibrarySettings
+
+    defaults = SegmentRules()
+    rules = SegmentRules(
+        min_clip if min_clip is not None else defaults.min_clip_s,
+        max_clip if max_clip is not None else defaults.max_clip_s,
+    )
+    return LibrarySettings(
+        model_id=encoder.model_id,
+        embed_dim=encoder.embed_dim,
+        frames_per_clip=encoder.frames_per_clip,
+        image_size=encoder.image_size,
+        feature_tokens=encoder.feature_tokens,
+        min_clip_s=rules.min_clip_s,
+        max_clip_s=rules.max_clip_s,
+        shot_threshold=shot_threshold if shot_threshold is not None else DEFAULT_THRESHOLD,
+    )
+
+
+def _check_overrides(settings, min_clip, max_clip, shot_threshold) -> None:
+    """Segmentation is fixed when a library is created; asking for other values is an error."""
+    for flag, asked, held in (
+        ("--min-clip", min_clip, settings.min_clip_s),
+        ("--max-clip", max_clip, settings.max_clip_s),
+        ("--shot-threshold", shot_threshold, settings.shot_threshold),
+    ):
+        if asked is not None and abs(asked - held) > 1e-9:
+            raise ClipdexError(
+                f"this library cuts clips with {flag} {held:g}; use a new --library for {asked:g}"
+            )
+
+
+def _print_report(report, as_json: bool) -> None:
+    failed = [{"path": p, "error": e} for p, e in report.failed]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "indexed": report.indexed,
+                    "skipped": report.skipped,
+                    "moved": report.moved,
+                    "removed": report.removed,
+                    "clips_added": report.clips_added,
+                    "failed": failed,
+                }
+            )
+        )
+        return
+    # Each failure was already logged on stderr as it happened; the summary only counts them.
+    click.echo(
+        f"indexed {report.indexed}, skipped {report.skipped}, moved {report.moved}, "
+        f"removed {report.removed}; {report.clips_added} clips added; {len(failed)} failed"
+    )

@@ -1,0 +1,209 @@
+"""The X-CLIP encoder: the one module that imports transformers.
+
+It loads any X-CLIP checkpoint through ``from_pretrained`` (a hub id or a local folder) and
+offers what the indexer and search need: video embeddings plus re-rank features for batches of
+preprocessed clips, unconditioned text embeddings, and the prompt-conditioned re-rank score.
+The arithmetic mirrors ``XCLIPModel.forward`` so that the re-ranked score equals the model's own
+``logits_per_video / logit_scale`` (tests/clipdex/test_parity.py proves it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "microsoft/xclip-base-patch32"
+
+
+class ModelLoadError(Exception):
+    """The model could not be loaded; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """What the checkpoint's processor does to a frame, read from preprocessor_config.json."""
+
+    shortest_edge: int = 224
+    crop_size: int = 224
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+def _looks_like_path(model_id: str) -> bool:
+    return model_id.startswith(("/", "./", "../", "~")) or Path(model_id).expanduser().exists()
+
+
+def resolve_model_id(model_id: str) -> str:
+    """A local folder becomes its absolute path (so the library records it unambiguously)."""
+    if _looks_like_path(model_id):
+        return str(Path(model_id).expanduser().resolve())
+    return model_id
+
+
+def _missing_model_message(model_id: str, reason: str) -> str:
+    return (
+        f"cannot load model {model_id!r}: {reason}. Download it once where the Hugging Face hub "
+        f"is reachable (`hf download {DEFAULT_MODEL}` or `huggingface-cli download ...`), "
+        "or pass --model /path/to/a/local/copy (CLIPDEX_MODEL works too)"
+    )
+
+
+def _read_preprocess_spec(model) -> PreprocessSpec:
+    """Read shortest edge, crop and mean/std the way the checkpoint's image processor would."""
+    folder = Path(model.name_or_path)
+    path = folder / "preprocessor_config.json"
+    if not path.is_file():
+        try:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(
+                hf_hub_download(model.name_or_path, "preprocessor_config.json", local_files_only=True)
+            )
+        except Exception:  # noqa: BLE001 - any failure means "use the checkpoint defaults"
+            size = model.config.vision_config.image_size
+            return PreprocessSpec(shortest_edge=size, crop_size=size)
+    config = json.loads(path.read_text())
+    size = config.get("size", 224)
+    shortest = size.get("shortest_edge", size.get("height", 224)) if isinstance(size, dict) else size
+    crop = config.get("crop_size", shortest)
+    crop = crop.get("height", shortest) if isinstance(crop, dict) else crop
+    return PreprocessSpec(
+        shortest_edge=int(shortest),
+        crop_size=int(crop),
+        mean=tuple(config.get("image_mean", PreprocessSpec.mean)),
+        std=tuple(config.get("image_std", PreprocessSpec.std)),
+    )
+
+
+def default_threads() -> int:
+    """Threads for torch: the CPUs this process may use (cgroup/affinity aware)."""
+    env = os.environ.get("CLIPDEX_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+class XClipEncoder:
+    """An X-CLIP checkpoint loaded for inference.
+
+    ``encode_clips`` takes clips already preprocessed to ``(B, T, 3, H, W)`` float32 and returns
+    the L2-normalised video embeddings ``(B, D)`` and the re-rank features ``(B, P, D)``
+    (``img_features`` in ``XCLIPModel.forward``: frame-averaged, projected patch tokens).
+    """
+
+    def __init__(self, model_id: str, *, threads: int | None = None) -> None:
+        import torch
+
+        self.model_id = resolve_model_id(model_id)
+        torch.set_num_threads(threads or default_threads())
+        self._torch = torch
+        self._model, self._tokenizer = _load(self.model_id)
+        config = self._model.config
+        self.frames_per_clip: int = int(config.vision_config.num_frames)
+        self.image_size: int = int(config.vision_config.image_size)
+        self.embed_dim: int = int(config.projection_dim)
+        patches = self.image_size // int(config.vision_config.patch_size)
+        self.feature_tokens: int = patches * patches
+        self.preprocess: PreprocessSpec = _read_preprocess_spec(self._model)
+
+    def encode_clips(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Video embeddings (normalised) and re-rank features for ``(B, T, 3, H, W)`` pixels."""
+        torch = self._torch
+        model = self._model
+        with torch.inference_mode():
+            values = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+            batch, frames = values.shape[:2]
+            vision = model.vision_model(pixel_values=values.flatten(0, 1))
+            cls = model.visual_projection(vision.pooler_output).view(batch, frames, -1)
+            video = model.mit(cls).pooler_output
+            tokens = model.prompts_visual_layernorm(vision.last_hidden_state[:, 1:, :])
+            tokens = tokens @ model.prompts_visual_projection
+            features = tokens.view(batch, frames, -1, video.shape[-1]).mean(dim=1)
+            video = video / video.norm(p=2, dim=-1, keepdim=True)
+        return video.numpy().astype(np.float32), features.numpy().astype(np.float32)
+
+    def encode_text(self, text: str) -> np.ndarray:
+        """The unconditioned text embedding ``(D,)`` (projected, not normalised)."""
+        torch = self._torch
+        inputs = self._tokenizer([text], padding=True, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            out = self._model.get_text_features(
+                input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")
+            )
+        embedding = out if isinstance(out, torch.Tensor) else out.pooler_output
+        return embedding[0].numpy().astype(np.float32)
+
+    def rerank(
+        self, text_embedding: np.ndarray, features: np.ndarray, video_embeddings: np.ndarray
+    ) -> np.ndarray:
+        """Cosine of each clip's video embedding with the text conditioned on that clip.
+
+        ``text + prompts_generator(text, img_features)`` as in ``XCLIPModel.forward``; the
+        result equals ``logits_per_video / logit_scale`` for each (clip, query).
+        """
+        torch = self._torch
+        if len(features) == 0:
+            return np.zeros(0, dtype=np.float32)
+        with torch.inference_mode():
+            feats = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+            text = torch.from_numpy(np.ascontiguousarray(text_embedding, dtype=np.float32))
+            text = text.view(1, 1, -1).expand(feats.shape[0], 1, -1)
+            conditioned = text + self._model.prompts_generator(text, feats)
+            conditioned = conditioned[:, 0, :]
+            conditioned = conditioned / conditioned.norm(p=2, dim=-1, keepdim=True)
+            video = torch.from_numpy(np.ascontiguousarray(video_embeddings, dtype=np.float32))
+            video = video / video.norm(p=2, dim=-1, keepdim=True)
+            scores = (conditioned * video).sum(dim=-1)
+        return scores.numpy().astype(np.float32)
+
+    @property
+    def model(self):
+        """The underlying ``XCLIPModel`` (tests and benchmarks compare against its forward)."""
+        return self._model
+
+
+def _load(model_id: str):
+    """Load model and tokenizer, turning every failure into one ModelLoadError line."""
+    from transformers import AutoConfig, AutoTokenizer, XCLIPModel
+    from transformers.utils import logging as hf_logging
+
+    if not logger.isEnabledFor(logging.DEBUG):
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would garble our output
+
+    if _looks_like_path(model_id) and not Path(model_id).is_dir():
+        raise ModelLoadError(_missing_model_message(model_id, "no such folder"))
+    try:
+        config = AutoConfig.from_pretrained(model_id)
+    except OSError as exc:
+        reason = "it is not in the local Hugging Face cache and the hub cannot be reached"
+        if Path(model_id).is_dir():
+            reason = "the folder holds no config.json of a Hugging Face model"
+        logger.debug("config load failed: %s", exc)
+        raise ModelLoadError(_missing_model_message(model_id, reason)) from exc
+    except ValueError as exc:
+        raise ModelLoadError(f"cannot load model {model_id!r}: {exc}") from exc
+    if getattr(config, "model_type", None) != "xclip":
+        raise ModelLoadError(
+            f"cannot load model {model_id!r}: it is a {config.model_type!r} checkpoint, "
+            "not X-CLIP (try --model microsoft/xclip-base-patch32)"
+        )
+    try:
+        model = XCLIPModel.from_pretrained(model_id)
+        tokenizer = AutoTokenizer.from_pretrained(model_id)
+    except (OSError, ValueError) as exc:
+        logger.debug("weights/tokenizer load failed: %s", exc)
+        raise ModelLoadError(
+            _missing_model_message(model_id, f"its weights or tokenizer could not be read ({exc})")
+        ) from exc
+    model.eval()
+    return model, tokenizer

@@ -1,0 +1,57 @@
+"""The terminal progress bar for ``index``: files, clips, clips/s, real-time factor and ETA.
+
+Drawn only on an interactive stderr and never with ``--json``; the indexer itself only calls
+the observer methods.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from indexer.pipeline import IndexObserver
+
+
+class BarObserver(IndexObserver):
+    """Draws one tqdm bar over files, with clip throughput in the postfix."""
+
+    def __init__(self) -> None:
+        self._bar: tqdm | None = None
+        self._clips = 0
+        self._video_s = 0.0
+        self._started = time.monotonic()
+
+    def start(self, total_files: int) -> None:
+        self._started = time.monotonic()
+        self._bar = tqdm(total=total_files, unit="file", file=sys.stderr, dynamic_ncols=True)
+
+    def file_started(self, path: Path, duration_s: float) -> None:
+        if self._bar is not None:
+            self._bar.set_description(_short(path.name), refresh=True)
+
+    def clips_encoded(self, count: int, video_s: float) -> None:
+        self._clips += count
+        self._video_s += video_s
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        if self._bar is not None:
+            self._bar.set_postfix(
+                clips=self._clips,
+                clips_per_s=f"{self._clips / elapsed:.2f}",
+                realtime=f"{self._video_s / elapsed:.1f}x",
+                refresh=True,
+            )
+
+    def file_done(self, path: Path, outcome: str, detail: str = "") -> None:
+        if self._bar is not None and outcome != "removed":
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _short(name: str, width: int = 28) -> str:
+    return name if len(name) <= width else name[: width - 1] + "…"

@@ -1,0 +1,69 @@
+"""Find candidate video files under the given paths.
+
+Whether a file is a video is decided by probing it, not by its name: the extension only decides
+how loudly a file that does not probe is reported. A file with a video extension that cannot be
+read is a failure the user must hear about; any other file that is not a video is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .m2v .ts .mts .m2ts .3gp .3g2 .ogv "
+    ".vob .mxf .dv .asf .rm .rmvb .f4v .divx .y4m".split()
+)
+# Never videos: skipped without probing (ffmpeg opens still images as one-frame "videos").
+NOT_VIDEO_EXTENSIONS = frozenset(
+    ".jpg .jpeg .png .gif .webp .bmp .tif .tiff .heic .svg .ico .psd .raw .cr2 .nef .dng "
+    ".mp3 .wav .flac .aac .ogg .opus .m4a .wma .aiff "
+    ".txt .md .json .xml .csv .srt .vtt .ass .sub .nfo .pdf .doc .docx .html .htm .py .sh "
+    ".zip .tar .gz .7z .rar .iso .db .sqlite .db-wal .db-shm .faiss .log .ini .cfg .lnk .url "
+    ".exe .dll .so .dylib .thm .lrv .xmp .ds_store".split()
+)
+TEMPORARY_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial", "~")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A file that may be a video. ``expected`` is True when a read failure must be reported
+    (a video extension, or a file the user named explicitly)."""
+
+    path: Path
+    expected: bool
+
+
+def is_ignored_name(name: str) -> bool:
+    """Hidden files and files still being downloaded or written by an editor."""
+    return name.startswith(".") or name.lower().endswith(TEMPORARY_SUFFIXES)
+
+
+def classify(path: Path, *, named: bool = False) -> Candidate | None:
+    """A Candidate for ``path``, or None when it is certainly not a video."""
+    suffix = path.suffix.lower()
+    if named:
+        return Candidate(path, expected=True)
+    if is_ignored_name(path.name) or suffix in NOT_VIDEO_EXTENSIONS:
+        return None
+    return Candidate(path, expected=suffix in VIDEO_EXTENSIONS)
+
+
+def walk(root: Path) -> Iterator[Candidate]:
+    """Candidates under ``root`` in a stable order; hidden folders are not entered."""
+    if root.is_file():
+        candidate = classify(root, named=True)
+        if candidate:
+            yield candidate
+        return
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if not path.is_file():
+                continue
+            candidate = classify(path)
+            if candidate:
+                yield candidate

@@ -1,0 +1,102 @@
+"""Probe a file with PyAV: is it a video, and what are its duration, rate, size and rotation."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from indexer.errors import VideoOpenError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Facts about a video stream. Sizes are as displayed (after rotation)."""
+
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    codec: str
+    rotation: int  # clockwise degrees applied for display (0, 90, 180, 270)
+
+
+def open_container(path: Path) -> av.container.InputContainer:
+    """Open ``path`` for reading, turning PyAV's errors into a VideoOpenError with a reason."""
+    try:
+        if path.stat().st_size == 0:
+            raise VideoOpenError(str(path), "empty file")
+        return av.open(str(path), metadata_errors="ignore")
+    except VideoOpenError:
+        raise
+    except av.error.InvalidDataError:
+        raise VideoOpenError(str(path), "not a readable video (invalid or unknown data)") from None
+    except av.error.FFmpegError as exc:
+        raise VideoOpenError(str(path), f"cannot open ({exc.strerror or exc})") from None
+    except OSError as exc:
+        raise VideoOpenError(str(path), f"cannot read ({exc.strerror or exc})") from None
+
+
+def display_rotation(frame: av.VideoFrame) -> int:
+    """Clockwise degrees (0/90/180/270) to turn a decoded frame upright for display.
+
+    PyAV reports the display matrix as a counter-clockwise angle; phone footage tagged
+    ``rotate=90`` decodes sideways with ``frame.rotation == -90``.
+    """
+    return round(-(frame.rotation or 0) / 90) * 90 % 360
+
+
+def _first_frame(container: av.container.InputContainer, stream, path: Path) -> av.VideoFrame:
+    """Decode one frame: proves the stream decodes and carries the rotation side data."""
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except av.error.FFmpegError as exc:
+        raise VideoOpenError(str(path), f"cannot decode video ({exc.strerror or exc})") from None
+    raise VideoOpenError(str(path), "video stream holds no decodable frame (truncated?)")
+
+
+def video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
+    """The first real video stream (not an attached cover picture), or VideoOpenError."""
+    for stream in container.streams.video:
+        if stream.disposition & av.stream.Disposition.attached_pic:
+            continue
+        return stream
+    kinds = sorted({s.type for s in container.streams})
+    what = f"only {', '.join(kinds)}" if kinds else "no streams"
+    raise VideoOpenError(str(path), f"no video stream ({what})")
+
+
+def stream_duration_s(container: av.container.InputContainer, stream) -> float:
+    """Duration from the stream, else the container; 0.0 when neither knows."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def probe(path: Path) -> VideoInfo:
+    """Read the headers of ``path``; raise VideoOpenError if it is not a usable video."""
+    with open_container(path) as container:
+        stream = video_stream(container, path)
+        ctx = stream.codec_context
+        if not ctx.width or not ctx.height:
+            raise VideoOpenError(str(path), "video stream has no frame size (corrupt header)")
+        rotation = display_rotation(_first_frame(container, stream, path))
+        width, height = ctx.width, ctx.height
+        if rotation in (90, 270):
+            width, height = height, width
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        return VideoInfo(
+            duration_s=stream_duration_s(container, stream),
+            fps=float(rate) if rate else 0.0,
+            width=width,
+            height=height,
+            codec=ctx.name,
+            rotation=rotation,
+        )

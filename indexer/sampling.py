@@ -1,0 +1,104 @@
+"""The one pass over a video: decode, detect shots, segment, and keep each clip's sampled frames.
+
+Only a short look-back window of frames is kept (from the start of the earliest clip that is not
+final yet), thinned to a bounded rate, so memory does not grow with the video's length.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from indexer.frames import Frame, center_crop, decode_frames
+from indexer.segment import Segmenter, SegmentRules, Span, sample_times
+from indexer.shots import DEFAULT_THRESHOLD, ShotDetector
+
+
+@dataclass(frozen=True)
+class ClipFrames:
+    """A clip's time span and its sampled frames, ``(T, crop, crop, 3)`` uint8 RGB."""
+
+    start_s: float
+    end_s: float
+    frames: np.ndarray
+    frame_times: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """How a video is cut and sampled; all of it comes from the model and library settings."""
+
+    rules: SegmentRules
+    frames_per_clip: int
+    shortest_edge: int
+    crop_size: int
+    shot_threshold: float = DEFAULT_THRESHOLD
+
+    @property
+    def keep_interval_s(self) -> float:
+        """Keep at most one frame per this many seconds in the look-back window: four per
+        sample slot of the shortest clip, so a sample lands within 1/8 slot of its midpoint."""
+        return self.rules.min_clip_s / self.frames_per_clip / 4
+
+
+class _Window:
+    """Recent frames (time, cropped pixels), thinned to one per ``interval`` seconds."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._frames: deque[tuple[float, np.ndarray]] = deque()
+
+    def add(self, time_s: float, pixels: np.ndarray) -> None:
+        if self._frames and time_s - self._frames[-1][0] < self._interval:
+            return
+        self._frames.append((time_s, pixels))
+
+    def drop_before(self, time_s: float) -> None:
+        """Forget frames before ``time_s``, keeping the last one before it (it may be the
+        nearest frame to a sample just after ``time_s``)."""
+        while len(self._frames) > 1 and self._frames[1][0] <= time_s:
+            self._frames.popleft()
+
+    def nearest(self, times: list[float]) -> tuple[np.ndarray, tuple[float, ...]]:
+        stamps = np.array([t for t, _ in self._frames])
+        picks = [int(np.abs(stamps - t).argmin()) for t in times]
+        frames = np.stack([self._frames[i][1] for i in picks])
+        return frames, tuple(float(stamps[i]) for i in picks)
+
+
+def iter_clips(path: Path, plan: SamplingPlan, fps_hint: float) -> Iterator[ClipFrames]:
+    """Yield the clips of ``path`` in time order, each with its sampled frames.
+
+    Raises VideoOpenError if the file cannot be decoded.
+    """
+    segmenter = Segmenter(plan.rules)
+    detector = ShotDetector(fps_hint, plan.shot_threshold)
+    window = _Window(plan.keep_interval_s)
+    last: Frame | None = None
+    interval = 1.0 / fps_hint if fps_hint > 0 else 0.04
+    for frame in decode_frames(path, plan.shortest_edge):
+        if last is not None and frame.time_s > last.time_s:
+            interval = frame.time_s - last.time_s
+        last = frame
+        window.add(frame.time_s, center_crop(frame.rgb, plan.crop_size))
+        spans: list[Span] = []
+        for cut in detector.push(frame.pts, frame.time_base, frame.rgb):
+            spans += segmenter.cut(cut)
+        spans += segmenter.frame(frame.time_s)
+        yield from _sampled(spans, window, plan)
+        window.drop_before(segmenter.keep_from_s)
+    if last is None:
+        return
+    spans = [s for cut in detector.finish(last.pts, last.time_base) for s in segmenter.cut(cut)]
+    spans += segmenter.finish(last.time_s + interval)
+    yield from _sampled(spans, window, plan)
+
+
+def _sampled(spans: list[Span], window: _Window, plan: SamplingPlan) -> Iterator[ClipFrames]:
+    for span in spans:
+        frames, times = window.nearest(sample_times(span, plan.frames_per_clip))
+        yield ClipFrames(span[0], span[1], frames, times)

@@ -1,0 +1,65 @@
+"""Search results and the merging of overlapping or adjacent hits of one video."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+ADJACENT_S = 0.05  # clips closer than this are one continuous span
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A ranked, timestamped result. ``clip_id`` is the best clip inside the span."""
+
+    clip_id: int
+    video_id: int
+    path: str
+    start_s: float
+    end_s: float
+    score: float
+
+    def to_json(self) -> dict:
+        return {
+            "path": self.path,
+            "start": round(self.start_s, 3),
+            "end": round(self.end_s, 3),
+            "score": round(float(self.score), 6),
+            "clip_id": self.clip_id,
+            "video_id": self.video_id,
+        }
+
+
+def _touches(a: Hit, b: Hit) -> bool:
+    return (
+        a.video_id == b.video_id
+        and a.start_s <= b.end_s + ADJACENT_S
+        and b.start_s <= a.end_s + ADJACENT_S
+    )
+
+
+def _join(a: Hit, b: Hit) -> Hit:
+    best = a if a.score >= b.score else b
+    return Hit(
+        clip_id=best.clip_id,
+        video_id=a.video_id,
+        path=a.path,
+        start_s=min(a.start_s, b.start_s),
+        end_s=max(a.end_s, b.end_s),
+        score=best.score,
+    )
+
+
+def merge_top(hits: Iterable[Hit], k: int) -> list[Hit]:
+    """Walk hits best first, joining each to any span of the same video it overlaps or touches,
+    until ``k`` spans exist. A span's score is its best clip's score."""
+    spans: list[Hit] = []
+    for hit in sorted(hits, key=lambda h: -h.score):
+        touching = [s for s in spans if _touches(s, hit)]
+        if not touching and len(spans) >= k:
+            break
+        for span in touching:
+            spans.remove(span)
+            hit = _join(span, hit)
+        spans.append(hit)
+    return sorted(spans, key=lambda h: -h.score)[:k]

@@ -1,0 +1,110 @@
+"""Parity: clipdex's scores are the model's own scores.
+
+Clips go through the whole pipeline (decode, segment, sample, preprocess, embed, store in
+SQLite with float16 re-rank features, FAISS recall, re-rank); the scores must equal what
+``XCLIPModel`` computes directly on the same frames:
+- re-ranked: ``forward(...).logits_per_video / logit_scale``;
+- ``--no-rerank``: the cosine of ``get_text_features`` and ``get_video_features``.
+Tolerance: 2e-3 absolute on a cosine. The float16 re-rank features cost about 1e-4 with the tiny
+model (measured below); the rest is float32 summation order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from clipdex.encoder import XClipEncoder
+from indexer.pipeline import Indexer
+from indexer.preprocess import to_pixel_values
+from indexer.probe import probe
+from search.text import SearchOptions, search_text
+from storage.library import Library
+from tests.support.library import bind_settings
+from tests.support.videos import moving_shapes
+
+QUERIES = ["a dog jumping into a lake", "red shapes moving", "an empty street at night"]
+TOLERANCE = 2e-3
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, xclip_checkpoint):
+    """Four one-clip videos indexed into a library; returns (library, encoder, frames by path)."""
+    folder = tmp_path_factory.mktemp("parity-videos")
+    for seed in range(4):
+        moving_shapes(folder / f"shapes{seed}.mp4", seconds=3.0, fps=25, seed=seed)
+    encoder = XClipEncoder(str(xclip_checkpoint))
+    library = Library.open(tmp_path_factory.mktemp("parity-lib"))
+    settings = library.bind(bind_settings(encoder))
+    indexer = Indexer(library, encoder, settings)
+    report = indexer.run([folder])
+    assert report.indexed == 4 and not report.failed
+    frames = {}
+    for path in sorted(folder.glob("*.mp4")):
+        from indexer.sampling import iter_clips
+
+        (clip,) = list(iter_clips(path, indexer.plan, probe(path).fps))
+        frames[str(path)] = clip.frames
+    yield library, encoder, frames
+    library.close()
+
+
+def _pixels(encoder, frames):
+    spec = encoder.preprocess
+    return torch.from_numpy(to_pixel_values([frames], spec.mean, spec.std))
+
+
+def _tokens(encoder, text):
+    return encoder._tokenizer([text], padding=True, return_tensors="pt")
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_reranked_score_equals_model_forward(indexed, query):
+    library, encoder, frames = indexed
+    hits = search_text(library, encoder, query, SearchOptions(k=10, rerank=True))
+    assert len(hits) == len(frames)
+    model = encoder.model
+    for hit in hits:
+        tokens = _tokens(encoder, query)
+        with torch.inference_mode():
+            out = model(
+                input_ids=tokens["input_ids"],
+                attention_mask=tokens["attention_mask"],
+                pixel_values=_pixels(encoder, frames[hit.path]),
+            )
+            expected = float(out.logits_per_video[0, 0] / model.logit_scale.exp())
+        assert hit.score == pytest.approx(expected, abs=TOLERANCE)
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_recall_score_equals_feature_cosine(indexed, query):
+    library, encoder, frames = indexed
+    hits = search_text(library, encoder, query, SearchOptions(k=10, rerank=False))
+    model = encoder.model
+    tokens = _tokens(encoder, query)
+    with torch.inference_mode():
+        text = model.get_text_features(**tokens).pooler_output[0]
+    for hit in hits:
+        with torch.inference_mode():
+            video = model.get_video_features(_pixels(encoder, frames[hit.path])).pooler_output[0]
+        expected = float(torch.nn.functional.cosine_similarity(text, video, dim=0))
+        assert hit.score == pytest.approx(expected, abs=1e-4)
+
+
+def test_float16_features_cost_is_small(indexed):
+    """Measures the score error of storing re-rank features as float16 (the README quotes it)."""
+    library, encoder, frames = indexed
+    worst = 0.0
+    for clip_frames in frames.values():
+        embedding, features = encoder.encode_clips(
+            to_pixel_values([clip_frames], encoder.preprocess.mean, encoder.preprocess.std)
+        )
+        for query in QUERIES:
+            text = encoder.encode_text(query)
+            exact = encoder.rerank(text, features, embedding)
+            half = encoder.rerank(text, features.astype(np.float16).astype(np.float32), embedding)
+            worst = max(worst, float(np.abs(exact - half).max()))
+    assert worst < 1e-3

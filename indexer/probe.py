@@ -80,9 +80,20 @@ def stream_duration_s(container: av.container.InputContainer, stream) -> float:
     return 0.0
 
 
+# FFmpeg opens still images and plain text as one-frame "videos" (image2, *_pipe, tty).
+_NOT_VIDEO_FORMATS = frozenset({"image2", "tty", "gif", "apng", "webp_pipe"})
+
+
+def _check_format(container: av.container.InputContainer, path: Path) -> None:
+    names = set((container.format.name or "").split(","))
+    if names & _NOT_VIDEO_FORMATS or any(n.endswith("_pipe") for n in names):
+        raise VideoOpenError(str(path), f"not a video (an image or text: {container.format.name})")
+
+
 def probe(path: Path) -> VideoInfo:
     """Read the headers of ``path``; raise VideoOpenError if it is not a usable video."""
     with open_container(path) as container:
+        _check_format(container, path)
         stream = video_stream(container, path)
         ctx = stream.codec_context
         if not ctx.width or not ctx.height:

@@ -141,12 +141,18 @@ def load_encoder(model: str | None, library) -> "object":
     return XClipEncoder(wanted)
 
 
-def main() -> None:
+def build_cli() -> click.Group:
+    """The ``clipdex`` group with every command registered (tests use it with CliRunner)."""
     from clipdex.commands import register
 
     register(cli)
+    return cli
+
+
+def main() -> None:
+    app = build_cli()
     try:
-        cli.main(prog_name="clipdex")
+        app.main(prog_name="clipdex")
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
         if "--debug" in sys.argv:
             raise

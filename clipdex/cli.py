@@ -152,12 +152,20 @@ def build_cli() -> click.Group:
 def main() -> None:
     app = build_cli()
     try:
-        app.main(prog_name="clipdex")
+        code = app.main(prog_name="clipdex", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        # The video in progress was one open transaction: it is rolled back, the rest is kept.
+        click.echo("clipdex: interrupted", err=True)
+        sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
         if "--debug" in sys.argv:
             raise
         click.echo(f"clipdex: internal error: {exc!r} (run with --debug for details)", err=True)
         sys.exit(EXIT_USAGE)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -71,11 +71,12 @@ def bearer(authorization: str | None) -> str | None:
 def safe_media_path(stored: str) -> tuple[Path, os.stat_result]:
     """The real path of an indexed video and its stat, if it may be served.
 
-    Raises UnsafeMediaError when the stored path is not absolute, contains NUL, no longer
+    Raises UnsafeMediaError when the stored path is not absolute and normalised (no ``..``,
+    as the indexer stores them), contains NUL, no longer
     exists, is not a regular file, or resolves outside the real folder it is stored in.
     """
-    if "\x00" in stored or not os.path.isabs(stored):
-        raise UnsafeMediaError(f"{stored!r}: not an absolute path")
+    if "\x00" in stored or not os.path.isabs(stored) or os.path.normpath(stored) != stored:
+        raise UnsafeMediaError(f"{stored!r}: not a normalised absolute path")
     real = os.path.realpath(stored)
     folder = os.path.realpath(os.path.dirname(stored))
     if os.path.commonpath([real, folder]) != folder or real == folder:

@@ -9,7 +9,13 @@ from clipdex.cli import ClipdexError, Context, _typed_errors, load_encoder, mode
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8000,
+    show_default=True,
+    help="Port to listen on.",
+)
 @click.option(
     "--token",
     envvar="CLIPDEX_TOKEN",
@@ -40,5 +46,8 @@ def command(obj: Context, host: str, port: int, token: str | None, model: str | 
     app = create_app(library, lambda: load_encoder(model, library), token=token)
     shown = f"[{host}]" if ":" in host else host
     suffix = "/?token=..." if token else "/"
-    click.echo(f"clipdex: serving {library.folder} on http://{shown}:{port}{suffix} (Ctrl-C stops)", err=True)
+    click.echo(
+        f"clipdex: serving {library.folder} on http://{shown}:{port}{suffix} (Ctrl-C stops)",
+        err=True,
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

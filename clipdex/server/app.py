@@ -82,7 +82,9 @@ def create_app(
         settings = library.settings
         with library.session() as session:
             videos, clips, _ = repo.counts(session=session)
-            failed = [{"path": v.path, "error": v.error} for v in repo.failed_videos(session=session)]
+            failed = [
+                {"path": v.path, "error": v.error} for v in repo.failed_videos(session=session)
+            ]
         info = {
             "library": str(library.folder),
             "model": settings.model_id if settings else None,
@@ -104,19 +106,14 @@ def create_app(
         text = q.strip()
         if not text or library.settings is None:
             return {"query": q, "hits": []}
-        hits = _run_model(lambda: search_text(library, encoder.get(), text, SearchOptions(k, rerank)))
+        hits = _run_model(
+            lambda: search_text(library, encoder.get(), text, SearchOptions(k, rerank))
+        )
         return {"query": q, "hits": [hit.to_json() for hit in hits]}
 
     @app.get("/api/clips/{clip_id}", summary="One clip: its video, path and time span")
     def clip(clip_id: str) -> dict:
-        found = _clip(library, clip_id)
-        return {
-            "clip_id": found.clip_id,
-            "video_id": found.video_id,
-            "path": found.path,
-            "start": round(found.start_s, 3),
-            "end": round(found.end_s, 3),
-        }
+        return _clip_json(_clip(library, clip_id))
 
     @app.get("/api/clips/{clip_id}/similar", summary="Clips nearest to this one")
     def similar(
@@ -126,7 +123,7 @@ def create_app(
     ) -> dict:
         found = _clip(library, clip_id)
         hits = similar_to_clip(library, found.clip_id, k, exclude_same_video=exclude_same_video)
-        return {"clip_id": found.clip_id, "hits": [hit.to_json() for hit in hits]}
+        return {"clip": _clip_json(found), "hits": [hit.to_json() for hit in hits]}
 
     @app.get(
         "/api/clips/{clip_id}/thumbnail.jpg",
@@ -173,8 +170,8 @@ def create_app(
 
 def _run_model(call: Callable):
     """Model and library problems become 503 with their one-line message."""
-    from clipdex.encoder import ModelLoadError  # noqa: PLC0415 - imports no torch
-    from storage.errors import StorageError  # noqa: PLC0415
+    from clipdex.encoder import ModelLoadError
+    from storage.errors import StorageError
 
     try:
         return call()
@@ -214,6 +211,16 @@ def _servable(video: Video) -> tuple[Path, object]:
     except security.UnsafeMediaError as exc:
         logger.warning("refusing to serve video %d: %s", video.id, exc)
         raise _not_found("video") from exc
+
+
+def _clip_json(found: repo.ClipHit) -> dict:
+    return {
+        "clip_id": found.clip_id,
+        "video_id": found.video_id,
+        "path": found.path,
+        "start": round(found.start_s, 3),
+        "end": round(found.end_s, 3),
+    }
 
 
 def _video_json(row: Video, clips: list[Clip]) -> dict:

@@ -68,7 +68,7 @@ class Thumbnails:
 def render_jpeg(video: Path, time_s: float, rotation: int = 0, width: int = WIDTH) -> bytes:
     """JPEG bytes of the frame shown at ``time_s`` (the last frame if the video ends first),
     upright, ``width`` pixels wide."""
-    import av  # noqa: PLC0415 - only the server's thumbnail requests need PyAV
+    import av
 
     try:
         with av.open(str(video), metadata_errors="ignore") as container:

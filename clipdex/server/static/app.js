@@ -36,7 +36,7 @@ function show(hits, message) {
   for (const hit of hits) {
     const card = $("card").content.firstElementChild.cloneNode(true);
     const name = baseName(hit.path);
-    card.dataset.clip = hit.clip_id;
+    Object.assign(card.dataset, { clip: hit.clip_id, video: hit.video_id, start: hit.start, end: hit.end });
     const img = card.querySelector("img");
     img.src = `/api/clips/${hit.clip_id}/thumbnail.jpg`;
     img.alt = `${name} at ${clock((hit.start + hit.end) / 2)}`;
@@ -72,7 +72,8 @@ async function findSimilar(hit) {
   $("message").textContent = "Looking for similar clips…";
   try {
     const body = await getJSON(`/api/clips/${hit.clip_id}/similar?k=${K}`);
-    show(body.hits, `${body.hits.length} clips similar to ${baseName(hit.path)} ${clock(hit.start)}–${clock(hit.end)}`);
+    const clip = body.clip;  // the best clip of the span that was clicked
+    show(body.hits, `${body.hits.length} clips similar to ${baseName(clip.path)} ${clock(clip.start)}–${clock(clip.end)}`);
     $("results").querySelector(".play")?.focus();
   } catch (error) {
     if (error.name !== "AbortError") $("message").textContent = `Similar clips failed: ${error.message}`;

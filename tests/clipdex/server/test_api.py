@@ -62,9 +62,15 @@ def test_encoder_is_loaded_once_and_only_for_text_search(library, served) -> Non
         return served.encoder
 
     with TestClient(create_app(library, load), base_url=LOOPBACK) as client:
-        clip_id = client.get(f"/api/videos/1").json()["clips"][0]["clip_id"]
-        for url in ("/api/status", f"/api/clips/{clip_id}", f"/api/clips/{clip_id}/similar",
-                    f"/api/clips/{clip_id}/thumbnail.jpg", "/api/videos/1/media", "/"):
+        clip_id = client.get("/api/videos/1").json()["clips"][0]["clip_id"]
+        for url in (
+            "/api/status",
+            f"/api/clips/{clip_id}",
+            f"/api/clips/{clip_id}/similar",
+            f"/api/clips/{clip_id}/thumbnail.jpg",
+            "/api/videos/1/media",
+            "/",
+        ):
             assert client.get(url).status_code == 200, url
         assert loads == []
         client.get("/api/search", params={"q": "a dog"})
@@ -85,8 +91,13 @@ def test_clip_and_video_details_agree(client, served) -> None:
     assert [(c["start"], c["end"]) for c in video["clips"]] == [(0.0, 2.0), (2.0, 5.0), (5.0, 7.5)]
     second = video["clips"][1]
     clip = client.get(f"/api/clips/{second['clip_id']}").json()
-    assert clip == {"clip_id": second["clip_id"], "video_id": video["video_id"],
-                    "path": video["path"], "start": 2.0, "end": 5.0}
+    assert clip == {
+        "clip_id": second["clip_id"],
+        "video_id": video["video_id"],
+        "path": video["path"],
+        "start": 2.0,
+        "end": 5.0,
+    }
     assert client.get("/api/clips/999999").status_code == 404
     assert client.get("/api/videos/999999").status_code == 404
 
@@ -95,7 +106,7 @@ def test_similar_finds_the_same_shot_in_the_re_encoded_copy(client) -> None:
     mp4, webm = _video(client, "cuts.mp4"), _video(client, "cuts.webm")
     for mine, twin in zip(mp4["clips"], webm["clips"]):
         body = client.get(f"/api/clips/{mine['clip_id']}/similar", params={"k": 3}).json()
-        assert body["clip_id"] == mine["clip_id"]
+        assert body["clip"] == client.get(f"/api/clips/{mine['clip_id']}").json()
         hits = body["hits"]
         assert len(hits) == 3 and all(set(h) == HIT_KEYS for h in hits)
         assert mine["clip_id"] not in [h["clip_id"] for h in hits]
@@ -108,6 +119,10 @@ def test_similar_finds_the_same_shot_in_the_re_encoded_copy(client) -> None:
     assert len(other) == 4 and all(h["video_id"] != mp4["video_id"] for h in other)
 
 
+def _mean_rgb(jpeg: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), dtype=float).mean(axis=(0, 1))
+
+
 def test_thumbnail_is_a_cached_jpeg_of_the_clips_middle(client, served) -> None:
     video = _video(client, "cuts.mp4")
     red, blue = video["clips"][0]["clip_id"], video["clips"][1]["clip_id"]
@@ -116,12 +131,9 @@ def test_thumbnail_is_a_cached_jpeg_of_the_clips_middle(client, served) -> None:
     assert response.headers["content-type"] == "image/jpeg"
     image = Image.open(io.BytesIO(response.content))
     assert image.format == "JPEG" and image.size == (320, 240)
-    r, g, b = np.asarray(image.convert("RGB"), dtype=float).reshape(-1, 3).mean(axis=0)
-    assert r > b + 40
-    r, g, b = np.asarray(
-        Image.open(io.BytesIO(client.get(f"/api/clips/{blue}/thumbnail.jpg").content)).convert("RGB"),
-        dtype=float,
-    ).reshape(-1, 3).mean(axis=0)
+    r, _, b = _mean_rgb(response.content)
+    assert r > b + 40  # the red shot (0-2 s), not the blue one
+    r, _, b = _mean_rgb(client.get(f"/api/clips/{blue}/thumbnail.jpg").content)
     assert b > r + 40
     (cached,) = (served.folder / "thumbs").glob(f"{red}-*.jpg")
     before = cached.stat().st_mtime_ns
@@ -150,8 +162,13 @@ def test_media_without_range_is_the_whole_file(client, media) -> None:
 
 @pytest.mark.parametrize(
     "header, first, last",
-    [("bytes=0-1", 0, 1), ("bytes=100-", 100, None), ("bytes=-500", -500, None),
-     ("bytes=10-20", 10, 20), ("bytes=0-99999999", 0, None)],
+    [
+        ("bytes=0-1", 0, 1),
+        ("bytes=100-", 100, None),
+        ("bytes=-500", -500, None),
+        ("bytes=10-20", 10, 20),
+        ("bytes=0-99999999", 0, None),
+    ],
 )
 def test_single_ranges_get_206_with_content_range(client, media, header, first, last) -> None:
     url, data = media
@@ -177,7 +194,9 @@ def test_two_ranges_come_back_as_multipart_byteranges(client, media) -> None:
     url, data = media
     response = client.get(url, headers={"Range": "bytes=0-9,1000-1009"})
     assert response.status_code == 206
-    boundary = re.fullmatch(r"multipart/byteranges; boundary=(\w+)", response.headers["content-type"])
+    boundary = re.fullmatch(
+        r"multipart/byteranges; boundary=(\w+)", response.headers["content-type"]
+    )
     parts = response.content.split(f"--{boundary.group(1)}".encode())
     assert len(parts) == 4 and parts[-1] == b"--"
     assert b"Content-Range: bytes 0-9/" in parts[1] and parts[1].endswith(data[:10] + b"\r\n")
@@ -222,9 +241,10 @@ def test_videos_indexed_by_another_process_appear_without_restart(tmp_path, tiny
     moving_shapes(later / "b.mp4", seconds=3.0, seed=2)
     folder = tmp_path / "library"
     index_into(folder, tiny_encoder, [first])
-    with Library.open(folder) as library, TestClient(
-        create_app(library, lambda: tiny_encoder), base_url=LOOPBACK
-    ) as client:
+    with (
+        Library.open(folder) as library,
+        TestClient(create_app(library, lambda: tiny_encoder), base_url=LOOPBACK) as client,
+    ):
         assert client.get("/api/status").json()["videos"] == 1
         assert len(client.get("/api/search", params={"q": "a disc"}).json()["hits"]) == 1
         index_into(folder, tiny_encoder, [later])
@@ -232,7 +252,11 @@ def test_videos_indexed_by_another_process_appear_without_restart(tmp_path, tiny
         hits = client.get("/api/search", params={"q": "a disc"}).json()["hits"]
         assert {Path(h["path"]).name for h in hits} == {"a.mp4", "b.mp4"}
         new = next(h for h in hits if h["path"].endswith("b.mp4"))
-        assert client.get(f"/api/videos/{new['video_id']}/media").content == (
-            later / "b.mp4"
-        ).read_bytes()
-        assert client.get(f"/api/clips/{new['clip_id']}/similar").json()["hits"][0]["clip_id"] != new["clip_id"]
+        assert (
+            client.get(f"/api/videos/{new['video_id']}/media").content
+            == (later / "b.mp4").read_bytes()
+        )
+        assert (
+            client.get(f"/api/clips/{new['clip_id']}/similar").json()["hits"][0]["clip_id"]
+            != new["clip_id"]
+        )

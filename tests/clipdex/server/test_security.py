@@ -83,8 +83,11 @@ def live(served) -> Iterator[int]:
     library = Library.open(served.folder)
     port = _free_port()
     config = uvicorn.Config(
-        create_app(library, lambda: served.encoder), host="127.0.0.1", port=port,
-        log_level="warning", access_log=False,
+        create_app(library, lambda: served.encoder),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -127,15 +130,18 @@ def _library_with(tmp_path: Path, tiny_encoder) -> tuple[Path, Path]:
     return folder, inside / "v.mp4"
 
 
-def test_a_video_replaced_by_a_symlink_leaving_its_folder_is_refused(tmp_path, tiny_encoder) -> None:
+def test_a_video_replaced_by_a_symlink_leaving_its_folder_is_refused(
+    tmp_path, tiny_encoder
+) -> None:
     folder, video = _library_with(tmp_path, tiny_encoder)
     outside = tmp_path / "private"
     outside.mkdir()
     shutil.move(video, outside / "secret.mp4")
     video.symlink_to(outside / "secret.mp4")
-    with Library.open(folder) as library, TestClient(
-        create_app(library, lambda: tiny_encoder), base_url=LOOPBACK
-    ) as client:
+    with (
+        Library.open(folder) as library,
+        TestClient(create_app(library, lambda: tiny_encoder), base_url=LOOPBACK) as client,
+    ):
         assert client.get("/api/videos/1/media").status_code == 404
         assert client.get("/api/clips/1/thumbnail.jpg").status_code == 404
         video.unlink()
@@ -152,9 +158,10 @@ def test_a_folder_reached_through_a_symlink_is_served(tmp_path, tiny_encoder) ->
     link.symlink_to(real, target_is_directory=True)
     folder = tmp_path / "library"
     index_into(folder, tiny_encoder, [link])
-    with Library.open(folder) as library, TestClient(
-        create_app(library, lambda: tiny_encoder), base_url=LOOPBACK
-    ) as client:
+    with (
+        Library.open(folder) as library,
+        TestClient(create_app(library, lambda: tiny_encoder), base_url=LOOPBACK) as client,
+    ):
         assert client.get("/api/videos/1").json()["path"] == str(link / "v.mp4")
         assert client.get("/api/videos/1/media").content == (real / "v.mp4").read_bytes()
 
@@ -167,9 +174,14 @@ def test_safe_media_path_rules(tmp_path) -> None:
     (tmp_path / "inner" / "up.mp4").symlink_to(regular)  # escapes inner/ to its parent
     (tmp_path / "same.mp4").symlink_to(regular)  # stays in the folder: allowed
     assert security.safe_media_path(str(tmp_path / "same.mp4"))[0] == regular.resolve()
-    for bad in ("a.mp4", str(tmp_path / "missing.mp4"), str(tmp_path / "inner"),
-                str(tmp_path / "inner" / "up.mp4"), str(regular) + "\x00.txt",
-                str(tmp_path / "inner" / ".." / "a.mp4")):
+    for bad in (
+        "a.mp4",
+        str(tmp_path / "missing.mp4"),
+        str(tmp_path / "inner"),
+        str(tmp_path / "inner" / "up.mp4"),
+        str(regular) + "\x00.txt",
+        str(tmp_path / "inner" / ".." / "a.mp4"),
+    ):
         with pytest.raises(security.UnsafeMediaError):
             security.safe_media_path(bad)
     os.mkfifo(tmp_path / "pipe.mp4")
@@ -186,8 +198,17 @@ def guarded(library, served) -> Iterator[TestClient]:
 
 
 @pytest.mark.parametrize(
-    "url", ["/", "/static/app.js", "/api/status", "/api/search?q=x", "/api/videos/1/media",
-            "/api/clips/1/thumbnail.jpg", "/docs", "/openapi.json"],
+    "url",
+    [
+        "/",
+        "/static/app.js",
+        "/api/status",
+        "/api/search?q=x",
+        "/api/videos/1/media",
+        "/api/clips/1/thumbnail.jpg",
+        "/docs",
+        "/openapi.json",
+    ],
 )
 def test_every_request_needs_the_token(guarded, url) -> None:
     assert guarded.get(url).status_code == 401
@@ -199,7 +220,9 @@ def test_every_request_needs_the_token(guarded, url) -> None:
 def test_token_in_the_url_sets_a_cookie_for_videos_and_images(guarded) -> None:
     page = guarded.get("/", params={"token": TOKEN})
     assert page.status_code == 200
-    assert "HttpOnly" in page.headers["set-cookie"] and "SameSite=Strict" in page.headers["set-cookie"]
+    assert (
+        "HttpOnly" in page.headers["set-cookie"] and "SameSite=Strict" in page.headers["set-cookie"]
+    )
     assert guarded.cookies.get(security.TOKEN_COOKIE) == TOKEN
     assert guarded.get("/api/videos/1/media", headers={"Range": "bytes=0-1"}).status_code == 206
     guarded.cookies.clear()
@@ -223,9 +246,19 @@ def test_serve_refuses_to_bind_beyond_loopback_without_a_good_token(args, env, m
     assert message in result.output
 
 
-@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.1.2.3", True),
-                                            ("::1", True), ("[::1]", True), ("localhost", True),
-                                            ("0.0.0.0", False), ("::", False), ("example.com", False),
-                                            ("192.168.1.20", False)])
+@pytest.mark.parametrize(
+    "host, loopback",
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("example.com", False),
+        ("192.168.1.20", False),
+    ],
+)
 def test_is_loopback(host, loopback) -> None:
     assert security.is_loopback(host) is loopback

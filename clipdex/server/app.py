@@ -69,6 +69,9 @@ def create_app(
         version="0.1.0",
     )
     encoder = _LazyEncoder(load_encoder)
+    # One text search at a time: the model already uses every core for one query, and a
+    # Hugging Face fast tokenizer must not be called from two threads at once.
+    model_lock = threading.Lock()
     thumbs = Thumbnails(library.folder / THUMBS_DIRNAME)
     app.add_middleware(security.Guard, token=token)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -106,9 +109,10 @@ def create_app(
         text = q.strip()
         if not text or library.settings is None:
             return {"query": q, "hits": []}
-        hits = _run_model(
-            lambda: search_text(library, encoder.get(), text, SearchOptions(k, rerank))
-        )
+        with model_lock:
+            hits = _run_model(
+                lambda: search_text(library, encoder.get(), text, SearchOptions(k, rerank))
+            )
         return {"query": q, "hits": [hit.to_json() for hit in hits]}
 
     @app.get("/api/clips/{clip_id}", summary="One clip: its video, path and time span")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,7 @@ from storage.library import Library
 from tests.clipdex.server.conftest import LOOPBACK, Served, index_into
 from tests.support.videos import moving_shapes
 
+REPO = Path(__file__).resolve().parents[3]
 HIT_KEYS = {"path", "start", "end", "score", "clip_id", "video_id"}
 
 
@@ -260,3 +264,31 @@ def test_videos_indexed_by_another_process_appear_without_restart(tmp_path, tiny
             client.get(f"/api/clips/{new['clip_id']}/similar").json()["hits"][0]["clip_id"]
             != new["clip_id"]
         )
+
+
+def test_concurrent_searches_agree_with_one_at_a_time(client) -> None:
+    queries = ["red shapes", "a blue sky", "a dog jumping", "green stripes"] * 3
+    alone = {q: client.get("/api/search", params={"q": q}).json() for q in set(queries)}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(lambda q: client.get("/api/search", params={"q": q}), queries))
+    assert [r.json() for r in together] == [alone[q] for q in queries]
+
+
+def test_serve_help_imports_no_model_or_server_code() -> None:
+    """``clipdex serve --help`` stays instant: no torch, transformers, PyAV or FastAPI."""
+    script = (
+        "import sys\n"
+        "from clipdex.cli import cli\n"
+        "from clipdex.commands import register\n"
+        "register(cli)\n"
+        "try:\n"
+        "    cli.main(['serve', '--help'], prog_name='clipdex')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted({'torch', 'transformers', 'av', 'fastapi', 'uvicorn'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert "--token" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]"

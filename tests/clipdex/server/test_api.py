@@ -292,3 +292,15 @@ def test_serve_help_imports_no_model_or_server_code() -> None:
     )
     assert "--token" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_model_that_cannot_load_is_a_503_with_its_message(library, tmp_path) -> None:
+    from clipdex.encoder import XClipEncoder
+
+    missing = tmp_path / "no-such-model"
+    app = create_app(library, lambda: XClipEncoder(str(missing)))
+    with TestClient(app, base_url=LOOPBACK) as client:
+        response = client.get("/api/search", params={"q": "a dog"})
+        assert response.status_code == 503
+        assert str(missing) in response.json()["detail"]
+        assert client.get("/api/status").status_code == 200

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 
 TOKEN_COOKIE = "clipdex_token"
 TOKEN_QUERY = "token"
@@ -97,7 +97,8 @@ class Guard:
 
     The token may come as ``Authorization: Bearer``, the ``clipdex_token`` cookie, or a
     ``?token=`` query parameter; the last sets the cookie, so a browser opened on
-    ``/?token=...`` can load videos and images, which cannot carry headers.
+    ``/?token=...`` (redirected to ``/``) can load videos and images, which cannot carry
+    headers.
     """
 
     def __init__(self, app, token: str | None) -> None:
@@ -123,6 +124,9 @@ class Guard:
         offered = bearer(request.headers.get("authorization")) or request.cookies.get(TOKEN_COOKIE)
         if token_matches(self.token, offered):
             await self.app(scope, receive, send)
+        elif token_matches(self.token, from_query) and scope["path"] == "/":
+            # Keep the token out of the address bar and history: set the cookie, reload "/".
+            await RedirectResponse("/", 303)(scope, receive, self._setting_cookie(send))
         elif token_matches(self.token, from_query):
             await self.app(scope, receive, self._setting_cookie(send))
         else:

@@ -218,15 +218,18 @@ def test_every_request_needs_the_token(guarded, url) -> None:
 
 
 def test_token_in_the_url_sets_a_cookie_for_videos_and_images(guarded) -> None:
-    page = guarded.get("/", params={"token": TOKEN})
-    assert page.status_code == 200
-    assert (
-        "HttpOnly" in page.headers["set-cookie"] and "SameSite=Strict" in page.headers["set-cookie"]
-    )
-    assert guarded.cookies.get(security.TOKEN_COOKIE) == TOKEN
+    page = guarded.get("/", params={"token": TOKEN}, follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/"  # token leaves the URL
+    cookie = page.headers["set-cookie"]
+    assert f"{security.TOKEN_COOKIE}={TOKEN}" in cookie
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert guarded.get("/").status_code == 200
     assert guarded.get("/api/videos/1/media", headers={"Range": "bytes=0-1"}).status_code == 206
     guarded.cookies.clear()
     assert guarded.get("/api/videos/1/media").status_code == 401
+    assert guarded.get("/api/status", params={"token": TOKEN}).status_code == 200
+    assert guarded.cookies.get(security.TOKEN_COOKIE) == TOKEN
+    guarded.cookies.clear()
     assert guarded.get("/", params={"token": "wrong" * 4}).status_code == 401
 
 

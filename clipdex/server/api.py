@@ -1,0 +1,153 @@
+"""The JSON routes: status, text search, clip and video details, similar clips.
+
+Hits have the shape of ``clipdex search --json`` (``Hit.to_json``), so scripts can use either.
+Ids in URLs are plain decimal numbers; anything else, like an unknown id, is 404.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from clipdex.server import security
+from clipdex.server.state import Shared
+from search.similar import similar_to_clip
+from search.text import SearchOptions, search_text
+from storage import repository as repo
+from storage.library import Library
+from storage.models import Clip, Video
+
+logger = logging.getLogger(__name__)
+
+MAX_K = 100
+router = APIRouter(prefix="/api")
+
+
+def not_found(what: str) -> HTTPException:
+    return HTTPException(status_code=404, detail=f"{what} not found")
+
+
+@router.get("/status", summary="What the library holds (as `clipdex status --json`)")
+def status(state: Shared) -> dict:
+    library = state.library
+    settings = library.settings
+    with library.session() as session:
+        videos, clips, _ = repo.counts(session=session)
+        failed = [{"path": v.path, "error": v.error} for v in repo.failed_videos(session=session)]
+    info = {
+        "library": str(library.folder),
+        "model": settings.model_id if settings else None,
+        "videos": videos,
+        "clips": clips,
+        "failed": failed,
+        "generation": library.generation(),
+    }
+    if settings:
+        info["clip_seconds"] = {"min": settings.min_clip_s, "max": settings.max_clip_s}
+    return info
+
+
+@router.get("/search", summary="Clips matching a description (as `clipdex search --json`)")
+def search(
+    state: Shared,
+    q: Annotated[str, Query(max_length=1000, description="What to look for")] = "",
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    rerank: bool = True,
+) -> dict:
+    from clipdex.encoder import ModelLoadError
+    from storage.errors import StorageError
+
+    text = q.strip()
+    if not text or state.library.settings is None:
+        return {"query": q, "hits": []}
+    try:
+        with state.model_lock:
+            hits = search_text(state.library, state.encoder(), text, SearchOptions(k, rerank))
+    except (ModelLoadError, StorageError) as exc:
+        logger.warning("search failed: %s", exc)
+        raise HTTPException(status_code=503, detail=str(exc)) from exc
+    return {"query": q, "hits": [hit.to_json() for hit in hits]}
+
+
+@router.get("/clips/{clip_id}", summary="One clip: its video, path and time span")
+def clip(state: Shared, clip_id: str) -> dict:
+    return clip_json(find_clip(state.library, clip_id))
+
+
+@router.get("/clips/{clip_id}/similar", summary="Clips nearest to this one")
+def similar(
+    state: Shared,
+    clip_id: str,
+    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    exclude_same_video: bool = False,
+) -> dict:
+    found = find_clip(state.library, clip_id)
+    try:
+        hits = similar_to_clip(
+            state.library, found.clip_id, k, exclude_same_video=exclude_same_video
+        )
+    except LookupError as exc:  # removed between the lookup and the search
+        raise not_found("clip") from exc
+    return {"clip": clip_json(found), "hits": [hit.to_json() for hit in hits]}
+
+
+@router.get("/videos/{video_id}", summary="One video: probe facts and its clips")
+def video(state: Shared, video_id: str) -> dict:
+    row = find_video(state.library, video_id)
+    with state.library.session() as session:
+        clips = repo.clips_of_video(row.id, session=session)
+    return video_json(row, clips)
+
+
+def find_clip(library: Library, text: str) -> repo.ClipHit:
+    """The clip an id segment names, else 404."""
+    clip_id = security.parse_id(text)
+    if clip_id is None:
+        raise not_found("clip")
+    with library.session() as session:
+        found = repo.clip_hits([clip_id], session=session).get(clip_id)
+    if found is None:
+        raise not_found("clip")
+    return found
+
+
+def find_video(library: Library, text: str) -> Video:
+    """The video (indexed or failed) an id segment names, else 404."""
+    video_id = security.parse_id(text)
+    if video_id is None:
+        raise not_found("video")
+    with library.session() as session:
+        row = session.get(Video, video_id)
+    if row is None:
+        raise not_found("video")
+    return row
+
+
+def clip_json(found: repo.ClipHit) -> dict:
+    return {
+        "clip_id": found.clip_id,
+        "video_id": found.video_id,
+        "path": found.path,
+        "start": round(found.start_s, 3),
+        "end": round(found.end_s, 3),
+    }
+
+
+def video_json(row: Video, clips: list[Clip]) -> dict:
+    return {
+        "video_id": row.id,
+        "path": row.path,
+        "status": row.status,
+        "error": row.error,
+        "duration": row.duration_s,
+        "fps": row.fps,
+        "width": row.width,
+        "height": row.height,
+        "codec": row.codec,
+        "rotation": row.rotation,
+        "clips": [
+            {"clip_id": c.id, "start": round(c.start_s, 3), "end": round(c.end_s, 3)} for c in clips
+        ],
+    }

@@ -1,0 +1,52 @@
+"""The FastAPI application: JSON API, media streaming, thumbnails and the page.
+
+``create_app`` is given an open library and a function that loads the text encoder, and keeps
+them in a ``Served`` (``clipdex.server.state``) on ``app.state`` for the routes (``clipdex.server.api`` for JSON,
+``clipdex.server.media`` for files). The encoder is loaded on the first text search only:
+status, media, thumbnails and similar clips need no model. Every request reads the database
+afresh and ``Library.vectors()`` catches up with commits from other processes, so videos
+indexed by ``clipdex watch`` show up without a restart. Handlers are plain ``def``: Starlette
+runs them in its thread pool, which suits the blocking SQLite, FAISS and PyAV calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from clipdex.server import api, media, security
+from clipdex.server.state import Served
+from clipdex.server.thumbnails import THUMBS_DIRNAME, Thumbnails
+from search.text import TextEncoder
+from storage.library import Library
+
+STATIC = Path(str(resources.files("clipdex.server") / "static"))
+
+
+def create_app(
+    library: Library,
+    load_encoder: Callable[[], TextEncoder],
+    *,
+    token: str | None = None,
+) -> FastAPI:
+    """The application over ``library``. With ``token`` every request must carry it; without,
+    only loopback Host names are accepted (see ``security.Guard``)."""
+    app = FastAPI(
+        title="clipdex", summary="Semantic video search over a clipdex library", version="0.1.0"
+    )
+    app.state.served = Served(library, load_encoder, Thumbnails(library.folder / THUMBS_DIRNAME))
+    app.add_middleware(security.Guard, token=token)
+    app.include_router(api.router)
+    app.include_router(media.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    return app

@@ -1,0 +1,70 @@
+"""A real library for the server tests: three small videos indexed with the tiny checkpoint.
+
+``cuts.mp4`` has three shots (red 0-2 s, blue 2-5 s, green 5-7.5 s), hence three clips;
+``cuts.webm`` is the same frames in VP9 (a browser without H.264 can play it, and its clips are
+the nearest neighbours of ``cuts.mp4``'s); ``shapes.mp4`` is one 6 s shot of a moving disc.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from clipdex.encoder import XClipEncoder
+from clipdex.server.app import create_app
+from indexer.pipeline import Indexer
+from storage.library import Library
+from tests.support.library import bind_settings
+from tests.support.videos import encode_with, known_cuts, moving_shapes
+
+LOOPBACK = "http://127.0.0.1:8000"
+SHOTS = [(2.0, (220, 40, 40)), (3.0, (40, 80, 220)), (2.5, (40, 200, 70))]
+
+
+@dataclass
+class Served:
+    folder: Path  # the library folder
+    videos: Path  # the indexed video folder
+    encoder: XClipEncoder
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(xclip_checkpoint: Path) -> XClipEncoder:
+    return XClipEncoder(str(xclip_checkpoint))
+
+
+def index_into(folder: Path, encoder: XClipEncoder, roots: list[Path]) -> None:
+    """Index ``roots`` into the library at ``folder`` through its own Library (as another
+    process would), then close it."""
+    with Library.open(folder) as library:
+        settings = library.bind(bind_settings(encoder))
+        report = Indexer(library, encoder, settings).run(roots)
+    assert not report.failed, report.failed
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: XClipEncoder) -> Served:
+    videos = tmp_path_factory.mktemp("served-videos")
+    known_cuts(videos / "cuts.mp4", SHOTS, fps=24)
+    encode_with(videos / "cuts.webm", videos / "cuts.mp4", codec="libvpx-vp9")
+    moving_shapes(videos / "shapes.mp4", seconds=6.0, fps=25, seed=3)
+    folder = tmp_path_factory.mktemp("served-library")
+    index_into(folder, tiny_encoder, [videos])
+    return Served(folder, videos, tiny_encoder)
+
+
+@pytest.fixture
+def library(served: Served) -> Iterator[Library]:
+    with Library.open(served.folder) as library:
+        yield library
+
+
+@pytest.fixture
+def client(library: Library, served: Served) -> Iterator[TestClient]:
+    app = create_app(library, lambda: served.encoder)
+    with TestClient(app, base_url=LOOPBACK) as client:
+        yield client

@@ -1,0 +1,170 @@
+"""The page in a real browser: ``clipdex serve`` in a subprocess, Debian's Chromium driven
+headless by Playwright. Type a query, see result cards, play one from its start, find similar
+clips and play one from the middle of its video.
+
+Screenshots (search, similar clips, phone-sized) go to ``artifacts/`` at the repository root, or to
+``$CLIPDEX_TEST_ARTIFACTS``. The browser is never downloaded: ``.ci/run`` installs Debian's
+``chromium`` package; where it is missing this test alone is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+CHROMIUM = Path(os.environ.get("CLIPDEX_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Playing from a time: the element is playing and its position is inside the hit's span.
+PLAYING_FROM = """([start, end]) => {
+  const v = document.getElementById('video');
+  return !v.paused && v.readyState >= 2 && v.currentTime >= start && v.currentTime <= end;
+}"""
+
+pytestmark = pytest.mark.slow
+
+
+def _artifacts() -> Path:
+    folder = Path(os.environ.get("CLIPDEX_TEST_ARTIFACTS", REPO / "artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server(served, xclip_checkpoint: Path) -> Iterator[str]:
+    """``clipdex serve`` on a free loopback port, as a user starts it; yields its URL."""
+    port = _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "clipdex",
+        "--library",
+        str(served.folder),
+        "serve",
+        "--port",
+        str(port),
+        "--model",
+        str(xclip_checkpoint),
+    ]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[1].decode()
+            try:
+                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "clipdex serve did not answer within 60 s"
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    assert b"Traceback" not in stderr, stderr.decode()
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _cards(page) -> list[dict]:
+    return page.eval_on_selector_all(
+        "#results .card",
+        """cards => cards.map(c => ({clip: +c.dataset.clip, video: +c.dataset.video,
+            start: +c.dataset.start, end: +c.dataset.end,
+            name: c.querySelector('.name').textContent, span: c.querySelector('.span').textContent,
+            score: c.querySelector('.score').textContent,
+            thumb: c.querySelector('img').naturalWidth}))""",
+    )
+
+
+def _wait_playing(page, card: dict) -> float:
+    page.wait_for_function(PLAYING_FROM, arg=[card["start"], card["end"]], timeout=15_000)
+    src = page.eval_on_selector("#video", "v => v.currentSrc")
+    assert f"/api/videos/{card['video']}/media" in src
+    return page.eval_on_selector("#video", "v => v.currentTime")
+
+
+def test_search_play_and_similar_in_chromium(server, browser, served) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server)
+    page.wait_for_function("document.getElementById('status').textContent.includes('3 videos')")
+
+    page.locator("h1").click()
+    page.keyboard.press("/")  # focuses the search box
+    page.keyboard.type("red shapes moving", delay=30)  # search as you type, no Enter
+    assert page.input_value("#q") == "red shapes moving"
+    page.wait_for_selector("#results .card img")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#results .card img')].every(i => i.complete && i.naturalWidth)"
+    )
+    cards = _cards(page)
+    assert {c["name"] for c in cards} == {"cuts.mp4", "cuts.webm", "shapes.mp4"}
+    assert all(
+        c["thumb"] == 320 and c["score"].startswith("score ") and "–" in c["span"] for c in cards
+    )
+
+    first = next(c for c in cards if c["name"] == "cuts.webm")
+    page.locator(f"#results .card[data-clip='{first['clip']}'] .play").focus()
+    page.keyboard.press("Enter")  # a card is a button: the keyboard plays it
+    assert _wait_playing(page, first) >= first["start"]
+    assert page.text_content("#now-playing").startswith("cuts.webm")
+    page.screenshot(path=str(_artifacts() / "serve-search.png"), full_page=True)
+
+    page.locator(f"#results .card[data-clip='{first['clip']}'] .similar").click()
+    page.wait_for_function(
+        "/^\\d+ clips similar to/.test(document.getElementById('message').textContent)"
+    )
+    similar = _cards(page)
+    assert similar and first["clip"] not in [c["clip"] for c in similar]
+    later = max(similar, key=lambda c: c["start"])
+    assert later["start"] >= 2.0  # a clip from the middle of a video, not its beginning
+    page.locator(f"#results .card[data-clip='{later['clip']}'] .play").click()
+    assert _wait_playing(page, later) >= later["start"]
+    duration = page.eval_on_selector("#video", "v => v.duration")
+    left = page.eval_on_selector("#span-mark", "m => parseFloat(m.style.left)")
+    assert left == pytest.approx(100 * later["start"] / duration, abs=0.5)
+    page.screenshot(path=str(_artifacts() / "serve-similar.png"))
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.evaluate("window.scrollTo(0, 0)")
+    fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert fits, "the page scrolls sideways on a phone-sized screen"
+    page.screenshot(path=str(_artifacts() / "serve-phone.png"))
+    assert errors == []

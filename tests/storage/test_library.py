@@ -1,10 +1,11 @@
-"""Library: pragmas, binding to a model, and whole-video transactions."""
+"""Library: pragmas, binding to a model, and whole-video transactions, on each backend."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from storage.settings import LibrarySettings
 from tests.storage.records import add_video, clip_records, video_record
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_sqlite_pragmas_on_every_connection(library: Library) -> None:
     with library.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -33,8 +35,8 @@ def test_foreign_keys_cascade_in_the_database(library: Library, rng: np.random.G
         assert connection.execute(text("SELECT count(*) FROM clips")).scalar() == 0
 
 
-def test_fresh_library_has_no_settings(library_dir: Path) -> None:
-    lib = Library.open(library_dir)
+def test_fresh_library_has_no_settings(open_library: Callable[..., Library]) -> None:
+    lib = open_library()
     try:
         assert lib.settings is None
         assert lib.generation() == 0
@@ -45,11 +47,11 @@ def test_fresh_library_has_no_settings(library_dir: Path) -> None:
 
 
 def test_bind_stores_settings_and_reopen_reads_them(
-    library_dir: Path, settings: LibrarySettings
+    open_library: Callable[..., Library], settings: LibrarySettings
 ) -> None:
-    with Library.open(library_dir) as lib:
+    with open_library() as lib:
         assert lib.bind(settings) == settings
-    with Library.open(library_dir) as lib:
+    with open_library() as lib:
         assert lib.settings == settings
 
 
@@ -58,11 +60,13 @@ def test_stored_segmentation_settings_win(library: Library, settings: LibrarySet
     assert library.bind(other) == settings
 
 
-def test_bind_refuses_another_model(library_dir: Path, settings: LibrarySettings) -> None:
-    with Library.open(library_dir) as lib:
+def test_bind_refuses_another_model(
+    open_library: Callable[..., Library], settings: LibrarySettings
+) -> None:
+    with open_library() as lib:
         lib.bind(settings)
     other = LibrarySettings(**{**settings.__dict__, "model_id": "microsoft/xclip-base-patch16"})
-    with Library.open(library_dir) as lib:
+    with open_library() as lib:
         with pytest.raises(ModelMismatchError) as caught:
             lib.bind(other)
     error = caught.value

@@ -13,12 +13,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import URL, Engine, create_engine, event, make_url, select
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import migrations, repository
-from storage.errors import CorruptIndexError, LibraryNotBoundError, ModelMismatchError
+from storage.errors import (
+    CorruptIndexError,
+    DatabaseUnavailableError,
+    LibraryNotBoundError,
+    ModelMismatchError,
+)
 from storage.models import LIBRARY_ROW_ID, LibraryRow
 from storage.settings import LibrarySettings
 from storage.vectors import VectorIndex, make_index
@@ -29,6 +34,7 @@ DB_FILENAME = "clipdex.db"
 INDEX_FILENAME = "index.faiss"
 # A writer holds the lock for one video's commit; readers and writers wait rather than fail.
 BUSY_TIMEOUT_MS = 30_000
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -42,12 +48,60 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def create_library_engine(url: str) -> Engine:
-    """An engine for the library database, with SQLite's pragmas on every connection."""
-    engine = create_engine(url)
+def parse_db_url(url: str) -> URL:
+    """Check a database URL and pick the driver clipdex ships for a bare ``postgresql://``.
+
+    Only SQLite and PostgreSQL are supported: the migration lock and the tests cover those two.
+    SQLAlchemy's default PostgreSQL driver is psycopg2, but the ``postgres`` extra installs
+    psycopg 3, so a URL without a driver uses that.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # Not echoed: an unparseable URL cannot have its password masked.
+        raise DatabaseUnavailableError(
+            "the database URL is not valid (expected e.g. postgresql://USER@HOST/DB)"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise DatabaseUnavailableError(
+            f"unsupported database {backend!r} in {parsed.render_as_string()}: "
+            "clipdex keeps its metadata in SQLite or PostgreSQL"
+        )
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def create_library_engine(url: str | URL) -> Engine:
+    """An engine for the library database, with SQLite's pragmas on every connection.
+
+    Raises DatabaseUnavailableError for a bad URL or a driver that is not installed.
+    """
+    parsed = parse_db_url(url) if isinstance(url, str) else url
+    try:
+        # pre_ping: a long-running reader (the server) survives a PostgreSQL restart.
+        engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    except (ImportError, NoSuchModuleError) as exc:
+        raise DatabaseUnavailableError(
+            f"cannot use {parsed.render_as_string()}: its driver is not installed ({exc}); "
+            "for PostgreSQL install the postgres extra (pip install -e '.[postgres]')"
+        ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _check_connection(engine: Engine) -> None:
+    """Connect once, so an unreachable server is one clear error rather than a traceback."""
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise DatabaseUnavailableError(
+            f"cannot connect to the database {engine.url.render_as_string()}: {reason}"
+        ) from exc
 
 
 def _settings_of(row: LibraryRow) -> LibrarySettings:
@@ -87,6 +141,7 @@ class Library:
         folder.mkdir(parents=True, exist_ok=True)
         engine = create_library_engine(db_url or f"sqlite:///{folder / DB_FILENAME}")
         try:
+            _check_connection(engine)
             migrations.upgrade(engine)
         except BaseException:
             engine.dispose()

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from storage import repository
-from storage.errors import LibraryNotBoundError, ModelMismatchError
-from storage.library import BUSY_TIMEOUT_MS, Library
+from storage.errors import DatabaseUnavailableError, LibraryNotBoundError, ModelMismatchError
+from storage.library import BUSY_TIMEOUT_MS, Library, create_library_engine
 from storage.models import Clip, Video
 from storage.settings import LibrarySettings
 from tests.storage.records import add_video, clip_records, video_record
@@ -26,6 +26,30 @@ def test_sqlite_pragmas_on_every_connection(library: Library) -> None:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("not a url", "not valid"),
+        ("mysql://clipdex:secret@db/clipdex", "unsupported database 'mysql'"),
+        ("postgresql+nosuchdriver://clipdex:secret@db/clipdex", "driver is not installed"),
+        ("postgresql://clipdex:secret@/clipdex?host=/nonexistent/socket", "cannot connect"),
+    ],
+)
+def test_unusable_database_url_is_a_typed_error(library_dir: Path, url: str, reason: str) -> None:
+    with pytest.raises(DatabaseUnavailableError, match=reason) as caught:
+        Library.open(library_dir, db_url=url)
+    assert "secret" not in str(caught.value)
+
+
+def test_bare_postgresql_url_uses_the_psycopg_driver() -> None:
+    """``postgresql://`` means psycopg2 to SQLAlchemy; the ``postgres`` extra ships psycopg 3."""
+    engine = create_library_engine("postgresql://clipdex@/clipdex?host=/nonexistent")
+    try:
+        assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
+    finally:
+        engine.dispose()
 
 
 def test_foreign_keys_cascade_in_the_database(library: Library, rng: np.random.Generator) -> None:

@@ -138,9 +138,9 @@ class PostgresServer:
         self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown) and delete its folder."""
+        """Stop the server and delete its folder (immediate shutdown: the data is thrown away)."""
         try:
             if (self.data_dir / "postmaster.pid").exists():
-                self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+                self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)

@@ -7,6 +7,7 @@ reader (the server) sees what other processes commit without reopening.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from dataclasses import asdict
@@ -92,6 +93,22 @@ def create_library_engine(url: str | URL) -> Engine:
     return engine
 
 
+def index_filename(db_url: str | URL | None) -> str:
+    """The FAISS cache file's name in the folder: ``index.faiss`` for the folder's own SQLite
+    database, ``index-<digest of the URL>.faiss`` for a database given by ``--db-url``.
+
+    The index records only a generation, and two databases reach the same generation with
+    different clips: one folder used with and without ``--db-url`` (or with two servers) would
+    otherwise load the other database's vectors as up to date and return wrong clips.
+    The password is left out of the digest, so changing it costs no rebuild.
+    """
+    if db_url is None:
+        return INDEX_FILENAME
+    parsed = parse_db_url(db_url) if isinstance(db_url, str) else db_url
+    identity = parsed.set(password=None).render_as_string(hide_password=False)
+    return f"index-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.faiss"
+
+
 def _check_connection(engine: Engine) -> None:
     """Connect once, so an unreachable server is one clear error rather than a traceback."""
     try:
@@ -120,10 +137,10 @@ def _settings_of(row: LibraryRow) -> LibrarySettings:
 class Library:
     """One library: open it, bind it to a model, then read and write through sessions."""
 
-    def __init__(self, folder: Path, engine: Engine) -> None:
+    def __init__(self, folder: Path, engine: Engine, index_name: str = INDEX_FILENAME) -> None:
         self.folder = folder
         self.engine = engine
-        self.index_path = folder / INDEX_FILENAME
+        self.index_path = folder / index_name
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._settings: LibrarySettings | None = None
         self._vectors: VectorIndex | None = None
@@ -135,11 +152,13 @@ class Library:
         """Create the folder if needed, connect, and migrate the database to the newest schema.
 
         The database is ``folder/clipdex.db`` unless ``db_url`` points elsewhere (PostgreSQL);
-        the FAISS index always lives in the folder.
+        the FAISS index always lives in the folder, in a file named for its database.
+        Raises DatabaseUnavailableError when the database cannot be used.
         """
         folder = Path(folder).expanduser().resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        engine = create_library_engine(db_url or f"sqlite:///{folder / DB_FILENAME}")
+        url = parse_db_url(db_url) if db_url else None
+        engine = create_library_engine(url or f"sqlite:///{folder / DB_FILENAME}")
         try:
             _check_connection(engine)
             migrations.upgrade(engine)
@@ -147,7 +166,7 @@ class Library:
             engine.dispose()
             raise
         logger.debug("opened library %s", folder)
-        return cls(folder, engine)
+        return cls(folder, engine, index_filename(url))
 
     def __enter__(self) -> Library:
         return self

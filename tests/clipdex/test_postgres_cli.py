@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import create_engine, text
 
-from storage.library import DB_FILENAME, INDEX_FILENAME
+from storage.library import DB_FILENAME, index_filename
 from tests.support.cli import run, subprocess_run
 
 
@@ -33,7 +33,7 @@ def test_index_search_status_on_postgresql(postgres_url, library_dir, known_vide
     assert (info["videos"], info["clips"], info["failed"]) == (2, 4, [])
 
     assert not (library_dir / DB_FILENAME).exists()
-    assert (library_dir / INDEX_FILENAME).exists()
+    assert [p.name for p in library_dir.glob("*.faiss")] == [index_filename(postgres_url)]
     engine = create_engine(postgres_url)
     try:
         with engine.connect() as connection:

@@ -17,6 +17,7 @@ import glob
 import itertools
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -75,22 +76,24 @@ class PostgresServer:
                 f"{args[0]} failed ({result.returncode}): {result.stderr.strip()} {log}".strip()
             )
 
+    def _major_version(self) -> int:
+        """The major version, from ``initdb --version`` ("initdb (PostgreSQL) 15.18")."""
+        output = subprocess.run(
+            [str(self.bin_dir / "initdb"), "--version"], check=True, capture_output=True, text=True
+        ).stdout
+        match = re.search(r"(\d+)(?:\.\d+)?", output)
+        return int(match.group(1)) if match else 0
+
     def start(self) -> None:
         """initdb and start the server; raises PostgresUnavailable with the server's words."""
         if self._user:
             entry = pwd.getpwnam(self._user)
             os.chown(self.folder, entry.pw_uid, entry.pw_gid)
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data_dir),
-            "--auth=trust",
-            "--username=postgres",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-            "--locale-provider=icu",
-            "--icu-locale=en-US",
-        )
+        initdb = ["initdb", "-D", str(self.data_dir), "--auth=trust", "--username=postgres"]
+        initdb += ["--encoding=UTF8", "--locale=C.UTF-8"]
+        if self._major_version() >= 15:  # ICU as the default collation needs PostgreSQL 15
+            initdb += ["--locale-provider=icu", "--icu-locale=en-US"]
+        self._run(*initdb)
         options = (
             f"-k {self.folder} -p {_PORT} -c listen_addresses='' "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"

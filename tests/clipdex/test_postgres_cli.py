@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from storage.library import DB_FILENAME, index_filename
 from tests.support.cli import run, subprocess_run
@@ -31,6 +31,8 @@ def test_index_search_status_on_postgresql(postgres_url, library_dir, known_vide
     assert status.exit_code == 0, status.output
     info = json.loads(status.stdout)
     assert (info["videos"], info["clips"], info["failed"]) == (2, 4, [])
+    assert make_url(info["database"]) == make_url(postgres_url)
+    assert info["library"] == str(library_dir)
 
     assert not (library_dir / DB_FILENAME).exists()
     assert [p.name for p in library_dir.glob("*.faiss")] == [index_filename(postgres_url)]

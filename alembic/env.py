@@ -61,7 +61,10 @@ def run_migrations_online() -> None:
     if connection is not None:
         run_with_connection(connection)
         return
-    engine = create_engine(database_url(), poolclass=pool.NullPool)
+    # The app's URL rules (a bare postgresql:// means psycopg 3, unsupported backends refused).
+    from storage.library import parse_db_url
+
+    engine = create_engine(parse_db_url(database_url()), poolclass=pool.NullPool)
     try:
         with engine.begin() as connection:
             run_with_connection(connection)

@@ -41,3 +41,11 @@ class LibraryNotBoundError(StorageError):
 
 class CorruptIndexError(StorageError):
     """The FAISS index file cannot be read; the library rebuilds it from the database."""
+
+
+class DatabaseUnavailableError(StorageError):
+    """The metadata database cannot be used: a malformed ``--db-url``, a backend clipdex does
+    not support, a missing driver, or a server that refuses the connection.
+
+    Messages show the URL with its password masked, since they end up in terminals and logs.
+    """

@@ -7,18 +7,24 @@ reader (the server) sees what other processes commit without reopening.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import URL, Engine, create_engine, event, make_url, select
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import migrations, repository
-from storage.errors import CorruptIndexError, LibraryNotBoundError, ModelMismatchError
+from storage.errors import (
+    CorruptIndexError,
+    DatabaseUnavailableError,
+    LibraryNotBoundError,
+    ModelMismatchError,
+)
 from storage.models import LIBRARY_ROW_ID, LibraryRow
 from storage.settings import LibrarySettings
 from storage.vectors import VectorIndex, make_index
@@ -29,6 +35,7 @@ DB_FILENAME = "clipdex.db"
 INDEX_FILENAME = "index.faiss"
 # A writer holds the lock for one video's commit; readers and writers wait rather than fail.
 BUSY_TIMEOUT_MS = 30_000
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -42,12 +49,76 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def create_library_engine(url: str) -> Engine:
-    """An engine for the library database, with SQLite's pragmas on every connection."""
-    engine = create_engine(url)
+def parse_db_url(url: str) -> URL:
+    """Check a database URL and pick the driver clipdex ships for a bare ``postgresql://``.
+
+    Only SQLite and PostgreSQL are supported: the migration lock and the tests cover those two.
+    SQLAlchemy's default PostgreSQL driver is psycopg2, but the ``postgres`` extra installs
+    psycopg 3, so a URL without a driver uses that.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # Not echoed: an unparseable URL cannot have its password masked.
+        raise DatabaseUnavailableError(
+            "the database URL is not valid (expected e.g. postgresql://USER@HOST/DB)"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise DatabaseUnavailableError(
+            f"unsupported database {backend!r} in {parsed.render_as_string()}: "
+            "clipdex keeps its metadata in SQLite or PostgreSQL"
+        )
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def create_library_engine(url: str | URL) -> Engine:
+    """An engine for the library database, with SQLite's pragmas on every connection.
+
+    Raises DatabaseUnavailableError for a bad URL or a driver that is not installed.
+    """
+    parsed = parse_db_url(url) if isinstance(url, str) else url
+    try:
+        # pre_ping: a long-running reader (the server) survives a PostgreSQL restart.
+        engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    except (ImportError, NoSuchModuleError) as exc:
+        raise DatabaseUnavailableError(
+            f"cannot use {parsed.render_as_string()}: its driver is not installed ({exc}); "
+            "for PostgreSQL install the postgres extra (pip install -e '.[postgres]')"
+        ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def index_filename(db_url: str | URL | None) -> str:
+    """The FAISS cache file's name in the folder: ``index.faiss`` for the folder's own SQLite
+    database, ``index-<digest of the URL>.faiss`` for a database given by ``--db-url``.
+
+    The index records only a generation, and two databases reach the same generation with
+    different clips: one folder used with and without ``--db-url`` (or with two servers) would
+    otherwise load the other database's vectors as up to date and return wrong clips.
+    The password is left out of the digest, so changing it costs no rebuild.
+    """
+    if db_url is None:
+        return INDEX_FILENAME
+    parsed = parse_db_url(db_url) if isinstance(db_url, str) else db_url
+    identity = parsed.set(password=None).render_as_string(hide_password=False)
+    return f"index-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.faiss"
+
+
+def _check_connection(engine: Engine) -> None:
+    """Connect once, so an unreachable server is one clear error rather than a traceback."""
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise DatabaseUnavailableError(
+            f"cannot connect to the database {engine.url.render_as_string()}: {reason}"
+        ) from exc
 
 
 def _settings_of(row: LibraryRow) -> LibrarySettings:
@@ -66,10 +137,10 @@ def _settings_of(row: LibraryRow) -> LibrarySettings:
 class Library:
     """One library: open it, bind it to a model, then read and write through sessions."""
 
-    def __init__(self, folder: Path, engine: Engine) -> None:
+    def __init__(self, folder: Path, engine: Engine, index_name: str = INDEX_FILENAME) -> None:
         self.folder = folder
         self.engine = engine
-        self.index_path = folder / INDEX_FILENAME
+        self.index_path = folder / index_name
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._settings: LibrarySettings | None = None
         self._vectors: VectorIndex | None = None
@@ -81,18 +152,21 @@ class Library:
         """Create the folder if needed, connect, and migrate the database to the newest schema.
 
         The database is ``folder/clipdex.db`` unless ``db_url`` points elsewhere (PostgreSQL);
-        the FAISS index always lives in the folder.
+        the FAISS index always lives in the folder, in a file named for its database.
+        Raises DatabaseUnavailableError when the database cannot be used.
         """
         folder = Path(folder).expanduser().resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        engine = create_library_engine(db_url or f"sqlite:///{folder / DB_FILENAME}")
+        url = parse_db_url(db_url) if db_url else None
+        engine = create_library_engine(url or f"sqlite:///{folder / DB_FILENAME}")
         try:
+            _check_connection(engine)
             migrations.upgrade(engine)
         except BaseException:
             engine.dispose()
             raise
         logger.debug("opened library %s", folder)
-        return cls(folder, engine)
+        return cls(folder, engine, index_filename(url))
 
     def __enter__(self) -> Library:
         return self

@@ -105,6 +105,16 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
         yield unique[start : start + _IN_CHUNK]
 
 
+def _by_path(videos: Iterable[Video]) -> list[Video]:
+    """Videos in code-point order of their paths, whatever the database's collation.
+
+    ORDER BY follows the collation: byte order in SQLite, but usually a language rule on a
+    PostgreSQL server (en-US puts ``/A/b`` between ``/a/b`` and ``/a/b/x``), so the order is
+    fixed here instead, the same on every backend.
+    """
+    return sorted(videos, key=lambda video: video.path)
+
+
 def _remove_clips(video_id: int, generation: int, session: Session) -> None:
     """Tombstone and delete the clips of one video."""
     clip_ids = session.scalars(select(Clip.id).where(Clip.video_id == video_id)).all()
@@ -265,7 +275,7 @@ def videos_under(roots: list[str], *, session: Session) -> list[Video]:
         conditions.append(func.substr(Video.path, 1, len(prefix)) == prefix)
     if not conditions:
         return []
-    return list(session.scalars(select(Video).where(or_(*conditions)).order_by(Video.path)))
+    return _by_path(session.scalars(select(Video).where(or_(*conditions))))
 
 
 def clips_of_video(video_id: int, *, session: Session) -> list[Clip]:
@@ -329,9 +339,7 @@ def counts(*, session: Session) -> tuple[int, int, int]:
 
 def failed_videos(*, session: Session) -> list[Video]:
     """Videos that could not be indexed, with their error text, ordered by path."""
-    return list(
-        session.scalars(select(Video).where(Video.status == STATUS_FAILED).order_by(Video.path))
-    )
+    return _by_path(session.scalars(select(Video).where(Video.status == STATUS_FAILED)))
 
 
 def clip_vectors_between(

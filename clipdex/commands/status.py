@@ -24,6 +24,7 @@ def command(obj: Context, as_json: bool) -> None:
         failed = [{"path": v.path, "error": v.error} for v in repo.failed_videos(session=session)]
     info = {
         "library": str(library.folder),
+        "database": library.engine.url.render_as_string(),  # password masked
         "model": settings.model_id if settings else None,
         "videos": videos,
         "clips": clips,
@@ -36,6 +37,7 @@ def command(obj: Context, as_json: bool) -> None:
         click.echo(json.dumps(info))
         return
     click.echo(f"library:  {info['library']}")
+    click.echo(f"database: {info['database']}")
     click.echo(f"model:    {info['model'] or '(none yet)'}")
     click.echo(f"videos:   {videos} indexed, {failed_count} failed")
     click.echo(f"clips:    {clips}")

@@ -1,8 +1,15 @@
-"""Fixtures for storage tests: real SQLite files in tmp_path and real FAISS, never mocks."""
+"""Fixtures for storage tests: real databases (SQLite files in tmp_path and a real PostgreSQL
+server) and real FAISS, never mocks.
+
+Every test that opens a library runs once per backend: ``db_url`` is parametrised, and tests
+open libraries through ``open_library`` (or the ``library`` fixture), never ``Library.open``
+directly. A test about one backend only narrows it with
+``@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +44,29 @@ def library_dir(tmp_path: Path) -> Path:
     return tmp_path / "library"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str | None:
+    """The metadata database: None for the folder's own SQLite file (the default), or the URL
+    of a fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture
-def library(library_dir: Path, settings: LibrarySettings) -> Iterator[Library]:
+def open_library(library_dir: Path, db_url: str | None) -> Callable[..., Library]:
+    """``open_library(folder=library_dir)``: Library.open on the test's database."""
+
+    def opener(folder: Path | str | None = None) -> Library:
+        return Library.open(Path(folder) if folder is not None else library_dir, db_url=db_url)
+
+    return opener
+
+
+@pytest.fixture
+def library(open_library: Callable[..., Library], settings: LibrarySettings) -> Iterator[Library]:
     """An opened library bound to the test settings."""
-    lib = Library.open(library_dir)
+    lib = open_library()
     lib.bind(settings)
     yield lib
     lib.close()

@@ -1,4 +1,7 @@
-"""Two libraries on one folder, as two processes would be: a reader sees the writer's commits."""
+"""Two libraries on one folder, as two processes would be: a reader sees the writer's commits.
+
+Run on each backend (SQLite, PostgreSQL).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +23,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_reader_sees_commits_without_reopening(
-    library_dir: Path, library: Library, rng: np.random.Generator
+    open_library: Callable[..., Library], library: Library, rng: np.random.Generator
 ) -> None:
-    with Library.open(library_dir) as reader:
+    with open_library() as reader:
         assert len(reader.vectors()) == 0
         _, clip_ids = add_video(library, "/m/a.mp4", 3, rng)
         assert reader.generation() == 1
@@ -38,19 +42,19 @@ import numpy as np
 from storage.library import Library
 from tests.storage.records import add_video
 
-with Library.open(sys.argv[1]) as lib:
+with Library.open(sys.argv[1], db_url=sys.argv[3] or None) as lib:
     add_video(lib, sys.argv[2], 4, np.random.default_rng(7))
 """
 
 
 def test_reader_sees_another_process(
-    library_dir: Path, library: Library, rng: np.random.Generator
+    library_dir: Path, db_url: str | None, library: Library, rng: np.random.Generator
 ) -> None:
     add_video(library, "/m/a.mp4", 2, rng)
     before = set(library.vectors().ids().tolist())
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(
-        [sys.executable, "-c", WRITER, str(library_dir), "/m/other.mp4"],
+        [sys.executable, "-c", WRITER, str(library_dir), "/m/other.mp4", db_url or ""],
         env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -62,9 +66,10 @@ def test_reader_sees_another_process(
 
 
 def test_a_second_writer_waits_instead_of_failing(
-    library_dir: Path, library: Library, rng: np.random.Generator
+    open_library: Callable[..., Library], library: Library, rng: np.random.Generator
 ) -> None:
-    """busy_timeout makes a writer wait for another writer's transaction, then succeed."""
+    """A writer waits for another writer's transaction, then succeeds (SQLite: busy_timeout;
+    PostgreSQL: the library row's lock, taken by the generation bump)."""
     settings = library.settings
     clips = clip_records(rng, 2, settings.embed_dim, settings.feature_tokens)
     first_is_writing = threading.Event()
@@ -83,9 +88,9 @@ def test_a_second_writer_waits_instead_of_failing(
     thread = threading.Thread(target=slow_writer)
     thread.start()
     assert first_is_writing.wait(30)
-    with Library.open(library_dir) as other:
+    with open_library() as other:
         started = time.monotonic()
-        assert other.generation() == 0  # WAL: reading does not wait for the writer
+        assert other.generation() == 0  # WAL / MVCC: reading does not wait
         assert time.monotonic() - started < 0.5
         add_video(other, "/m/fast.mp4", 1, rng)
     thread.join()

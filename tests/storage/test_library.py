@@ -1,10 +1,11 @@
-"""Library: pragmas, binding to a model, and whole-video transactions."""
+"""Library: pragmas, binding to a model, and whole-video transactions, on each backend."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +13,43 @@ import pytest
 from sqlalchemy import func, select, text
 
 from storage import repository
-from storage.errors import LibraryNotBoundError, ModelMismatchError
-from storage.library import BUSY_TIMEOUT_MS, Library
+from storage.errors import DatabaseUnavailableError, LibraryNotBoundError, ModelMismatchError
+from storage.library import BUSY_TIMEOUT_MS, Library, create_library_engine
 from storage.models import Clip, Video
 from storage.settings import LibrarySettings
 from tests.storage.records import add_video, clip_records, video_record
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_sqlite_pragmas_on_every_connection(library: Library) -> None:
     with library.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("not a url", "not valid"),
+        ("mysql://clipdex:secret@db/clipdex", "unsupported database 'mysql'"),
+        ("postgresql+nosuchdriver://clipdex:secret@db/clipdex", "driver is not installed"),
+        ("postgresql://clipdex:secret@/clipdex?host=/nonexistent/socket", "cannot connect"),
+    ],
+)
+def test_unusable_database_url_is_a_typed_error(library_dir: Path, url: str, reason: str) -> None:
+    with pytest.raises(DatabaseUnavailableError, match=reason) as caught:
+        Library.open(library_dir, db_url=url)
+    assert "secret" not in str(caught.value)
+
+
+def test_bare_postgresql_url_uses_the_psycopg_driver() -> None:
+    """``postgresql://`` means psycopg2 to SQLAlchemy; the ``postgres`` extra ships psycopg 3."""
+    engine = create_library_engine("postgresql://clipdex@/clipdex?host=/nonexistent")
+    try:
+        assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
+    finally:
+        engine.dispose()
 
 
 def test_foreign_keys_cascade_in_the_database(library: Library, rng: np.random.Generator) -> None:
@@ -33,8 +59,8 @@ def test_foreign_keys_cascade_in_the_database(library: Library, rng: np.random.G
         assert connection.execute(text("SELECT count(*) FROM clips")).scalar() == 0
 
 
-def test_fresh_library_has_no_settings(library_dir: Path) -> None:
-    lib = Library.open(library_dir)
+def test_fresh_library_has_no_settings(open_library: Callable[..., Library]) -> None:
+    lib = open_library()
     try:
         assert lib.settings is None
         assert lib.generation() == 0
@@ -45,11 +71,11 @@ def test_fresh_library_has_no_settings(library_dir: Path) -> None:
 
 
 def test_bind_stores_settings_and_reopen_reads_them(
-    library_dir: Path, settings: LibrarySettings
+    open_library: Callable[..., Library], settings: LibrarySettings
 ) -> None:
-    with Library.open(library_dir) as lib:
+    with open_library() as lib:
         assert lib.bind(settings) == settings
-    with Library.open(library_dir) as lib:
+    with open_library() as lib:
         assert lib.settings == settings
 
 
@@ -58,11 +84,13 @@ def test_stored_segmentation_settings_win(library: Library, settings: LibrarySet
     assert library.bind(other) == settings
 
 
-def test_bind_refuses_another_model(library_dir: Path, settings: LibrarySettings) -> None:
-    with Library.open(library_dir) as lib:
+def test_bind_refuses_another_model(
+    open_library: Callable[..., Library], settings: LibrarySettings
+) -> None:
+    with open_library() as lib:
         lib.bind(settings)
     other = LibrarySettings(**{**settings.__dict__, "model_id": "microsoft/xclip-base-patch16"})
-    with Library.open(library_dir) as lib:
+    with open_library() as lib:
         with pytest.raises(ModelMismatchError) as caught:
             lib.bind(other)
     error = caught.value

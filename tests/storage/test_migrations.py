@@ -1,11 +1,11 @@
-"""Migration tests in the pytest-alembic style, written with Alembic's own API."""
+"""Migration tests in the pytest-alembic style, written with Alembic's own API, on each backend."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +24,8 @@ TABLES = {"library", "videos", "clips", "clip_tombstones"}
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_library_engine(f"sqlite:///{tmp_path / 'migrations.db'}")
+def engine(tmp_path: Path, db_url: str | None) -> Iterator[Engine]:
+    engine = create_library_engine(db_url or f"sqlite:///{tmp_path / 'migrations.db'}")
     yield engine
     engine.dispose()
 
@@ -80,9 +80,11 @@ def test_models_match_migrated_schema(engine: Engine) -> None:
         assert compare_metadata(context, Base.metadata) == []
 
 
-def test_open_migrates_once_and_reopens(tmp_path: Path) -> None:
-    Library.open(tmp_path).close()
-    lib = Library.open(tmp_path)
+def test_open_migrates_once_and_reopens(
+    tmp_path: Path, open_library: Callable[..., Library]
+) -> None:
+    open_library(tmp_path).close()
+    lib = open_library(tmp_path)
     try:
         assert tables(lib.engine) == TABLES
     finally:
@@ -103,38 +105,48 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def test_alembic_cli_with_x_argument(tmp_path: Path, clean_env: dict[str, str]) -> None:
-    db = tmp_path / "cli.db"
-    result = _alembic_cli(["-x", f"db_url=sqlite:///{db}", "upgrade", "head"], clean_env)
+def test_alembic_cli_with_x_argument(
+    tmp_path: Path, clean_env: dict[str, str], db_url: str | None
+) -> None:
+    url = db_url or f"sqlite:///{tmp_path / 'cli.db'}"
+    result = _alembic_cli(["-x", f"db_url={url}", "upgrade", "head"], clean_env)
     assert result.returncode == 0, result.stderr
     assert not (REPO_ROOT / "clipdex.db").exists()
-    engine = create_library_engine(f"sqlite:///{db}")
+    engine = create_library_engine(url)
     try:
         assert tables(engine) == TABLES
     finally:
         engine.dispose()
 
 
-def test_alembic_cli_with_environment_variable(tmp_path: Path, clean_env: dict[str, str]) -> None:
-    db = tmp_path / "env.db"
-    clean_env["CLIPDEX_DB_URL"] = f"sqlite:///{db}"
+def test_alembic_cli_with_environment_variable(
+    tmp_path: Path, clean_env: dict[str, str], db_url: str | None
+) -> None:
+    url = db_url or f"sqlite:///{tmp_path / 'env.db'}"
+    clean_env["CLIPDEX_DB_URL"] = url
     result = _alembic_cli(["upgrade", "head"], clean_env)
     assert result.returncode == 0, result.stderr
     assert not (REPO_ROOT / "clipdex.db").exists()
-    lib = Library.open(tmp_path, db_url=f"sqlite:///{db}")
+    lib = Library.open(tmp_path, db_url=url)
     try:
         assert lib.settings is None and lib.generation() == 0
     finally:
         lib.close()
 
 
-def test_concurrent_first_open_creates_schema_once(tmp_path: Path) -> None:
-    """Two processes opening a fresh library at once must both succeed."""
-    code = "import sys; from storage.library import Library; Library.open(sys.argv[1]).close()"
+def test_concurrent_first_open_creates_schema_once(tmp_path: Path, db_url: str | None) -> None:
+    """Two processes opening a fresh library at once must both succeed.
+
+    SQLite serialises them with BEGIN IMMEDIATE, PostgreSQL with an advisory lock.
+    """
+    code = (
+        "import sys; from storage.library import Library; "
+        "Library.open(sys.argv[1], db_url=sys.argv[2] or None).close()"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", code, str(tmp_path / "lib")],
+            [sys.executable, "-c", code, str(tmp_path / "lib"), db_url or ""],
             env=env,
             stderr=subprocess.PIPE,
             text=True,

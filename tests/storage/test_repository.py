@@ -1,4 +1,4 @@
-"""Repository functions against a real SQLite library."""
+"""Repository functions against a real library on each backend (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def test_clip_lookups_skip_vanished_ids(
         assert array.dtype == np.float32
 
 
-def test_changes_need_a_bound_library(tmp_path) -> None:
-    with Library.open(tmp_path) as lib, lib.session() as session:
+def test_changes_need_a_bound_library(open_library) -> None:
+    with open_library() as lib, lib.session() as session:
         with pytest.raises(StorageError, match="bind"):
             repository.save_failed_video("/m/a.mp4", 1, 1, "boom", None, session=session)

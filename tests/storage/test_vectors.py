@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,10 @@ def index_ids(lib: Library) -> set[int]:
     return set(lib.vectors().ids().tolist())
 
 
-def rebuilt_copy(folder: Path) -> VectorIndex:
+def rebuilt_copy(open_library: Callable[..., Library]) -> VectorIndex:
     """A from-scratch index of the same database (the file removed first)."""
-    (folder / INDEX_FILENAME).unlink(missing_ok=True)
-    with Library.open(folder) as lib:
+    with open_library() as lib:
+        lib.index_path.unlink(missing_ok=True)
         return lib.vectors()
 
 
@@ -115,32 +116,40 @@ def test_index_agrees_with_the_database(library: Library, rng: np.random.Generat
 
 
 def test_reopen_loads_the_saved_index(
-    library_dir: Path, library: Library, rng: np.random.Generator, caplog: pytest.LogCaptureFixture
+    library_dir: Path,
+    open_library: Callable[..., Library],
+    library: Library,
+    rng: np.random.Generator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     add_video(library, "/m/a.mp4", 3, rng)
     library.vectors()
     library.save_vectors()
     with caplog.at_level(logging.INFO, logger="storage.library"):
-        with Library.open(library_dir) as reopened:
+        with open_library() as reopened:
             assert index_ids(reopened) == db_clip_ids(reopened)
             assert reopened.vectors().generation == 1
     assert "rebuilt" not in caplog.text
 
 
 def test_deleted_index_file_is_rebuilt(
-    library_dir: Path, library: Library, rng: np.random.Generator
+    library_dir: Path,
+    open_library: Callable[..., Library],
+    library: Library,
+    rng: np.random.Generator,
 ) -> None:
     add_video(library, "/m/a.mp4", 3, rng)
     library.vectors()
     library.close()  # saves the index at generation 1
-    (library_dir / INDEX_FILENAME).unlink()
-    with Library.open(library_dir) as reopened:
+    library.index_path.unlink()
+    with open_library() as reopened:
         assert index_ids(reopened) == db_clip_ids(reopened)
-    assert (library_dir / INDEX_FILENAME).exists()
+    assert library.index_path.exists()
 
 
 def test_stale_index_catches_up_like_a_rebuild(
     library_dir: Path,
+    open_library: Callable[..., Library],
     library: Library,
     rng: np.random.Generator,
     caplog: pytest.LogCaptureFixture,
@@ -149,17 +158,17 @@ def test_stale_index_catches_up_like_a_rebuild(
     add_video(library, "/m/b.mp4", 3, rng)
     library.vectors()
     library.close()  # saves at generation 2
-    with Library.open(library_dir) as writer:  # another process, never loading the index
+    with open_library() as writer:  # another process, never loading the index
         add_video(writer, "/m/c.mp4", 2, rng)
         add_video(writer, "/m/a.mp4", 2, rng)
         delete_path(writer, "/m/b.mp4")
     with caplog.at_level(logging.DEBUG, logger="storage.library"):
-        with Library.open(library_dir) as reader:
+        with open_library() as reader:
             caught_up = reader.vectors()
             assert caught_up.generation == 5
             assert index_ids(reader) == db_clip_ids(reader)
     assert "caught up from 2 to 5" in caplog.text and "rebuilt" not in caplog.text
-    rebuilt = rebuilt_copy(library_dir)
+    rebuilt = rebuilt_copy(open_library)
     queries = unit_vectors(rng, 5, 16)
     for got, want in zip(caught_up.search(queries, 10), rebuilt.search(queries, 10)):
         np.testing.assert_array_equal(got, want)
@@ -168,6 +177,7 @@ def test_stale_index_catches_up_like_a_rebuild(
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "other_dim", "ahead"])
 def test_unusable_index_file_is_rebuilt(
     library_dir: Path,
+    open_library: Callable[..., Library],
     library: Library,
     rng: np.random.Generator,
     caplog: pytest.LogCaptureFixture,
@@ -176,7 +186,7 @@ def test_unusable_index_file_is_rebuilt(
     add_video(library, "/m/a.mp4", 3, rng)
     library.vectors()
     library.close()  # saves the index at generation 1
-    path = library_dir / INDEX_FILENAME
+    path = library.index_path
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[:40])
     elif damage == "garbage":
@@ -186,7 +196,7 @@ def test_unusable_index_file_is_rebuilt(
     else:
         VectorIndex(16, generation=7).save(path)
     with caplog.at_level(logging.WARNING, logger="storage.library"):
-        with Library.open(library_dir) as reopened:
+        with open_library() as reopened:
             assert index_ids(reopened) == db_clip_ids(reopened)
             assert reopened.vectors().generation == 1
     assert "rebuilding the vector index" in caplog.text
@@ -199,7 +209,7 @@ def test_save_vectors_writes_only_when_changed(
     add_video(library, "/m/a.mp4", 2, rng)
     library.vectors()
     library.save_vectors()
-    path = library_dir / INDEX_FILENAME
+    path = library.index_path
     before = path.stat().st_ino, path.stat().st_mtime_ns
     library.vectors()
     library.save_vectors()
@@ -210,3 +220,24 @@ def test_save_vectors_writes_only_when_changed(
     assert VectorIndex.load(path).generation == 2
     leftovers = [p.name for p in library_dir.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_each_database_has_its_own_index_file(
+    library_dir: Path, settings, postgres_url: str, rng: np.random.Generator
+) -> None:
+    """One folder used with its SQLite file and with --db-url: both databases reach generation 1
+    with different clips, so a shared index file would pass one's vectors off as the other's."""
+    with Library.open(library_dir) as local:
+        local.bind(settings)
+        add_video(local, "/local/a.mp4", 3, rng)
+        assert index_ids(local) == db_clip_ids(local)
+    with Library.open(library_dir, db_url=postgres_url) as remote:
+        remote.bind(settings)
+        add_video(remote, "/remote/b.mp4", 2, rng)
+        assert remote.index_path != local.index_path
+        assert remote.vectors().generation == 1 and index_ids(remote) == db_clip_ids(remote)
+    with Library.open(library_dir) as local:
+        assert index_ids(local) == db_clip_ids(local) and len(db_clip_ids(local)) == 3
+    assert sorted(p.name for p in library_dir.glob("*.faiss")) == sorted(
+        [INDEX_FILENAME, remote.index_path.name]
+    )

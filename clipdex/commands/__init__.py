@@ -6,7 +6,7 @@ import click
 
 
 def register(group: click.Group) -> None:
-    from clipdex.commands import clips, index, search, status
+    from clipdex.commands import clips, dedup, index, search, similar, status
 
-    for module in (index, search, clips, status):
+    for module in (index, search, similar, dedup, clips, status):
         group.add_command(module.command)

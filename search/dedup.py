@@ -1,10 +1,8 @@
 """Duplicate detection across the library: exact copies, near-duplicate videos, reused segments.
 
 1. Exact copies share a content fingerprint; one of each set stands for it in the next steps.
-2. Candidate frame pairs: every informative frame hash is looked up in a multi-index hash table
-   (FAISS ``IndexBinaryMultiHash``: four tables of 16 bits; by the pigeonhole principle any hash
-   within ``radius <= 15`` bits of another agrees with it in one 16-bit quarter up to 3 flipped
-   bits, so probing 4 x 697 buckets finds all of them) instead of being compared with all others.
+2. Candidate frame pairs: informative frame hashes are paired by locality-sensitive hashing
+   (``search.hashmatch``: 64 tables keyed by 16 sampled bits) instead of comparing all pairs.
 3. Each pair is weighed with the clip embeddings: a close hash counts on its own, a looser one
    only when the X-CLIP embeddings of the two clips holding the frames agree too.
 4. Per pair of videos the matches are aligned in time (``search.align``): only runs of matches at
@@ -19,10 +17,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import faiss
 import numpy as np
 
 from search.align import AlignRules, Run, aligned_runs
+from search.hashmatch import near_pairs
 from storage import frame_hashes as hash_repo
 from storage import repository as repo
 from storage.library import Library
@@ -133,8 +131,8 @@ class _Frames:
 
 def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) -> DedupReport:
     """Scan the whole library for duplicates."""
-    if not 0 < options.radius < 16 or options.strict_radius > options.radius:
-        raise ValueError("the hash radius must be between 1 and 15 bits, strict <= radius")
+    if not 0 < options.radius < 32 or options.strict_radius > options.radius:
+        raise ValueError("the hash radius must be between 1 and 31 bits, strict <= radius")
     with library.session() as session:
         stored = hash_repo.indexed_video_hashes(session=session)
         exact_sets = hash_repo.fingerprint_groups(session=session)
@@ -226,29 +224,10 @@ def _flatten(videos, spans, embeddings: dict[int, np.ndarray]) -> _Frames:
     )
 
 
-def hash_index(hashes: np.ndarray) -> faiss.IndexBinary:
-    """A multi-index hash table over 64-bit hashes (exact for radii up to 15 bits)."""
-    index = faiss.IndexBinaryMultiHash(HASH_BITS, 4, 16)
-    index.nflip = 3
-    index.add(_codes(hashes))
-    return index
-
-
-def _codes(hashes: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(hashes, dtype=">u8")).view(np.uint8).reshape(-1, 8)
-
-
 def _candidate_pairs(hashes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (i < j) of hashes within ``radius`` bits, and their distances."""
-    if len(hashes) < 2:
-        return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
-    index = hash_index(hashes)
-    # FAISS's binary range search returns distances strictly below the radius it is given.
-    lims, distances, ids = index.range_search(_codes(hashes), radius + 1)
-    queries = np.repeat(np.arange(len(hashes)), np.diff(lims).astype(np.int64))
-    upper = ids > queries
-    pairs = np.stack([queries[upper], ids[upper].astype(np.int64)], axis=1)
-    return pairs, distances[upper].astype(np.float64)
+    pairs, distances = near_pairs(hashes, radius)
+    return pairs, distances.astype(np.float64)
 
 
 def _pair_cosines(frames: _Frames, pairs: np.ndarray) -> np.ndarray:

@@ -1,33 +1,42 @@
-"""The multi-index hash lookup finds exactly the pairs a brute-force scan finds."""
+"""The LSH lookup of near-identical hashes: exact distances, nothing beyond the radius, and
+(nearly) every close pair found, checked against a brute-force scan."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from search.dedup import _candidate_pairs
+from search.hashmatch import near_pairs
 
 
-def _brute(hashes: np.ndarray, radius: int) -> set[tuple[int, int, int]]:
-    found = set()
+def _brute(hashes: np.ndarray, radius: int) -> dict[tuple[int, int], int]:
+    found = {}
     for i in range(len(hashes)):
         for j in range(i + 1, len(hashes)):
             d = bin(int(hashes[i]) ^ int(hashes[j])).count("1")
             if d <= radius:
-                found.add((i, j, d))
+                found[(i, j)] = d
     return found
 
 
-def test_range_lookup_equals_brute_force_up_to_radius_15() -> None:
+def test_near_pairs_against_brute_force() -> None:
     rng = np.random.default_rng(7)
-    base = rng.integers(0, 2**63, 60, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    # Copies of each base hash with 0..15 random bits flipped, plus unrelated hashes.
+    base = rng.integers(0, 2**63, 150, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     noisy = []
-    for value in base:
-        flips = rng.choice(64, size=int(rng.integers(0, 16)), replace=False)
+    for index, value in enumerate(base):
+        flips = rng.choice(64, size=index % 13, replace=False)  # 0..12 bits flipped
         noisy.append(int(value) ^ sum(1 << int(b) for b in flips))
     hashes = np.concatenate([base, np.array(noisy, dtype=np.uint64)])
-    for radius in (8, 12, 15):
-        pairs, distances = _candidate_pairs(hashes, radius)
-        got = {(int(i), int(j), int(d)) for (i, j), d in zip(pairs, distances)}
-        assert got == _brute(hashes, radius)
-        assert len(got) >= 30
+    truth = _brute(hashes, 12)
+    pairs, distances = near_pairs(hashes, 12)
+    got = {(int(i), int(j)): int(d) for (i, j), d in zip(pairs, distances)}
+    assert all(truth[pair] == d for pair, d in got.items())  # exact, none beyond the radius
+    close = [pair for pair, d in truth.items() if d <= 8]
+    assert len(close) >= 90
+    assert sum(pair in got for pair in close) / len(close) >= 0.95
+    assert all(pair in got for pair, d in truth.items() if d <= 3)
+
+
+def test_a_huge_bucket_of_identical_hashes_stays_bounded() -> None:
+    hashes = np.full(3000, 0x5555AAAA5555AAAA, dtype=np.uint64)
+    pairs, distances = near_pairs(hashes, 4)
+    assert (distances == 0).all() and 0 < len(pairs) <= 512 * 511 // 2

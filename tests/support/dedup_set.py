@@ -136,10 +136,10 @@ def blobs(path: Path, seconds: float, fps: int = 24, seed: int = 0) -> Path:
     the background colour and the sliding square, the same in every such video.
     """
     rng = np.random.default_rng(seed)
-    field = rng.uniform(0, 255, (5, 7, 3)).astype(np.float32)
-    canvas = cv2.resize(field, (480, 240), interpolation=cv2.INTER_CUBIC)
-    canvas = np.clip(canvas, 0, 255).astype(np.uint8)
     count = round(seconds * fps)
+    field = rng.uniform(0, 255, (5, 5 + count // 60, 3)).astype(np.float32)
+    canvas = cv2.resize(field, (320 + count, 240), interpolation=cv2.INTER_CUBIC)
+    canvas = np.clip(canvas, 0, 255).astype(np.uint8)
     frames = [np.ascontiguousarray(canvas[:, i : i + 320]) for i in range(count)]
     return write_frames(path, frames, fps)
 

@@ -36,11 +36,11 @@ class DedupOptions:
     """Thresholds; see the README for why these defaults."""
 
     min_seconds: float = 2.0  # shortest matched span reported
-    threshold: float = 0.7  # lowest similarity of a finding (0-1)
-    radius: int = 12  # a looser frame match: Hamming distance (of 64), with embedding support
+    threshold: float = 0.6  # lowest similarity of a finding (0-1)
+    radius: int = 14  # a looser frame match: Hamming distance (of 64), with embedding support
     strict_radius: int = 8  # a frame match on the hash alone
     min_cosine: float = 0.8  # embedding agreement that admits a looser frame match
-    near_coverage: float = 0.8  # share of both videos' frames a near-duplicate must cover
+    near_coverage: float = 0.7  # share of both videos' frames a near-duplicate must cover
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) ->
     report.groups += [_exact_group(members, by_id) for members in exact_sets]
     frames = _flatten(videos, spans, embeddings)
     report.frames = len(frames.time_s)
-    pairs, distances = _candidate_pairs(frames.hashes, options.radius)
+    pairs, distances = _candidate_pairs(frames.hashes, options.radius, frames.video)
     report.frame_pairs = len(pairs)
     cosines = _pair_cosines(frames, pairs)
     keep = (frames.video[pairs[:, 0]] != frames.video[pairs[:, 1]]) & (
@@ -224,9 +224,12 @@ def _flatten(videos, spans, embeddings: dict[int, np.ndarray]) -> _Frames:
     )
 
 
-def _candidate_pairs(hashes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i < j) of hashes within ``radius`` bits, and their distances."""
-    pairs, distances = near_pairs(hashes, radius)
+def _candidate_pairs(
+    hashes: np.ndarray, radius: int, videos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j) of hashes of different videos within ``radius`` bits, and their
+    distances."""
+    pairs, distances = near_pairs(hashes, radius, groups=videos)
     return pairs, distances.astype(np.float64)
 
 

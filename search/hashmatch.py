@@ -47,7 +47,8 @@ def _bucket_pairs(keys: np.ndarray) -> np.ndarray:
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
     found = []
-    for size in np.unique(sizes[sizes > 1]):
+    # np.bincount, not np.unique: numpy 2's hash-based unique is far slower on these arrays.
+    for size in np.flatnonzero(np.bincount(sizes)[2:]) + 2:
         first = starts[sizes == size]
         left, right = _pairs_within(int(min(size, MAX_BUCKET)))
         a = order[first[:, None] + left[None, :]].ravel()
@@ -56,11 +57,15 @@ def _bucket_pairs(keys: np.ndarray) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
 
 
-def near_pairs(hashes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+def near_pairs(
+    hashes: np.ndarray, radius: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (i < j) of hashes at most ``radius`` bits apart, and their distances.
 
     Pairs up to 8 bits apart are found with probability >= 0.999 each; none beyond ``radius``
-    is ever returned.
+    is ever returned. With ``groups`` (one label per hash, e.g. its video), pairs inside one
+    group are dropped as soon as they are found: consecutive frames of a shot are the bulk of
+    all close pairs and tell nothing about duplicates.
     """
     values = np.ascontiguousarray(hashes, dtype=np.uint64)
     n = len(values)
@@ -68,9 +73,15 @@ def near_pairs(hashes: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
     bits = np.unpackbits(values.astype(">u8").view(np.uint8).reshape(n, 8), axis=1)
     weights = (1 << np.arange(KEY_BITS - 1, -1, -1)).astype(np.int64)
-    candidates = [_bucket_pairs(bits[:, cols].astype(np.int64) @ weights) for cols in _key_positions()]
+    candidates = []
+    for cols in _key_positions():
+        found = _bucket_pairs(bits[:, cols].astype(np.int64) @ weights)
+        if groups is not None:
+            found = found[groups[found[:, 0]] != groups[found[:, 1]]]
+        candidates.append(found)
     pairs = np.concatenate(candidates)
-    codes = np.unique(pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
+    codes = np.sort(pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
+    codes = codes[np.r_[True, codes[1:] != codes[:-1]]]
     pairs = np.stack([codes // n, codes % n], axis=1)
     distances = np.bitwise_count(values[pairs[:, 0]] ^ values[pairs[:, 1]]).astype(np.int64)
     close = distances <= radius

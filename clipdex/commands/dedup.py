@@ -16,7 +16,7 @@ from clipdex.render import timestamp
     help="Shortest matched span reported (shorter shared intros are ignored).",
 )
 @click.option(
-    "--threshold", type=click.FloatRange(0.0, 1.0), default=0.7, show_default=True,
+    "--threshold", type=click.FloatRange(0.0, 1.0), default=0.6, show_default=True,
     help="Lowest similarity reported: 1 = identical frames, 0 = unrelated.",
 )
 @json_option

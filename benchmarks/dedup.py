@@ -24,7 +24,7 @@ import json
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +139,15 @@ def synthetic_library(folder: Path, clips: int, rng: np.random.Generator) -> tup
                     mask |= np.uint64(1) << rng.integers(0, 64, len(mask)).astype(np.uint64)
                 hashes = store[source][1] ^ mask
             record = repo.VideoRecord(
-                f"/synthetic/v{index:05d}.mp4", 1, 1, None, per_video * clip_s, 25.0, 320, 240, "h264"
+                f"/synthetic/v{index:05d}.mp4",
+                1,
+                1,
+                None,
+                per_video * clip_s,
+                25.0,
+                320,
+                240,
+                "h264",
             )
             clip_records = [
                 repo.ClipRecord(i * clip_s, (i + 1) * clip_s, embeddings[i], np.zeros((1, dim)))
@@ -233,7 +241,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from tests.support.checkpoint import build_checkpoint
 
-    results: dict = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory(prefix="clipdex-dedup-bench-") as tmp:
         work = Path(tmp)
         checkpoint = build_checkpoint(work / "xclip-tiny")
@@ -245,7 +253,7 @@ def main() -> None:
         results["scaling"] = scaling(work, args.sizes)
     _print_scaling(results["scaling"])
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"dedup-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    path = args.out / f"dedup-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {path}")
 

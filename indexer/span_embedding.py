@@ -9,6 +9,7 @@ indexer would embed it, and a longer one is the mean of its clip-sized pieces.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,10 @@ def embed_span(
     bounds = np.linspace(span_start, last, parts + 1)
     stamps = np.asarray(times)
     clips = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        picks = [int(np.abs(stamps - t).argmin()) for t in sample_times((lo, hi), plan.frames_per_clip)]
+    for lo, hi in itertools.pairwise(bounds):
+        picks = [
+            int(np.abs(stamps - t).argmin()) for t in sample_times((lo, hi), plan.frames_per_clip)
+        ]
         clips.append(np.stack([frames[i] for i in picks]))
     spec = encoder.preprocess
     embeddings, _ = encoder.encode_clips(to_pixel_values(clips, spec.mean, spec.std))

@@ -79,7 +79,9 @@ def _strongest_offset(offsets: np.ndarray, rules: AlignRules) -> float:
     smoothed = counts.copy()
     for shift in (-1, 1):
         neighbour = np.searchsorted(values, values + shift)
-        hit = (neighbour < len(values)) & (values[np.minimum(neighbour, len(values) - 1)] == values + shift)
+        hit = (neighbour < len(values)) & (
+            values[np.minimum(neighbour, len(values) - 1)] == values + shift
+        )
         smoothed[hit] += counts[neighbour[hit]]
     best = values[int(smoothed.argmax())]
     near = np.abs(bins - best) <= 1
@@ -122,8 +124,12 @@ def _runs_in_band(
 def _run(a: np.ndarray, b: np.ndarray, distances: np.ndarray, rules: AlignRules) -> Run:
     # A hashed frame stands for the step after it, so a run ends one step after its last match.
     return Run(
-        float(a[0]), float(a[-1] + rules.step_s), float(b[0]), float(b[-1] + rules.step_s),
-        len(a), float(distances.mean()),
+        float(a[0]),
+        float(a[-1] + rules.step_s),
+        float(b[0]),
+        float(b[-1] + rules.step_s),
+        len(a),
+        float(distances.mean()),
     )
 
 

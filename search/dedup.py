@@ -133,6 +133,8 @@ def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) ->
     """Scan the whole library for duplicates."""
     if not 0 < options.radius < 32 or options.strict_radius > options.radius:
         raise ValueError("the hash radius must be between 1 and 31 bits, strict <= radius")
+    if library.settings is None:  # never bound to a model: nothing indexed yet
+        return DedupReport()
     with library.session() as session:
         stored = hash_repo.indexed_video_hashes(session=session)
         exact_sets = hash_repo.fingerprint_groups(session=session)
@@ -161,9 +163,7 @@ def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) ->
     for (va, vb), rows in _by_video_pair(frames, pairs).items():
         first = np.where(frames.video[pairs[rows, 0]] == va, pairs[rows, 0], pairs[rows, 1])
         second = np.where(frames.video[pairs[rows, 0]] == va, pairs[rows, 1], pairs[rows, 0])
-        runs = aligned_runs(
-            frames.time_s[first], frames.time_s[second], distances[rows], rules
-        )
+        runs = aligned_runs(frames.time_s[first], frames.time_s[second], distances[rows], rules)
         if not runs:
             continue
         cos_rows = cosines[rows]
@@ -219,7 +219,9 @@ def _flatten(videos, spans, embeddings: dict[int, np.ndarray]) -> _Frames:
         empty = np.zeros(0)
         return _Frames(empty.astype(np.int64), empty, empty.astype(np.uint64), np.zeros((0, 0)))
     return _Frames(
-        np.concatenate(parts_v), np.concatenate(parts_t), np.concatenate(parts_h),
+        np.concatenate(parts_v),
+        np.concatenate(parts_t),
+        np.concatenate(parts_h),
         np.concatenate(parts_e).astype(np.float32),
     )
 
@@ -268,10 +270,16 @@ def _finding(kind: str, a: VideoRef, b: VideoRef, run: Run, cosine: float | None
     # lift a weak hash match (and a library without embeddings still works on hashes alone).
     similarity = hash_similarity if cosine is None else min(hash_similarity, max(cosine, 0.0))
     return Finding(
-        kind, a, b,
-        run.a_start_s, min(run.a_end_s, a.duration_s or run.a_end_s),
-        run.b_start_s, min(run.b_end_s, b.duration_s or run.b_end_s),
-        similarity, hash_similarity, cosine,
+        kind,
+        a,
+        b,
+        run.a_start_s,
+        min(run.a_end_s, a.duration_s or run.a_end_s),
+        run.b_start_s,
+        min(run.b_end_s, b.duration_s or run.b_end_s),
+        similarity,
+        hash_similarity,
+        cosine,
     )
 
 
@@ -296,14 +304,22 @@ def _covers_both(findings: list[Finding], a, b, share: float) -> bool:
 def _merged(findings: list[Finding]) -> Finding:
     """One near-duplicate finding spanning all the runs between two videos."""
     weights = np.array([f.a_end_s - f.a_start_s for f in findings])
-    mean = lambda values: float(np.average(values, weights=weights))  # noqa: E731
+
+    def mean(values: list) -> float:
+        return float(np.average(values, weights=weights))
+
     cosines = [f.embedding_similarity for f in findings]
     first = findings[0]
     return Finding(
-        NEAR_DUPLICATE, first.a, first.b,
-        min(f.a_start_s for f in findings), max(f.a_end_s for f in findings),
-        min(f.b_start_s for f in findings), max(f.b_end_s for f in findings),
-        mean([f.similarity for f in findings]), mean([f.hash_similarity for f in findings]),
+        NEAR_DUPLICATE,
+        first.a,
+        first.b,
+        min(f.a_start_s for f in findings),
+        max(f.a_end_s for f in findings),
+        min(f.b_start_s for f in findings),
+        max(f.b_end_s for f in findings),
+        mean([f.similarity for f in findings]),
+        mean([f.hash_similarity for f in findings]),
         None if None in cosines else mean(cosines),
     )
 

@@ -71,7 +71,9 @@ def _nearest(
     depth = min(total, max(50, 10 * k))
     while True:
         scores, ids = index.search(vector[None, :], depth)
-        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0 and i != exclude_clip]
+        found = [
+            (int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0 and i != exclude_clip
+        ]
         hits = [h for h in _hits(library, found) if h.video_id != exclude_video_id]
         spans = merge_top(hits, k)
         if len(spans) >= k or depth >= total:

@@ -89,8 +89,12 @@ def indexed_video_hashes(*, session: Session) -> list[VideoHashes]:
     """The hashes of every indexed video that has them, by video id."""
     rows = session.execute(
         select(
-            Video.id, Video.path, Video.duration_s,
-            FrameHashRow.times, FrameHashRow.hashes, FrameHashRow.informative,
+            Video.id,
+            Video.path,
+            Video.duration_s,
+            FrameHashRow.times,
+            FrameHashRow.hashes,
+            FrameHashRow.informative,
         )
         .join(FrameHashRow, FrameHashRow.video_id == Video.id)
         .where(Video.status == STATUS_INDEXED)

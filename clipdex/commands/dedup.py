@@ -12,11 +12,17 @@ from clipdex.render import timestamp
 
 @click.command("dedup")
 @click.option(
-    "--min-seconds", type=click.FloatRange(min=0.5), default=2.0, show_default=True,
+    "--min-seconds",
+    type=click.FloatRange(min=0.5),
+    default=2.0,
+    show_default=True,
     help="Shortest matched span reported (shorter shared intros are ignored).",
 )
 @click.option(
-    "--threshold", type=click.FloatRange(0.0, 1.0), default=0.6, show_default=True,
+    "--threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.6,
+    show_default=True,
     help="Lowest similarity reported: 1 = identical frames, 0 = unrelated.",
 )
 @json_option
@@ -27,7 +33,9 @@ def command(obj: Context, min_seconds: float, threshold: float, as_json: bool) -
     and segments of one video reused in another, with the matching time spans."""
     from search.dedup import DedupOptions, find_duplicates
 
-    report = find_duplicates(obj.library(), DedupOptions(min_seconds=min_seconds, threshold=threshold))
+    report = find_duplicates(
+        obj.library(), DedupOptions(min_seconds=min_seconds, threshold=threshold)
+    )
     if report.unhashed:
         click.echo(
             f"clipdex: {report.unhashed} video(s) were indexed without frame hashes and are only "
@@ -57,7 +65,9 @@ def _print_text(report) -> None:
         return
     for number, group in enumerate(report.groups, 1):
         label = "exact copies" if group.kind == "exact" else "near-duplicates"
-        click.echo(f"group {number}: {label} ({len(group.videos)} videos, similarity {group.similarity:.3f})")
+        click.echo(
+            f"group {number}: {label} ({len(group.videos)} videos, similarity {group.similarity:.3f})"
+        )
         for video in group.videos:
             click.echo(f"  {video.path}")
         if group.kind != "exact":

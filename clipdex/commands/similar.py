@@ -13,11 +13,29 @@ from clipdex.render import table, timestamp
 
 @click.command("similar")
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--clip", "clip_id", type=int, default=None, help="A stored clip id (see clipdex clips).")
-@click.option("--start", "start_s", type=click.FloatRange(min=0), default=None, help="Start of FILE's span, seconds [0].")
-@click.option("--end", "end_s", type=click.FloatRange(min=0), default=None, help="End of FILE's span, seconds [its end].")
-@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Hits to return.")
-@click.option("--exclude-same-video", is_flag=True, help="Leave out clips of the query's own video.")
+@click.option(
+    "--clip", "clip_id", type=int, default=None, help="A stored clip id (see clipdex clips)."
+)
+@click.option(
+    "--start",
+    "start_s",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Start of FILE's span, seconds [0].",
+)
+@click.option(
+    "--end",
+    "end_s",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="End of FILE's span, seconds [its end].",
+)
+@click.option(
+    "-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Hits to return."
+)
+@click.option(
+    "--exclude-same-video", is_flag=True, help="Leave out clips of the query's own video."
+)
 @json_option
 @click.pass_obj
 @_typed_errors
@@ -88,7 +106,13 @@ def _print(query: dict, hits, as_json: bool) -> None:
         click.echo("no hits", err=True)
         return
     rows = [
-        (str(i), f"{h.score:.4f}", f"{timestamp(h.start_s)}-{timestamp(h.end_s)}", str(h.clip_id), h.path)
+        (
+            str(i),
+            f"{h.score:.4f}",
+            f"{timestamp(h.start_s)}-{timestamp(h.end_s)}",
+            str(h.clip_id),
+            h.path,
+        )
         for i, h in enumerate(hits, 1)
     ]
     click.echo(table(("#", "score", "span", "clip", "path"), rows, right={0, 3}))

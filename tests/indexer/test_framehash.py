@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from indexer.frames import decode_frames
 from indexer.framehash import FrameHasher, frame_hash
+from indexer.frames import decode_frames
 from indexer.probe import probe
 from indexer.sampling import SamplingPlan, iter_clips
 from indexer.segment import SegmentRules
@@ -18,7 +17,7 @@ from tests.support.dedup_set import crop_10, grayscale, half_size, letterbox
 
 
 def _distance(a: int, b: int) -> int:
-    return bin(a ^ b).count("1")
+    return (a ^ b).bit_count()
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +46,9 @@ def test_hash_survives_copies_and_separates_different_frames(real_frames) -> Non
 def test_blank_and_single_colour_frames_are_uninformative(color) -> None:
     frame = np.empty((224, 300, 3), np.uint8)
     frame[:] = color
-    noisy = np.clip(frame.astype(int) + np.random.default_rng(0).integers(-2, 3, frame.shape), 0, 255)
+    noisy = np.clip(
+        frame.astype(int) + np.random.default_rng(0).integers(-2, 3, frame.shape), 0, 255
+    )
     assert not frame_hash(frame)[1]
     assert not frame_hash(noisy.astype(np.uint8))[1]
 
@@ -64,7 +65,9 @@ def test_hasher_keeps_a_fixed_grid_of_two_per_second() -> None:
 
 def test_iter_clips_hook_sees_every_frame_and_changes_nothing(known_videos) -> None:
     video = known_videos["cuts.mp4"]
-    plan = SamplingPlan(SegmentRules(2.0, 10.0), frames_per_clip=8, shortest_edge=224, crop_size=224)
+    plan = SamplingPlan(
+        SegmentRules(2.0, 10.0), frames_per_clip=8, shortest_edge=224, crop_size=224
+    )
     seen: list[float] = []
     hooked = list(iter_clips(video.path, plan, video.fps, on_frame=lambda t, rgb: seen.append(t)))
     plain = list(iter_clips(video.path, plan, video.fps))
@@ -73,7 +76,9 @@ def test_iter_clips_hook_sees_every_frame_and_changes_nothing(known_videos) -> N
     assert all((a.frames == b.frames).all() for a, b in zip(hooked, plain))
 
 
-def test_reindexing_a_file_that_now_fails_drops_its_hashes(tmp_path, known_videos, xclip_checkpoint) -> None:
+def test_reindexing_a_file_that_now_fails_drops_its_hashes(
+    tmp_path, known_videos, xclip_checkpoint
+) -> None:
     from clipdex.encoder import XClipEncoder
     from indexer.pipeline import Indexer
     from storage import frame_hashes as hash_repo

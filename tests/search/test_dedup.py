@@ -73,7 +73,8 @@ def test_kinds_and_groups(report_json) -> None:
     groups = {(g["kind"], tuple(Path(v).name for v in g["videos"])) for g in report_json["groups"]}
     assert ("exact", ("bikes.mp4", "copy_of_bikes.mp4")) in groups
     assert (
-        "near_duplicate", ("bikes.mp4", "bikes_gray.mp4", "bikes_half.mp4", "bikes_low.mp4")
+        "near_duplicate",
+        ("bikes.mp4", "bikes_gray.mp4", "bikes_half.mp4", "bikes_low.mp4"),
     ) in groups
     assert ("near_duplicate", ("bunny.mp4", "bunny_crop.mp4", "bunny_letterbox.mp4")) in groups
     segments = {(Path(s["a"]).name, Path(s["b"]).name) for s in report_json["segments"]}
@@ -116,8 +117,16 @@ def test_dedup_cli_json_and_text(indexed) -> None:
     assert set(data) == {"groups", "segments"}
     segment = data["segments"][0]
     assert set(segment) == {
-        "kind", "a", "b", "a_start", "a_end", "b_start", "b_end",
-        "similarity", "hash_similarity", "embedding_similarity",
+        "kind",
+        "a",
+        "b",
+        "a_start",
+        "a_end",
+        "b_start",
+        "b_end",
+        "similarity",
+        "hash_similarity",
+        "embedding_similarity",
     }
     text = run_cli(indexed[0], "dedup", "--min-seconds", "3")
     assert text.exit_code == 0
@@ -160,7 +169,18 @@ def test_similar_cli_on_a_file_segment_and_on_a_clip(indexed, dataset) -> None:
         clip = repo.get_video_by_path(str(source), session=session)
         clip = repo.clips_of_video(clip.id, session=session)[0]
     span = [f"{clip.start_s:.3f}", f"{clip.end_s:.3f}"]
-    result = run_cli(indexed[0], "similar", str(source), "--start", span[0], "--end", span[1], "-k", "4", "--json")
+    result = run_cli(
+        indexed[0],
+        "similar",
+        str(source),
+        "--start",
+        span[0],
+        "--end",
+        span[1],
+        "-k",
+        "4",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["query"] == {"path": str(source), "start": float(span[0]), "end": float(span[1])}
@@ -170,10 +190,19 @@ def test_similar_cli_on_a_file_segment_and_on_a_clip(indexed, dataset) -> None:
     assert top == {"bikes.mp4", "copy_of_bikes.mp4", "bikes_half.mp4", "bikes_low.mp4"}
     assert all(h["start"] < clip.end_s for h in data["hits"][:4])
     excluded = run_cli(
-        indexed[0], "similar", str(source), "--start", span[0], "--end", span[1],
-        "--exclude-same-video", "--json",
+        indexed[0],
+        "similar",
+        str(source),
+        "--start",
+        span[0],
+        "--end",
+        span[1],
+        "--exclude-same-video",
+        "--json",
     )
-    assert "bikes_half.mp4" not in {Path(h["path"]).name for h in json.loads(excluded.stdout)["hits"]}
+    assert "bikes_half.mp4" not in {
+        Path(h["path"]).name for h in json.loads(excluded.stdout)["hits"]
+    }
     missing = run_cli(indexed[0], "similar", "--clip", "999999")
     assert missing.exit_code == 2 and "no clip with id 999999" in missing.output
     by_clip = run_cli(indexed[0], "similar", "--clip", str(clip.id), "-k", "3")

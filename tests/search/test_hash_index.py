@@ -12,7 +12,7 @@ def _brute(hashes: np.ndarray, radius: int) -> dict[tuple[int, int], int]:
     found = {}
     for i in range(len(hashes)):
         for j in range(i + 1, len(hashes)):
-            d = bin(int(hashes[i]) ^ int(hashes[j])).count("1")
+            d = (int(hashes[i]) ^ int(hashes[j])).bit_count()
             if d <= radius:
                 found[(i, j)] = d
     return found

@@ -64,9 +64,7 @@ def read_frames(path: Path) -> tuple[list[np.ndarray], Fraction]:
         return [f.to_ndarray(format="rgb24") for f in container.decode(stream)], rate
 
 
-def write_frames(
-    path: Path, frames: list[np.ndarray], fps: Fraction | int, crf: int = 23
-) -> Path:
+def write_frames(path: Path, frames: list[np.ndarray], fps: Fraction | int, crf: int = 23) -> Path:
     """Encode RGB frames as H.264 (single-threaded x264, so the file is reproducible; the
     ultrafast preset, because encoding is most of the time it takes to build the set)."""
     height, width = frames[0].shape[:2]
@@ -117,8 +115,13 @@ def grayscale(frame: np.ndarray) -> np.ndarray:
 
 
 def transformed(
-    path: Path, source: Path, change: Callable[[np.ndarray], np.ndarray] | None = None,
-    *, crf: int = 23, skip_s: float = 0.0, until_s: float | None = None,
+    path: Path,
+    source: Path,
+    change: Callable[[np.ndarray], np.ndarray] | None = None,
+    *,
+    crf: int = 23,
+    skip_s: float = 0.0,
+    until_s: float | None = None,
 ) -> Path:
     """Write ``source`` frames in [skip_s, until_s) through ``change`` into ``path``."""
     frames, rate = read_frames(source)

@@ -23,6 +23,7 @@ from search.align import AlignRules, Run, aligned_runs
 from search.hashmatch import near_pairs
 from storage import frame_hashes as hash_repo
 from storage import repository as repo
+from storage.frame_hashes import ClipSpan, VideoHashes
 from storage.library import Library
 
 HASH_BITS = 64
@@ -183,7 +184,7 @@ def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) ->
     return report
 
 
-def _exact_group(members: list[tuple[int, str]], by_id: dict) -> DuplicateGroup:
+def _exact_group(members: list[tuple[int, str]], by_id: dict[int, VideoHashes]) -> DuplicateGroup:
     refs = [
         VideoRef(vid, path, by_id[vid].duration_s if vid in by_id else 0.0) for vid, path in members
     ]
@@ -195,7 +196,9 @@ def _exact_group(members: list[tuple[int, str]], by_id: dict) -> DuplicateGroup:
     return DuplicateGroup(EXACT, refs, matches)
 
 
-def _flatten(videos, spans, embeddings: dict[int, np.ndarray]) -> _Frames:
+def _flatten(
+    videos: list[VideoHashes], spans: list[ClipSpan], embeddings: dict[int, np.ndarray]
+) -> _Frames:
     clips_of: dict[int, list] = defaultdict(list)
     for span in spans:
         clips_of[span.video_id].append(span)
@@ -293,7 +296,7 @@ def _coverage(findings: list[Finding], times: np.ndarray, side: str) -> float:
     return float(covered.mean())
 
 
-def _covers_both(findings: list[Finding], a, b, share: float) -> bool:
+def _covers_both(findings: list[Finding], a: VideoHashes, b: VideoHashes, share: float) -> bool:
     """Near-duplicates: the runs cover ``share`` of both videos' informative frames."""
     return (
         _coverage(findings, a.times_s[a.informative], "a") >= share

@@ -209,3 +209,27 @@ def test_similar_cli_on_a_file_segment_and_on_a_clip(indexed, dataset) -> None:
     assert by_clip.exit_code == 0 and "bikes" in by_clip.stdout.splitlines()[1]
     neither = run_cli(indexed[0], "similar")
     assert neither.exit_code == 2
+
+
+def test_dedup_through_a_real_subprocess(indexed) -> None:
+    """The installed entry point path: ``python -m clipdex`` from the repository root."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "CLIPDEX_LIBRARY": str(indexed[0])}
+    done = subprocess.run(
+        [sys.executable, "-m", "clipdex", "dedup", "--json", "--min-seconds", "4.5"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    segments = json.loads(done.stdout)["segments"]
+    # Only the 5 s excerpt is long enough; the 4 s shared shot is not.
+    assert [(Path(s["a"]).name, Path(s["b"]).name) for s in segments] == [
+        ("drift_long.mp4", "excerpt.mp4")
+    ]

@@ -57,6 +57,19 @@ def _bucket_pairs(keys: np.ndarray) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
 
 
+@lru_cache(maxsize=1)
+def _bits_in_uint16() -> np.ndarray:
+    return np.unpackbits(np.arange(65536, dtype=">u2").view(np.uint8).reshape(-1, 2), axis=1).sum(
+        axis=1, dtype=np.int64
+    )
+
+
+def popcount64(values: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64 (``np.bitwise_count`` needs numpy 2; clipdex supports 1.26)."""
+    quarters = np.ascontiguousarray(values, dtype=np.uint64).view(np.uint16).reshape(-1, 4)
+    return _bits_in_uint16()[quarters].sum(axis=1)
+
+
 def near_pairs(
     hashes: np.ndarray, radius: int, groups: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +96,6 @@ def near_pairs(
     codes = np.sort(pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
     codes = codes[np.r_[True, codes[1:] != codes[:-1]]]
     pairs = np.stack([codes // n, codes % n], axis=1)
-    distances = np.bitwise_count(values[pairs[:, 0]] ^ values[pairs[:, 1]]).astype(np.int64)
+    distances = popcount64(values[pairs[:, 0]] ^ values[pairs[:, 1]])
     close = distances <= radius
     return pairs[close], distances[close]

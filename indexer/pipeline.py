@@ -18,10 +18,12 @@ import numpy as np
 from indexer.discover import Candidate, walk
 from indexer.errors import VideoOpenError
 from indexer.fingerprint import fingerprint
+from indexer.framehash import FrameHasher, FrameHashes
 from indexer.preprocess import to_pixel_values
 from indexer.probe import VideoInfo, probe
 from indexer.sampling import ClipFrames, SamplingPlan, iter_clips
 from indexer.segment import SegmentRules
+from storage import frame_hashes as hash_repo
 from storage import repository as repo
 from storage.codec import decode_embedding, decode_features
 from storage.library import Library
@@ -180,7 +182,8 @@ class Indexer:
                     for c in repo.clips_of_video(source.id, session=session)
                 ]
                 record = _record_from_row(source, state, digest)
-                repo.save_indexed_video(record, clips, session=session)
+                video = repo.save_indexed_video(record, clips, session=session)
+                hash_repo.copy_frame_hashes(source.id, video.id, session=session)
                 report.indexed += 1
                 report.clips_added += len(clips)
                 outcome = "copied"
@@ -200,7 +203,7 @@ class Indexer:
             return self._fail(path, exc.reason, state, report, digest)
         self.observer.file_started(path, info.duration_s)
         try:
-            clips = self._encode(path, info)
+            clips, hashes = self._encode(path, info)
         except VideoOpenError as exc:
             return self._fail(path, exc.reason, state, report, digest)
         if not clips:
@@ -218,25 +221,29 @@ class Indexer:
             rotation=info.rotation,
         )
         with self.library.session() as session, session.begin():
-            repo.save_indexed_video(record, clips, session=session)
+            video = repo.save_indexed_video(record, clips, session=session)
+            hash_repo.save_frame_hashes(video.id, *hashes.arrays(), session=session)
         report.indexed += 1
         report.clips_added += len(clips)
         logger.info("indexed %s (%d clips)", path, len(clips))
         self.observer.file_done(path, "indexed", f"{len(clips)} clips")
         return "indexed"
 
-    def _encode(self, path: Path, info: VideoInfo) -> list[repo.ClipRecord]:
-        """Decode once and embed the clips in batches."""
+    def _encode(
+        self, path: Path, info: VideoInfo
+    ) -> tuple[list[repo.ClipRecord], FrameHashes]:
+        """Decode once: embed the clips in batches and hash frames for duplicate detection."""
         records: list[repo.ClipRecord] = []
         batch: list[ClipFrames] = []
-        for clip in iter_clips(path, self.plan, info.fps):
+        hasher = FrameHasher()
+        for clip in iter_clips(path, self.plan, info.fps, on_frame=hasher):
             batch.append(clip)
             if len(batch) == self.batch_clips:
                 records += self._encode_batch(batch)
                 batch = []
         if batch:
             records += self._encode_batch(batch)
-        return records
+        return records, hasher.result
 
     def _encode_batch(self, batch: list[ClipFrames]) -> list[repo.ClipRecord]:
         spec = self.encoder.preprocess
@@ -264,9 +271,10 @@ class Indexer:
         report.failed.append((str(path), reason))
         if state is not None:
             with self.library.session() as session, session.begin():
-                repo.save_failed_video(
+                video = repo.save_failed_video(
                     str(path), state.size_bytes, state.mtime_ns, reason, digest, session=session
                 )
+                hash_repo.delete_frame_hashes(video.id, session=session)
         self.observer.file_done(path, "failed", reason)
         return "failed"
 

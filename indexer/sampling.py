@@ -7,7 +7,7 @@ final yet), thinned to a bounded rate, so memory does not grow with the video's 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,9 +70,17 @@ class _Window:
         return frames, tuple(float(stamps[i]) for i in picks)
 
 
-def iter_clips(path: Path, plan: SamplingPlan, fps_hint: float) -> Iterator[ClipFrames]:
+def iter_clips(
+    path: Path,
+    plan: SamplingPlan,
+    fps_hint: float,
+    *,
+    on_frame: Callable[[float, np.ndarray], None] | None = None,
+) -> Iterator[ClipFrames]:
     """Yield the clips of ``path`` in time order, each with its sampled frames.
 
+    ``on_frame(time_s, rgb)`` sees every decoded frame (upright, shortest edge at the working
+    size, uncropped), so other per-frame work (perceptual hashes) shares this one decoding pass.
     Raises VideoOpenError if the file cannot be decoded.
     """
     segmenter = Segmenter(plan.rules)
@@ -84,6 +92,8 @@ def iter_clips(path: Path, plan: SamplingPlan, fps_hint: float) -> Iterator[Clip
         if last is not None and frame.time_s > last.time_s:
             interval = frame.time_s - last.time_s
         last = frame
+        if on_frame is not None:
+            on_frame(frame.time_s, frame.rgb)
         window.add(frame.time_s, center_crop(frame.rgb, plan.crop_size))
         spans: list[Span] = []
         for cut in detector.push(frame.pts, frame.time_base, frame.rgb):

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from storage import repository as repo
+from storage.library import Library
+
 ADJACENT_S = 0.05  # clips closer than this are one continuous span
 
 
@@ -63,3 +66,14 @@ def merge_top(hits: Iterable[Hit], k: int) -> list[Hit]:
             hit = _join(span, hit)
         spans.append(hit)
     return sorted(spans, key=lambda h: -h.score)[:k]
+
+
+def hits_for(library: Library, scored: list[tuple[int, float]]) -> list[Hit]:
+    """Hits for scored clip ids, in the given order; ids no longer stored are dropped."""
+    with library.session() as session:
+        rows = repo.clip_hits([i for i, _ in scored], session=session)
+    return [
+        Hit(i, rows[i].video_id, rows[i].path, rows[i].start_s, rows[i].end_s, score)
+        for i, score in scored
+        if i in rows
+    ]

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from search.hits import Hit, merge_top
+from search.hits import Hit, hits_for, merge_top
 from storage import repository as repo
 from storage.library import Library
 
@@ -60,10 +60,10 @@ def search_text(
         scores, ids = vectors.search(unit[None, :], depth)
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
         if not options.rerank:
-            return merge_top(_hits(library, found), options.k)
+            return merge_top(hits_for(library, found), options.k)
         reranked = _rerank(library, encoder, text, found)
         if depth >= min(total, MAX_DEPTH) or _stable(found, reranked, options.k):
-            return merge_top(_hits(library, reranked), options.k)
+            return merge_top(hits_for(library, reranked), options.k)
         depth = min(total, MAX_DEPTH, depth * 2)
 
 
@@ -97,13 +97,3 @@ def _rerank(
         np.stack([embeddings[i] for i in ids]),
     )
     return sorted(zip(ids, map(float, scores)), key=lambda pair: -pair[1])
-
-
-def _hits(library: Library, scored: list[tuple[int, float]]) -> list[Hit]:
-    with library.session() as session:
-        rows = repo.clip_hits([i for i, _ in scored], session=session)
-    return [
-        Hit(i, rows[i].video_id, rows[i].path, rows[i].start_s, rows[i].end_s, score)
-        for i, score in scored
-        if i in rows
-    ]

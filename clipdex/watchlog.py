@@ -34,8 +34,13 @@ class EventPrinter(WatchObserver):
 
     def notice(self, event: str, path: Path | None = None, detail: str = "") -> None:
         if self.as_json:
-            self._json({"event": event, **({"path": str(path)} if path else {}),
-                        **({"detail": detail} if detail else {})})
+            self._json(
+                {
+                    "event": event,
+                    **({"path": str(path)} if path else {}),
+                    **({"detail": detail} if detail else {}),
+                }
+            )
         elif event == "watching":
             click.echo(f"watching {detail}", err=True)
         # unavailable / returned / rescan are logged as warnings by the watcher itself

@@ -108,12 +108,17 @@ class EventSource:
         try:
             watch = self._observer.schedule(self._sink, str(root), recursive=True)
             self._watches[root] = (self._observer, watch)
+        except FileNotFoundError:
+            logger.debug("cannot watch %s: it is gone", root)  # the root check reports it
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EMFILE) or self.poll_s is not None:
                 raise
             logger.warning(
                 "cannot watch %s with inotify (%s; raise fs.inotify.max_user_watches): "
-                "polling it every %gs instead", root, exc.strerror, FALLBACK_POLL_S,
+                "polling it every %gs instead",
+                root,
+                exc.strerror,
+                FALLBACK_POLL_S,
             )
             if self._fallback is None:
                 self._fallback = self._new_observer(FALLBACK_POLL_S)
@@ -141,6 +146,8 @@ class EventSource:
             if observer is not None and not observer.is_alive():
                 return "the file-system observer stopped"
         for root, (observer, _watch) in self._watches.items():
+            if not root.is_dir():
+                continue  # gone: the watcher's root check deals with it
             if any(not e.is_alive() for e in observer.emitters if Path(e.watch.path) == root):
                 return f"watching {root} stopped"
         return None

@@ -20,7 +20,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from watchdog.events import (
@@ -35,7 +35,7 @@ from watchdog.events import (
 from indexer.discover import classify, is_ignored_name, walk
 from indexer.errors import VideoOpenError
 from indexer.fsevents import EventSource
-from indexer.pipeline import IndexObserver, IndexReport, Indexer
+from indexer.pipeline import Indexer, IndexObserver, IndexReport
 from indexer.probe import probe
 from indexer.settle import DEFAULT_SETTLE_S, Clock, Settler
 
@@ -144,7 +144,7 @@ class Watcher:
 
     def _arrived(self, path: Path, is_directory: bool) -> None:
         """Something appeared or changed at ``path``: let it (or its files) settle."""
-        if not self._relevant(path):
+        if not self._relevant(path, is_directory):
             return
         if is_directory:
             # A folder moved in or created: its files may predate our watch on it.
@@ -159,15 +159,23 @@ class Watcher:
             self.settler.forget_under(path)
         else:
             self.settler.forget(path)
+        if not self._relevant(path, is_directory) or not (is_directory or classify(path)):
+            return  # a temporary file renamed to its final name, a sidecar deleted...
         if self._prune_since is None:
             self._prune_since = self._clock()
 
-    def _relevant(self, path: Path) -> bool:
-        """Inside a present root, and neither hidden nor temporary on the way down."""
+    def _relevant(self, path: Path, is_directory: bool = False) -> bool:
+        """Inside a present root, in no hidden folder, and (for a file) not a temporary one;
+        the same rules as ``walk``."""
         for root in self.roots:
             if path.is_relative_to(root) and self._present.get(root):
                 parts = path.relative_to(root).parts
-                return not any(is_ignored_name(part) for part in parts)
+                folders, name = (
+                    (parts, "") if is_directory else (parts[:-1], parts[-1] if parts else "")
+                )
+                if any(part.startswith(".") for part in folders):
+                    return False
+                return not (name and is_ignored_name(name))
         return False
 
     # --- indexing, pruning, saving ------------------------------------------------------

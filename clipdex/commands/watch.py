@@ -14,9 +14,16 @@ from pathlib import Path
 import click
 
 from clipdex.binding import wanted_settings
-from clipdex.cli import ClipdexError, Context, _typed_errors, json_option, load_encoder
-from clipdex.cli import model_option
+from clipdex.cli import (
+    ClipdexError,
+    Context,
+    _typed_errors,
+    json_option,
+    load_encoder,
+    model_option,
+)
 from indexer.settle import DEFAULT_SETTLE_S
+
 
 @click.command("watch")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -38,7 +45,9 @@ from indexer.settle import DEFAULT_SETTLE_S
     metavar="SECONDS",
     help="Poll the folders every SECONDS instead of using inotify (network file systems).",
 )
-@click.option("--batch", "batch_clips", type=int, default=8, show_default=True, help="Clips per forward pass.")
+@click.option(
+    "--batch", "batch_clips", type=int, default=8, show_default=True, help="Clips per forward pass."
+)
 @json_option
 @click.pass_obj
 @_typed_errors

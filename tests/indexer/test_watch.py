@@ -80,13 +80,14 @@ def watching(
     settings = library.bind(bind_settings(encoder))
     indexer = Indexer(library, encoder, settings, observer=recorder)
     watcher = Watcher(indexer, roots, settle_s=SETTLE_S, observer=recorder, **options)
+    recorder.watcher = watcher
     stop = threading.Event()
     failure: list[BaseException] = []
 
     def run() -> None:
         try:
             watcher.run(stop)
-        except BaseException as exc:  # surfaced in the test thread below
+        except BaseException as exc:  # noqa: BLE001 - surfaced in the test thread below
             failure.append(exc)
 
     thread = threading.Thread(target=run, name="watcher", daemon=True)
@@ -260,6 +261,27 @@ def test_changes_made_while_stopped_are_caught_up_on_restart(
     assert after[str(root / clips[2].name)] == before[str(root / clips[2].name)]
     assert log.outcomes("indexed") == Counter({str(root / clips[3].name): 1})
     consistent(reader)
+
+
+def test_a_dead_observer_is_replaced_and_followed_by_a_rescan(
+    library_dir: Path, encoder: XClipEncoder, reader: Library, clips: list[Path], tmp_path: Path
+) -> None:
+    """Files that arrive while no observer is running are found by the rescan."""
+    root = tmp_path / "media"
+    root.mkdir()
+    with watching(library_dir, encoder, [root]) as log:
+        observer = log.watcher.source._observer
+        observer.stop()  # the observer thread ends, as it would after an unexpected error
+        observer.join(timeout=30)
+        shutil.copy(clips[0], root / "arrived-unseen.mp4")
+        wait_until(lambda: log.saw("rescan"), "the watcher to notice and rescan")
+        wait_until(lambda: snapshot(reader, root), "the unseen file to be indexed")
+        assert log.watcher.source._observer is not observer
+        shutil.copy(clips[1], root / "after.mp4")  # and the new observer sees new events
+        wait_until(lambda: len(snapshot(reader, root)) == 2, "a file after the restart")
+    assert log.outcomes("indexed") == Counter(
+        {str(root / "arrived-unseen.mp4"): 1, str(root / "after.mp4"): 1}
+    )
 
 
 def test_polling_observer_sees_new_and_renamed_files(

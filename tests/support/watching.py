@@ -12,8 +12,8 @@ from typing import TypeVar
 from sqlalchemy import select
 
 from storage import repository as repo
-from storage.models import Clip
 from storage.library import Library
+from storage.models import Clip
 
 T = TypeVar("T")
 # Generous: the machine is shared and has two cores; the conditions are normally met in well
@@ -61,6 +61,6 @@ def consistent(library: Library) -> tuple[int, int]:
         videos, clips, _failed = repo.counts(session=session)
         clip_ids = set(session.scalars(select(Clip.id)))
     index = library.vectors()
-    assert set(int(i) for i in index.ids()) == clip_ids, "FAISS ids differ from the clip rows"
+    assert {int(i) for i in index.ids()} == clip_ids, "FAISS ids differ from the clip rows"
     assert len(clip_ids) == clips
     return videos, clips

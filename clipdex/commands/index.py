@@ -10,15 +10,8 @@ import click
 
 from clipdex.binding import check_overrides as _check_overrides
 from clipdex.binding import wanted_settings as _wanted_settings
-from clipdex.cli import (
-    EXIT_FAILED_FILES,
-    ClipdexError,
-    Context,
-    _typed_errors,
-    json_option,
-    load_encoder,
-    model_option,
-)
+from clipdex.cli import EXIT_FAILED_FILES, ClipdexError, Context, _typed_errors, json_option
+from clipdex.cli import load_encoder, model_option
 
 
 @click.command("index")

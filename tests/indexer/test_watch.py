@@ -176,24 +176,28 @@ def test_rename_and_folder_rename_keep_clip_ids(
     consistent(reader)
 
 
-def test_deleted_and_moved_out_files_are_pruned(
+def test_files_leaving_are_pruned_and_a_folder_moving_in_is_indexed(
     library_dir: Path, encoder: XClipEncoder, reader: Library, clips: list[Path], tmp_path: Path
 ) -> None:
     root, elsewhere = tmp_path / "media", tmp_path / "elsewhere"
     root.mkdir()
-    elsewhere.mkdir()
+    (elsewhere / "incoming").mkdir(parents=True)
     for source in clips[:3]:
         shutil.copy(source, root / source.name)
+    for source in clips[3:5]:
+        shutil.copy(source, elsewhere / "incoming" / source.name)
     with watching(library_dir, encoder, [root]) as log:
         _settled(reader, root, 3)
         (root / clips[0].name).unlink()
         (root / clips[1].name).rename(elsewhere / clips[1].name)
+        (elsewhere / "incoming").rename(root / "incoming")
+        wanted = {str(root / clips[2].name)} | {str(root / "incoming" / c.name) for c in clips[3:5]}
         wait_until(
-            lambda: set(snapshot(reader, root)) == {str(root / clips[2].name)},
-            "the deleted and moved-out files to be pruned",
+            lambda: set(snapshot(reader, root)) == wanted,
+            "the files that left to be pruned and the folder that arrived to be indexed",
         )
     assert set(log.outcomes("removed")) == {str(root / c.name) for c in clips[:2]}
-    assert consistent(reader) == (1, 1)
+    assert consistent(reader) == (3, 3)
 
 
 def test_two_hundred_files_at_once_are_each_indexed_once(

@@ -83,10 +83,15 @@ class Watcher:
         self._present: dict[Path, bool] = {}
         self._roots_checked = float("-inf")
         self._unsaved_since: float | None = None
+        self._stop = threading.Event()
         self.report = IndexReport()
 
     def run(self, stop: threading.Event) -> IndexReport:
-        """Reconcile, then follow events until ``stop`` is set; returns what was done."""
+        """Reconcile, then follow events until ``stop`` is set; returns what was done.
+
+        ``stop`` is checked between files: the video in progress is finished and committed.
+        """
+        self._stop = stop
         self.source.start()
         try:
             self._check_roots(force=True)
@@ -254,7 +259,7 @@ class Watcher:
                 if was is False:
                     logger.warning("%s is back: catching up", root)
                     self.observer.notice("returned", root)
-                    self._reconcile([root], None)
+                    self._reconcile([root], self._stop)
             else:
                 self.source.unwatch(root)
                 self.settler.forget_under(root)
@@ -263,13 +268,13 @@ class Watcher:
                 )
                 self.observer.notice("unavailable", root)
 
-    def _reconcile(self, roots: list[Path], stop: threading.Event | None) -> None:
+    def _reconcile(self, roots: list[Path], stop: threading.Event) -> None:
         """What ``clipdex index`` does, except that files modified within the settle time go
         through the settler (they may still be being written), and pruning waits for them."""
         recent = time.time() - self.settler.settle_s
         for root in roots:
             for candidate in walk(root):
-                if stop is not None and stop.is_set():
+                if stop.is_set():
                     return
                 try:
                     mtime = candidate.path.stat().st_mtime

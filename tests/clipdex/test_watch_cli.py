@@ -91,7 +91,7 @@ def test_kill_9_restart_live_search_and_sigterm(
 ) -> None:
     """One story, to start as few model-loading processes as possible (each costs seconds)."""
     videos = [_video(root / f"v{i}.mp4", seed=10 + i) for i in range(5)]
-    first = WatchProcess(str(root))
+    first = WatchProcess(str(root), "--poll", "0.5")  # the polling observer, from the CLI
     try:
         first.wait_for(
             lambda: any(line.startswith("indexed ") for line in first.stderr), "a first file"

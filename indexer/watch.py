@@ -81,6 +81,7 @@ class Watcher:
         self._prune_hold_s = prune_hold_s if prune_hold_s is not None else max(30.0, 10 * settle_s)
         self._prune_since: float | None = None
         self._present: dict[Path, bool] = {}
+        self._mount_point: dict[Path, bool] = {}
         self._roots_checked = float("-inf")
         self._unsaved_since: float | None = None
         self._stop = threading.Event()
@@ -249,7 +250,7 @@ class Watcher:
             return
         self._roots_checked = now
         for root in self.roots:
-            present = root.is_dir()
+            present = self._available(root)
             was = self._present.get(root)
             if present == was:
                 continue
@@ -267,6 +268,15 @@ class Watcher:
                     "%s is unavailable: keeping its videos, watching for it to return", root
                 )
                 self.observer.notice("unavailable", root)
+
+    def _available(self, root: Path) -> bool:
+        """The root is a folder, and still a mount point if it was one when first seen: an
+        unmounted share often leaves its empty mount-point folder behind, which must not read
+        as "every file was deleted"."""
+        if not root.is_dir():
+            return False
+        mounted = os.path.ismount(root)
+        return mounted or not self._mount_point.setdefault(root, mounted)
 
     def _reconcile(self, roots: list[Path], stop: threading.Event) -> None:
         """What ``clipdex index`` does, except that files modified within the settle time go

@@ -213,7 +213,7 @@ class Watcher:
             return
         self._prune_since = None
         removed = self.report.removed
-        self.indexer.prune(self._present_roots(), self.report)
+        self.indexer.prune(self._present_roots(), self.report, available=self._available)
         self._changed("removed" if self.report.removed > removed else "skipped")
 
     def _changed(self, outcome: str) -> None:

@@ -146,8 +146,8 @@ def test_a_file_copied_slowly_is_indexed_once_after_it_completes(
     root.mkdir()
     target = root / "slow.mp4"
     with watching(library_dir, encoder, [root]) as log:
-        # Pauses shorter than the settle time, but the copy takes three settle times in all.
-        _copy_slowly(clips[0], target, chunks=8, pause_s=SETTLE_S / 2.5)
+        # Pauses well under the settle time; the whole copy takes 2.5 settle times.
+        _copy_slowly(clips[0], target, chunks=10, pause_s=SETTLE_S / 4)
         assert snapshot(reader, root) == {}, "indexed before the last write"
         stored = wait_until(lambda: snapshot(reader, root), "the copied file to be indexed")
         time.sleep(3 * SETTLE_S)  # time enough for a (wrong) second indexing to show

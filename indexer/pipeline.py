@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -57,7 +57,9 @@ class IndexObserver:
 
     def clips_encoded(self, count: int, video_s: float) -> None: ...
 
-    def file_done(self, path: Path, outcome: str, detail: str = "") -> None: ...
+    def file_done(self, path: Path, outcome: str, detail: str = "") -> None:
+        """``detail``: the clip count of an indexed file, the reason of a failure, the old path
+        of a moved file, the source of a copy."""
 
 
 @dataclass
@@ -140,20 +142,34 @@ class Indexer:
             return "moved"
         return self._embed_file(candidate, state, digest, report)
 
-    def prune(self, roots: Sequence[Path], report: IndexReport) -> None:
+    def prune(
+        self,
+        roots: Sequence[Path],
+        report: IndexReport,
+        *,
+        available: Callable[[Path], bool] = Path.is_dir,
+    ) -> None:
         """Delete rows of files under ``roots`` that no longer exist (roots must be present,
-        so an unmounted share never wipes its videos)."""
-        present = [str(r) for r in roots if r.exists() and r.is_dir()]
+        so an unmounted share never wipes its videos). ``available`` says whether a root folder
+        is really there (the watcher also requires a former mount point to be mounted)."""
+        present = [r for r in roots if available(r)]
         gone_files = [str(r) for r in roots if not r.exists()]
         with self.library.session() as session, session.begin():
-            rows = repo.videos_under(present, session=session) if present else []
+            folders = [str(r) for r in present]
+            rows = repo.videos_under(folders, session=session) if folders else []
             rows += [v for p in gone_files if (v := repo.get_video_by_path(p, session=session))]
             for video in rows:
-                if not Path(video.path).exists():
-                    logger.info("removed %s (file is gone)", video.path)
-                    repo.delete_video(video, session=session)
-                    report.removed += 1
-                    self.observer.file_done(Path(video.path), "removed")
+                if Path(video.path).exists():
+                    continue
+                # Asked again after the file was found missing: a share unmounted during this
+                # scan would otherwise look like every one of its files was deleted.
+                root = next((r for r in present if Path(video.path).is_relative_to(r)), None)
+                if root is not None and not available(root):
+                    continue
+                logger.info("removed %s (file is gone)", video.path)
+                repo.delete_video(video, session=session)
+                report.removed += 1
+                self.observer.file_done(Path(video.path), "removed")
 
     def _reuse_known(self, state: _FileState, digest: str, report: IndexReport) -> bool:
         """A moved file keeps its clips; a copy of an indexed file reuses its vectors."""
@@ -165,11 +181,13 @@ class Indexer:
             gone = [v for v in known if not Path(v.path).exists()]
             if gone:
                 logger.info("moved %s -> %s", gone[0].path, path)
+                origin = gone[0].path
                 repo.move_video(gone[0], path, state.size_bytes, state.mtime_ns, session=session)
                 outcome = "moved"
                 report.moved += 1
             else:
                 source = known[0]
+                origin = source.path
                 clips = [
                     repo.ClipRecord(
                         c.start_s,
@@ -187,7 +205,7 @@ class Indexer:
                 report.indexed += 1
                 report.clips_added += len(clips)
                 outcome = "copied"
-        self.observer.file_done(state.path, outcome)
+        self.observer.file_done(state.path, outcome, origin)
         return True
 
     def _embed_file(

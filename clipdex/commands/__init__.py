@@ -6,7 +6,7 @@ import click
 
 
 def register(group: click.Group) -> None:
-    from clipdex.commands import clips, dedup, index, search, serve, similar, status
+    from clipdex.commands import clips, dedup, index, search, serve, similar, status, watch
 
-    for module in (index, search, similar, dedup, clips, status, serve):
+    for module in (index, search, similar, dedup, clips, status, watch, serve):
         group.add_command(module.command)

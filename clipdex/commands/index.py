@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from clipdex.binding import check_overrides as _check_overrides
+from clipdex.binding import wanted_settings as _wanted_settings
 from clipdex.cli import EXIT_FAILED_FILES, ClipdexError, Context, _typed_errors, json_option
 from clipdex.cli import load_encoder, model_option
 
@@ -68,41 +70,6 @@ def _check_roots(paths: tuple[Path, ...], library) -> None:
         with library.session() as session:
             if repo.get_video_by_path(str(path.absolute()), session=session) is None:
                 raise ClipdexError(f"{path}: no such file or folder")
-
-
-def _wanted_settings(encoder, min_clip, max_clip, shot_threshold):
-    from indexer.segment import SegmentRules
-    from indexer.shots import DEFAULT_THRESHOLD
-    from storage.settings import LibrarySettings
-
-    defaults = SegmentRules()
-    rules = SegmentRules(
-        min_clip if min_clip is not None else defaults.min_clip_s,
-        max_clip if max_clip is not None else defaults.max_clip_s,
-    )
-    return LibrarySettings(
-        model_id=encoder.model_id,
-        embed_dim=encoder.embed_dim,
-        frames_per_clip=encoder.frames_per_clip,
-        image_size=encoder.image_size,
-        feature_tokens=encoder.feature_tokens,
-        min_clip_s=rules.min_clip_s,
-        max_clip_s=rules.max_clip_s,
-        shot_threshold=shot_threshold if shot_threshold is not None else DEFAULT_THRESHOLD,
-    )
-
-
-def _check_overrides(settings, min_clip, max_clip, shot_threshold) -> None:
-    """Segmentation is fixed when a library is created; asking for other values is an error."""
-    for flag, asked, held in (
-        ("--min-clip", min_clip, settings.min_clip_s),
-        ("--max-clip", max_clip, settings.max_clip_s),
-        ("--shot-threshold", shot_threshold, settings.shot_threshold),
-    ):
-        if asked is not None and abs(asked - held) > 1e-9:
-            raise ClipdexError(
-                f"this library cuts clips with {flag} {held:g}; use a new --library for {asked:g}"
-            )
 
 
 def _print_report(report, as_json: bool) -> None:

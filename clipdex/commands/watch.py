@@ -1,0 +1,113 @@
+"""``clipdex watch PATH...``: keep the library equal to what is in some folders until stopped.
+
+The first SIGINT or SIGTERM lets the video in progress finish and commit, then stops; a second
+one abandons it (its transaction rolls back, so the library holds it whole or not at all).
+Either way the FAISS cache is saved and the exit status is 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+from clipdex.binding import wanted_settings
+from clipdex.cli import (
+    ClipdexError,
+    Context,
+    _typed_errors,
+    json_option,
+    load_encoder,
+    model_option,
+)
+from indexer.settle import DEFAULT_SETTLE_S
+
+
+@click.command("watch")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@model_option
+@click.option(
+    "--settle",
+    "settle_s",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_SETTLE_S,
+    show_default=True,
+    metavar="SECONDS",
+    help="Index a file once its size and mtime were unchanged this long.",
+)
+@click.option(
+    "--poll",
+    "poll_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Poll the folders every SECONDS instead of using inotify (network file systems).",
+)
+@click.option(
+    "--batch", "batch_clips", type=int, default=8, show_default=True, help="Clips per forward pass."
+)
+@json_option
+@click.pass_obj
+@_typed_errors
+def command(
+    obj: Context,
+    paths: tuple[Path, ...],
+    model: str | None,
+    settle_s: float,
+    poll_s: float | None,
+    batch_clips: int,
+    as_json: bool,
+) -> None:
+    """Watch folders and index changes as they happen, until SIGINT or SIGTERM."""
+    from clipdex.watchlog import EventPrinter
+    from indexer.pipeline import Indexer
+    from indexer.watch import Watcher
+
+    library = obj.library()
+    roots = [path.absolute() for path in paths]
+    _check_roots(roots, library)
+    encoder = load_encoder(model, library)
+    settings = library.bind(wanted_settings(encoder))
+    printer = EventPrinter(as_json)
+    indexer = Indexer(library, encoder, settings, batch_clips=batch_clips, observer=printer)
+    watcher = Watcher(indexer, roots, settle_s=settle_s, poll_s=poll_s, observer=printer)
+    stop = threading.Event()
+    previous = _install_stop_handlers(stop)
+    try:
+        watcher.run(stop)
+    except KeyboardInterrupt:
+        pass  # second signal: the video in progress was abandoned (rolled back)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _check_roots(roots: list[Path], library) -> None:
+    """Roots must be folders. A missing one is accepted only if the library holds videos under
+    it (a share not mounted yet); otherwise it is most likely a typo."""
+    from storage import repository as repo
+
+    for root in roots:
+        if root.is_dir():
+            continue
+        if root.exists():
+            raise ClipdexError(f"{root}: watch needs folders, not files")
+        with library.session() as session:
+            if not repo.videos_under([str(root)], session=session):
+                raise ClipdexError(f"{root}: no such folder")
+
+
+def _install_stop_handlers(stop: threading.Event) -> dict:
+    """First signal: stop after the current video. Second: abandon it at once."""
+
+    def handle(signum, _frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, handle)
+    return previous

@@ -1,0 +1,298 @@
+"""Keep a library equal to what is on disk under some folders, live and after downtime.
+
+The watcher owns one loop in the caller's thread: drain file-system events, let changed files
+settle (``indexer.settle``), index the settled ones with the ordinary ``Indexer`` (which also
+recognises moves by fingerprint), prune rows of vanished files, and save the FAISS cache when
+things are quiet. Starting does the same reconcile as ``clipdex index``, so changes made while
+the watcher was down are caught up, and any doubt about lost events (queue overflow, a dead
+observer, a root that came back) is answered the same way: rescan.
+
+Ordering matters for moves. A rename shows up as "old path gone" plus "new file"; if the old
+row were pruned first its clips would be deleted and the new file embedded again. So pruning
+waits until no file is waiting to settle (or ``prune_hold_s`` has passed, for a writer that
+never stops), and the settled new file is matched to the old row by fingerprint first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from watchdog.events import (
+    EVENT_TYPE_CLOSED,
+    EVENT_TYPE_CREATED,
+    EVENT_TYPE_DELETED,
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_MOVED,
+    FileSystemEvent,
+)
+
+from indexer.discover import classify, is_ignored_name, walk
+from indexer.errors import VideoOpenError
+from indexer.fsevents import EventSource
+from indexer.pipeline import Indexer, IndexObserver, IndexReport
+from indexer.probe import probe
+from indexer.settle import DEFAULT_SETTLE_S, Clock, Settler
+
+logger = logging.getLogger(__name__)
+
+# A settled file that does not probe as a video yet gets this many more quiet periods before
+# it is handed to the indexer (which records the failure): an offload tool may pause longer
+# than the settle time between writes, and a file still arriving must not be reported failed.
+PROBE_RETRIES = 2
+# Save the FAISS cache once nothing happened for this long after a change.
+SAVE_AFTER_QUIET_S = 2.0
+ROOT_CHECK_S = 1.0
+
+
+class WatchObserver(IndexObserver):
+    """Progress callbacks for a watcher: the indexer's per-file ones plus the watcher's own."""
+
+    def notice(self, event: str, path: Path | None = None, detail: str = "") -> None:
+        """``event`` is one of: watching, unavailable, returned, rescan, stopped."""
+
+
+class Watcher:
+    """Watches ``roots`` (folders) and keeps ``indexer``'s library in step with them."""
+
+    def __init__(
+        self,
+        indexer: Indexer,
+        roots: Iterable[Path],
+        *,
+        settle_s: float = DEFAULT_SETTLE_S,
+        poll_s: float | None = None,
+        observer: WatchObserver | None = None,
+        clock: Clock = time.monotonic,
+        prune_hold_s: float | None = None,
+    ) -> None:
+        self.indexer = indexer
+        self.roots = sorted({Path(os.path.abspath(r)) for r in roots})
+        self.settler = Settler(settle_s, clock)
+        self.source = EventSource(poll_s)
+        self.observer = observer or WatchObserver()
+        self._clock = clock
+        self._tick_s = min(0.5, max(0.02, settle_s / 4))
+        self._prune_hold_s = prune_hold_s if prune_hold_s is not None else max(30.0, 10 * settle_s)
+        self._prune_since: float | None = None
+        self._present: dict[Path, bool] = {}
+        self._mount_point: dict[Path, bool] = {}
+        self._roots_checked = float("-inf")
+        self._unsaved_since: float | None = None
+        self._stop = threading.Event()
+        self.report = IndexReport()
+
+    def run(self, stop: threading.Event) -> IndexReport:
+        """Reconcile, then follow events until ``stop`` is set; returns what was done.
+
+        ``stop`` is checked between files: the video in progress is finished and committed.
+        """
+        self._stop = stop
+        self.source.start()
+        try:
+            self._check_roots(force=True)
+            self._reconcile(self._present_roots(), stop)
+            self.observer.notice("watching", detail=", ".join(map(str, self.roots)))
+            while not stop.is_set():
+                self._step(stop)
+        finally:
+            self.source.stop()
+            self._save()
+            self.observer.notice("stopped")
+        return self.report
+
+    def _step(self, stop: threading.Event) -> None:
+        wait = self.settler.next_due_in()
+        self._drain(self._tick_s if wait is None else min(self._tick_s, max(wait, 0.01)))
+        self._check_roots()
+        trouble = self.source.trouble()
+        if trouble:
+            logger.warning("%s: rescanning %s", trouble, ", ".join(map(str, self.roots)))
+            self.observer.notice("rescan", detail=trouble)
+            self.source.restart()
+            self._reconcile(self._present_roots(), stop)
+        self._index_settled(stop)
+        self._prune_if_quiet()
+        self._save_if_quiet()
+
+    # --- events -------------------------------------------------------------------------
+
+    def _drain(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for the first event, then take all that are queued."""
+        events = self.source.events
+        try:
+            event = events.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            self._apply(event)
+            try:
+                event = events.get_nowait()
+            except queue.Empty:
+                return
+
+    def _apply(self, event: FileSystemEvent) -> None:
+        kind = event.event_type
+        src = Path(os.fsdecode(event.src_path))
+        if kind in (EVENT_TYPE_DELETED, EVENT_TYPE_MOVED):
+            self._forget(src, event.is_directory)
+        if kind == EVENT_TYPE_MOVED:
+            self._arrived(Path(os.fsdecode(event.dest_path)), event.is_directory)
+        elif kind == EVENT_TYPE_CREATED:
+            self._arrived(src, event.is_directory)
+        elif kind in (EVENT_TYPE_MODIFIED, EVENT_TYPE_CLOSED) and not event.is_directory:
+            self._arrived(src, False)
+
+    def _arrived(self, path: Path, is_directory: bool) -> None:
+        """Something appeared or changed at ``path``: let it (or its files) settle."""
+        if not self._relevant(path, is_directory):
+            return
+        if is_directory:
+            # A folder moved in or created: its files may predate our watch on it.
+            for candidate in walk(path):
+                self.settler.touch(candidate.path)
+        elif classify(path) is not None:
+            self.settler.touch(path)
+
+    def _forget(self, path: Path, is_directory: bool) -> None:
+        """Something left ``path``: prune later, once moves had their chance to be matched."""
+        if is_directory:
+            self.settler.forget_under(path)
+        else:
+            self.settler.forget(path)
+        if not self._relevant(path, is_directory) or not (is_directory or classify(path)):
+            return  # a temporary file renamed to its final name, a sidecar deleted...
+        if self._prune_since is None:
+            self._prune_since = self._clock()
+
+    def _relevant(self, path: Path, is_directory: bool = False) -> bool:
+        """Inside a present root, in no hidden folder, and (for a file) not a temporary one;
+        the same rules as ``walk``."""
+        for root in self.roots:
+            if path.is_relative_to(root) and self._present.get(root):
+                parts = path.relative_to(root).parts
+                folders, name = (
+                    (parts, "") if is_directory else (parts[:-1], parts[-1] if parts else "")
+                )
+                if any(part.startswith(".") for part in folders):
+                    return False
+                return not (name and is_ignored_name(name))
+        return False
+
+    # --- indexing, pruning, saving ------------------------------------------------------
+
+    def _index_settled(self, stop: threading.Event) -> None:
+        for path, deferrals in self.settler.due():
+            if stop.is_set():
+                return  # the next start's reconcile picks up what is left
+            candidate = classify(path)
+            if candidate is None or not self._relevant(path):
+                continue
+            if candidate.expected and deferrals < PROBE_RETRIES and not self._probes(path):
+                logger.debug("%s does not read as a video yet; waiting for more data", path)
+                self.settler.defer(path, deferrals)
+                continue
+            self._changed(self.indexer.index_file(candidate, self.report))
+
+    def _probes(self, path: Path) -> bool:
+        try:
+            probe(path)
+        except VideoOpenError:
+            return False
+        return True
+
+    def _prune_if_quiet(self) -> None:
+        if self._prune_since is None:
+            return
+        if len(self.settler) and self._clock() - self._prune_since < self._prune_hold_s:
+            return
+        self._prune_since = None
+        removed = self.report.removed
+        self.indexer.prune(self._present_roots(), self.report, available=self._available)
+        self._changed("removed" if self.report.removed > removed else "skipped")
+
+    def _changed(self, outcome: str) -> None:
+        if outcome not in ("skipped", "ignored") and self._unsaved_since is None:
+            self._unsaved_since = self._clock()
+
+    def _save_if_quiet(self) -> None:
+        if self._unsaved_since is None or len(self.settler) or self._prune_since is not None:
+            return
+        if self._clock() - self._unsaved_since >= SAVE_AFTER_QUIET_S and self.source.events.empty():
+            self._save()
+
+    def _save(self) -> None:
+        """Bring the FAISS cache to the database's generation and write it (it is only a cache:
+        readers catch up from the database anyway, this keeps their catching up short)."""
+        self._unsaved_since = None
+        if self.indexer.library.settings is None:
+            return
+        try:
+            self.indexer.library.vectors()
+            self.indexer.library.save_vectors()
+        except OSError as exc:
+            logger.warning("could not save the vector index: %s", exc)
+
+    # --- roots and reconciling ----------------------------------------------------------
+
+    def _present_roots(self) -> list[Path]:
+        return [root for root in self.roots if self._present.get(root)]
+
+    def _check_roots(self, force: bool = False) -> None:
+        """Follow roots going away (an unmounted share) and coming back."""
+        now = self._clock()
+        if not force and now - self._roots_checked < ROOT_CHECK_S:
+            return
+        self._roots_checked = now
+        for root in self.roots:
+            present = self._available(root)
+            was = self._present.get(root)
+            if present == was:
+                continue
+            self._present[root] = present
+            if present:
+                self.source.watch(root)
+                if was is False:
+                    logger.warning("%s is back: catching up", root)
+                    self.observer.notice("returned", root)
+                    self._reconcile([root], self._stop)
+            else:
+                self.source.unwatch(root)
+                self.settler.forget_under(root)
+                logger.warning(
+                    "%s is unavailable: keeping its videos, watching for it to return", root
+                )
+                self.observer.notice("unavailable", root)
+
+    def _available(self, root: Path) -> bool:
+        """The root is a folder, and still a mount point if it was one when first seen: an
+        unmounted share often leaves its empty mount-point folder behind, which must not read
+        as "every file was deleted"."""
+        if not root.is_dir():
+            return False
+        mounted = os.path.ismount(root)
+        return mounted or not self._mount_point.setdefault(root, mounted)
+
+    def _reconcile(self, roots: list[Path], stop: threading.Event) -> None:
+        """What ``clipdex index`` does, except that files modified within the settle time go
+        through the settler (they may still be being written), and pruning waits for them."""
+        recent = time.time() - self.settler.settle_s
+        for root in roots:
+            for candidate in walk(root):
+                if stop.is_set():
+                    return
+                try:
+                    mtime = candidate.path.stat().st_mtime
+                except OSError:
+                    continue
+                if mtime >= recent:
+                    self.settler.touch(candidate.path)
+                else:
+                    self._changed(self.indexer.index_file(candidate, self.report))
+        if self._prune_since is None:
+            self._prune_since = self._clock()

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from clipdex.server import security
 from clipdex.server.state import Shared
+from clipdex.status_report import library_status
 from search.similar import similar_to_clip
 from search.text import SearchOptions, search_text
 from storage import repository as repo
@@ -31,22 +32,7 @@ def not_found(what: str) -> HTTPException:
 
 @router.get("/status", summary="What the library holds (as `clipdex status --json`)")
 def status(state: Shared) -> dict:
-    library = state.library
-    settings = library.settings
-    with library.session() as session:
-        videos, clips, _ = repo.counts(session=session)
-        failed = [{"path": v.path, "error": v.error} for v in repo.failed_videos(session=session)]
-    info = {
-        "library": str(library.folder),
-        "model": settings.model_id if settings else None,
-        "videos": videos,
-        "clips": clips,
-        "failed": failed,
-        "generation": library.generation(),
-    }
-    if settings:
-        info["clip_seconds"] = {"min": settings.min_clip_s, "max": settings.max_clip_s}
-    return info
+    return library_status(state.library)
 
 
 @router.get("/search", summary="Clips matching a description (as `clipdex search --json`)")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,11 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "microsoft/xclip-base-patch32"
+QUANTIZE_CHOICES = (None, "int8")
+QUERY_THREADS = 1
+# The towers whose Linear layers dynamic int8 replaces. The prompt generator stays float32:
+# the folded re-rank reads its weights directly and costs little.
+_INT8_TOWERS = ("vision_model", "mit", "text_model")
 
 
 class ModelLoadError(Exception):
@@ -101,13 +108,20 @@ class XClipEncoder:
     (``img_features`` in ``XCLIPModel.forward``: frame-averaged, projected patch tokens).
     """
 
-    def __init__(self, model_id: str, *, threads: int | None = None) -> None:
+    def __init__(
+        self, model_id: str, *, threads: int | None = None, quantize: str | None = None
+    ) -> None:
         import torch
 
         self.model_id = resolve_model_id(model_id)
         torch.set_num_threads(threads or default_threads())
         self._torch = torch
         self._model, self._tokenizer = _load(self.model_id)
+        if quantize not in QUANTIZE_CHOICES:
+            raise ValueError(f"unknown quantization {quantize!r}: expected one of {QUANTIZE_CHOICES}")
+        self.quantize = quantize
+        if quantize == "int8":
+            _quantize_towers(self._model)
         config = self._model.config
         self.frames_per_clip: int = int(config.vision_config.num_frames)
         self.image_size: int = int(config.vision_config.image_size)
@@ -136,7 +150,7 @@ class XClipEncoder:
         """The unconditioned text embedding ``(D,)`` (projected, not normalised)."""
         torch = self._torch
         inputs = self._tokenizer([text], padding=True, truncation=True, return_tensors="pt")
-        with torch.inference_mode():
+        with torch.inference_mode(), _query_threads(torch):
             out = self._model.get_text_features(
                 input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")
             )
@@ -156,7 +170,7 @@ class XClipEncoder:
         torch = self._torch
         if len(features) == 0:
             return np.zeros(0, dtype=np.float32)
-        with torch.inference_mode():
+        with torch.inference_mode(), _query_threads(torch):
             feats = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
             text = torch.from_numpy(np.ascontiguousarray(text_embedding, dtype=np.float32))
             text = text.view(1, -1).expand(feats.shape[0], -1)
@@ -171,6 +185,25 @@ class XClipEncoder:
     def model(self):
         """The underlying ``XCLIPModel`` (tests and benchmarks compare against its forward)."""
         return self._model
+
+
+@contextmanager
+def _query_threads(torch) -> Iterator[None]:
+    """Run per-query work (one text, a few hundred re-rank candidates) on one thread.
+
+    These are small matrix products: a second OpenMP thread costs more to wake and join than it
+    saves, pathologically so on a busy 2-core machine (text tower p50 65 ms on one thread,
+    1.4 s on two, measured while other jobs ran). Indexing keeps every thread.
+    """
+    previous = torch.get_num_threads()
+    if previous == QUERY_THREADS:
+        yield
+        return
+    torch.set_num_threads(QUERY_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _folded_prompts(generator, text, feats):
@@ -217,6 +250,26 @@ def _folded_prompts(generator, text, feats):
         hidden = hidden + attn.proj(values.reshape(-1, dim))
         hidden = hidden + layer.mlp(layer.norm3(hidden))
     return generator.alpha * hidden
+
+
+def _quantize_towers(model) -> None:
+    """Dynamic int8 on the Linear layers of the video and text towers, in place.
+
+    About 1.5x faster on AVX2 CPUs; embeddings stay within cosine ~0.99 of float32 (measured
+    by benchmarks/index.py on the full-size architecture).
+    """
+    import warnings
+
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        # torch.ao.quantization is deprecated in favour of torchao, which is not installed;
+        # the eager dynamic path still works and is what this CPU benefits from.
+        warnings.simplefilter("ignore")
+        for name in _INT8_TOWERS:
+            tower = getattr(model, name)
+            quantize_dynamic(tower, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 def _load(model_id: str):

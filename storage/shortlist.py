@@ -9,8 +9,9 @@ it is only slow because it reads 2 KB per clip. So the shortlist scans *every* c
 "fast scan"), and the exact float32 vectors re-score its top ``k * REFINE_FACTOR`` candidates.
 Measured on 1M clips (benchmarks/query.py): recall@10 1.000 against exact search.
 
-Positions match the exact index: clips are added and removed in the same order in both (FAISS's
-``IndexIDMap2`` over an ``IndexPQFastScan`` compacts on removal like the flat index does).
+The shortlist is addressed by position, which matches the exact index's storage order: clips
+are appended in the same order to both, and both compact in order on removal, so the exact
+vectors and clip ids of a shortlisted position are read straight from the exact index.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def subquantizers(dim: int) -> int:
     return m
 
 
-def build(ids: np.ndarray, vectors: np.ndarray, seed: int = 0) -> faiss.Index:
-    """Train a PQ fast-scan index on a sample of ``vectors`` and add all of them under ``ids``."""
+def build(vectors: np.ndarray, seed: int = 0) -> faiss.Index:
+    """Train a PQ fast-scan index on a sample of ``vectors`` and add all of them, in order."""
     dim = vectors.shape[1]
     rng = np.random.default_rng(seed)
     sample = vectors
@@ -56,7 +57,6 @@ def build(ids: np.ndarray, vectors: np.ndarray, seed: int = 0) -> faiss.Index:
         sample = vectors[np.sort(rng.choice(len(vectors), TRAIN_SAMPLE, replace=False))]
     base = faiss.IndexPQFastScan(dim, subquantizers(dim), BITS, faiss.METRIC_INNER_PRODUCT)
     base.train(np.ascontiguousarray(sample, dtype=np.float32))
-    index = faiss.IndexIDMap2(base)
-    index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-    logger.info("built the search shortlist over %d clips", len(ids))
-    return index
+    base.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    logger.info("built the search shortlist over %d clips", len(vectors))
+    return base

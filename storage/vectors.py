@@ -102,10 +102,18 @@ class VectorIndex:
             if have:
                 self._shortlist = None
                 return True
-            flat = faiss.downcast_index(self._index.index)
-            vectors = faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim)
-            self._shortlist = shortlists.build(self.ids(), vectors)
+            self._shortlist = shortlists.build(self._stored_vectors())
             return True
+
+    def _stored_vectors(self) -> np.ndarray:
+        """The exact index's float32 matrix, in storage order (a view, no copy)."""
+        n = len(self)
+        flat = faiss.downcast_index(self._index.index)
+        return faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim)
+
+    def _stored_ids(self) -> np.ndarray:
+        """Clip ids in storage order (a view, no copy)."""
+        return faiss.rev_swig_ptr(self._index.id_map.data(), len(self)).view(np.int64)
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -132,13 +140,14 @@ class VectorIndex:
                 self._remove(id_array)
             self._index.add_with_ids(matrix, id_array)
             if self._shortlist is not None:
-                self._shortlist.add_with_ids(matrix, id_array)
+                self._shortlist.add(matrix)
 
     def _remove(self, id_array: np.ndarray) -> int:
-        removed = int(self._index.remove_ids(faiss.IDSelectorBatch(id_array)))
-        if self._shortlist is not None and removed:
-            self._shortlist.remove_ids(faiss.IDSelectorBatch(id_array))
-        return removed
+        if self._shortlist is not None:
+            # The shortlist is addressed by position; both compact in order on removal.
+            positions = np.flatnonzero(np.isin(self._stored_ids(), id_array))
+            self._shortlist.remove_ids(faiss.IDSelectorBatch(positions.astype(np.int64)))
+        return int(self._index.remove_ids(faiss.IDSelectorBatch(id_array)))
 
     def remove(self, ids: np.ndarray | list[int]) -> int:
         """Remove clip ids (absent ids are ignored); returns how many were removed."""
@@ -168,14 +177,15 @@ class VectorIndex:
     def _refined_search(self, matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Shortlist ``k * REFINE_FACTOR`` candidates, then score them exactly."""
         _, candidates = self._shortlist.search(matrix, k * shortlists.REFINE_FACTOR)
+        vectors, stored_ids = self._stored_vectors(), self._stored_ids()
         scores = np.full((len(matrix), k), -np.inf, dtype=np.float32)
         ids = np.full((len(matrix), k), -1, dtype=np.int64)
         for row, (query, found) in enumerate(zip(matrix, candidates)):
             found = found[found >= 0]
-            exact = self._index.reconstruct_batch(found) @ query
+            exact = vectors[found] @ query
             best = np.argsort(-exact, kind="stable")[:k]
             scores[row, : len(best)] = exact[best]
-            ids[row, : len(best)] = found[best]
+            ids[row, : len(best)] = stored_ids[found[best]]
         return scores, ids
 
     def range_search(

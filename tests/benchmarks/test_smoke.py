@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks import index as index_benchmark
 from benchmarks import query as query_benchmark
+from benchmarks import rerank as rerank_benchmark
 
 
 @pytest.fixture(autouse=True)
@@ -36,3 +37,11 @@ def test_index_benchmark_smoke(tmp_path, capsys) -> None:
         assert row[key] > 0
     assert 0.9 < row["int8_min_cosine"] <= 1.0 + 1e-6
     assert "speed-up" in capsys.readouterr().out
+
+
+def test_rerank_benchmark_smoke(tmp_path) -> None:
+    out = tmp_path / "rerank.json"
+    rerank_benchmark.main(["--smoke", "--repeats", "1", "--out", str(out)])
+    results = json.loads(out.read_text())["results"]
+    assert [r["candidates"] for r in results] == [100, 1000]
+    assert all(r["max_abs_diff"] < 1e-4 and r["folded_ms"] > 0 for r in results)

@@ -29,7 +29,7 @@ def checkpoint(size: str) -> Path:
 
 
 def describe() -> dict:
-    """CPU model, cores, load at the start (other jobs share the machine), library versions."""
+    """CPU model, cores and library versions."""
     import av
     import faiss
     import torch
@@ -45,7 +45,6 @@ def describe() -> dict:
     return {
         "cpu": cpu,
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "load_avg_1m_at_start": os.getloadavg()[0],
         "python": platform.python_version(),
         "torch": torch.__version__,
         "faiss": faiss.__version__,
@@ -57,6 +56,8 @@ def describe() -> dict:
 def write(name: str, payload: dict, out: Path | None) -> Path:
     path = out or RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Other jobs share the machine: the load average when the results were written says how
+    # busy it was (2.0 would mean both cores fully taken by something).
     payload = dict(payload, machine=describe(), load_avg_1m_at_end=os.getloadavg()[0])
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path

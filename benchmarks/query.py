@@ -112,7 +112,10 @@ def run_size(n: int, args, encoder, library, db_ids: np.ndarray) -> dict:
         index.save(Path(tmp) / "index.faiss")
         index_bytes = (Path(tmp) / "index.faiss").stat().st_size
     truth = exact_top(space, n, queries, 10)
-    _, found = index.search(queries, 10)
+    # As search uses it: the top 10 of the ``depth`` candidates asked for (the shortlist
+    # re-scores depth * REFINE_FACTOR of them).
+    _, found = index.search(queries, args.depth)
+    found = found[:, :10]
     recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)]))
     rng = np.random.default_rng(n)
     stages: dict[str, list[float]] = {"text": [], "vectors": [], "fetch": [], "rerank": []}

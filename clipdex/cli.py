@@ -128,7 +128,19 @@ def _configure_logging(debug: bool) -> None:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
-def load_encoder(model: str | None, library) -> "object":
+def quantize_option(func: Callable) -> Callable:
+    """``--quantize int8``: dynamic int8 video and text towers (faster, cosine ~0.99 of fp32)."""
+    return click.option(
+        "--quantize",
+        type=click.Choice(["int8", "none"]),
+        envvar="CLIPDEX_QUANTIZE",
+        default="none",
+        show_default=True,
+        help="Run the video and text towers in dynamic int8 (about 1.5x faster on CPU).",
+    )(func)
+
+
+def load_encoder(model: str | None, library, quantize: str = "none") -> "object":
     """The encoder for ``model`` (else the library's, else the default), checked against the
     library's binding before the slow load."""
     from clipdex.encoder import DEFAULT_MODEL, XClipEncoder, resolve_model_id
@@ -138,7 +150,7 @@ def load_encoder(model: str | None, library) -> "object":
     wanted = resolve_model_id(model) if model else (held.model_id if held else DEFAULT_MODEL)
     if held and held.model_id != wanted:
         raise ModelMismatchError(str(library.folder), held.model_id, wanted)
-    return XClipEncoder(wanted)
+    return XClipEncoder(wanted, quantize=None if quantize == "none" else quantize)
 
 
 def build_cli() -> click.Group:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,11 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "microsoft/xclip-base-patch32"
+QUANTIZE_CHOICES = (None, "int8")
+QUERY_THREADS = 1
+# The towers whose Linear layers dynamic int8 replaces. The prompt generator stays float32:
+# the folded re-rank reads its weights directly and costs little.
+_INT8_TOWERS = ("vision_model", "mit", "text_model")
 
 
 class ModelLoadError(Exception):
@@ -101,13 +108,20 @@ class XClipEncoder:
     (``img_features`` in ``XCLIPModel.forward``: frame-averaged, projected patch tokens).
     """
 
-    def __init__(self, model_id: str, *, threads: int | None = None) -> None:
+    def __init__(
+        self, model_id: str, *, threads: int | None = None, quantize: str | None = None
+    ) -> None:
         import torch
 
         self.model_id = resolve_model_id(model_id)
         torch.set_num_threads(threads or default_threads())
         self._torch = torch
         self._model, self._tokenizer = _load(self.model_id)
+        if quantize not in QUANTIZE_CHOICES:
+            raise ValueError(f"unknown quantization {quantize!r}: expected one of {QUANTIZE_CHOICES}")
+        self.quantize = quantize
+        if quantize == "int8":
+            _quantize_towers(self._model)
         config = self._model.config
         self.frames_per_clip: int = int(config.vision_config.num_frames)
         self.image_size: int = int(config.vision_config.image_size)
@@ -136,7 +150,7 @@ class XClipEncoder:
         """The unconditioned text embedding ``(D,)`` (projected, not normalised)."""
         torch = self._torch
         inputs = self._tokenizer([text], padding=True, truncation=True, return_tensors="pt")
-        with torch.inference_mode():
+        with torch.inference_mode(), _query_threads(torch):
             out = self._model.get_text_features(
                 input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")
             )
@@ -149,17 +163,18 @@ class XClipEncoder:
         """Cosine of each clip's video embedding with the text conditioned on that clip.
 
         ``text + prompts_generator(text, img_features)`` as in ``XCLIPModel.forward``; the
-        result equals ``logits_per_video / logit_scale`` for each (clip, query).
+        result equals ``logits_per_video / logit_scale`` for each (clip, query). The prompt
+        generator is evaluated with its key and value projections folded into the query
+        (see ``_folded_prompts``), which is exact up to float rounding and about 20x cheaper.
         """
         torch = self._torch
         if len(features) == 0:
             return np.zeros(0, dtype=np.float32)
-        with torch.inference_mode():
+        with torch.inference_mode(), _query_threads(torch):
             feats = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
             text = torch.from_numpy(np.ascontiguousarray(text_embedding, dtype=np.float32))
-            text = text.view(1, 1, -1).expand(feats.shape[0], 1, -1)
-            conditioned = text + self._model.prompts_generator(text, feats)
-            conditioned = conditioned[:, 0, :]
+            text = text.view(1, -1).expand(feats.shape[0], -1)
+            conditioned = text + _folded_prompts(self._model.prompts_generator, text, feats)
             conditioned = conditioned / conditioned.norm(p=2, dim=-1, keepdim=True)
             video = torch.from_numpy(np.ascontiguousarray(video_embeddings, dtype=np.float32))
             video = video / video.norm(p=2, dim=-1, keepdim=True)
@@ -170,6 +185,91 @@ class XClipEncoder:
     def model(self):
         """The underlying ``XCLIPModel`` (tests and benchmarks compare against its forward)."""
         return self._model
+
+
+@contextmanager
+def _query_threads(torch) -> Iterator[None]:
+    """Run per-query work (one text, a few hundred re-rank candidates) on one thread.
+
+    These are small matrix products: a second OpenMP thread costs more to wake and join than it
+    saves, pathologically so on a busy 2-core machine (text tower p50 65 ms on one thread,
+    1.4 s on two, measured while other jobs ran). Indexing keeps every thread.
+    """
+    previous = torch.get_num_threads()
+    if previous == QUERY_THREADS:
+        yield
+        return
+    torch.set_num_threads(QUERY_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _folded_prompts(generator, text, feats):
+    """``XCLIPPromptGenerator.forward(text, feats)`` for one query token per clip, folded.
+
+    Each cross-attention layer would project every clip's P visual tokens to keys and values
+    (2 * P * D * D multiply-adds per clip), though it only ever needs one query's view of them.
+    Both projections are linear, so per head h: ``q_h . (W_k,h v) = (W_k,h^T q_h) . v`` and
+    ``sum_p a_p W_v,h v_p = W_v,h (sum_p a_p v_p)``. The visual layer norm is affine per token
+    too, so it is folded the same way (only each token's mean and deviation are computed) rather
+    than materialising a normalised copy of the features. Scoring raw tokens with the folded
+    query and projecting the attention-weighted mix once costs O(D * D + H * P * D) per clip
+    instead of O(P * D * D). ``text`` is (B, D), ``feats`` (B, P, D); returns (B, D).
+    """
+    import torch
+
+    norm = generator.layernorm
+    # Per-token mean and variance from a sum and a norm: torch.var_mean is several times
+    # slower on CPU for this shape, and the features' mean is small beside their spread, so
+    # E[x^2] - E[x]^2 loses nothing that matters here.
+    dim = feats.shape[-1]
+    mean = feats.sum(dim=-1) / dim  # (B, P)
+    var = torch.linalg.vector_norm(feats, dim=-1).square() / dim - mean.square()
+    inv_sigma = torch.rsqrt(var.clamp_min(0) + norm.eps)
+    hidden = text
+    for layer in generator.decoder:
+        attn = layer.cross_attn
+        heads, head_dim = attn.num_heads, attn.head_dim
+        dim = heads * head_dim
+        query = attn.q_proj(layer.norm1(hidden)).view(-1, heads, head_dim)  # (B, H, d)
+        w_k = attn.k_proj.weight.view(heads, head_dim, dim)  # W_k's rows, grouped by head
+        w_v = attn.v_proj.weight.view(heads, head_dim, dim)
+        # Folded query, scaled by the norm's gain: scores against raw tokens.
+        folded = torch.bmm(query.transpose(0, 1), w_k).transpose(0, 1) * norm.weight  # (B, H, D)
+        raw = torch.bmm(folded, feats.transpose(1, 2))  # (B, H, P)
+        # LN(v) = g * (v - mean) / sigma + b; the b term is the same for every token, and
+        # softmax ignores a per-row constant.
+        logits = (raw - mean[:, None, :] * folded.sum(-1, keepdim=True)) * inv_sigma[:, None, :]
+        weights = torch.softmax(logits * attn.scale, dim=-1)
+        scaled = weights * inv_sigma[:, None, :]  # a_p / sigma_p
+        mixed = torch.bmm(scaled, feats) - (scaled * mean[:, None, :]).sum(-1, keepdim=True)
+        mixed = mixed * norm.weight + norm.bias  # = sum_p a_p LN(v_p), as weights sum to 1
+        values = torch.bmm(mixed.transpose(0, 1), w_v.transpose(1, 2)).transpose(0, 1)
+        hidden = hidden + attn.proj(values.reshape(-1, dim))
+        hidden = hidden + layer.mlp(layer.norm3(hidden))
+    return generator.alpha * hidden
+
+
+def _quantize_towers(model) -> None:
+    """Dynamic int8 on the Linear layers of the video and text towers, in place.
+
+    About 1.5x faster on AVX2 CPUs; embeddings stay within cosine ~0.99 of float32 (measured
+    by benchmarks/index.py on the full-size architecture).
+    """
+    import warnings
+
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        # torch.ao.quantization is deprecated in favour of torchao, which is not installed;
+        # the eager dynamic path still works and is what this CPU benefits from.
+        warnings.simplefilter("ignore")
+        for name in _INT8_TOWERS:
+            tower = getattr(model, name)
+            quantize_dynamic(tower, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 def _load(model_id: str):

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from indexer.decode_process import DEFAULT_STALL_S, clips_in_worker
 from indexer.discover import Candidate, walk
 from indexer.errors import VideoOpenError
 from indexer.fingerprint import fingerprint
@@ -92,12 +93,18 @@ class Indexer:
         *,
         batch_clips: int = 8,
         observer: IndexObserver | None = None,
+        decode_in_worker: bool = True,
+        stall_s: float = DEFAULT_STALL_S,
     ) -> None:
         self.library = library
         self.settings = settings
         self.encoder = encoder
         self.batch_clips = batch_clips
         self.observer = observer or IndexObserver()
+        # Decoding in a worker process overlaps it with inference and contains decoder
+        # crashes and hangs (indexer/decode_process.py); in-process is kept for debugging.
+        self.decode_in_worker = decode_in_worker
+        self.stall_s = stall_s
         spec = encoder.preprocess
         self.plan = SamplingPlan(
             rules=SegmentRules(settings.min_clip_s, settings.max_clip_s),
@@ -254,7 +261,13 @@ class Indexer:
         records: list[repo.ClipRecord] = []
         batch: list[ClipFrames] = []
         hasher = FrameHasher()
-        for clip in iter_clips(path, self.plan, info.fps, on_frame=hasher):
+        if self.decode_in_worker:
+            clips = clips_in_worker(
+                path, self.plan, info.fps, stall_s=self.stall_s, hashes=hasher.result
+            )
+        else:
+            clips = iter_clips(path, self.plan, info.fps, on_frame=hasher)
+        for clip in clips:
             batch.append(clip)
             if len(batch) == self.batch_clips:
                 records += self._encode_batch(batch)

@@ -251,6 +251,9 @@ class Library:
                 index = self._rebuild(settings.embed_dim, db_generation)
             elif index.generation < db_generation:
                 self._catch_up(index, db_generation)
+            if index.fit_size():
+                self._saved_generation = None  # re-planned: the saved file is stale
+                logger.info("vector index re-planned for %d clips: %s", len(index), index.kind)
             self._vectors = index
             return index
 

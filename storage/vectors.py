@@ -15,30 +15,57 @@ import struct
 import tempfile
 import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from storage import shortlist as shortlists
 from storage.errors import CorruptIndexError
 
 logger = logging.getLogger(__name__)
 
 MAGIC = b"CLIPDEXF"
-FORMAT_VERSION = 1
-# magic, format version, dim, generation, payload length, payload CRC32
-_HEADER = struct.Struct("<8sIIqQI")
+FORMAT_VERSION = 2
+# magic, format version, dim, generation, payload length, payload CRC32, shortlist length.
+# The payload is the exact index followed by the shortlist's bytes (none when it has none).
+_HEADER = struct.Struct("<8sIIqQIQ")
 
 
 def make_index(dim: int, n: int) -> faiss.Index:
-    """Choose the FAISS index for ``n`` vectors of size ``dim``.
+    """The exact FAISS index for ``n`` vectors of size ``dim``.
 
-    Exact inner product (cosine on L2-normalised vectors) is right while the library is small;
-    this is the one place to switch to IVF or HNSW once ``n`` makes a flat scan too slow.
-    IDMap2 keeps clip ids as FAISS ids and supports removal and reconstruction.
+    Every library keeps an exact inner-product index (cosine on L2-normalised vectors): it is
+    the truth the scores come from, and range search (duplicates) needs it. IDMap2 keeps clip
+    ids as FAISS ids and supports removal and reconstruction. From
+    ``shortlist.SHORTLIST_MIN_CLIPS`` clips on, ``VectorIndex`` adds a compact shortlist in front
+    of it for top-k search (see storage/shortlist.py for the choice and its measurements).
     """
-    del n  # every size uses the flat index for now
+    del n  # the exact index is the same at every size; the shortlist depends on n
     return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def index_kind(n: int) -> str:
+    """What top-k search uses for ``n`` clips: "flat" (exact scan) or "pq-shortlist"."""
+    return "pq-shortlist" if shortlists.wanted(n, have=False) else "flat"
+
+
+@contextmanager
+def _single_thread_for(queries: int) -> Iterator[None]:
+    """Search one query on one thread: FAISS's OpenMP pool gains nothing on a single query,
+    and waking it next to torch's own OpenMP pool (a separate runtime) made a 10k-clip flat
+    search take 23 ms instead of 2-4 ms in the query benchmark (both pools spin-wait)."""
+    if queries > 1:
+        yield
+        return
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
 
 
 def _as_ids(ids: np.ndarray | list[int]) -> np.ndarray:
@@ -61,11 +88,50 @@ class VectorIndex:
     another brings the index up to date, and FAISS does not allow mutation during a search.
     """
 
-    def __init__(self, dim: int, generation: int = 0, index: faiss.Index | None = None) -> None:
+    def __init__(
+        self,
+        dim: int,
+        generation: int = 0,
+        index: faiss.Index | None = None,
+        shortlist: faiss.Index | None = None,
+    ) -> None:
         self.dim = dim
         self.generation = generation
         self._index = index if index is not None else make_index(dim, 0)
+        self._shortlist = shortlist
         self._lock = threading.RLock()
+
+    @property
+    def kind(self) -> str:
+        """"pq-shortlist" when a shortlist answers top-k searches, else "flat"."""
+        return "pq-shortlist" if self._shortlist is not None else "flat"
+
+    def fit_size(self) -> bool:
+        """Build or drop the shortlist to suit the current size; True if anything changed.
+
+        Called after every catch-up, so the index is re-planned as the library grows (build
+        at ``SHORTLIST_MIN_CLIPS``) or shrinks (drop below ``SHORTLIST_DROP_CLIPS``).
+        """
+        with self._lock:
+            n = len(self)
+            have = self._shortlist is not None
+            if shortlists.wanted(n, have) == have:
+                return False
+            if have:
+                self._shortlist = None
+                return True
+            self._shortlist = shortlists.build(self._stored_vectors())
+            return True
+
+    def _stored_vectors(self) -> np.ndarray:
+        """The exact index's float32 matrix, in storage order (a view, no copy)."""
+        n = len(self)
+        flat = faiss.downcast_index(self._index.index)
+        return faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim)
+
+    def _stored_ids(self) -> np.ndarray:
+        """Clip ids in storage order (a view, no copy)."""
+        return faiss.rev_swig_ptr(self._index.id_map.data(), len(self)).view(np.int64)
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -89,8 +155,17 @@ class VectorIndex:
             return
         with self._lock:
             if self._index.ntotal:
-                self._index.remove_ids(faiss.IDSelectorBatch(id_array))
+                self._remove(id_array)
             self._index.add_with_ids(matrix, id_array)
+            if self._shortlist is not None:
+                self._shortlist.add(matrix)
+
+    def _remove(self, id_array: np.ndarray) -> int:
+        if self._shortlist is not None:
+            # The shortlist is addressed by position; both compact in order on removal.
+            positions = np.flatnonzero(np.isin(self._stored_ids(), id_array))
+            self._shortlist.remove_ids(faiss.IDSelectorBatch(positions.astype(np.int64)))
+        return int(self._index.remove_ids(faiss.IDSelectorBatch(id_array)))
 
     def remove(self, ids: np.ndarray | list[int]) -> int:
         """Remove clip ids (absent ids are ignored); returns how many were removed."""
@@ -100,7 +175,7 @@ class VectorIndex:
         with self._lock:
             if not self._index.ntotal:
                 return 0
-            return int(self._index.remove_ids(faiss.IDSelectorBatch(id_array)))
+            return self._remove(id_array)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best clips per query: scores (q, k) float32 and ids (q, k) int64.
@@ -111,9 +186,25 @@ class VectorIndex:
         matrix = _as_matrix(queries, self.dim)
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
-        with self._lock:
+        with self._lock, _single_thread_for(len(matrix)):
+            if self._shortlist is not None and len(self) > k * shortlists.REFINE_FACTOR:
+                return self._refined_search(matrix, k)
             scores, ids = self._index.search(matrix, k)
         return scores.astype(np.float32, copy=False), ids.astype(np.int64, copy=False)
+
+    def _refined_search(self, matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Shortlist ``k * REFINE_FACTOR`` candidates, then score them exactly."""
+        _, candidates = self._shortlist.search(matrix, k * shortlists.REFINE_FACTOR)
+        vectors, stored_ids = self._stored_vectors(), self._stored_ids()
+        scores = np.full((len(matrix), k), -np.inf, dtype=np.float32)
+        ids = np.full((len(matrix), k), -1, dtype=np.int64)
+        for row, (query, found) in enumerate(zip(matrix, candidates)):
+            found = found[found >= 0]
+            exact = vectors[found] @ query
+            best = np.argsort(-exact, kind="stable")[:k]
+            scores[row, : len(best)] = exact[best]
+            ids[row, : len(best)] = stored_ids[found[best]]
+        return scores, ids
 
     def range_search(
         self, queries: np.ndarray, min_score: float
@@ -140,10 +231,14 @@ class VectorIndex:
         """
         path = Path(path)
         with self._lock:
-            payload = faiss.serialize_index(self._index)
+            payload = faiss.serialize_index(self._index).tobytes()
+            extra = b""
+            if self._shortlist is not None:
+                extra = faiss.serialize_index(self._shortlist).tobytes()
+            payload += extra
             header = _HEADER.pack(
-                MAGIC, FORMAT_VERSION, self.dim, self.generation, payload.nbytes,
-                zlib.crc32(payload),
+                MAGIC, FORMAT_VERSION, self.dim, self.generation, len(payload),
+                zlib.crc32(payload), len(extra),
             )
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
@@ -152,7 +247,7 @@ class VectorIndex:
                 os.fchmod(fd, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(header)
-                handle.write(payload.tobytes())
+                handle.write(payload)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp_name, path)
@@ -170,29 +265,34 @@ class VectorIndex:
         truncated, damaged or of another format; the library rebuilds in both cases.
         """
         data = Path(path).read_bytes()
-        dim, generation, payload = _parse(data, path)
+        dim, generation, payload, extra = _parse(data, path)
         try:
             index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
+            shortlist = None
+            if extra:
+                shortlist = faiss.deserialize_index(np.frombuffer(extra, dtype=np.uint8))
         except RuntimeError as exc:
             raise CorruptIndexError(f"{path}: FAISS cannot read the index ({exc})") from exc
         if index.d != dim or not hasattr(index, "id_map"):
             raise CorruptIndexError(f"{path}: index does not match its header")
-        return cls(dim, generation, index)
+        if shortlist is not None and (shortlist.d != dim or shortlist.ntotal != index.ntotal):
+            raise CorruptIndexError(f"{path}: shortlist does not match the index")
+        return cls(dim, generation, index, shortlist)
 
 
-def _parse(data: bytes, path: Path) -> tuple[int, int, bytes]:
-    """Check the header and payload; return (dim, generation, payload)."""
+def _parse(data: bytes, path: Path) -> tuple[int, int, bytes, bytes]:
+    """Check the header and payload; return (dim, generation, index bytes, shortlist bytes)."""
     if len(data) < _HEADER.size:
         raise CorruptIndexError(f"{path}: file is too short to be a clipdex index")
-    magic, version, dim, generation, length, crc = _HEADER.unpack_from(data)
+    magic, version, dim, generation, length, crc, extra = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise CorruptIndexError(f"{path}: not a clipdex index file")
     if version != FORMAT_VERSION:
         raise CorruptIndexError(f"{path}: index format {version}, expected {FORMAT_VERSION}")
     payload = data[_HEADER.size :]
-    if len(payload) != length or zlib.crc32(payload) != crc:
+    if len(payload) != length or zlib.crc32(payload) != crc or extra > length:
         raise CorruptIndexError(f"{path}: index file is truncated or damaged")
-    return dim, generation, payload
+    return dim, generation, payload[: length - extra], payload[length - extra :]
 
 
 def _fsync_folder(folder: Path) -> None:

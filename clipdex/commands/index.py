@@ -11,7 +11,7 @@ import click
 from clipdex.binding import check_overrides as _check_overrides
 from clipdex.binding import wanted_settings as _wanted_settings
 from clipdex.cli import EXIT_FAILED_FILES, ClipdexError, Context, _typed_errors, json_option
-from clipdex.cli import load_encoder, model_option
+from clipdex.cli import load_encoder, model_option, quantize_option
 
 
 @click.command("index")
@@ -21,6 +21,7 @@ from clipdex.cli import load_encoder, model_option
 @click.option("--max-clip", type=float, default=None, help="Longest clip in seconds [10.0].")
 @click.option("--shot-threshold", type=float, default=None, help="Cut sensitivity [27.0].")
 @click.option("--batch", "batch_clips", type=int, default=8, show_default=True, help="Clips per forward pass.")
+@quantize_option
 @json_option
 @click.pass_obj
 @_typed_errors
@@ -28,6 +29,7 @@ def command(
     obj: Context,
     paths: tuple[Path, ...],
     model: str | None,
+    quantize: str,
     min_clip: float | None,
     max_clip: float | None,
     shot_threshold: float | None,
@@ -39,7 +41,7 @@ def command(
 
     library = obj.library()
     _check_roots(paths, library)
-    encoder = load_encoder(model, library)
+    encoder = load_encoder(model, library, quantize)
     settings = library.bind(_wanted_settings(encoder, min_clip, max_clip, shot_threshold))
     _check_overrides(settings, min_clip, max_clip, shot_threshold)
     observer = IndexObserver()

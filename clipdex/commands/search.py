@@ -7,6 +7,7 @@ import json
 import click
 
 from clipdex.cli import Context, _typed_errors, json_option, load_encoder, model_option
+from clipdex.cli import quantize_option
 from clipdex.render import table, timestamp
 
 
@@ -15,17 +16,21 @@ from clipdex.render import table, timestamp
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Hits to return.")
 @click.option("--no-rerank", is_flag=True, help="Skip X-CLIP's video-conditioned re-ranking.")
 @model_option
+@quantize_option
 @json_option
 @click.pass_obj
 @_typed_errors
-def command(obj: Context, text: str, k: int, no_rerank: bool, model: str | None, as_json: bool) -> None:
+def command(
+    obj: Context, text: str, k: int, no_rerank: bool, model: str | None, quantize: str,
+    as_json: bool,
+) -> None:
     """Find the clips that best match TEXT."""
     from search.text import SearchOptions, search_text
 
     library = obj.library()
     hits = []
     if library.settings is not None:
-        encoder = load_encoder(model, library)
+        encoder = load_encoder(model, library, quantize)
         hits = search_text(library, encoder, text, SearchOptions(k=k, rerank=not no_rerank))
     if as_json:
         click.echo(json.dumps({"query": text, "hits": [h.to_json() for h in hits]}))

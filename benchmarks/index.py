@@ -1,0 +1,224 @@
+"""Indexing throughput against the naive pipeline and the essential work: ``python -m benchmarks.index``.
+
+Everything is measured in the same run, on generated H.264 files (hard cuts every few seconds,
+textured shots with motion), with the full-size X-CLIP architecture (random weights):
+- naive: the transformers docs' recipe on the same clips clipdex cut (so both do the same model
+  work): ``read_video_pyav`` per clip (seek to 0, decode up to the last sampled index, RGB at
+  full size), ``XCLIPProcessor``, one clip per forward;
+- clipdex: ``Indexer.run`` on a fresh library (probe, fingerprint, decode, shot detection,
+  segmentation, sampling, preprocessing, batched forward, SQLite commit), float32 and int8;
+- essential work: decoding every frame (no conversion) at PyAV's best threading for that file,
+  plus the video tower alone on clipdex's clips (same count and batch size).
+Ratios are naive / clipdex (speed-up) and clipdex / essential (overhead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.machine import cache_dir, checkpoint, table, write
+
+SHOT_PATTERN = (4.0, 6.5, 3.0, 8.0, 5.5, 2.5, 7.0, 3.5)
+
+
+def make_video(name: str, seconds: float, size: tuple[int, int], fps: int = 30) -> Path:
+    """A cached H.264 file of ``seconds`` with hard cuts (shot lengths cycle SHOT_PATTERN)."""
+    from tests.support.videos import known_cuts
+
+    path = cache_dir() / "videos" / name
+    if not path.exists():
+        shots, total, i = [], 0.0, 0
+        while total < seconds - 1e-6:
+            length = min(SHOT_PATTERN[i % len(SHOT_PATTERN)], seconds - total)
+            shots.append((length, (40 + 25 * (i % 8), 200 - 20 * (i % 7), 90 + 15 * (i % 9))))
+            total += length
+            i += 1
+        tmp = path.with_suffix(".part.mp4")
+        known_cuts(tmp, shots, fps=fps, size=size)
+        tmp.rename(path)
+    return path
+
+
+def read_video_pyav(container, indices):
+    """Verbatim from the transformers X-CLIP docs."""
+    frames = []
+    container.seek(0)
+    start_index = indices[0]
+    end_index = indices[-1]
+    for i, frame in enumerate(container.decode(video=0)):
+        if i > end_index:
+            break
+        if i >= start_index and i in indices:
+            frames.append(frame)
+    return np.stack([x.to_ndarray(format="rgb24") for x in frames])
+
+
+def naive(path: Path, model_dir: Path, spans: list[tuple[float, float]]) -> tuple[float, int]:
+    """The docs' pipeline over the given clip spans (8 evenly spread frames each)."""
+    import av
+    import torch
+    from transformers import XCLIPModel, XCLIPProcessor
+
+    processor = XCLIPProcessor.from_pretrained(model_dir)
+    model = XCLIPModel.from_pretrained(model_dir).eval()
+    start = time.perf_counter()
+    container = av.open(str(path))
+    stream = container.streams.video[0]
+    fps = float(stream.average_rate)
+    clips = 0
+    for start_s, end_s in spans:
+        first, last = round(start_s * fps), max(round(start_s * fps), round(end_s * fps) - 1)
+        indices = np.linspace(first, last, 8).round().astype(int).tolist()
+        video = read_video_pyav(container, indices)
+        inputs = processor(videos=list(video), return_tensors="pt")
+        with torch.inference_mode():
+            model.get_video_features(**inputs)
+        clips += 1
+    container.close()
+    return time.perf_counter() - start, clips
+
+
+def decode_only(path: Path) -> tuple[float, str]:
+    """Fastest full decode (every frame, no conversion) over PyAV's threading modes."""
+    import av
+
+    best = (float("inf"), "")
+    for mode in ("AUTO", "FRAME", "SLICE", "NONE"):
+        start = time.perf_counter()
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            if mode != "NONE":
+                stream.thread_type = mode
+            for _ in container.decode(stream):
+                pass
+        best = min(best, (time.perf_counter() - start, mode))
+    return best
+
+
+def model_only(encoder, clips: int, batch: int) -> float:
+    size = encoder.image_size
+    pixels = np.random.default_rng(0).standard_normal(
+        (batch, encoder.frames_per_clip, 3, size, size)
+    ).astype(np.float32)
+    start = time.perf_counter()
+    for done in range(0, clips, batch):
+        encoder.encode_clips(pixels[: min(batch, clips - done)])
+    return time.perf_counter() - start
+
+
+def clipdex_run(path: Path, encoder, batch: int, workers: bool = True) -> tuple[float, int]:
+    from indexer.pipeline import Indexer
+    from storage.library import Library
+    from tests.support.library import bind_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        library = Library.open(Path(tmp))
+        settings = library.bind(bind_settings(encoder))
+        start = time.perf_counter()
+        report = Indexer(library, encoder, settings, batch_clips=batch).run([path])
+        elapsed = time.perf_counter() - start
+        library.close()
+    if report.failed:
+        raise RuntimeError(f"clipdex failed on {path}: {report.failed}")
+    return elapsed, report.clips_added
+
+
+def real_clips(path: Path, encoder):
+    """The file's clips as clipdex cuts and samples them (in-process)."""
+    from indexer.pipeline import Indexer
+    from indexer.probe import probe
+    from indexer.sampling import iter_clips
+    from storage.library import Library
+    from tests.support.library import bind_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        library = Library.open(Path(tmp))
+        plan = Indexer(library, encoder, library.bind(bind_settings(encoder))).plan
+        library.close()
+    return list(iter_clips(path, plan, probe(path).fps))
+
+
+def int8_cosine(clips, fp32, int8, batch: int) -> float:
+    """Lowest cosine between float32 and int8 embeddings of the file's real clips."""
+    from indexer.preprocess import to_pixel_values
+
+    frames = [c.frames for c in clips][:batch]
+    pixels = to_pixel_values(frames, fp32.preprocess.mean, fp32.preprocess.std)
+    a, _ = fp32.encode_clips(pixels)
+    b, _ = int8.encode_clips(pixels)
+    return float(np.min(np.sum(a * b, axis=1)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", default="720p-60s,1080p-60s,720p-300s")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--skip-naive-over", type=float, default=1e9,
+                        help="skip the naive run for files longer than this (seconds)")
+    parser.add_argument("--smoke", action="store_true", help="tiny model, one 4 s file (CI)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    from clipdex.encoder import XClipEncoder
+
+    sizes = {"720p": (1280, 720), "1080p": (1920, 1080), "240p": (320, 240)}
+    if args.smoke:
+        args.files = "240p-4s"
+    model_dir = checkpoint("tiny" if args.smoke else "base")
+    fp32 = XClipEncoder(str(model_dir))
+    int8 = XClipEncoder(str(model_dir), quantize="int8")
+    for encoder in (fp32, int8):  # first-call set-up (oneDNN kernels) is not throughput
+        model_only(encoder, 1, 1)
+    results = []
+    for spec in args.files.split(","):
+        res, seconds = spec.split("-")
+        seconds_f = float(seconds.rstrip("s"))
+        path = make_video(f"{spec}.mp4", seconds_f, sizes[res])
+        row = {"file": spec, "video_s": seconds_f}
+        row["clipdex_fp32_s"], clips = clipdex_run(path, fp32, args.batch)
+        row["clipdex_int8_s"], _ = clipdex_run(path, int8, args.batch)
+        row["clips"] = clips
+        row["decode_only_s"], row["decode_threading"] = decode_only(path)
+        row["model_only_fp32_s"] = model_only(fp32, clips, args.batch)
+        row["model_only_int8_s"] = model_only(int8, clips, args.batch)
+        clips_cut = real_clips(path, fp32)
+        row["int8_min_cosine"] = round(int8_cosine(clips_cut, fp32, int8, args.batch), 6)
+        if seconds_f <= args.skip_naive_over:
+            spans = [(c.start_s, c.end_s) for c in clips_cut]
+            row["naive_s"], row["naive_clips"] = naive(path, model_dir, spans)
+        essential32 = row["decode_only_s"] + row["model_only_fp32_s"]
+        essential8 = row["decode_only_s"] + row["model_only_int8_s"]
+        if "naive_s" in row:
+            row["speedup_fp32"] = row["naive_s"] / row["clipdex_fp32_s"]
+            row["speedup_int8"] = row["naive_s"] / row["clipdex_int8_s"]
+        row["overhead_fp32"] = row["clipdex_fp32_s"] / essential32
+        row["overhead_int8"] = row["clipdex_int8_s"] / essential8
+        row["realtime_fp32"] = seconds_f / row["clipdex_fp32_s"]
+        row = {k: round(v, 3) if isinstance(v, float) and k != "int8_min_cosine" else v
+               for k, v in row.items()}
+        results.append(row)
+        print({k: row[k] for k in row}, flush=True)
+    rows = [
+        [r["file"], str(r["clips"]), f"{r['naive_s']:.1f}" if "naive_s" in r else "-",
+         f"{r['clipdex_fp32_s']:.1f}", f"{r['clipdex_int8_s']:.1f}",
+         f"{r['decode_only_s']:.1f} ({r['decode_threading']})",
+         f"{r['model_only_fp32_s']:.1f} / {r['model_only_int8_s']:.1f}",
+         f"{r['speedup_fp32']:.2f}x / {r['speedup_int8']:.2f}x" if "naive_s" in r else "-",
+         f"{r['overhead_fp32']:.2f} / {r['overhead_int8']:.2f}", f"{r['int8_min_cosine']:.4f}"]
+        for r in results
+    ]
+    print(table(
+        ["file", "clips", "naive s", "clipdex fp32 s", "clipdex int8 s", "decode-only s",
+         "model-only s fp32/int8", "speed-up fp32/int8", "vs essential fp32/int8",
+         "int8 cos"], rows))
+    path = write("index-smoke" if args.smoke and not args.out else "index",
+                 {"batch": args.batch, "results": results}, args.out)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""Query latency, recall and memory at 10k, 100k and 1M clips: ``python -m benchmarks.query``.
+
+Per query, each stage of ``clipdex search`` is run for real and timed: the full-size text tower
+on a text query, top-``depth`` search in the library's vector index (the kind clipdex chooses
+for that size), fetching the candidates' re-rank features and embeddings from a real SQLite
+library, and the folded re-rank. Latency is the per-query sum.
+
+What is synthetic, and why: the text tower has random weights, so its output has no meaningful
+geometry; the vectors searched are synthetic clip embeddings and out-of-distribution text
+queries (benchmarks/synthetic.py, best cosine about 0.25, like real text-video scores). The
+SQLite library holds ``--db-clips`` real rows (features at full size, float16) and candidates
+are fetched from it by id: a B-tree lookup's cost hardly depends on the table's size, and a 1M-
+clip database would need 50 GB. Recall@10 is against exact search (numpy, float32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.machine import checkpoint, rss_mb, table, write
+from benchmarks.synthetic import EmbeddingSpace
+
+QUERIES = [
+    "a dog jumping into a lake", "people dancing at night", "a man riding a bike",
+    "children playing football in the park", "a cat sleeping on a chair", "red car on a road",
+    "a woman playing the guitar", "snow falling on trees", "a boat on the sea at sunset",
+    "someone cooking spaghetti in a kitchen",
+]
+
+
+def build_db(folder: Path, encoder, clips: int, seed: int = 0):
+    """A real library with ``clips`` stored clips (30 per video); returns it open."""
+    from storage import repository as repo
+    from storage.library import Library
+    from tests.support.library import bind_settings
+
+    library = Library.open(folder)
+    library.bind(bind_settings(encoder))
+    rng = np.random.default_rng(seed)
+    tokens, dim = encoder.feature_tokens, encoder.embed_dim
+    for video in range(0, clips, 30):
+        records = [
+            repo.ClipRecord(
+                float(i * 10), float(i * 10 + 10),
+                rng.standard_normal(dim).astype(np.float32),
+                (0.5 * rng.standard_normal((tokens, dim))).astype(np.float32),
+            )
+            for i in range(min(30, clips - video))
+        ]
+        video_record = repo.VideoRecord(
+            f"/archive/v{video}.mp4", 1, 1, f"fp{video}", 300.0, 30.0, 1280, 720, "h264"
+        )
+        with library.session() as session, session.begin():
+            repo.save_indexed_video(video_record, records, session=session)
+    return library
+
+
+def exact_top(space: EmbeddingSpace, n: int, queries: np.ndarray, k: int) -> np.ndarray:
+    """The exact top-k clip ids (1-based, as stored) by brute force over generated chunks."""
+    best_s = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_i = np.zeros((len(queries), 0), dtype=np.int64)
+    start = 0
+    for chunk in space.clips(n):
+        scores = queries @ chunk.T
+        ids = np.arange(start + 1, start + 1 + len(chunk))[None, :].repeat(len(queries), 0)
+        best_s = np.concatenate([best_s, scores], 1)
+        best_i = np.concatenate([best_i, ids], 1)
+        keep = np.argsort(-best_s, axis=1)[:, :k]
+        best_s = np.take_along_axis(best_s, keep, 1)
+        best_i = np.take_along_axis(best_i, keep, 1)
+        start += len(chunk)
+    return best_i
+
+
+def build_index(space: EmbeddingSpace, n: int, dim: int):
+    from storage.vectors import VectorIndex
+
+    index = VectorIndex(dim)
+    start = 1
+    for chunk in space.clips(n):
+        index.add(np.arange(start, start + len(chunk)), chunk)
+        start += len(chunk)
+    return index
+
+
+def time_search(index, queries: np.ndarray, depth: int) -> list[float]:
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        index.search(q[None, :], depth)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def run_size(n: int, args, encoder, library, db_ids: np.ndarray) -> dict:
+    from storage import repository as repo
+
+    space = EmbeddingSpace(encoder.embed_dim)
+    queries = space.queries(args.queries)
+    t = time.perf_counter()
+    index = build_index(space, n, encoder.embed_dim)
+    flat_ms = np.median(time_search(index, queries[:5], args.depth)) * 1000
+    index.fit_size()
+    build_s = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        index.save(Path(tmp) / "index.faiss")
+        index_bytes = (Path(tmp) / "index.faiss").stat().st_size
+    truth = exact_top(space, n, queries, 10)
+    # As search uses it: the top 10 of the ``depth`` candidates asked for (the shortlist
+    # re-scores depth * REFINE_FACTOR of them).
+    _, found = index.search(queries, args.depth)
+    found = found[:, :10]
+    recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)]))
+    rng = np.random.default_rng(n)
+    stages: dict[str, list[float]] = {"text": [], "vectors": [], "fetch": [], "rerank": []}
+    for i, q in enumerate(queries):
+        t0 = time.perf_counter()
+        text = encoder.encode_text(QUERIES[i % len(QUERIES)] + f" {i}")
+        t1 = time.perf_counter()
+        index.search(q[None, :], args.depth)
+        t2 = time.perf_counter()
+        ids = rng.choice(db_ids, args.depth, replace=False).tolist()
+        with library.session() as session:
+            feats = repo.clip_features(ids, session=session)
+            embs = repo.clip_embeddings(ids, session=session)
+        t3 = time.perf_counter()
+        encoder.rerank(text, np.stack([feats[j] for j in ids]), np.stack([embs[j] for j in ids]))
+        t4 = time.perf_counter()
+        for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            stages[name].append(dt)
+    total = np.sum([stages[s] for s in stages], axis=0)
+    rss, peak = rss_mb()
+    del index
+    return {
+        "clips": n,
+        "index_kind": "pq-shortlist" if n >= _threshold() else "flat",
+        "build_s": round(build_s, 1),
+        "flat_search_ms_p50": round(float(flat_ms), 1),
+        "p50_ms": round(float(np.percentile(total, 50)) * 1000, 1),
+        "p95_ms": round(float(np.percentile(total, 95)) * 1000, 1),
+        "stage_p50_ms": {s: round(float(np.median(v)) * 1000, 1) for s, v in stages.items()},
+        "recall_at_10": round(recall, 3),
+        "best_cosine_median": round(float(np.median(_best_cosines(space, truth, queries))), 3),
+        "rss_mb": round(rss), "peak_rss_mb": round(peak),
+        "index_bytes_per_clip": round(index_bytes / n, 1),
+    }
+
+
+def _threshold() -> int:
+    from storage import shortlist
+
+    return shortlist.SHORTLIST_MIN_CLIPS
+
+
+def _best_cosines(space: EmbeddingSpace, truth: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Each query's cosine with its exact nearest clip (how far out of distribution it is)."""
+    need = int(truth[:, 0].max())
+    data = np.concatenate(list(space.clips(need)))
+    return np.sum(queries * data[truth[:, 0] - 1], axis=1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--depth", type=int, default=100, help="re-rank candidates (k=10)")
+    parser.add_argument("--db-clips", type=int, default=3000)
+    parser.add_argument("--quantize", choices=["none", "int8"], default="none")
+    parser.add_argument("--smoke", action="store_true", help="tiny model and sizes (CI)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    from clipdex.encoder import XClipEncoder
+
+    if args.smoke:
+        from storage import shortlist
+
+        shortlist.SHORTLIST_MIN_CLIPS, shortlist.SHORTLIST_DROP_CLIPS = 1500, 750
+        args.sizes, args.queries, args.db_clips = "600,2000", 6, 120
+        args.depth = min(args.depth, 50)
+    encoder = XClipEncoder(
+        str(checkpoint("tiny" if args.smoke else "base")),
+        quantize=None if args.quantize == "none" else args.quantize,
+    )
+    encoder.encode_text("warm up")
+    with tempfile.TemporaryDirectory() as tmp:
+        library = build_db(Path(tmp), encoder, args.db_clips)
+        db_bytes = sum(p.stat().st_size for p in Path(tmp).glob("clipdex.db*"))
+        db_ids = np.arange(1, args.db_clips + 1)
+        results = [run_size(int(n), args, encoder, library, db_ids) for n in args.sizes.split(",")]
+        library.close()
+    db_per_clip = db_bytes / args.db_clips
+    for r in results:
+        r["db_bytes_per_clip"] = round(db_per_clip)
+        r["disk_bytes_per_clip"] = round(db_per_clip + r["index_bytes_per_clip"])
+    rows = [
+        [f"{r['clips']:,}", r["index_kind"], f"{r['p50_ms']:.0f}", f"{r['p95_ms']:.0f}",
+         " / ".join(f"{v:.0f}" for v in r["stage_p50_ms"].values()), f"{r['flat_search_ms_p50']:.0f}",
+         f"{r['recall_at_10']:.3f}", f"{r['rss_mb']:,}", f"{r['disk_bytes_per_clip']:,}"]
+        for r in results
+    ]
+    print(table(
+        ["clips", "index", "p50 ms", "p95 ms", "text/vectors/fetch/rerank p50 ms",
+         "exact scan ms", "recall@10", "RSS MB", "disk B/clip"], rows))
+    name = "query" if args.quantize == "none" else f"query-{args.quantize}"
+    path = write(f"{name}-smoke" if args.smoke and not args.out else name, {
+        "quantize": args.quantize, "depth": args.depth, "queries": args.queries,
+        "db_clips": args.db_clips, "threads": os.environ.get("CLIPDEX_THREADS", "auto"),
+        "results": results,
+    }, args.out)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

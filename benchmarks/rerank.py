@@ -1,0 +1,83 @@
+"""Re-rank cost, folded vs the model's prompt generator: ``python -m benchmarks.rerank``.
+
+Both score the same (query, candidates) with the full-size architecture; the table shows the
+median time for 100 and 1000 candidates and the largest score difference (float rounding).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.machine import checkpoint, table, write
+
+
+def unfolded(encoder, text: np.ndarray, features: np.ndarray, videos: np.ndarray) -> np.ndarray:
+    """``text + prompts_generator(text, features)`` exactly as ``XCLIPModel.forward`` runs it."""
+    import torch
+
+    from clipdex.encoder import QUERY_THREADS
+
+    model = encoder.model
+    threads = torch.get_num_threads()
+    torch.set_num_threads(QUERY_THREADS)  # the same threads as the folded re-rank gets
+    try:
+        return _unfolded(model, text, features, videos)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _unfolded(model, text: np.ndarray, features: np.ndarray, videos: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        feats = torch.from_numpy(features)
+        query = torch.from_numpy(text).view(1, 1, -1).expand(len(features), 1, -1)
+        conditioned = (query + model.prompts_generator(query, feats))[:, 0]
+        conditioned = conditioned / conditioned.norm(dim=-1, keepdim=True)
+        video = torch.from_numpy(videos)
+        video = video / video.norm(dim=-1, keepdim=True)
+        return (conditioned * video).sum(-1).numpy()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    from clipdex.encoder import XClipEncoder
+
+    encoder = XClipEncoder(str(checkpoint("tiny" if args.smoke else "base")))
+    rng = np.random.default_rng(0)
+    dim, tokens = encoder.embed_dim, encoder.feature_tokens
+    results = []
+    for n in (100, 1000):
+        feats = (0.5 * rng.standard_normal((n, tokens, dim))).astype(np.float16).astype(np.float32)
+        videos = rng.standard_normal((n, dim)).astype(np.float32)
+        text = rng.standard_normal(dim).astype(np.float32)
+        timings = {"folded": [], "unfolded": []}
+        for _ in range(args.repeats):
+            for name, fn in (("folded", encoder.rerank), ("unfolded", lambda *a: unfolded(encoder, *a))):
+                start = time.perf_counter()
+                scores = fn(text, feats, videos)
+                timings[name].append(time.perf_counter() - start)
+        diff = float(np.abs(encoder.rerank(text, feats, videos) - unfolded(encoder, text, feats, videos)).max())
+        folded_ms = float(np.median(timings["folded"])) * 1000
+        unfolded_ms = float(np.median(timings["unfolded"])) * 1000
+        results.append({"candidates": n, "folded_ms": round(folded_ms, 1),
+                        "unfolded_ms": round(unfolded_ms, 1),
+                        "speedup": round(unfolded_ms / folded_ms, 2), "max_abs_diff": diff})
+        del scores
+    print(table(["candidates", "folded ms", "model's prompt generator ms", "speed-up", "max |diff|"],
+                [[str(r["candidates"]), f"{r['folded_ms']:.1f}", f"{r['unfolded_ms']:.1f}",
+                  f"{r['speedup']:.1f}x", f"{r['max_abs_diff']:.1e}"] for r in results]))
+    path = write("rerank-smoke" if args.smoke and not args.out else "rerank", {"results": results}, args.out)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The benchmarks run end to end on tiny inputs (the real runs are not part of the suite)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import index as index_benchmark
+from benchmarks import query as query_benchmark
+from benchmarks import rerank as rerank_benchmark
+
+
+@pytest.fixture(autouse=True)
+def bench_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("CLIPDEX_BENCH_CACHE", str(tmp_path_factory.mktemp("bench-cache")))
+
+
+def test_query_benchmark_smoke(tmp_path, capsys) -> None:
+    out = tmp_path / "query.json"
+    query_benchmark.main(["--smoke", "--out", str(out)])
+    results = json.loads(out.read_text())["results"]
+    assert [r["index_kind"] for r in results] == ["flat", "pq-shortlist"]
+    for r in results:
+        assert r["p95_ms"] >= r["p50_ms"] > 0
+        assert 0.0 <= r["recall_at_10"] <= 1.0 and r["disk_bytes_per_clip"] > 0
+    assert results[0]["recall_at_10"] == 1.0  # exact search is exact
+    assert "recall@10" in capsys.readouterr().out
+
+
+def test_index_benchmark_smoke(tmp_path, capsys) -> None:
+    out = tmp_path / "index.json"
+    index_benchmark.main(["--smoke", "--out", str(out)])
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["clips"] == row["naive_clips"] == 1
+    for key in ("naive_s", "clipdex_fp32_s", "clipdex_int8_s", "decode_only_s"):
+        assert row[key] > 0
+    assert 0.9 < row["int8_min_cosine"] <= 1.0 + 1e-6
+    assert "speed-up" in capsys.readouterr().out
+
+
+def test_rerank_benchmark_smoke(tmp_path) -> None:
+    out = tmp_path / "rerank.json"
+    rerank_benchmark.main(["--smoke", "--repeats", "1", "--out", str(out)])
+    results = json.loads(out.read_text())["results"]
+    assert [r["candidates"] for r in results] == [100, 1000]
+    assert all(r["max_abs_diff"] < 1e-4 and r["folded_ms"] > 0 for r in results)

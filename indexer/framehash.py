@@ -82,8 +82,12 @@ class FrameHasher:
         self._next_s = 0.0
         self.result = FrameHashes()
 
+    def wants(self, time_s: float) -> bool:
+        """Whether the frame at ``time_s`` is on the next tick (others need no pixels)."""
+        return time_s + 1e-6 >= self._next_s
+
     def __call__(self, time_s: float, rgb: np.ndarray) -> None:
-        if time_s + 1e-6 < self._next_s:
+        if not self.wants(time_s):
             return
         value, informative = frame_hash(rgb)
         self.result.times_s.append(float(time_s))

@@ -52,10 +52,12 @@ class _Window:
         self._interval = interval
         self._frames: deque[tuple[float, np.ndarray]] = deque()
 
+    def wants(self, time_s: float) -> bool:
+        return not self._frames or time_s - self._frames[-1][0] >= self._interval
+
     def add(self, time_s: float, pixels: np.ndarray) -> None:
-        if self._frames and time_s - self._frames[-1][0] < self._interval:
-            return
-        self._frames.append((time_s, pixels))
+        if self.wants(time_s):
+            self._frames.append((time_s, pixels))
 
     def drop_before(self, time_s: float) -> None:
         """Forget frames before ``time_s``, keeping the last one before it (it may be the
@@ -79,8 +81,9 @@ def iter_clips(
 ) -> Iterator[ClipFrames]:
     """Yield the clips of ``path`` in time order, each with its sampled frames.
 
-    ``on_frame(time_s, rgb)`` sees every decoded frame (upright, shortest edge at the working
-    size, uncropped), so other per-frame work (perceptual hashes) shares this one decoding pass.
+    ``on_frame(time_s, rgb)`` sees decoded frames (upright, shortest edge at the working size,
+    uncropped), so other per-frame work (perceptual hashes) shares this one decoding pass; if it
+    has a ``wants(time_s)`` method, only the frames it wants are converted and shown to it.
     Raises VideoOpenError if the file cannot be decoded.
     """
     segmenter = Segmenter(plan.rules)
@@ -92,11 +95,14 @@ def iter_clips(
         if last is not None and frame.time_s > last.time_s:
             interval = frame.time_s - last.time_s
         last = frame
-        if on_frame is not None:
+        # Pixels are converted only for frames someone keeps (the look-back window, the hook);
+        # the detector sees every frame, at 64 x 36.
+        if on_frame is not None and getattr(on_frame, "wants", _always)(frame.time_s):
             on_frame(frame.time_s, frame.rgb)
-        window.add(frame.time_s, center_crop(frame.rgb, plan.crop_size))
+        if window.wants(frame.time_s):
+            window.add(frame.time_s, center_crop(frame.rgb, plan.crop_size))
         spans: list[Span] = []
-        for cut in detector.push(frame.pts, frame.time_base, frame.rgb):
+        for cut in detector.push(frame.pts, frame.time_base, frame.small):
             spans += segmenter.cut(cut)
         spans += segmenter.frame(frame.time_s)
         yield from _sampled(spans, window, plan)
@@ -106,6 +112,10 @@ def iter_clips(
     spans = [s for cut in detector.finish(last.pts, last.time_base) for s in segmenter.cut(cut)]
     spans += segmenter.finish(last.time_s + interval)
     yield from _sampled(spans, window, plan)
+
+
+def _always(_time_s: float) -> bool:
+    return True
 
 
 def _sampled(spans: list[Span], window: _Window, plan: SamplingPlan) -> Iterator[ClipFrames]:

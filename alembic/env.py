@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from logging.config import fileConfig
 
-from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
+from alembic import context
 from storage.models import Base
 
 DEFAULT_URL = "sqlite:///clipdex.db"

@@ -102,9 +102,11 @@ def decode_only(path: Path) -> tuple[float, str]:
 
 def model_only(encoder, clips: int, batch: int) -> float:
     size = encoder.image_size
-    pixels = np.random.default_rng(0).standard_normal(
-        (batch, encoder.frames_per_clip, 3, size, size)
-    ).astype(np.float32)
+    pixels = (
+        np.random.default_rng(0)
+        .standard_normal((batch, encoder.frames_per_clip, 3, size, size))
+        .astype(np.float32)
+    )
     start = time.perf_counter()
     for done in range(0, clips, batch):
         encoder.encode_clips(pixels[: min(batch, clips - done)])
@@ -158,8 +160,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", default="720p-60s,1080p-60s,720p-300s")
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--skip-naive-over", type=float, default=1e9,
-                        help="skip the naive run for files longer than this (seconds)")
+    parser.add_argument(
+        "--skip-naive-over",
+        type=float,
+        default=1e9,
+        help="skip the naive run for files longer than this (seconds)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny model, one 4 s file (CI)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -198,25 +204,49 @@ def main(argv: list[str] | None = None) -> None:
         row["overhead_fp32"] = row["clipdex_fp32_s"] / essential32
         row["overhead_int8"] = row["clipdex_int8_s"] / essential8
         row["realtime_fp32"] = seconds_f / row["clipdex_fp32_s"]
-        row = {k: round(v, 3) if isinstance(v, float) and k != "int8_min_cosine" else v
-               for k, v in row.items()}
+        row = {
+            k: round(v, 3) if isinstance(v, float) and k != "int8_min_cosine" else v
+            for k, v in row.items()
+        }
         results.append(row)
         print({k: row[k] for k in row}, flush=True)
     rows = [
-        [r["file"], str(r["clips"]), f"{r['naive_s']:.1f}" if "naive_s" in r else "-",
-         f"{r['clipdex_fp32_s']:.1f}", f"{r['clipdex_int8_s']:.1f}",
-         f"{r['decode_only_s']:.1f} ({r['decode_threading']})",
-         f"{r['model_only_fp32_s']:.1f} / {r['model_only_int8_s']:.1f}",
-         f"{r['speedup_fp32']:.2f}x / {r['speedup_int8']:.2f}x" if "naive_s" in r else "-",
-         f"{r['overhead_fp32']:.2f} / {r['overhead_int8']:.2f}", f"{r['int8_min_cosine']:.4f}"]
+        [
+            r["file"],
+            str(r["clips"]),
+            f"{r['naive_s']:.1f}" if "naive_s" in r else "-",
+            f"{r['clipdex_fp32_s']:.1f}",
+            f"{r['clipdex_int8_s']:.1f}",
+            f"{r['decode_only_s']:.1f} ({r['decode_threading']})",
+            f"{r['model_only_fp32_s']:.1f} / {r['model_only_int8_s']:.1f}",
+            f"{r['speedup_fp32']:.2f}x / {r['speedup_int8']:.2f}x" if "naive_s" in r else "-",
+            f"{r['overhead_fp32']:.2f} / {r['overhead_int8']:.2f}",
+            f"{r['int8_min_cosine']:.4f}",
+        ]
         for r in results
     ]
-    print(table(
-        ["file", "clips", "naive s", "clipdex fp32 s", "clipdex int8 s", "decode-only s",
-         "model-only s fp32/int8", "speed-up fp32/int8", "vs essential fp32/int8",
-         "int8 cos"], rows))
-    path = write("index-smoke" if args.smoke and not args.out else "index",
-                 {"batch": args.batch, "results": results}, args.out)
+    print(
+        table(
+            [
+                "file",
+                "clips",
+                "naive s",
+                "clipdex fp32 s",
+                "clipdex int8 s",
+                "decode-only s",
+                "model-only s fp32/int8",
+                "speed-up fp32/int8",
+                "vs essential fp32/int8",
+                "int8 cos",
+            ],
+            rows,
+        )
+    )
+    path = write(
+        "index-smoke" if args.smoke and not args.out else "index",
+        {"batch": args.batch, "results": results},
+        args.out,
+    )
     print(f"wrote {path}")
 
 

@@ -27,9 +27,15 @@ from benchmarks.machine import checkpoint, rss_mb, table, write
 from benchmarks.synthetic import EmbeddingSpace
 
 QUERIES = [
-    "a dog jumping into a lake", "people dancing at night", "a man riding a bike",
-    "children playing football in the park", "a cat sleeping on a chair", "red car on a road",
-    "a woman playing the guitar", "snow falling on trees", "a boat on the sea at sunset",
+    "a dog jumping into a lake",
+    "people dancing at night",
+    "a man riding a bike",
+    "children playing football in the park",
+    "a cat sleeping on a chair",
+    "red car on a road",
+    "a woman playing the guitar",
+    "snow falling on trees",
+    "a boat on the sea at sunset",
     "someone cooking spaghetti in a kitchen",
 ]
 
@@ -47,7 +53,8 @@ def build_db(folder: Path, encoder, clips: int, seed: int = 0):
     for video in range(0, clips, 30):
         records = [
             repo.ClipRecord(
-                float(i * 10), float(i * 10 + 10),
+                float(i * 10),
+                float(i * 10 + 10),
                 rng.standard_normal(dim).astype(np.float32),
                 (0.5 * rng.standard_normal((tokens, dim))).astype(np.float32),
             )
@@ -147,7 +154,8 @@ def run_size(n: int, args, encoder, library, db_ids: np.ndarray) -> dict:
         "stage_p50_ms": {s: round(float(np.median(v)) * 1000, 1) for s, v in stages.items()},
         "recall_at_10": round(recall, 3),
         "best_cosine_median": round(float(np.median(_best_cosines(space, truth, queries))), 3),
-        "rss_mb": round(rss), "peak_rss_mb": round(peak),
+        "rss_mb": round(rss),
+        "peak_rss_mb": round(peak),
         "index_bytes_per_clip": round(index_bytes / n, 1),
     }
 
@@ -199,20 +207,48 @@ def main(argv: list[str] | None = None) -> None:
         r["db_bytes_per_clip"] = round(db_per_clip)
         r["disk_bytes_per_clip"] = round(db_per_clip + r["index_bytes_per_clip"])
     rows = [
-        [f"{r['clips']:,}", r["index_kind"], f"{r['p50_ms']:.0f}", f"{r['p95_ms']:.0f}",
-         " / ".join(f"{v:.0f}" for v in r["stage_p50_ms"].values()), f"{r['flat_search_ms_p50']:.0f}",
-         f"{r['recall_at_10']:.3f}", f"{r['rss_mb']:,}", f"{r['disk_bytes_per_clip']:,}"]
+        [
+            f"{r['clips']:,}",
+            r["index_kind"],
+            f"{r['p50_ms']:.0f}",
+            f"{r['p95_ms']:.0f}",
+            " / ".join(f"{v:.0f}" for v in r["stage_p50_ms"].values()),
+            f"{r['flat_search_ms_p50']:.0f}",
+            f"{r['recall_at_10']:.3f}",
+            f"{r['rss_mb']:,}",
+            f"{r['disk_bytes_per_clip']:,}",
+        ]
         for r in results
     ]
-    print(table(
-        ["clips", "index", "p50 ms", "p95 ms", "text/vectors/fetch/rerank p50 ms",
-         "exact scan ms", "recall@10", "RSS MB", "disk B/clip"], rows))
+    print(
+        table(
+            [
+                "clips",
+                "index",
+                "p50 ms",
+                "p95 ms",
+                "text/vectors/fetch/rerank p50 ms",
+                "exact scan ms",
+                "recall@10",
+                "RSS MB",
+                "disk B/clip",
+            ],
+            rows,
+        )
+    )
     name = "query" if args.quantize == "none" else f"query-{args.quantize}"
-    path = write(f"{name}-smoke" if args.smoke and not args.out else name, {
-        "quantize": args.quantize, "depth": args.depth, "queries": args.queries,
-        "db_clips": args.db_clips, "threads": os.environ.get("CLIPDEX_THREADS", "auto"),
-        "results": results,
-    }, args.out)
+    path = write(
+        f"{name}-smoke" if args.smoke and not args.out else name,
+        {
+            "quantize": args.quantize,
+            "depth": args.depth,
+            "queries": args.queries,
+            "db_clips": args.db_clips,
+            "threads": os.environ.get("CLIPDEX_THREADS", "auto"),
+            "results": results,
+        },
+        args.out,
+    )
     print(f"wrote {path}")
 
 

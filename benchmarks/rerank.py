@@ -61,21 +61,48 @@ def main(argv: list[str] | None = None) -> None:
         text = rng.standard_normal(dim).astype(np.float32)
         timings = {"folded": [], "unfolded": []}
         for _ in range(args.repeats):
-            for name, fn in (("folded", encoder.rerank), ("unfolded", lambda *a: unfolded(encoder, *a))):
+            for name, fn in (
+                ("folded", encoder.rerank),
+                ("unfolded", lambda *a: unfolded(encoder, *a)),
+            ):
                 start = time.perf_counter()
                 scores = fn(text, feats, videos)
                 timings[name].append(time.perf_counter() - start)
-        diff = float(np.abs(encoder.rerank(text, feats, videos) - unfolded(encoder, text, feats, videos)).max())
+        diff = float(
+            np.abs(
+                encoder.rerank(text, feats, videos) - unfolded(encoder, text, feats, videos)
+            ).max()
+        )
         folded_ms = float(np.median(timings["folded"])) * 1000
         unfolded_ms = float(np.median(timings["unfolded"])) * 1000
-        results.append({"candidates": n, "folded_ms": round(folded_ms, 1),
-                        "unfolded_ms": round(unfolded_ms, 1),
-                        "speedup": round(unfolded_ms / folded_ms, 2), "max_abs_diff": diff})
+        results.append(
+            {
+                "candidates": n,
+                "folded_ms": round(folded_ms, 1),
+                "unfolded_ms": round(unfolded_ms, 1),
+                "speedup": round(unfolded_ms / folded_ms, 2),
+                "max_abs_diff": diff,
+            }
+        )
         del scores
-    print(table(["candidates", "folded ms", "model's prompt generator ms", "speed-up", "max |diff|"],
-                [[str(r["candidates"]), f"{r['folded_ms']:.1f}", f"{r['unfolded_ms']:.1f}",
-                  f"{r['speedup']:.1f}x", f"{r['max_abs_diff']:.1e}"] for r in results]))
-    path = write("rerank-smoke" if args.smoke and not args.out else "rerank", {"results": results}, args.out)
+    print(
+        table(
+            ["candidates", "folded ms", "model's prompt generator ms", "speed-up", "max |diff|"],
+            [
+                [
+                    str(r["candidates"]),
+                    f"{r['folded_ms']:.1f}",
+                    f"{r['unfolded_ms']:.1f}",
+                    f"{r['speedup']:.1f}x",
+                    f"{r['max_abs_diff']:.1e}",
+                ]
+                for r in results
+            ],
+        )
+    )
+    path = write(
+        "rerank-smoke" if args.smoke and not args.out else "rerank", {"results": results}, args.out
+    )
     print(f"wrote {path}")
 
 

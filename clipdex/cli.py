@@ -9,7 +9,6 @@ commands that need the model, so ``clipdex --help`` stays fast.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import sys
@@ -105,7 +104,9 @@ def model_option(func: Callable) -> Callable:
     default=None,
     help="Library folder [default: $XDG_DATA_HOME/clipdex].",
 )
-@click.option("--db-url", envvar="CLIPDEX_DB_URL", default=None, help="SQLAlchemy URL for the metadata.")
+@click.option(
+    "--db-url", envvar="CLIPDEX_DB_URL", default=None, help="SQLAlchemy URL for the metadata."
+)
 @click.option("--debug", is_flag=True, help="Verbose logs and full tracebacks.")
 @click.version_option(package_name="clipdex")
 @click.pass_context
@@ -140,7 +141,7 @@ def quantize_option(func: Callable) -> Callable:
     )(func)
 
 
-def load_encoder(model: str | None, library, quantize: str = "none") -> "object":
+def load_encoder(model: str | None, library, quantize: str = "none") -> object:
     """The encoder for ``model`` (else the library's, else the default), checked against the
     library's binding before the slow load."""
     from clipdex.encoder import DEFAULT_MODEL, XClipEncoder, resolve_model_id

@@ -71,14 +71,18 @@ def _read_preprocess_spec(model) -> PreprocessSpec:
             from huggingface_hub import hf_hub_download
 
             path = Path(
-                hf_hub_download(model.name_or_path, "preprocessor_config.json", local_files_only=True)
+                hf_hub_download(
+                    model.name_or_path, "preprocessor_config.json", local_files_only=True
+                )
             )
         except Exception:  # noqa: BLE001 - any failure means "use the checkpoint defaults"
             size = model.config.vision_config.image_size
             return PreprocessSpec(shortest_edge=size, crop_size=size)
     config = json.loads(path.read_text())
     size = config.get("size", 224)
-    shortest = size.get("shortest_edge", size.get("height", 224)) if isinstance(size, dict) else size
+    shortest = (
+        size.get("shortest_edge", size.get("height", 224)) if isinstance(size, dict) else size
+    )
     crop = config.get("crop_size", shortest)
     crop = crop.get("height", shortest) if isinstance(crop, dict) else crop
     return PreprocessSpec(
@@ -118,7 +122,9 @@ class XClipEncoder:
         self._torch = torch
         self._model, self._tokenizer = _load(self.model_id)
         if quantize not in QUANTIZE_CHOICES:
-            raise ValueError(f"unknown quantization {quantize!r}: expected one of {QUANTIZE_CHOICES}")
+            raise ValueError(
+                f"unknown quantization {quantize!r}: expected one of {QUANTIZE_CHOICES}"
+            )
         self.quantize = quantize
         if quantize == "int8":
             _quantize_towers(self._model)

@@ -14,7 +14,9 @@ def timestamp(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int] = frozenset()) -> str:
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int] = frozenset()
+) -> str:
     """Columns padded to their widest cell; the last column is never padded."""
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     lines = []

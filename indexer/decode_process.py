@@ -113,7 +113,8 @@ def _next(out: mp.Queue, worker, path: Path, stall_s: float) -> tuple[str, objec
                 return out.get(timeout=_POLL_S)
             except queue.Empty:
                 code = worker.exitcode
-                raise VideoOpenError(str(path), f"decoder crashed (worker exit code {code})")
+                reason = f"decoder crashed (worker exit code {code})"
+                raise VideoOpenError(str(path), reason) from None
         if time.monotonic() >= deadline:
             logger.warning("killing the decoder of %s: no clip for %.0f s", path, stall_s)
             raise VideoOpenError(str(path), f"decoder hung (no progress for {stall_s:g} s)")

@@ -116,4 +116,5 @@ def decode_frames(path: Path, shortest_edge: int) -> Iterator[Frame]:
                 yield Frame(time_s, pts, time_base, frame, shortest_edge)
         except av.error.FFmpegError as exc:
             where = f"{float(((last_pts or start) - start) * time_base):.2f} s"
-            raise VideoOpenError(str(path), f"decoding failed at {where} ({exc.strerror or exc})")
+            reason = f"decoding failed at {where} ({exc.strerror or exc})"
+            raise VideoOpenError(str(path), reason) from None

@@ -182,7 +182,9 @@ class Indexer:
         """A moved file keeps its clips; a copy of an indexed file reuses its vectors."""
         path = str(state.path)
         with self.library.session() as session, session.begin():
-            known = [v for v in repo.videos_by_fingerprint(digest, session=session) if v.path != path]
+            known = [
+                v for v in repo.videos_by_fingerprint(digest, session=session) if v.path != path
+            ]
             if not known:
                 return False
             gone = [v for v in known if not Path(v.path).exists()]
@@ -254,9 +256,7 @@ class Indexer:
         self.observer.file_done(path, "indexed", f"{len(clips)} clips")
         return "indexed"
 
-    def _encode(
-        self, path: Path, info: VideoInfo
-    ) -> tuple[list[repo.ClipRecord], FrameHashes]:
+    def _encode(self, path: Path, info: VideoInfo) -> tuple[list[repo.ClipRecord], FrameHashes]:
         """Decode once: embed the clips in batches and hash frames for duplicate detection."""
         records: list[repo.ClipRecord] = []
         batch: list[ClipFrames] = []

@@ -273,7 +273,8 @@ class Library:
         if index.generation > db_generation:
             logger.warning(
                 "rebuilding the vector index: it is at generation %d, the database at %d",
-                index.generation, db_generation,
+                index.generation,
+                db_generation,
             )
             return None
         self._saved_generation = index.generation
@@ -284,9 +285,7 @@ class Library:
         with self.session() as session:
             count = repository.counts(session=session)[1]
             index = VectorIndex(dim, 0, make_index(dim, count))
-            for ids, vectors in repository.clip_vectors_between(
-                -1, db_generation, session=session
-            ):
+            for ids, vectors in repository.clip_vectors_between(-1, db_generation, session=session):
                 index.add(ids, vectors)
         index.generation = db_generation
         self._saved_generation = None

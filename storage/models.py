@@ -9,7 +9,7 @@ The schema is created and changed only by the Alembic migrations in ``alembic/ve
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -42,7 +42,7 @@ LIBRARY_ROW_ID = 1
 
 def utcnow() -> datetime:
     """The current time in UTC (SQLite keeps no zone, so everything stored is UTC)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

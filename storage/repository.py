@@ -329,9 +329,7 @@ def counts(*, session: Session) -> tuple[int, int, int]:
     """(indexed videos, clips, failed videos)."""
     by_status: dict[str, int] = {
         status: int(n)
-        for status, n in session.execute(
-            select(Video.status, func.count()).group_by(Video.status)
-        )
+        for status, n in session.execute(select(Video.status, func.count()).group_by(Video.status))
     }
     clips = session.scalar(select(func.count()).select_from(Clip)) or 0
     return by_status.get(STATUS_INDEXED, 0), int(clips), by_status.get(STATUS_FAILED, 0)

@@ -103,7 +103,7 @@ class VectorIndex:
 
     @property
     def kind(self) -> str:
-        """"pq-shortlist" when a shortlist answers top-k searches, else "flat"."""
+        """ "pq-shortlist" when a shortlist answers top-k searches, else "flat"."""
         return "pq-shortlist" if self._shortlist is not None else "flat"
 
     def fit_size(self) -> bool:
@@ -237,8 +237,13 @@ class VectorIndex:
                 extra = faiss.serialize_index(self._shortlist).tobytes()
             payload += extra
             header = _HEADER.pack(
-                MAGIC, FORMAT_VERSION, self.dim, self.generation, len(payload),
-                zlib.crc32(payload), len(extra),
+                MAGIC,
+                FORMAT_VERSION,
+                self.dim,
+                self.generation,
+                len(payload),
+                zlib.crc32(payload),
+                len(extra),
             )
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:

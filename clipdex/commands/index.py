@@ -10,8 +10,16 @@ import click
 
 from clipdex.binding import check_overrides as _check_overrides
 from clipdex.binding import wanted_settings as _wanted_settings
-from clipdex.cli import EXIT_FAILED_FILES, ClipdexError, Context, _typed_errors, json_option
-from clipdex.cli import load_encoder, model_option, quantize_option
+from clipdex.cli import (
+    EXIT_FAILED_FILES,
+    ClipdexError,
+    Context,
+    _typed_errors,
+    json_option,
+    load_encoder,
+    model_option,
+    quantize_option,
+)
 
 
 @click.command("index")
@@ -20,7 +28,9 @@ from clipdex.cli import load_encoder, model_option, quantize_option
 @click.option("--min-clip", type=float, default=None, help="Shortest clip in seconds [2.0].")
 @click.option("--max-clip", type=float, default=None, help="Longest clip in seconds [10.0].")
 @click.option("--shot-threshold", type=float, default=None, help="Cut sensitivity [27.0].")
-@click.option("--batch", "batch_clips", type=int, default=8, show_default=True, help="Clips per forward pass.")
+@click.option(
+    "--batch", "batch_clips", type=int, default=8, show_default=True, help="Clips per forward pass."
+)
 @quantize_option
 @json_option
 @click.pass_obj
@@ -50,9 +60,9 @@ def command(
 
         observer = BarObserver()
     try:
-        report = Indexer(library, encoder, settings, batch_clips=batch_clips, observer=observer).run(
-            paths
-        )
+        report = Indexer(
+            library, encoder, settings, batch_clips=batch_clips, observer=observer
+        ).run(paths)
     finally:
         if hasattr(observer, "close"):
             observer.close()

@@ -6,14 +6,22 @@ import json
 
 import click
 
-from clipdex.cli import Context, _typed_errors, json_option, load_encoder, model_option
-from clipdex.cli import quantize_option
+from clipdex.cli import (
+    Context,
+    _typed_errors,
+    json_option,
+    load_encoder,
+    model_option,
+    quantize_option,
+)
 from clipdex.render import table, timestamp
 
 
 @click.command("search")
 @click.argument("text")
-@click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Hits to return.")
+@click.option(
+    "-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Hits to return."
+)
 @click.option("--no-rerank", is_flag=True, help="Skip X-CLIP's video-conditioned re-ranking.")
 @model_option
 @quantize_option
@@ -21,7 +29,12 @@ from clipdex.render import table, timestamp
 @click.pass_obj
 @_typed_errors
 def command(
-    obj: Context, text: str, k: int, no_rerank: bool, model: str | None, quantize: str,
+    obj: Context,
+    text: str,
+    k: int,
+    no_rerank: bool,
+    model: str | None,
+    quantize: str,
     as_json: bool,
 ) -> None:
     """Find the clips that best match TEXT."""

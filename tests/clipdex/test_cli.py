@@ -157,23 +157,26 @@ def test_help_is_fast_and_light():
 
 def test_progress_bar_on_a_terminal(video_dir):
     """On a real pseudo-terminal, index draws a bar with files, clips/s and real-time factor."""
+    import fcntl
     import os
     import pty
+    import struct
     import subprocess
     import sys
+    import termios
 
     from tests.support.cli import REPO
-
-    import fcntl
-    import struct
-    import termios
 
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
         [sys.executable, "-m", "clipdex", "index", str(video_dir / "cuts.mp4")],
-        stdin=secondary, stdout=secondary, stderr=secondary, env=env, cwd=REPO,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        cwd=REPO,
     )
     os.close(secondary)
     chunks = []

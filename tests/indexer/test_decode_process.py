@@ -60,5 +60,7 @@ def test_a_stalled_decoder_is_killed_and_the_run_goes_on(
         settings = library.bind(bind_settings(encoder))
         report = Indexer(library, encoder, settings, stall_s=1e-4).run([video_dir])
         assert sorted(Path(p).name for p, _ in report.failed) == sorted(known_videos)
-        assert {reason for _, reason in report.failed} == {"decoder hung (no progress for 0.0001 s)"}
+        assert {reason for _, reason in report.failed} == {
+            "decoder hung (no progress for 0.0001 s)"
+        }
         assert not mp.active_children()  # every stuck worker was reaped

@@ -89,7 +89,9 @@ def test_copy_reuses_vectors(folder, library_dir):
     run_json("index", folder)
     shutil.copy(folder / "cuts.mp4", folder / "copy.mp4")
     report = run_json("index", folder)
-    assert report["indexed"] == 1 and report["clips_added"] == len(clip_ids(library_dir, folder / "cuts.mp4"))
+    assert report["indexed"] == 1 and report["clips_added"] == len(
+        clip_ids(library_dir, folder / "cuts.mp4")
+    )
     with Library.open(library_dir) as library, library.session() as session:
         a = repo.clip_embeddings(clip_ids(library_dir, folder / "cuts.mp4"), session=session)
         b = repo.clip_embeddings(clip_ids(library_dir, folder / "copy.mp4"), session=session)

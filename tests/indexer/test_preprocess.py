@@ -27,7 +27,9 @@ def test_matches_xclip_processor_on_real_frames(processor, sample_videos):
     for path in sample_videos:
         ours = [center_crop(f.rgb, 224) for _, f in zip(range(8), decode_frames(path, 224))]
         with av.open(str(path)) as container:
-            full = [f.to_ndarray(format="rgb24") for _, f in zip(range(8), container.decode(video=0))]
+            full = [
+                f.to_ndarray(format="rgb24") for _, f in zip(range(8), container.decode(video=0))
+            ]
         expected = processor(videos=[full], return_tensors="np")["pixel_values"]
         got = to_pixel_values([np.stack(ours)], image.image_mean, image.image_std)
         assert got.shape == expected.shape == (1, 8, 3, 224, 224)

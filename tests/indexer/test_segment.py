@@ -6,7 +6,7 @@ import pytest
 
 from indexer.probe import probe
 from indexer.sampling import SamplingPlan, iter_clips
-from indexer.segment import SegmentRules, Segmenter, plan_segments, sample_times
+from indexer.segment import Segmenter, SegmentRules, plan_segments, sample_times
 from tests.support.videos import known_cuts, variable_frame_rate
 
 RULES = SegmentRules(min_clip_s=2.0, max_clip_s=10.0)

@@ -29,7 +29,7 @@ def test_embedding_round_trip_is_exact_and_little_endian() -> None:
 
 def test_features_round_trip_error_is_within_float16_bound() -> None:
     rng = np.random.default_rng(0)
-    features = (rng.standard_normal((49, 512)) * rng.choice([1e-6, 1e-3, 1.0, 300.0], (49, 1)))
+    features = rng.standard_normal((49, 512)) * rng.choice([1e-6, 1e-3, 1.0, 300.0], (49, 1))
     features = features.astype(np.float32)
     data = encode_features(features)
     assert len(data) == 49 * 512 * 2

@@ -55,7 +55,10 @@ def test_reader_sees_another_process(
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(
         [sys.executable, "-c", WRITER, str(library_dir), "/m/other.mp4", db_url or ""],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert library.generation() == 2

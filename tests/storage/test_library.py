@@ -137,9 +137,7 @@ def test_a_bad_clip_stores_none_of_the_video(
     assert library.generation() == 0
 
 
-def test_every_change_bumps_the_generation_once(
-    library: Library, rng: np.random.Generator
-) -> None:
+def test_every_change_bumps_the_generation_once(library: Library, rng: np.random.Generator) -> None:
     add_video(library, "/media/a.mp4", 2, rng)
     assert library.generation() == 1
     with library.session() as session, session.begin():

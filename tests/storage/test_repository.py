@@ -68,7 +68,10 @@ def test_failed_video_replaces_an_indexed_one(library: Library, rng: np.random.G
             "/m/a.mp4", 10, 20, "moov atom not found", "f" * 64, session=session
         )
         assert (failed.status, failed.error, failed.width, failed.codec) == (
-            "failed", "moov atom not found", None, None
+            "failed",
+            "moov atom not found",
+            None,
+            None,
         )
     with library.session() as session:
         assert repository.counts(session=session) == (1, 2, 1)
@@ -101,8 +104,16 @@ def test_move_keeps_clip_ids_and_replaces_the_occupant(
 def test_videos_under_matches_whole_path_components(
     library: Library, rng: np.random.Generator
 ) -> None:
-    paths = ["/a/b", "/a/b/x.mp4", "/a/b/c/y.mp4", "/a/bc/z.mp4", "/A/b/u.mp4", "/a/b%/v.mp4",
-             "/a/b_/w.mp4", "/other/q.mp4"]
+    paths = [
+        "/a/b",
+        "/a/b/x.mp4",
+        "/a/b/c/y.mp4",
+        "/a/bc/z.mp4",
+        "/A/b/u.mp4",
+        "/a/b%/v.mp4",
+        "/a/b_/w.mp4",
+        "/other/q.mp4",
+    ]
     for path in paths:
         add_video(library, path, 1, rng)
 

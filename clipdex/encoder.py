@@ -285,6 +285,13 @@ def _load(model_id: str):
 
     if not logger.isEnabledFor(logging.DEBUG):
         hf_logging.disable_progress_bar()  # "Loading weights" bars would garble our output
+        # Both libraries reset their loggers' levels when imported (after the CLI configured
+        # logging), and huggingface_hub logs every retry against an unreachable hub: our one
+        # ModelLoadError line says all of it.
+        hf_logging.set_verbosity_error()
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity_error()
 
     if _looks_like_path(model_id) and not Path(model_id).is_dir():
         raise ModelLoadError(_missing_model_message(model_id, "no such folder"))

@@ -23,7 +23,6 @@ from indexer.framehash import FrameHasher, FrameHashes
 from indexer.preprocess import to_pixel_values
 from indexer.probe import VideoInfo, probe
 from indexer.sampling import ClipFrames, SamplingPlan, iter_clips
-from indexer.segment import SegmentRules
 from storage import frame_hashes as hash_repo
 from storage import repository as repo
 from storage.codec import decode_embedding, decode_features
@@ -105,14 +104,7 @@ class Indexer:
         # crashes and hangs (indexer/decode_process.py); in-process is kept for debugging.
         self.decode_in_worker = decode_in_worker
         self.stall_s = stall_s
-        spec = encoder.preprocess
-        self.plan = SamplingPlan(
-            rules=SegmentRules(settings.min_clip_s, settings.max_clip_s),
-            frames_per_clip=encoder.frames_per_clip,
-            shortest_edge=spec.shortest_edge,
-            crop_size=spec.crop_size,
-            shot_threshold=settings.shot_threshold,
-        )
+        self.plan = SamplingPlan.for_library(encoder, settings)
 
     def run(self, roots: Iterable[Path]) -> IndexReport:
         """Index everything under ``roots``, then prune vanished files under them."""
@@ -208,7 +200,7 @@ class Indexer:
                     )
                     for c in repo.clips_of_video(source.id, session=session)
                 ]
-                record = _record_from_row(source, state, digest)
+                record = _record(state, digest, source, source.duration_s)
                 video = repo.save_indexed_video(record, clips, session=session)
                 hash_repo.copy_frame_hashes(source.id, video.id, session=session)
                 report.indexed += 1
@@ -235,18 +227,7 @@ class Indexer:
             return self._fail(path, exc.reason, state, report, digest)
         if not clips:
             return self._fail(path, "no decodable frames", state, report, digest)
-        record = repo.VideoRecord(
-            path=str(path),
-            size_bytes=state.size_bytes,
-            mtime_ns=state.mtime_ns,
-            fingerprint=digest,
-            duration_s=max(info.duration_s, clips[-1].end_s),
-            fps=info.fps,
-            width=info.width,
-            height=info.height,
-            codec=info.codec,
-            rotation=info.rotation,
-        )
+        record = _record(state, digest, info, max(info.duration_s, clips[-1].end_s))
         with self.library.session() as session, session.begin():
             video = repo.save_indexed_video(record, clips, session=session)
             hash_repo.save_frame_hashes(video.id, *hashes.arrays(), session=session)
@@ -310,16 +291,18 @@ class Indexer:
         return "failed"
 
 
-def _record_from_row(source, state: _FileState, digest: str) -> repo.VideoRecord:
+def _record(state: _FileState, digest: str, facts, duration_s: float) -> repo.VideoRecord:
+    """The row for the file in ``state``; stream facts (fps, size, codec, rotation) come from
+    a probe (``VideoInfo``) or, for an exact copy, from the indexed original's row."""
     return repo.VideoRecord(
         path=str(state.path),
         size_bytes=state.size_bytes,
         mtime_ns=state.mtime_ns,
         fingerprint=digest,
-        duration_s=source.duration_s,
-        fps=source.fps,
-        width=source.width,
-        height=source.height,
-        codec=source.codec,
-        rotation=source.rotation,
+        duration_s=duration_s,
+        fps=facts.fps,
+        width=facts.width,
+        height=facts.height,
+        codec=facts.codec,
+        rotation=facts.rotation,
     )

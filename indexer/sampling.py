@@ -38,6 +38,19 @@ class SamplingPlan:
     crop_size: int
     shot_threshold: float = DEFAULT_THRESHOLD
 
+    @classmethod
+    def for_library(cls, encoder, settings) -> SamplingPlan:
+        """The plan for a library with ``settings`` (clip lengths, shot threshold) whose
+        model is ``encoder`` (frames per clip, the processor's resize and crop)."""
+        spec = encoder.preprocess
+        return cls(
+            rules=SegmentRules(settings.min_clip_s, settings.max_clip_s),
+            frames_per_clip=encoder.frames_per_clip,
+            shortest_edge=spec.shortest_edge,
+            crop_size=spec.crop_size,
+            shot_threshold=settings.shot_threshold,
+        )
+
     @property
     def keep_interval_s(self) -> float:
         """Keep at most one frame per this many seconds in the look-back window: four per

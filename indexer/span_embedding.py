@@ -91,16 +91,3 @@ def _frames_between(
         times.append(frame.time_s)
         frames.append(center_crop(frame.rgb, plan.crop_size))
     return times, frames
-
-
-def sampling_plan(encoder: ClipEncoder, min_clip_s: float, max_clip_s: float) -> SamplingPlan:
-    """The plan the indexer uses for a library with these clip lengths and this model."""
-    from indexer.segment import SegmentRules
-
-    spec = encoder.preprocess
-    return SamplingPlan(
-        rules=SegmentRules(min_clip_s, max_clip_s),
-        frames_per_clip=encoder.frames_per_clip,
-        shortest_edge=spec.shortest_edge,
-        crop_size=spec.crop_size,
-    )

@@ -76,7 +76,8 @@ def command(
 
 
 def _similar_to_file(library, file: Path, start_s, end_s, k: int, exclude_same_video: bool):
-    from indexer.span_embedding import embed_span, sampling_plan
+    from indexer.sampling import SamplingPlan
+    from indexer.span_embedding import embed_span
     from search.similar import similar_to_embedding
     from storage import repository as repo
 
@@ -87,7 +88,7 @@ def _similar_to_file(library, file: Path, start_s, end_s, k: int, exclude_same_v
     if settings is None:
         return {"path": path, "start": start_s, "end": end_s}, []
     encoder = load_encoder(None, library)
-    plan = sampling_plan(encoder, settings.min_clip_s, settings.max_clip_s)
+    plan = SamplingPlan.for_library(encoder, settings)
     span = embed_span(file, encoder, plan, start_s or 0.0, end_s)
     exclude = None
     if exclude_same_video:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clipdex.cli import ClipdexError
+from clipdex.cli import ClipdexError, load_encoder
 
 
 def wanted_settings(encoder, min_clip=None, max_clip=None, shot_threshold=None):
@@ -39,3 +39,14 @@ def check_overrides(settings, min_clip, max_clip, shot_threshold) -> None:
             raise ClipdexError(
                 f"this library cuts clips with {flag} {held:g}; use a new --library for {asked:g}"
             )
+
+
+def bind_encoder(
+    library, model, quantize="none", min_clip=None, max_clip=None, shot_threshold=None
+):
+    """Load the encoder for ``library`` (checked against its model first) and bind the library
+    to it: returns (encoder, the library's settings). Shared by ``index`` and ``watch``."""
+    encoder = load_encoder(model, library, quantize)
+    settings = library.bind(wanted_settings(encoder, min_clip, max_clip, shot_threshold))
+    check_overrides(settings, min_clip, max_clip, shot_threshold)
+    return encoder, settings

@@ -129,6 +129,18 @@ def _configure_logging(debug: bool) -> None:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
+def batch_option(func: Callable) -> Callable:
+    """``--batch N``: clips per forward pass of the video tower (``index`` and ``watch``)."""
+    return click.option(
+        "--batch",
+        "batch_clips",
+        type=int,
+        default=8,
+        show_default=True,
+        help="Clips per forward pass.",
+    )(func)
+
+
 def quantize_option(func: Callable) -> Callable:
     """``--quantize int8``: dynamic int8 video and text towers (faster, cosine ~0.99 of fp32)."""
     return click.option(

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import click
 
-from clipdex.binding import check_overrides as _check_overrides
-from clipdex.binding import wanted_settings as _wanted_settings
+from clipdex.binding import bind_encoder
 from clipdex.cli import (
     EXIT_FAILED_FILES,
     ClipdexError,
     Context,
     _typed_errors,
+    batch_option,
     json_option,
-    load_encoder,
     model_option,
     quantize_option,
 )
@@ -28,9 +27,7 @@ from clipdex.cli import (
 @click.option("--min-clip", type=float, default=None, help="Shortest clip in seconds [2.0].")
 @click.option("--max-clip", type=float, default=None, help="Longest clip in seconds [10.0].")
 @click.option("--shot-threshold", type=float, default=None, help="Cut sensitivity [27.0].")
-@click.option(
-    "--batch", "batch_clips", type=int, default=8, show_default=True, help="Clips per forward pass."
-)
+@batch_option
 @quantize_option
 @json_option
 @click.pass_obj
@@ -51,9 +48,7 @@ def command(
 
     library = obj.library()
     _check_roots(paths, library)
-    encoder = load_encoder(model, library, quantize)
-    settings = library.bind(_wanted_settings(encoder, min_clip, max_clip, shot_threshold))
-    _check_overrides(settings, min_clip, max_clip, shot_threshold)
+    encoder, settings = bind_encoder(library, model, quantize, min_clip, max_clip, shot_threshold)
     observer = IndexObserver()
     if not as_json and sys.stderr.isatty():
         from clipdex.progress import BarObserver

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import click
 
-from clipdex.binding import wanted_settings
+from clipdex.binding import bind_encoder
 from clipdex.cli import (
     ClipdexError,
     Context,
     _typed_errors,
+    batch_option,
     json_option,
-    load_encoder,
     model_option,
 )
 from indexer.settle import DEFAULT_SETTLE_S
@@ -45,9 +45,7 @@ from indexer.settle import DEFAULT_SETTLE_S
     metavar="SECONDS",
     help="Poll the folders every SECONDS instead of using inotify (network file systems).",
 )
-@click.option(
-    "--batch", "batch_clips", type=int, default=8, show_default=True, help="Clips per forward pass."
-)
+@batch_option
 @json_option
 @click.pass_obj
 @_typed_errors
@@ -68,8 +66,7 @@ def command(
     library = obj.library()
     roots = [path.absolute() for path in paths]
     _check_roots(roots, library)
-    encoder = load_encoder(model, library)
-    settings = library.bind(wanted_settings(encoder))
+    encoder, settings = bind_encoder(library, model)
     printer = EventPrinter(as_json)
     indexer = Indexer(library, encoder, settings, batch_clips=batch_clips, observer=printer)
     watcher = Watcher(indexer, roots, settle_s=settle_s, poll_s=poll_s, observer=printer)

@@ -29,6 +29,10 @@ class SegmentRules:
 
 Span = tuple[float, float]
 
+# Frame times are sums of float seconds: a 60.0 s video can end at 60.000000001, and its last
+# 10 s clip must not be halved for that.
+_SLACK_S = 1e-6
+
 
 @dataclass
 class Segmenter:
@@ -78,7 +82,7 @@ class Segmenter:
     def _close_open(self, end_s: float) -> list[Span]:
         start = self._open_start
         self._open_start = end_s
-        if end_s - start <= self.rules.max_clip_s:
+        if end_s - start <= self.rules.max_clip_s + _SLACK_S:
             return self._close((start, end_s))
         middle = (start + end_s) / 2
         return self._close((start, middle)) + self._close((middle, end_s))
@@ -88,7 +92,7 @@ class Segmenter:
         start = self._pending[0]
         self._pending = None
         self._open_start = end_s
-        if end_s - start <= self.rules.max_clip_s:
+        if end_s - start <= self.rules.max_clip_s + _SLACK_S:
             return [(start, end_s)]
         middle = (start + end_s) / 2
         return [(start, middle), (middle, end_s)]

@@ -30,6 +30,9 @@ def _covers(spans, end_s):
         ([4.0], 5.0, [(0, 5)]),  # a short last fragment merges back into the previous clip
         ([9.0], 10.5, [(0, 5.25), (5.25, 10.5)]),  # ...and a merge past the maximum is halved
         ([], 1.2, [(0, 1.2)]),  # a video shorter than the minimum is one clip
+        # float frame times can put a 60 s file's end a hair past 60 s: still 6 clips of 10 s
+        ([], 60.0 + 1e-9, [(0, 10), (10, 20), (20, 30), (30, 40), (40, 50), (50, 60)]),
+        ([50.0], 60.0 + 1e-9, [(0, 10), (10, 20), (20, 30), (30, 40), (40, 50), (50, 60)]),
     ],
 )
 def test_plan_segments(cuts, end, expected):

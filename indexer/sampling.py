@@ -37,6 +37,10 @@ class SamplingPlan:
     shortest_edge: int
     crop_size: int
     shot_threshold: float = DEFAULT_THRESHOLD
+    # Decode only reference frames: shots and samples need 12-15 frames per second, not every
+    # frame (indexer/frames.py); ``decode_threads`` as in ``decode_frames``.
+    reference_only: bool = False
+    decode_threads: int = 0
 
     @classmethod
     def for_library(cls, encoder, settings) -> SamplingPlan:
@@ -104,7 +108,10 @@ def iter_clips(
     window = _Window(plan.keep_interval_s)
     last: Frame | None = None
     interval = 1.0 / fps_hint if fps_hint > 0 else 0.04
-    for frame in decode_frames(path, plan.shortest_edge):
+    frames = decode_frames(
+        path, plan.shortest_edge, reference_only=plan.reference_only, threads=plan.decode_threads
+    )
+    for frame in frames:
         if last is not None and frame.time_s > last.time_s:
             interval = frame.time_s - last.time_s
         last = frame

@@ -57,20 +57,39 @@ class SamplingPlan:
 
     @property
     def keep_interval_s(self) -> float:
-        """Keep at most one frame per this many seconds in the look-back window: four per
-        sample slot of the shortest clip, so a sample lands within 1/8 slot of its midpoint."""
+        """The densest the look-back window gets: four frames per sample slot of the shortest
+        clip, so a sample lands within 1/8 slot of its midpoint."""
         return self.rules.min_clip_s / self.frames_per_clip / 4
+
+    def keep_interval(self, elapsed_s: float) -> float:
+        """How far apart frames may be kept ``elapsed_s`` after the open clip's start.
+
+        Four frames per sample slot of the shortest clip the frame can still end up in: a clip
+        that has run for ``elapsed_s`` is at least that long, so its slots are wider and fewer
+        frames are converted (about 95 for a 10 s shot instead of one every 1/16 s). Past half
+        the maximum, the frame may fall in the second half of a halved clip (at least max/2
+        long); past the maximum, in a new clip starting there.
+        """
+        rules, slots = self.rules, self.frames_per_clip
+        if elapsed_s < rules.max_clip_s / 2:
+            slot = max(rules.min_clip_s, elapsed_s) / slots
+        else:
+            slot = rules.max_clip_s / 2 / slots
+            if elapsed_s > rules.max_clip_s:
+                slot = min(slot, max(rules.min_clip_s, elapsed_s - rules.max_clip_s) / slots)
+        return max(self.keep_interval_s, slot / 4)
 
 
 class _Window:
     """Recent frames (time, cropped pixels), thinned to one per ``interval`` seconds."""
 
     def __init__(self, interval: float) -> None:
-        self._interval = interval
+        self.interval = interval
         self._frames: deque[tuple[float, np.ndarray]] = deque()
 
     def wants(self, time_s: float) -> bool:
-        return not self._frames or time_s - self._frames[-1][0] >= self._interval
+        # A little slack: frame times are rounded, and 1/30 s steps must not alias to 1/15 s.
+        return not self._frames or time_s - self._frames[-1][0] >= self.interval * 0.99
 
     def add(self, time_s: float, pixels: np.ndarray) -> None:
         if self.wants(time_s):
@@ -119,6 +138,7 @@ def iter_clips(
         # the detector sees every frame, at 64 x 36.
         if on_frame is not None and getattr(on_frame, "wants", _always)(frame.time_s):
             on_frame(frame.time_s, frame.rgb)
+        window.interval = plan.keep_interval(frame.time_s - segmenter.open_start_s)
         if window.wants(frame.time_s):
             window.add(frame.time_s, center_crop(frame.rgb, plan.crop_size))
         spans: list[Span] = []

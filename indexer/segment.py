@@ -50,6 +50,11 @@ class Segmenter:
         self._open_start = self.start_s
 
     @property
+    def open_start_s(self) -> float:
+        """Where the clip still open (not yet cut) starts."""
+        return self._open_start
+
+    @property
     def keep_from_s(self) -> float:
         """Frames at or after this time may still be needed by a clip that is not final."""
         return self._pending[0] if self._pending else self._open_start

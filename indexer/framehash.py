@@ -36,6 +36,11 @@ class FrameHashes:
     def __len__(self) -> int:
         return len(self.times_s)
 
+    def extend(self, other: FrameHashes) -> None:
+        self.times_s += other.times_s
+        self.hashes += other.hashes
+        self.informative += other.informative
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(times float32, hashes uint64, informative bool) arrays."""
         return (
@@ -59,9 +64,13 @@ def _trim_bars(gray: np.ndarray) -> np.ndarray:
     return gray[top:bottom, left:right]
 
 
-def frame_hash(rgb: np.ndarray) -> tuple[int, bool]:
-    """The 64-bit DCT hash of an RGB frame and whether the frame is informative (not flat)."""
-    gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+def frame_hash(pixels: np.ndarray) -> tuple[int, bool]:
+    """The 64-bit DCT hash of a frame (RGB, or already grey) and whether it is informative
+    (not flat)."""
+    if pixels.ndim == 2:
+        gray = pixels
+    else:
+        gray = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
     gray = _trim_bars(gray)
     thumb = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
     informative = float(thumb.std()) >= _FLAT_STD
@@ -86,10 +95,10 @@ class FrameHasher:
         """Whether the frame at ``time_s`` is on the next tick (others need no pixels)."""
         return time_s + 1e-6 >= self._next_s
 
-    def __call__(self, time_s: float, rgb: np.ndarray) -> None:
+    def __call__(self, time_s: float, pixels: np.ndarray) -> None:
         if not self.wants(time_s):
             return
-        value, informative = frame_hash(rgb)
+        value, informative = frame_hash(pixels)
         self.result.times_s.append(float(time_s))
         self.result.hashes.append(value)
         self.result.informative.append(informative)

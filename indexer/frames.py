@@ -35,7 +35,7 @@ class Frame:
     decoding it (swscale's antialiased resize: about 1.2 ms per 720p frame).
     """
 
-    __slots__ = ("time_s", "pts", "time_base", "_frame", "_edge", "_rgb", "_small")
+    __slots__ = ("time_s", "pts", "time_base", "_frame", "_edge", "_rgb", "_small", "_gray")
 
     def __init__(self, time_s: float, pts: int, time_base: Fraction, frame, edge: int) -> None:
         self.time_s = time_s
@@ -45,6 +45,7 @@ class Frame:
         self._edge = edge
         self._rgb: np.ndarray | None = None
         self._small: np.ndarray | None = None
+        self._gray: np.ndarray | None = None
 
     @property
     def rgb(self) -> np.ndarray:
@@ -52,6 +53,50 @@ class Frame:
         if self._rgb is None:
             self._rgb = _upright_rgb(self._frame, self._edge)
         return self._rgb
+
+    @property
+    def gray(self) -> np.ndarray:
+        """Upright full-range luma, shortest edge between the working size and twice it
+        (the decoded size divided by a whole number), for perceptual hashes.
+
+        Read off the luma plane with OpenCV's area filter at a whole-number factor (0.3 ms for
+        720p, against 1.5-2.5 ms for a swscale RGB conversion); other pixel formats are
+        converted from ``rgb``.
+        """
+        if self._gray is None:
+            self._gray = self._read_gray()
+        return self._gray
+
+    def _read_gray(self) -> np.ndarray:
+        frame = self._frame
+        if frame is None or frame.format.name not in _LUMA_FIRST:
+            return cv2.cvtColor(np.ascontiguousarray(self.rgb), cv2.COLOR_RGB2GRAY)
+        width, height = frame.width, frame.height
+        factor = max(1, min(width, height) // self._edge)
+        rows, cols = height // factor * factor, width // factor * factor
+        luma = _plane(frame, 0, height)[:rows, :cols]
+        if factor > 1:
+            luma = cv2.resize(luma, (cols // factor, rows // factor), interpolation=cv2.INTER_AREA)
+        if frame.format.name[3] != "j" and frame.color_range != 2:  # limited range: 16-235
+            luma = cv2.convertScaleAbs(luma, alpha=255.0 / 219.0, beta=-16.0 * 255.0 / 219.0)
+        rotation = display_rotation(frame)
+        if rotation:
+            luma = np.ascontiguousarray(np.rot90(luma, k=-(rotation // 90)))
+        return luma
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Memory held by the decoded picture (0 once released)."""
+        if self._frame is None:
+            return 0
+        return sum(plane.buffer_size for plane in self._frame.planes)
+
+    def release(self) -> None:
+        """Convert to RGB now and let the decoded picture go (``small`` must have been read
+        already if it is wanted)."""
+        if self._frame is not None:
+            _ = self.rgb
+            self._frame = None
 
     @property
     def small(self) -> np.ndarray:
@@ -121,6 +166,10 @@ def _grid_mean(plane: np.ndarray, block: int, points: int) -> np.ndarray:
 
 
 _YUV420 = frozenset({"yuv420p", "yuvj420p"})
+# 8-bit formats whose first plane is the luma, one byte per pixel.
+_LUMA_FIRST = frozenset(
+    {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}
+)
 
 
 def _plane(frame: av.VideoFrame, index: int, rows: int) -> np.ndarray:

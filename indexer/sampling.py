@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,31 +81,52 @@ class SamplingPlan:
         return max(self.keep_interval_s, slot / 4)
 
 
-class _Window:
-    """Recent frames (time, cropped pixels), thinned to one per ``interval`` seconds."""
+# Decoded pictures the look-back window may hold before converting its oldest ones to RGB:
+# about 230 frames of 720p (a whole window of two 10 s clips), 100 of 1080p, 25 of 4K.
+WINDOW_BYTES = 320 * 2**20
 
-    def __init__(self, interval: float) -> None:
+
+class _Window:
+    """Recent frames, thinned to one per ``interval`` seconds, converted to RGB only when a
+    clip samples them: most kept frames are never sampled, and converting one costs more than
+    decoding it. Past ``WINDOW_BYTES`` of decoded pictures, the oldest are converted (and their
+    pictures let go) so memory stays bounded at any resolution."""
+
+    def __init__(self, interval: float, crop_size: int, budget: int = WINDOW_BYTES) -> None:
         self.interval = interval
-        self._frames: deque[tuple[float, np.ndarray]] = deque()
+        self._crop = crop_size
+        self._budget = budget
+        self._held = 0  # bytes of decoded pictures in _frames
+        self._frames: deque[tuple[float, Frame]] = deque()
+        self._released = 0  # _frames[:_released] hold RGB only
 
     def wants(self, time_s: float) -> bool:
         # A little slack: frame times are rounded, and 1/30 s steps must not alias to 1/15 s.
         return not self._frames or time_s - self._frames[-1][0] >= self.interval * 0.99
 
-    def add(self, time_s: float, pixels: np.ndarray) -> None:
-        if self.wants(time_s):
-            self._frames.append((time_s, pixels))
+    def add(self, time_s: float, frame: Frame) -> None:
+        if not self.wants(time_s):
+            return
+        self._frames.append((time_s, frame))
+        self._held += frame.decoded_bytes
+        while self._held > self._budget and self._released < len(self._frames):
+            oldest = self._frames[self._released][1]
+            self._held -= oldest.decoded_bytes
+            oldest.release()
+            self._released += 1
 
     def drop_before(self, time_s: float) -> None:
         """Forget frames before ``time_s``, keeping the last one before it (it may be the
         nearest frame to a sample just after ``time_s``)."""
         while len(self._frames) > 1 and self._frames[1][0] <= time_s:
-            self._frames.popleft()
+            _, frame = self._frames.popleft()
+            self._held -= frame.decoded_bytes
+            self._released = max(0, self._released - 1)
 
     def nearest(self, times: list[float]) -> tuple[np.ndarray, tuple[float, ...]]:
         stamps = np.array([t for t, _ in self._frames])
         picks = [int(np.abs(stamps - t).argmin()) for t in times]
-        frames = np.stack([self._frames[i][1] for i in picks])
+        frames = np.stack([center_crop(self._frames[i][1].rgb, self._crop) for i in picks])
         return frames, tuple(float(stamps[i]) for i in picks)
 
 
@@ -114,39 +136,48 @@ def iter_clips(
     fps_hint: float,
     *,
     on_frame: Callable[[float, np.ndarray], None] | None = None,
+    gate: AbstractContextManager | None = None,
 ) -> Iterator[ClipFrames]:
     """Yield the clips of ``path`` in time order, each with its sampled frames.
 
-    ``on_frame(time_s, rgb)`` sees decoded frames (upright, shortest edge at the working size,
-    uncropped), so other per-frame work (perceptual hashes) shares this one decoding pass; if it
-    has a ``wants(time_s)`` method, only the frames it wants are converted and shown to it.
+    ``on_frame(time_s, gray)`` sees decoded frames (``Frame.gray``: upright luma, uncropped),
+    so other per-frame work (perceptual hashes) shares this one decoding pass; if it has a
+    ``wants(time_s)`` method, only the frames it wants are converted and shown to it.
+    ``gate`` (a lock) is held while each frame is decoded and processed, so another process
+    can pause decoding by taking it (the indexer does while the model runs, on 2 cores).
     Raises VideoOpenError if the file cannot be decoded.
     """
     segmenter = Segmenter(plan.rules)
     detector = ShotDetector(fps_hint, plan.shot_threshold)
-    window = _Window(plan.keep_interval_s)
+    window = _Window(plan.keep_interval_s, plan.crop_size)
     last: Frame | None = None
     interval = 1.0 / fps_hint if fps_hint > 0 else 0.04
     frames = decode_frames(
         path, plan.shortest_edge, reference_only=plan.reference_only, threads=plan.decode_threads
     )
-    for frame in frames:
-        if last is not None and frame.time_s > last.time_s:
-            interval = frame.time_s - last.time_s
-        last = frame
-        # Pixels are converted only for frames someone keeps (the look-back window, the hook);
-        # the detector sees every frame, at 64 x 36.
-        if on_frame is not None and getattr(on_frame, "wants", _always)(frame.time_s):
-            on_frame(frame.time_s, frame.rgb)
-        window.interval = plan.keep_interval(frame.time_s - segmenter.open_start_s)
-        if window.wants(frame.time_s):
-            window.add(frame.time_s, center_crop(frame.rgb, plan.crop_size))
-        spans: list[Span] = []
-        for cut in detector.push(frame.pts, frame.time_base, frame.small):
-            spans += segmenter.cut(cut)
-        spans += segmenter.frame(frame.time_s)
-        yield from _sampled(spans, window, plan)
-        window.drop_before(segmenter.keep_from_s)
+    gate = gate or nullcontext()
+    while True:
+        with gate:
+            frame = next(frames, None)
+            if frame is None:
+                break
+            if last is not None and frame.time_s > last.time_s:
+                interval = frame.time_s - last.time_s
+            last = frame
+            # Pixels are converted only for frames someone keeps (the hook; the window when a
+            # clip samples them); the detector sees every frame, at 64 x 36.
+            if on_frame is not None and getattr(on_frame, "wants", _always)(frame.time_s):
+                on_frame(frame.time_s, frame.gray)
+            small = frame.small  # read before the window may let the decoded picture go
+            window.interval = plan.keep_interval(frame.time_s - segmenter.open_start_s)
+            window.add(frame.time_s, frame)
+            spans: list[Span] = []
+            for cut in detector.push(frame.pts, frame.time_base, small):
+                spans += segmenter.cut(cut)
+            spans += segmenter.frame(frame.time_s)
+            clips = list(_sampled(spans, window, plan))
+            window.drop_before(segmenter.keep_from_s)
+        yield from clips
     if last is None:
         return
     spans = [s for cut in detector.finish(last.pts, last.time_base) for s in segmenter.cut(cut)]

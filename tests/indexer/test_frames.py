@@ -65,3 +65,19 @@ def test_other_pixel_formats_fall_back_to_swscale(tmp_path) -> None:
     assert frame._frame.format.name == "yuv444p"
     assert frame.small.shape == (36, 48, 3)
     assert np.abs(frame.small.astype(int) - (200, 30, 60)).max() < 8
+
+
+@pytest.mark.parametrize("name", ["bikes.mp4", "bigbuckbunny.mp4"])
+def test_luma_hashes_match_hashes_of_rgb_frames(sample_videos, name) -> None:
+    """Duplicate detection hashes ``Frame.gray`` (read off the luma plane); it must hash like
+    the RGB frame it stands for, or libraries indexed before would stop matching."""
+    from indexer.framehash import frame_hash
+
+    path = next(p for p in sample_videos if p.name == name)
+    for index, frame in enumerate(decode_frames(path, 224)):
+        if index % 25:
+            continue
+        gray = frame.gray
+        assert gray.dtype == np.uint8 and 224 <= min(gray.shape) < 448
+        ours, theirs = frame_hash(gray)[0], frame_hash(frame.rgb)[0]
+        assert bin(ours ^ theirs).count("1") <= 4

@@ -136,11 +136,17 @@ class XClipEncoder:
         self.feature_tokens: int = patches * patches
         self.preprocess: PreprocessSpec = _read_preprocess_spec(self._model)
 
-    def encode_clips(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Video embeddings (normalised) and re-rank features for ``(B, T, 3, H, W)`` pixels."""
+    def encode_clips(
+        self, pixels: np.ndarray, *, threads: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Video embeddings (normalised) and re-rank features for ``(B, T, 3, H, W)`` pixels.
+
+        ``threads`` runs this call on that many threads (the indexer leaves a core to the
+        decoder while it works); by default, the encoder's own count.
+        """
         torch = self._torch
         model = self._model
-        with torch.inference_mode():
+        with torch.inference_mode(), _threads(torch, threads):
             values = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
             batch, frames = values.shape[:2]
             vision = model.vision_model(pixel_values=values.flatten(0, 1))
@@ -194,6 +200,20 @@ class XClipEncoder:
 
 
 @contextmanager
+def _threads(torch, count: int | None) -> Iterator[None]:
+    """Run the block on ``count`` threads (None: unchanged)."""
+    previous = torch.get_num_threads()
+    if count is None or count == previous:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextmanager
 def _query_threads(torch) -> Iterator[None]:
     """Run per-query work (one text, a few hundred re-rank candidates) on one thread.
 
@@ -201,15 +221,8 @@ def _query_threads(torch) -> Iterator[None]:
     saves, pathologically so on a busy 2-core machine (text tower p50 65 ms on one thread,
     1.4 s on two, measured while other jobs ran). Indexing keeps every thread.
     """
-    previous = torch.get_num_threads()
-    if previous == QUERY_THREADS:
+    with _threads(torch, QUERY_THREADS):
         yield
-        return
-    torch.set_num_threads(QUERY_THREADS)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _folded_prompts(generator, text, feats):

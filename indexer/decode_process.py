@@ -1,14 +1,15 @@
 """Decode in a child process: overlap decoding with inference, and survive broken decoders.
 
-``iter_clips`` runs in a worker process and sends each clip's sampled frames back through a
-bounded queue, so the worker decodes the next clips while this process runs the model on the
-previous batch (the overlap is limited by cores: on 2 vCPUs the model already uses both).
-FFmpeg is C code fed with untrusted files: a decoder that crashes takes down only the worker,
-and one that hangs is killed after ``stall_s`` seconds without a clip. Either way the file is
-reported as failed (``VideoOpenError``) and the run goes on.
+One worker process decodes the files it is given, one after another, and streams each clip's
+sampled frames back through a bounded queue; the indexer runs the model on clips as they arrive,
+so decoding a file (and the next one) overlaps with inference on the previous clips.
+FFmpeg is C code fed with untrusted files: a decoder that crashes takes down only the worker, and
+one that hangs (no clip for ``stall_s`` seconds) or runs past its time limit is killed. Either
+way that file gets an error event, a fresh worker takes the files queued after it, and the run
+goes on.
 
-Workers are forked from a forkserver that has imported the decoding modules once: each file
-costs a fork (milliseconds), not a fresh interpreter, and never inherits torch's threads.
+Workers are forked from a forkserver that has imported the decoding modules once: a worker costs
+a fork (milliseconds), not a fresh interpreter, and never inherits torch's threads.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import multiprocessing as mp
 import queue
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.errors import VideoOpenError
@@ -29,6 +32,9 @@ logger = logging.getLogger(__name__)
 # Long enough for a slow network share or a 4K frame burst; a decoder that produces no clip at
 # all for this long is stuck (a clip is at most max_clip_s of video).
 DEFAULT_STALL_S = 300.0
+# A decoder that keeps producing clips but takes longer than this many times the video's
+# duration (plus the stall allowance) is killed too: a corrupt file can make it loop.
+TIME_LIMIT_PER_VIDEO_S = 10.0
 # Clips decoded ahead of the model: 1.2 MB each at 224 px, so memory stays small.
 PREFETCH_CLIPS = 24
 _POLL_S = 0.5
@@ -46,18 +52,188 @@ def _mp_context() -> mp.context.BaseContext:
     return _context
 
 
-def _decode(path: str, plan: SamplingPlan, fps_hint: float, out: mp.Queue) -> None:
-    """The worker: stream clips, then ("done", frame hashes) or ("error", reason). Errors travel
+def prepare() -> None:
+    """Start the forkserver now (it imports the decoding modules in the background, about
+    0.3 s), so that the first file's worker does not wait for it."""
+    if _mp_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+@dataclass(frozen=True)
+class DecodeEvent:
+    """What the worker says about job ``job``: ``start``, a ``clip`` (ClipFrames), ``done``
+    (FrameHashes: the last clip was sent) or ``error`` (a one-line reason)."""
+
+    job: int
+    kind: str
+    payload: object = None
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: str
+    fps_hint: float
+    duration_s: float
+
+
+def _serve(plan: SamplingPlan, requests: mp.Queue, out: mp.Queue, gate) -> None:
+    """The worker: decode each requested file in turn until told to stop (None). Errors travel
     as text, since exceptions with extra constructor arguments do not survive pickling."""
-    try:
-        hasher = FrameHasher()
-        for clip in iter_clips(Path(path), plan, fps_hint, on_frame=hasher):
-            out.put(("clip", clip))
-        out.put(("done", hasher.result))
-    except VideoOpenError as exc:
-        out.put(("error", exc.reason))
-    except Exception as exc:  # noqa: BLE001 - any decoder bug becomes this file's failure
-        out.put(("error", f"decoder error ({type(exc).__name__}: {exc})"))
+    for job, path, fps_hint in iter(requests.get, None):
+        out.put((job, "start", None))
+        try:
+            hasher = FrameHasher()
+            for clip in iter_clips(Path(path), plan, fps_hint, on_frame=hasher, gate=gate):
+                out.put((job, "clip", clip))
+            out.put((job, "done", hasher.result))
+        except VideoOpenError as exc:
+            out.put((job, "error", exc.reason))
+        except Exception as exc:  # noqa: BLE001 - any decoder bug becomes this file's failure
+            out.put((job, "error", f"decoder error ({type(exc).__name__}: {exc})"))
+
+
+class DecodeWorker:
+    """A worker process decoding submitted files in order; ``next`` returns its events.
+
+    ``busy`` says whether it has files left to decode. With ``exclusive``, the worker decodes
+    only while ``paused()`` is not held: the indexer holds it while the model runs, so the two
+    take turns at all the cores instead of fighting over them. Always ``close`` the worker (or
+    use ``with``): that kills the process.
+    """
+
+    def __init__(
+        self, plan: SamplingPlan, *, stall_s: float = DEFAULT_STALL_S, exclusive: bool = False
+    ) -> None:
+        self._plan = plan
+        self._stall_s = stall_s
+        self._gate = _mp_context().Lock() if exclusive else None
+        self._jobs: dict[int, _Job] = {}  # submitted and not finished, in order
+        self._current: int | None = None
+        self._process: mp.Process | None = None
+        self._deadline = 0.0
+        self._limit = 0.0
+
+    def __enter__(self) -> DecodeWorker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._jobs)
+
+    def paused(self) -> AbstractContextManager:
+        """Hold this while using the cores the worker would use (exclusive mode): the worker
+        stops after the frame it is on. Not held while the worker has nothing to decode."""
+        if self._gate is None or not self._jobs or self._process is None:
+            return nullcontext()
+        return self._gate
+
+    def submit(self, job: int, path: Path, fps_hint: float, duration_s: float = 0.0) -> None:
+        self._jobs[job] = _Job(str(path), fps_hint, duration_s)
+        if self._process is None:
+            self._start()  # sends every queued job, this one included
+        else:
+            self._requests.put((job, str(path), fps_hint))
+
+    def next(self, *, block: bool = True) -> DecodeEvent | None:
+        """The next event, waiting for it if ``block``; None when nothing is ready (or nothing
+        is left to decode). A crashed, stalled or overtime worker yields an ``error`` event for
+        the file it was on, and is replaced."""
+        while self._jobs:
+            try:
+                if block:
+                    timeout = max(0.0, min(_POLL_S, min(self._deadline, self._limit) - _now()))
+                    message = self._out.get(timeout=timeout)
+                else:
+                    message = self._out.get_nowait()
+            except queue.Empty:
+                message = self._last_words()
+                if message is None:
+                    if trouble := self._trouble():
+                        return self._fail_current(trouble)
+                    if not block:
+                        return None
+                    continue
+            return self._accept(DecodeEvent(*message))
+        return None
+
+    def _accept(self, event: DecodeEvent) -> DecodeEvent:
+        self._deadline = _now() + self._stall_s
+        if event.kind == "start":
+            self._current = event.job
+            self._limit = self._deadline + TIME_LIMIT_PER_VIDEO_S * self._jobs[event.job].duration_s
+        elif event.kind in ("done", "error"):
+            self._jobs.pop(event.job, None)
+            self._current = None
+        return event
+
+    def close(self) -> None:
+        if self._process is None:
+            return
+        if self._process.pid is not None:  # it started
+            if self._process.is_alive():
+                self._process.kill()
+            self._process.join()
+        for q in (self._requests, self._out):
+            q.cancel_join_thread()
+            q.close()
+        self._process = None
+
+    def _start(self) -> None:
+        ctx = _mp_context()
+        self._requests: mp.Queue = ctx.Queue()
+        self._out: mp.Queue = ctx.Queue(maxsize=PREFETCH_CLIPS)
+        self._process = ctx.Process(
+            target=_serve, args=(self._plan, self._requests, self._out, self._gate), daemon=True
+        )
+        self._process.start()
+        for job, spec in self._jobs.items():
+            self._requests.put((job, spec.path, spec.fps_hint))
+        self._deadline = self._limit = _now() + self._stall_s
+        self._current = None
+
+    def _last_words(self) -> tuple | None:
+        """A message sent just before the worker exited, if it has exited."""
+        if self._process is None or self._process.is_alive():
+            return None
+        try:
+            return self._out.get(timeout=_POLL_S)
+        except queue.Empty:
+            return None
+
+    def _trouble(self) -> str | None:
+        """Why the worker must be given up on, if it must."""
+        if self._process is not None and not self._process.is_alive():
+            return f"decoder crashed (worker exit code {self._process.exitcode})"
+        now = _now()
+        if now >= self._deadline:
+            return f"decoder hung (no progress for {self._stall_s:g} s)"
+        if now >= self._limit:
+            spec = self._jobs.get(self._current) if self._current is not None else None
+            limit = self._stall_s + TIME_LIMIT_PER_VIDEO_S * (spec.duration_s if spec else 0.0)
+            return f"decoder too slow (over {limit:.0f} s for a {spec.duration_s:.0f} s video)"
+        return None
+
+    def _fail_current(self, reason: str) -> DecodeEvent:
+        # A worker killed while holding the gate would leave it locked: a new gate for the
+        # new worker.
+        if self._gate is not None:
+            self._gate = _mp_context().Lock()
+        job = self._current if self._current is not None else next(iter(self._jobs))
+        path = self._jobs.pop(job).path
+        logger.warning("killing the decoder of %s: %s", path, reason)
+        self.close()
+        if self._jobs:
+            self._start()
+        return DecodeEvent(job, "error", reason)
+
+
+def _now() -> float:
+    return time.monotonic()
 
 
 def clips_in_worker(
@@ -70,51 +246,18 @@ def clips_in_worker(
 ) -> Iterator[ClipFrames]:
     """Yield ``iter_clips(path, plan, fps_hint)``'s clips, decoded in a worker process.
 
-    The worker also hashes frames for duplicate detection (``indexer.framehash``); once the
-    last clip is yielded, ``hashes`` (if given) holds them.
-
-    Raises VideoOpenError for an unreadable file, a worker that dies, or one that sends nothing
-    for ``stall_s`` seconds (it is killed). Stopping early kills the worker too.
+    Once the last clip is yielded, ``hashes`` (if given) holds the frame hashes the worker
+    computed in the same pass. Raises VideoOpenError for an unreadable file, a worker that
+    dies, or one that stalls (it is killed). Stopping early kills the worker too.
     """
-    ctx = _mp_context()
-    out: mp.Queue = ctx.Queue(maxsize=PREFETCH_CLIPS)
-    worker = ctx.Process(target=_decode, args=(str(path), plan, fps_hint, out), daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, payload = _next(out, worker, path, stall_s)
-            if kind == "clip":
-                yield payload
-            elif kind == "error":
-                raise VideoOpenError(str(path), payload)
-            else:
+    with DecodeWorker(plan, stall_s=stall_s) as worker:
+        worker.submit(0, path, fps_hint)
+        while (event := worker.next()) is not None:
+            if event.kind == "clip":
+                yield event.payload
+            elif event.kind == "error":
+                raise VideoOpenError(str(path), event.payload)
+            elif event.kind == "done":
                 if hashes is not None:
-                    hashes.times_s += payload.times_s
-                    hashes.hashes += payload.hashes
-                    hashes.informative += payload.informative
+                    hashes.extend(event.payload)
                 return
-    finally:
-        if worker.is_alive():
-            worker.kill()
-        worker.join()
-        out.close()
-        out.join_thread()
-
-
-def _next(out: mp.Queue, worker, path: Path, stall_s: float) -> tuple[str, object]:
-    deadline = time.monotonic() + stall_s
-    while True:
-        try:
-            return out.get(timeout=max(0.0, min(_POLL_S, deadline - time.monotonic())))
-        except queue.Empty:
-            pass
-        if not worker.is_alive():
-            try:  # it may have sent its last message just before exiting
-                return out.get(timeout=_POLL_S)
-            except queue.Empty:
-                code = worker.exitcode
-                reason = f"decoder crashed (worker exit code {code})"
-                raise VideoOpenError(str(path), reason) from None
-        if time.monotonic() >= deadline:
-            logger.warning("killing the decoder of %s: no clip for %.0f s", path, stall_s)
-            raise VideoOpenError(str(path), f"decoder hung (no progress for {stall_s:g} s)")

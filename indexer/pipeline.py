@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from indexer.decode_process import DEFAULT_STALL_S, clips_in_worker
+from indexer.decode_process import DEFAULT_STALL_S, DecodeEvent, DecodeWorker, prepare
 from indexer.discover import Candidate, walk
 from indexer.errors import VideoOpenError
 from indexer.fingerprint import fingerprint
@@ -45,7 +47,11 @@ class ClipEncoder(Protocol):
     frames_per_clip: int
     preprocess: PreprocessConfig
 
-    def encode_clips(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def encode_clips(
+        self, pixels: np.ndarray, *, threads: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings and re-rank features; ``threads`` overrides the encoder's thread count."""
+        ...
 
 
 class IndexObserver:
@@ -81,6 +87,25 @@ class _FileState:
     mtime_ns: int
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A file checked and probed, waiting to be decoded and embedded."""
+
+    state: _FileState
+    digest: str
+    info: VideoInfo
+
+
+@dataclass
+class _InFlight:
+    index: int
+    pending: _Pending
+    records: list = field(default_factory=list)
+    queued: int = 0  # clips received and not yet embedded
+    decoded: bool = False
+    hashes: FrameHashes | None = None
+
+
 class Indexer:
     """Indexes files and folders into a library with a given encoder."""
 
@@ -104,7 +129,22 @@ class Indexer:
         # crashes and hangs (indexer/decode_process.py); in-process is kept for debugging.
         self.decode_in_worker = decode_in_worker
         self.stall_s = stall_s
-        self.plan = SamplingPlan.for_library(encoder, settings)
+        cores = _cores()
+        # Decoding and the model both use every core well (frame threading decodes 1.5-1.7x
+        # faster on 2 threads than on one, the model runs 1.8x faster): on 2 cores they take
+        # turns at both cores (one at a time, switching per frame), which measured faster
+        # than running side by side on one core each or fighting over both. With more cores
+        # they run side by side: the decoder gets a quarter of the cores, the model the rest.
+        self.exclusive_decoding = cores <= 2
+        self.decode_threads = 0 if self.exclusive_decoding else max(1, cores // 4)
+        self.model_threads_while_decoding = (
+            None if self.exclusive_decoding else max(1, cores - self.decode_threads)
+        )
+        self.plan = replace(
+            SamplingPlan.for_library(encoder, settings), decode_threads=self.decode_threads
+        )
+        if decode_in_worker:
+            prepare()
 
     def run(self, roots: Iterable[Path]) -> IndexReport:
         """Index everything under ``roots``, then prune vanished files under them."""
@@ -112,8 +152,7 @@ class Indexer:
         candidates = [c for root in roots if root.exists() for c in walk(root)]
         report = IndexReport()
         self.observer.start(len(candidates))
-        for candidate in candidates:
-            self.index_file(candidate, report)
+        self.index_files(candidates, report)
         self.prune(roots, report)
         self.library.vectors()  # bring the FAISS cache up to date, then persist it
         self.library.save_vectors()
@@ -121,6 +160,33 @@ class Indexer:
 
     def index_file(self, candidate: Candidate, report: IndexReport) -> str:
         """Bring one file up to date; returns the outcome (indexed/skipped/moved/failed/...)."""
+        return self.index_files([candidate], report)[0]
+
+    def index_files(self, candidates: Sequence[Candidate], report: IndexReport) -> list[str]:
+        """Bring files up to date, in order; returns each one's outcome.
+
+        Files that need embedding go to the decoder as soon as they are checked (a few ahead),
+        and the model takes their clips as they arrive, across files: decoding the next file
+        overlaps with inference on this one. Each file is committed when its last clip is in.
+        """
+        outcomes: list[str] = [""] * len(candidates)
+        with _EmbedQueue(self, report) as embedding:
+            for index, candidate in enumerate(candidates):
+                embedding.make_room()
+                outcome = self._check(candidate, report, embedding)
+                if isinstance(outcome, _Pending):
+                    embedding.add(index, outcome)
+                else:
+                    outcomes[index] = outcome
+            embedding.drain()
+            for index, outcome in embedding.outcomes:
+                outcomes[index] = outcome
+        return outcomes
+
+    def _check(
+        self, candidate: Candidate, report: IndexReport, embedding: _EmbedQueue
+    ) -> str | _Pending:
+        """Everything before decoding: skip unchanged, fingerprint, reuse known clips, probe."""
         path = candidate.path
         try:
             stat = path.stat()
@@ -137,9 +203,18 @@ class Indexer:
             digest = fingerprint(path)
         except OSError as exc:
             return self._fail(path, f"cannot read ({exc.strerror})", None, report)
+        if embedding.has_digest(digest):
+            embedding.drain()  # a copy of a file still in the queue: reuse its clips once in
         if self._reuse_known(state, digest, report):
             return "moved"
-        return self._embed_file(candidate, state, digest, report)
+        try:
+            info = probe(path)
+        except VideoOpenError as exc:
+            if not candidate.expected and not self._has_row(path):
+                self.observer.file_done(path, "ignored")
+                return "ignored"
+            return self._fail(path, exc.reason, state, report, digest)
+        return _Pending(state, digest, info)
 
     def prune(
         self,
@@ -209,25 +284,15 @@ class Indexer:
         self.observer.file_done(state.path, outcome, origin)
         return True
 
-    def _embed_file(
-        self, candidate: Candidate, state: _FileState, digest: str, report: IndexReport
+    def _commit(
+        self, pending: _Pending, clips: list[repo.ClipRecord], hashes: FrameHashes, report
     ) -> str:
-        path = state.path
-        try:
-            info = probe(path)
-        except VideoOpenError as exc:
-            if not candidate.expected and not self._has_row(path):
-                self.observer.file_done(path, "ignored")
-                return "ignored"
-            return self._fail(path, exc.reason, state, report, digest)
-        self.observer.file_started(path, info.duration_s)
-        try:
-            clips, hashes = self._encode(path, info)
-        except VideoOpenError as exc:
-            return self._fail(path, exc.reason, state, report, digest)
+        """Store a decoded and embedded file with all its clips, in one transaction."""
+        path = pending.state.path
         if not clips:
-            return self._fail(path, "no decodable frames", state, report, digest)
-        record = _record(state, digest, info, max(info.duration_s, clips[-1].end_s))
+            return self._fail(path, "no decodable frames", pending.state, report, pending.digest)
+        info = pending.info
+        record = _record(pending.state, pending.digest, info, max(info.duration_s, clips[-1].end_s))
         with self.library.session() as session, session.begin():
             video = repo.save_indexed_video(record, clips, session=session)
             hash_repo.save_frame_hashes(video.id, *hashes.arrays(), session=session)
@@ -237,30 +302,10 @@ class Indexer:
         self.observer.file_done(path, "indexed", f"{len(clips)} clips")
         return "indexed"
 
-    def _encode(self, path: Path, info: VideoInfo) -> tuple[list[repo.ClipRecord], FrameHashes]:
-        """Decode once: embed the clips in batches and hash frames for duplicate detection."""
-        records: list[repo.ClipRecord] = []
-        batch: list[ClipFrames] = []
-        hasher = FrameHasher()
-        if self.decode_in_worker:
-            clips = clips_in_worker(
-                path, self.plan, info.fps, stall_s=self.stall_s, hashes=hasher.result
-            )
-        else:
-            clips = iter_clips(path, self.plan, info.fps, on_frame=hasher)
-        for clip in clips:
-            batch.append(clip)
-            if len(batch) == self.batch_clips:
-                records += self._encode_batch(batch)
-                batch = []
-        if batch:
-            records += self._encode_batch(batch)
-        return records, hasher.result
-
-    def _encode_batch(self, batch: list[ClipFrames]) -> list[repo.ClipRecord]:
+    def _encode_batch(self, batch: list[ClipFrames], threads: int | None) -> list:
         spec = self.encoder.preprocess
         pixels = to_pixel_values([c.frames for c in batch], spec.mean, spec.std)
-        embeddings, features = self.encoder.encode_clips(pixels)
+        embeddings, features = self.encoder.encode_clips(pixels, threads=threads)
         self.observer.clips_encoded(len(batch), sum(c.end_s - c.start_s for c in batch))
         return [
             repo.ClipRecord(c.start_s, c.end_s, embeddings[i], features[i])
@@ -306,3 +351,175 @@ def _record(state: _FileState, digest: str, facts, duration_s: float) -> repo.Vi
         codec=facts.codec,
         rotation=facts.rotation,
     )
+
+
+# Files handed to the decoder ahead of the one whose clips the model is on: enough to keep the
+# decoder busy across file boundaries, few enough that a copy found later waits little.
+FILES_AHEAD = 2
+
+
+class _EmbedQueue:
+    """Files being decoded (in a worker) and embedded (here), with clips batched across files.
+
+    The model takes whatever clips have arrived, up to ``batch_clips``, as soon as it is free:
+    on a CPU a batch of one is as fast per clip as a batch of eight, so nothing is gained by
+    waiting for a full batch, and the decoder's work overlaps with the model's.
+    """
+
+    def __init__(self, indexer: Indexer, report: IndexReport) -> None:
+        self._indexer = indexer
+        self._report = report
+        self._decoder: DecodeWorker | _InlineDecoder | None = None
+        self._files: dict[int, _InFlight] = {}  # job -> file, in submission order
+        self._batch: list[tuple[int, ClipFrames]] = []
+        self.outcomes: list[tuple[int, str]] = []  # (index, outcome) of each file finished
+
+    def __enter__(self) -> _EmbedQueue:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._decoder is not None:
+            self._decoder.close()
+
+    def has_digest(self, digest: str) -> bool:
+        return any(f.pending.digest == digest for f in self._files.values())
+
+    def add(self, index: int, pending: _Pending) -> None:
+        if self._decoder is None:
+            indexer = self._indexer
+            self._decoder = (
+                DecodeWorker(
+                    indexer.plan, stall_s=indexer.stall_s, exclusive=indexer.exclusive_decoding
+                )
+                if indexer.decode_in_worker
+                else _InlineDecoder(indexer.plan)
+            )
+        job = index
+        self._files[job] = _InFlight(index, pending)
+        info = pending.info
+        self._decoder.submit(job, pending.state.path, info.fps, info.duration_s)
+
+    def make_room(self) -> None:
+        """Work until fewer than FILES_AHEAD + 1 files are in flight."""
+        while len(self._files) > FILES_AHEAD:
+            self._step()
+
+    def drain(self) -> None:
+        """Work until every file is stored or failed."""
+        while self._files:
+            self._step()
+
+    def _step(self) -> None:
+        """Take one decoder event, or embed the waiting clips if none is ready."""
+        # Side by side with the decoder, the model takes whatever has arrived; taking turns
+        # with it, it waits for a full batch (fewer switches, each of which costs cache).
+        wait = not self._batch or (
+            self._indexer.exclusive_decoding
+            and self._decoder.busy
+            and len(self._batch) < self._indexer.batch_clips
+        )
+        event = self._decoder.next(block=wait)
+        if event is None:
+            if not self._batch:
+                raise RuntimeError("files in flight, but no clips and nothing left to decode")
+            self._embed()
+        else:
+            self._handle(event)
+            if len(self._batch) >= self._indexer.batch_clips:
+                self._embed()
+
+    def _handle(self, event: DecodeEvent) -> None:
+        file = self._files.get(event.job)
+        if file is None:
+            return
+        path = file.pending.state.path
+        if event.kind == "start":
+            self._indexer.observer.file_started(path, file.pending.info.duration_s)
+        elif event.kind == "clip":
+            self._batch.append((event.job, event.payload))
+            file.queued += 1
+        elif event.kind == "done":
+            file.decoded, file.hashes = True, event.payload
+            self._store_if_complete(event.job)
+        elif event.kind == "error":
+            self._batch = [(job, clip) for job, clip in self._batch if job != event.job]
+            del self._files[event.job]
+            pending = file.pending
+            indexer = self._indexer
+            outcome = indexer._fail(
+                path, event.payload, pending.state, self._report, pending.digest
+            )
+            self.outcomes.append((file.index, outcome))
+
+    def _embed(self) -> None:
+        batch, self._batch = (
+            self._batch[: self._indexer.batch_clips],
+            self._batch[self._indexer.batch_clips :],
+        )
+        if not batch:
+            return
+        busy = self._decoder is not None and self._decoder.busy
+        threads = self._indexer.model_threads_while_decoding if busy else None
+        with self._decoder.paused():
+            records = self._indexer._encode_batch([clip for _, clip in batch], threads)
+        for (job, _), record in zip(batch, records):
+            file = self._files[job]
+            file.records.append(record)
+            file.queued -= 1
+        for job in dict.fromkeys(job for job, _ in batch):
+            self._store_if_complete(job)
+
+    def _store_if_complete(self, job: int) -> None:
+        file = self._files[job]
+        if not file.decoded or file.queued:
+            return
+        del self._files[job]
+        outcome = self._indexer._commit(file.pending, file.records, file.hashes, self._report)
+        self.outcomes.append((file.index, outcome))
+
+
+class _InlineDecoder:
+    """The worker's protocol, decoding in this process (debugging; no crash containment)."""
+
+    def __init__(self, plan: SamplingPlan) -> None:
+        self._plan = plan
+        self._jobs: deque[tuple[int, Path, float]] = deque()
+        self._current: tuple[int, Iterator[ClipFrames], FrameHasher] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._jobs) or self._current is not None
+
+    def submit(self, job: int, path: Path, fps_hint: float, duration_s: float = 0.0) -> None:
+        self._jobs.append((job, path, fps_hint))
+
+    def next(self, *, block: bool = True) -> DecodeEvent | None:
+        if self._current is None:
+            if not self._jobs:
+                return None
+            job, path, fps_hint = self._jobs.popleft()
+            hasher = FrameHasher()
+            self._current = (job, iter_clips(path, self._plan, fps_hint, on_frame=hasher), hasher)
+            return DecodeEvent(job, "start")
+        job, clips, hasher = self._current
+        try:
+            return DecodeEvent(job, "clip", next(clips))
+        except StopIteration:
+            self._current = None
+            return DecodeEvent(job, "done", hasher.result)
+        except VideoOpenError as exc:
+            self._current = None
+            return DecodeEvent(job, "error", exc.reason)
+
+    def paused(self) -> AbstractContextManager:
+        return nullcontext()
+
+    def close(self) -> None:
+        self._current = None
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)

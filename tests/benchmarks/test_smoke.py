@@ -30,9 +30,10 @@ def test_query_benchmark_smoke(tmp_path, capsys) -> None:
 
 def test_index_benchmark_smoke(tmp_path, capsys) -> None:
     out = tmp_path / "index.json"
-    index_benchmark.main(["--smoke", "--out", str(out)])
+    index_benchmark.main(["--smoke", "--nonref", "--out", str(out)])
     (row,) = json.loads(out.read_text())["results"]
     assert row["clips"] == row["naive_clips"] == 1
+    assert row["cuts_all_frames"] == [] and 0 < row["nonref_frames"] <= 120
     for key in ("naive_s", "clipdex_fp32_s", "clipdex_int8_s", "decode_only_s"):
         assert row[key] > 0
     assert 0.9 < row["int8_min_cosine"] <= 1.0 + 1e-6

@@ -15,11 +15,12 @@ a fork (milliseconds), not a fresh interpreter, and never inherits torch's threa
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing as mp
 import queue
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,44 @@ def prepare() -> None:
         forkserver.ensure_running()
 
 
+class _Turns:
+    """Decoder and model taking turns at the cores. The worker holds ``lock`` while it decodes a
+    frame and waits for ``go`` before each one; the model clears ``go`` and takes ``lock``
+    (so the worker stops after its current frame) and gives both back when done. A plain lock
+    alone is not enough: it is not fair, and the worker, taking it again right after each
+    frame, could keep the model waiting for many frames."""
+
+    def __init__(self, ctx: mp.context.BaseContext) -> None:
+        self.lock = ctx.Lock()
+        self.go = ctx.Event()
+        self.go.set()
+
+    def worker(self) -> AbstractContextManager:
+        return _WorkerTurn(self.lock, self.go)
+
+    @contextmanager
+    def model(self) -> Iterator[None]:
+        self.go.clear()
+        self.lock.acquire()
+        try:
+            yield
+        finally:
+            self.lock.release()
+            self.go.set()
+
+
+class _WorkerTurn:
+    def __init__(self, lock, go) -> None:
+        self._lock, self._go = lock, go
+
+    def __enter__(self) -> None:
+        self._go.wait()
+        self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
 @dataclass(frozen=True)
 class DecodeEvent:
     """What the worker says about job ``job``: ``start``, a ``clip`` (ClipFrames), ``done``
@@ -78,9 +117,10 @@ class _Job:
     duration_s: float
 
 
-def _serve(plan: SamplingPlan, requests: mp.Queue, out: mp.Queue, gate) -> None:
+def _serve(plan: SamplingPlan, requests: mp.Queue, out: mp.Queue, turns: _Turns | None) -> None:
     """The worker: decode each requested file in turn until told to stop (None). Errors travel
     as text, since exceptions with extra constructor arguments do not survive pickling."""
+    gate = turns.worker() if turns is not None else None
     for job, path, fps_hint in iter(requests.get, None):
         out.put((job, "start", None))
         try:
@@ -108,12 +148,13 @@ class DecodeWorker:
     ) -> None:
         self._plan = plan
         self._stall_s = stall_s
-        self._gate = _mp_context().Lock() if exclusive else None
+        self._exclusive = exclusive
+        self._turns: _Turns | None = None
         self._jobs: dict[int, _Job] = {}  # submitted and not finished, in order
         self._current: int | None = None
         self._process: mp.Process | None = None
         self._deadline = 0.0
-        self._limit = 0.0
+        self._limit = math.inf
 
     def __enter__(self) -> DecodeWorker:
         return self
@@ -128,9 +169,9 @@ class DecodeWorker:
     def paused(self) -> AbstractContextManager:
         """Hold this while using the cores the worker would use (exclusive mode): the worker
         stops after the frame it is on. Not held while the worker has nothing to decode."""
-        if self._gate is None or not self._jobs or self._process is None:
+        if self._turns is None or not self._jobs or self._process is None:
             return nullcontext()
-        return self._gate
+        return self._turns.model()
 
     def submit(self, job: int, path: Path, fps_hint: float, duration_s: float = 0.0) -> None:
         self._jobs[job] = _Job(str(path), fps_hint, duration_s)
@@ -144,6 +185,8 @@ class DecodeWorker:
         is left to decode). A crashed, stalled or overtime worker yields an ``error`` event for
         the file it was on, and is replaced."""
         while self._jobs:
+            if self._current is not None and _now() >= self._limit:
+                return self._fail_current(self._too_slow())
             try:
                 if block:
                     timeout = max(0.0, min(_POLL_S, min(self._deadline, self._limit) - _now()))
@@ -169,6 +212,7 @@ class DecodeWorker:
         elif event.kind in ("done", "error"):
             self._jobs.pop(event.job, None)
             self._current = None
+            self._limit = math.inf  # until the next file starts; the stall deadline holds
         return event
 
     def close(self) -> None:
@@ -185,15 +229,18 @@ class DecodeWorker:
 
     def _start(self) -> None:
         ctx = _mp_context()
+        # New for each worker: one killed while holding the lock would leave it locked.
+        self._turns = _Turns(ctx) if self._exclusive else None
         self._requests: mp.Queue = ctx.Queue()
         self._out: mp.Queue = ctx.Queue(maxsize=PREFETCH_CLIPS)
         self._process = ctx.Process(
-            target=_serve, args=(self._plan, self._requests, self._out, self._gate), daemon=True
+            target=_serve, args=(self._plan, self._requests, self._out, self._turns), daemon=True
         )
         self._process.start()
         for job, spec in self._jobs.items():
             self._requests.put((job, spec.path, spec.fps_hint))
-        self._deadline = self._limit = _now() + self._stall_s
+        self._deadline = _now() + self._stall_s
+        self._limit = math.inf
         self._current = None
 
     def _last_words(self) -> tuple | None:
@@ -213,16 +260,16 @@ class DecodeWorker:
         if now >= self._deadline:
             return f"decoder hung (no progress for {self._stall_s:g} s)"
         if now >= self._limit:
-            spec = self._jobs.get(self._current) if self._current is not None else None
-            limit = self._stall_s + TIME_LIMIT_PER_VIDEO_S * (spec.duration_s if spec else 0.0)
-            return f"decoder too slow (over {limit:.0f} s for a {spec.duration_s:.0f} s video)"
+            return self._too_slow()
         return None
 
+    def _too_slow(self) -> str:
+        spec = self._jobs.get(self._current) if self._current is not None else None
+        duration = spec.duration_s if spec else 0.0
+        limit = self._stall_s + TIME_LIMIT_PER_VIDEO_S * duration
+        return f"decoder too slow (over {limit:.0f} s for a {duration:.0f} s video)"
+
     def _fail_current(self, reason: str) -> DecodeEvent:
-        # A worker killed while holding the gate would leave it locked: a new gate for the
-        # new worker.
-        if self._gate is not None:
-            self._gate = _mp_context().Lock()
         job = self._current if self._current is not None else next(iter(self._jobs))
         path = self._jobs.pop(job).path
         logger.warning("killing the decoder of %s: %s", path, reason)

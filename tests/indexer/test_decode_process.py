@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import time
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +65,52 @@ def test_a_stalled_decoder_is_killed_and_the_run_goes_on(
             "decoder hung (no progress for 0.0001 s)"
         }
         assert not mp.active_children()  # every stuck worker was reaped
+
+
+def test_files_after_a_crash_are_decoded_by_a_new_worker(known_videos) -> None:
+    """Three files queued: the worker is killed on the first; the other two still come back."""
+    video = known_videos["cuts.mp4"]
+    with decode_process.DecodeWorker(PLAN) as worker:
+        for job in range(3):
+            worker.submit(job, video.path, video.fps, video.duration_s)
+        first = worker.next()
+        assert (first.job, first.kind) == (0, "start")
+        worker._process.kill()
+        events = []
+        while (event := worker.next()) is not None:
+            events.append((event.job, event.kind))
+    assert events[0] == (0, "error")
+    for job in (1, 2):
+        mine = [kind for j, kind in events if j == job]
+        assert mine[0] == "start" and mine[-1] == "done" and mine.count("clip") == 3
+    assert not worker.busy
+
+
+def test_a_decoder_past_its_time_limit_is_killed(known_videos, monkeypatch) -> None:
+    """Clips keep coming (no stall), but the file takes longer than its limit allows."""
+    monkeypatch.setattr(decode_process, "TIME_LIMIT_PER_VIDEO_S", 0.0)
+    monkeypatch.setattr(decode_process, "PREFETCH_CLIPS", 1)
+    video = known_videos["still.mp4"]
+    with decode_process.DecodeWorker(PLAN, stall_s=1.0) as worker:
+        worker.submit(0, video.path, video.fps, video.duration_s)
+        kinds = []
+        while (event := worker.next()) is not None:
+            kinds.append(event.kind)
+            if event.kind == "error":
+                reason = event.payload
+            time.sleep(0.6)  # a slow consumer: the worker is never idle for a whole second
+    assert kinds[-1] == "error" and "clip" in kinds
+    assert reason == "decoder too slow (over 1 s for a 25 s video)"
+
+
+def test_paused_worker_makes_no_progress(known_videos) -> None:
+    """With ``exclusive``, holding ``paused()`` stops the worker after its current frame."""
+    video = known_videos["still.mp4"]
+    with decode_process.DecodeWorker(PLAN, exclusive=True) as worker:
+        worker.submit(0, video.path, video.fps, video.duration_s)
+        assert worker.next().kind == "start"
+        with worker.paused():
+            time.sleep(1.0)  # unpaused, the whole 25 s file decodes in well under a second
+            assert worker._out.empty()
+        kinds = [e.kind for e in iter(worker.next, None)]
+    assert kinds == ["clip", "clip", "clip", "done"]

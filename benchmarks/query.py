@@ -134,10 +134,10 @@ def run_size(n: int, args, encoder, library, db_ids: np.ndarray) -> dict:
         t2 = time.perf_counter()
         ids = rng.choice(db_ids, args.depth, replace=False).tolist()
         with library.session() as session:
-            feats = repo.clip_features(ids, session=session)
-            embs = repo.clip_embeddings(ids, session=session)
+            inputs = repo.clip_rerank_inputs(ids, session=session)
         t3 = time.perf_counter()
-        encoder.rerank(text, np.stack([feats[j] for j in ids]), np.stack([embs[j] for j in ids]))
+        feats = np.stack([inputs[j][0] for j in ids])
+        encoder.rerank(text, feats, np.stack([inputs[j][1] for j in ids]))
         t4 = time.perf_counter()
         for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             stages[name].append(dt)

@@ -56,12 +56,16 @@ def search_text(
     if total == 0:
         return []
     depth = min(total, initial_depth(options.k))
+    scored: dict[int, float] = {}  # re-ranked so far: a deeper round scores only new clips
     while True:
         scores, ids = vectors.search(unit[None, :], depth)
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
         if not options.rerank:
             return merge_top(hits_for(library, found), options.k)
-        reranked = _rerank(library, encoder, text, found)
+        scored.update(_rerank(library, encoder, text, [i for i, _ in found if i not in scored]))
+        reranked = sorted(
+            ((i, scored[i]) for i, _ in found if i in scored), key=lambda pair: -pair[1]
+        )
         if depth >= min(total, MAX_DEPTH) or _stable(found, reranked, options.k):
             return merge_top(hits_for(library, reranked), options.k)
         depth = min(total, MAX_DEPTH, depth * 2)
@@ -82,18 +86,17 @@ def _stable(found: list[tuple[int, float]], reranked: list[tuple[int, float]], k
 
 
 def _rerank(
-    library: Library, encoder: TextEncoder, text: np.ndarray, found: list[tuple[int, float]]
-) -> list[tuple[int, float]]:
-    ids = [i for i, _ in found]
-    with library.session() as session:
-        features = repo.clip_features(ids, session=session)
-        embeddings = repo.clip_embeddings(ids, session=session)
-    ids = [i for i in ids if i in features and i in embeddings]
+    library: Library, encoder: TextEncoder, text: np.ndarray, ids: list[int]
+) -> dict[int, float]:
+    """Re-ranked scores of the clips ``ids`` that still exist."""
     if not ids:
-        return []
+        return {}
+    with library.session() as session:
+        inputs = repo.clip_rerank_inputs(ids, session=session)
+    ids = [i for i in ids if i in inputs]
+    if not ids:
+        return {}
     scores = encoder.rerank(
-        text,
-        np.stack([features[i] for i in ids]),
-        np.stack([embeddings[i] for i in ids]),
+        text, np.stack([inputs[i][0] for i in ids]), np.stack([inputs[i][1] for i in ids])
     )
-    return sorted(zip(ids, map(float, scores)), key=lambda pair: -pair[1])
+    return dict(zip(ids, map(float, scores)))

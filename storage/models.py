@@ -112,7 +112,7 @@ class Clip(Base):
     Clip ids are the FAISS ids. ``sqlite_autoincrement`` stops SQLite from reusing the id of a
     deleted last row: a reused id would make a stale index confuse the old clip with the new.
     ``features`` is deferred: it is the largest column (tokens x dim float16) and only the
-    re-ranker needs it, through ``repository.clip_features``.
+    re-ranker needs it, through ``repository.clip_rerank_inputs``.
     """
 
     __tablename__ = "clips"

@@ -301,16 +301,22 @@ def clip_hits(clip_ids: list[int], *, session: Session) -> dict[int, ClipHit]:
     return hits
 
 
-def clip_features(clip_ids: list[int], *, session: Session) -> dict[int, np.ndarray]:
-    """Re-rank features, (tokens, dim) float32, of each clip id that still exists."""
+def clip_rerank_inputs(
+    clip_ids: list[int], *, session: Session
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """(re-rank features (tokens, dim) float32, unit embedding (dim,) float32) of each clip id
+    that still exists, in one query per chunk."""
     dim, tokens = _stored_shape(session)
-    features: dict[int, np.ndarray] = {}
+    found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for chunk in _chunks(clip_ids):
-        for clip_id, data in session.execute(
-            select(Clip.id, Clip.features).where(Clip.id.in_(chunk))
+        for clip_id, features, embedding in session.execute(
+            select(Clip.id, Clip.features, Clip.embedding).where(Clip.id.in_(chunk))
         ):
-            features[clip_id] = decode_features(data, tokens, dim)
-    return features
+            found[clip_id] = (
+                decode_features(features, tokens, dim),
+                decode_embedding(embedding, dim),
+            )
+    return found
 
 
 def clip_embeddings(clip_ids: list[int], *, session: Session) -> dict[int, np.ndarray]:

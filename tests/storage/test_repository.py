@@ -137,16 +137,17 @@ def test_clip_lookups_skip_vanished_ids(
     wanted = [*clip_ids, 999]
     with library.session() as session:
         hits = repository.clip_hits(wanted, session=session)
-        features = repository.clip_features(wanted, session=session)
+        inputs = repository.clip_rerank_inputs(wanted, session=session)
         embeddings = repository.clip_embeddings(wanted, session=session)
         clips = repository.clips_of_video(video_id, session=session)
-    assert set(hits) == set(features) == set(embeddings) == set(clip_ids)
+    assert set(hits) == set(inputs) == set(embeddings) == set(clip_ids)
     first = hits[clip_ids[0]]
     assert (first.video_id, first.path, first.start_s, first.end_s) == (video_id, "/m/a.mp4", 0, 2)
     assert [c.start_s for c in clips] == [0.0, 2.0, 4.0]
-    for array in features.values():
+    for clip_id, (array, embedding) in inputs.items():
         assert array.shape == (settings.feature_tokens, settings.embed_dim)
         assert array.dtype == np.float32
+        np.testing.assert_array_equal(embedding, embeddings[clip_id])
 
 
 def test_changes_need_a_bound_library(open_library) -> None:

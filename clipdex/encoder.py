@@ -185,7 +185,7 @@ class XClipEncoder:
         with torch.inference_mode(), _query_threads(torch):
             feats = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
             text = torch.from_numpy(np.ascontiguousarray(text_embedding, dtype=np.float32))
-            text = text.view(1, -1).expand(feats.shape[0], -1)
+            text = text.view(1, -1)  # one row: the first layer's query is the same for all clips
             conditioned = text + _folded_prompts(self._model.prompts_generator, text, feats)
             conditioned = conditioned / conditioned.norm(p=2, dim=-1, keepdim=True)
             video = torch.from_numpy(np.ascontiguousarray(video_embeddings, dtype=np.float32))
@@ -235,7 +235,8 @@ def _folded_prompts(generator, text, feats):
     too, so it is folded the same way (only each token's mean and deviation are computed) rather
     than materialising a normalised copy of the features. Scoring raw tokens with the folded
     query and projecting the attention-weighted mix once costs O(D * D + H * P * D) per clip
-    instead of O(P * D * D). ``text`` is (B, D), ``feats`` (B, P, D); returns (B, D).
+    instead of O(P * D * D). ``text`` is (B, D) or (1, D) (one text for every clip),
+    ``feats`` (B, P, D); returns (B, D).
     """
     import torch
 
@@ -252,12 +253,13 @@ def _folded_prompts(generator, text, feats):
         attn = layer.cross_attn
         heads, head_dim = attn.num_heads, attn.head_dim
         dim = heads * head_dim
-        query = attn.q_proj(layer.norm1(hidden)).view(-1, heads, head_dim)  # (B, H, d)
+        query = attn.q_proj(layer.norm1(hidden)).view(-1, heads, head_dim)  # (B or 1, H, d)
         w_k = attn.k_proj.weight.view(heads, head_dim, dim)  # W_k's rows, grouped by head
         w_v = attn.v_proj.weight.view(heads, head_dim, dim)
-        # Folded query, scaled by the norm's gain: scores against raw tokens.
-        folded = torch.bmm(query.transpose(0, 1), w_k).transpose(0, 1) * norm.weight  # (B, H, D)
-        raw = torch.bmm(folded, feats.transpose(1, 2))  # (B, H, P)
+        # Folded query, scaled by the norm's gain: scores against raw tokens. Before the first
+        # layer every clip has the same text, so that query is folded once for all of them.
+        folded = torch.bmm(query.transpose(0, 1), w_k).transpose(0, 1) * norm.weight
+        raw = torch.matmul(folded, feats.transpose(1, 2))  # (B, H, P)
         # LN(v) = g * (v - mean) / sigma + b; the b term is the same for every token, and
         # softmax ignores a per-row constant.
         logits = (raw - mean[:, None, :] * folded.sum(-1, keepdim=True)) * inv_sigma[:, None, :]

@@ -49,8 +49,14 @@ def encode_features(features: np.ndarray) -> bytes:
 
 def decode_features(data: bytes, tokens: int, dim: int) -> np.ndarray:
     """Decode float16 bytes into a writable (tokens, dim) float32 array."""
+    return features_view(data, tokens, dim).astype(np.float32)
+
+
+def features_view(data: bytes, tokens: int, dim: int) -> np.ndarray:
+    """The stored (tokens, dim) float16 features, read-only, without copying: a re-rank stacks
+    a hundred of them and converts the stack to float32 once."""
     if len(data) != tokens * dim * _F16.itemsize:
         raise StorageError(
             f"stored features have {len(data)} bytes, expected {tokens}x{dim} float16 values"
         )
-    return np.frombuffer(data, dtype=_F16).astype(np.float32).reshape(tokens, dim)
+    return np.frombuffer(data, dtype=_F16).reshape(tokens, dim)

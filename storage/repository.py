@@ -16,7 +16,12 @@ import numpy as np
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from storage.codec import decode_embedding, decode_features, encode_embedding, encode_features
+from storage.codec import (
+    decode_embedding,
+    encode_embedding,
+    encode_features,
+    features_view,
+)
 from storage.errors import StorageError
 from storage.models import (
     LIBRARY_ROW_ID,
@@ -304,8 +309,8 @@ def clip_hits(clip_ids: list[int], *, session: Session) -> dict[int, ClipHit]:
 def clip_rerank_inputs(
     clip_ids: list[int], *, session: Session
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """(re-rank features (tokens, dim) float32, unit embedding (dim,) float32) of each clip id
-    that still exists, in one query per chunk."""
+    """(re-rank features (tokens, dim) float16, read-only; unit embedding (dim,) float32) of
+    each clip id that still exists, in one query per chunk."""
     dim, tokens = _stored_shape(session)
     found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for chunk in _chunks(clip_ids):
@@ -313,7 +318,7 @@ def clip_rerank_inputs(
             select(Clip.id, Clip.features, Clip.embedding).where(Clip.id.in_(chunk))
         ):
             found[clip_id] = (
-                decode_features(features, tokens, dim),
+                features_view(features, tokens, dim),
                 decode_embedding(embedding, dim),
             )
     return found

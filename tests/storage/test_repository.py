@@ -146,7 +146,7 @@ def test_clip_lookups_skip_vanished_ids(
     assert [c.start_s for c in clips] == [0.0, 2.0, 4.0]
     for clip_id, (array, embedding) in inputs.items():
         assert array.shape == (settings.feature_tokens, settings.embed_dim)
-        assert array.dtype == np.float32
+        assert array.dtype == np.float16
         np.testing.assert_array_equal(embedding, embeddings[clip_id])
 
 

@@ -6,6 +6,7 @@ final yet), thinned to a bounded rate, so memory does not grow with the video's 
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -81,9 +82,10 @@ class SamplingPlan:
         return max(self.keep_interval_s, slot / 4)
 
 
-# Decoded pictures the look-back window may hold before converting its oldest ones to RGB:
-# about 230 frames of 720p (a whole window of two 10 s clips), 100 of 1080p, 25 of 4K.
-WINDOW_BYTES = 320 * 2**20
+# Decoded pictures the look-back window may hold before converting its oldest ones to RGB
+# (``CLIPDEX_WINDOW_MB``): a whole window of two 10 s clips of 720p or 1080p (about 260 and 580
+# MB at 30 fps), 50 frames of 4K. Converting early costs 3.5 ms a 1080p frame (0.6 s a minute).
+WINDOW_BYTES = int(float(os.environ.get("CLIPDEX_WINDOW_MB", 640)) * 2**20)
 
 
 class _Window:
@@ -92,10 +94,10 @@ class _Window:
     decoding it. Past ``WINDOW_BYTES`` of decoded pictures, the oldest are converted (and their
     pictures let go) so memory stays bounded at any resolution."""
 
-    def __init__(self, interval: float, crop_size: int, budget: int = WINDOW_BYTES) -> None:
+    def __init__(self, interval: float, crop_size: int, budget: int | None = None) -> None:
         self.interval = interval
         self._crop = crop_size
-        self._budget = budget
+        self._budget = WINDOW_BYTES if budget is None else budget
         self._held = 0  # bytes of decoded pictures in _frames
         self._frames: deque[tuple[float, Frame]] = deque()
         self._released = 0  # _frames[:_released] hold RGB only

@@ -44,3 +44,22 @@ def test_keep_interval_widens_with_the_clip_and_never_exceeds_a_quarter_slot() -
     assert intervals[0] == PLAN.keep_interval_s == pytest.approx(2.0 / 8 / 4)
     assert max(intervals) == pytest.approx(10.0 / 2 / 8 / 4)  # the second half of a halved clip
     assert PLAN.keep_interval(10.5) == PLAN.keep_interval_s  # a clip may start at 10 s
+
+
+def test_converting_early_under_a_small_memory_budget_gives_the_same_clips(
+    known_videos, monkeypatch
+) -> None:
+    """Past the window's memory budget the oldest pictures are converted early: same frames."""
+    import numpy as np
+
+    from indexer import sampling
+
+    video = known_videos["cuts.mp4"]
+    lazy = list(iter_clips(video.path, PLAN, video.fps))
+    monkeypatch.setattr(sampling, "WINDOW_BYTES", 300_000)  # about two 320x240 pictures
+    early = list(iter_clips(video.path, PLAN, video.fps))
+    assert [(c.start_s, c.end_s, c.frame_times) for c in early] == [
+        (c.start_s, c.end_s, c.frame_times) for c in lazy
+    ]
+    for a, b in zip(lazy, early, strict=True):
+        np.testing.assert_array_equal(a.frames, b.frames)

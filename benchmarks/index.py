@@ -196,6 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     from clipdex.encoder import XClipEncoder
+    from indexer.decode_process import prepare
+
+    prepare()  # as `clipdex index` does before loading the model (the server starts meanwhile)
 
     sizes = {"720p": (1280, 720), "1080p": (1920, 1080), "240p": (320, 240)}
     if args.smoke:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import multiprocessing as mp
+import os
 import queue
 import time
 from collections.abc import Iterator
@@ -93,7 +94,8 @@ class _WorkerTurn:
         self._lock, self._go = lock, go
 
     def __enter__(self) -> None:
-        self._go.wait()
+        while not self._go.wait(_POLL_S):
+            _exit_if_orphaned()
         self._lock.acquire()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -121,17 +123,46 @@ def _serve(plan: SamplingPlan, requests: mp.Queue, out: mp.Queue, turns: _Turns 
     """The worker: decode each requested file in turn until told to stop (None). Errors travel
     as text, since exceptions with extra constructor arguments do not survive pickling."""
     gate = turns.worker() if turns is not None else None
-    for job, path, fps_hint in iter(requests.get, None):
-        out.put((job, "start", None))
+    while (request := _get(requests)) is not None:
+        job, path, fps_hint = request
+        _put(out, (job, "start", None))
         try:
             hasher = FrameHasher()
             for clip in iter_clips(Path(path), plan, fps_hint, on_frame=hasher, gate=gate):
-                out.put((job, "clip", clip))
-            out.put((job, "done", hasher.result))
+                _put(out, (job, "clip", clip))
+            _put(out, (job, "done", hasher.result))
         except VideoOpenError as exc:
-            out.put((job, "error", exc.reason))
+            _put(out, (job, "error", exc.reason))
         except Exception as exc:  # noqa: BLE001 - any decoder bug becomes this file's failure
-            out.put((job, "error", f"decoder error ({type(exc).__name__}: {exc})"))
+            _put(out, (job, "error", f"decoder error ({type(exc).__name__}: {exc})"))
+
+
+# The worker outlives an indexer killed with SIGKILL unless it notices: wherever it waits, it
+# waits in steps and exits once the process that started it is gone (at once: a normal exit
+# would wait forever to flush clips nobody will read).
+
+
+def _exit_if_orphaned() -> None:
+    parent = mp.parent_process()
+    if parent is not None and not parent.is_alive():
+        os._exit(0)
+
+
+def _get(requests: mp.Queue):
+    while True:
+        try:
+            return requests.get(timeout=_POLL_S)
+        except queue.Empty:
+            _exit_if_orphaned()
+
+
+def _put(out: mp.Queue, message: tuple) -> None:
+    while True:
+        try:
+            out.put(message, timeout=_POLL_S)
+            return
+        except queue.Full:
+            _exit_if_orphaned()
 
 
 class DecodeWorker:

@@ -114,3 +114,56 @@ def test_paused_worker_makes_no_progress(known_videos) -> None:
             assert worker._out.empty()
         kinds = [e.kind for e in iter(worker.next, None)]
     assert kinds == ["clip", "clip", "clip", "done"]
+
+
+def test_a_worker_whose_indexer_was_killed_exits(known_videos, tmp_path) -> None:
+    """SIGKILL of the indexing process (no clean-up runs) must not leave its worker behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    video = known_videos["still.mp4"]
+    script = f"""
+import sys, time
+from pathlib import Path
+from indexer import decode_process
+from indexer.sampling import SamplingPlan
+from indexer.segment import SegmentRules
+decode_process.PREFETCH_CLIPS = 1  # the worker blocks on a full queue
+plan = SamplingPlan(SegmentRules(2.0, 10.0), frames_per_clip=8, shortest_edge=224, crop_size=224)
+worker = decode_process.DecodeWorker(plan)
+worker.submit(0, Path({str(video.path)!r}), 25.0, 25.0)
+worker.submit(1, Path({str(video.path)!r}), 25.0, 25.0)
+assert worker.next().kind == "start"
+print(worker._process.pid, flush=True)
+time.sleep(60)
+"""
+    repo = Path(__file__).resolve().parents[2]
+    indexer = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # its resource tracker warns about the leaked queues
+        text=True,
+    )
+    try:
+        pid = int(indexer.stdout.readline())
+        indexer.send_signal(signal.SIGKILL)
+        indexer.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        assert not _alive(pid), "the worker outlived its indexer"
+    finally:
+        indexer.kill()
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.cpus import usable_cpus
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "microsoft/xclip-base-patch32"
@@ -98,10 +100,7 @@ def default_threads() -> int:
     env = os.environ.get("CLIPDEX_THREADS")
     if env:
         return max(1, int(env))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+    return usable_cpus()
 
 
 class XClipEncoder:

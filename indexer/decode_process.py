@@ -2,7 +2,8 @@
 
 One worker process decodes the files it is given, one after another, and streams each clip's
 sampled frames back through a bounded queue; the indexer runs the model on clips as they arrive,
-so decoding a file (and the next one) overlaps with inference on the previous clips.
+so decoding the next clips overlaps with inference on the previous ones (on 2 cores the two take
+turns at both cores instead: see ``_Turns``).
 FFmpeg is C code fed with untrusted files: a decoder that crashes takes down only the worker, and
 one that hangs (no clip for ``stall_s`` seconds) or runs past its time limit is killed. Either
 way that file gets an error event, a fresh worker takes the files queued after it, and the run
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.errors import VideoOpenError
-from indexer.framehash import FrameHasher, FrameHashes
-from indexer.sampling import ClipFrames, SamplingPlan, iter_clips
+from indexer.framehash import FrameHasher
+from indexer.sampling import SamplingPlan, iter_clips
 
 logger = logging.getLogger(__name__)
 
@@ -287,12 +288,9 @@ class DecodeWorker:
         """Why the worker must be given up on, if it must."""
         if self._process is not None and not self._process.is_alive():
             return f"decoder crashed (worker exit code {self._process.exitcode})"
-        now = _now()
-        if now >= self._deadline:
+        if _now() >= self._deadline:
             return f"decoder hung (no progress for {self._stall_s:g} s)"
-        if now >= self._limit:
-            return self._too_slow()
-        return None
+        return None  # past the time limit: ``next`` checks that on every turn
 
     def _too_slow(self) -> str:
         spec = self._jobs.get(self._current) if self._current is not None else None
@@ -312,30 +310,3 @@ class DecodeWorker:
 
 def _now() -> float:
     return time.monotonic()
-
-
-def clips_in_worker(
-    path: Path,
-    plan: SamplingPlan,
-    fps_hint: float,
-    *,
-    stall_s: float = DEFAULT_STALL_S,
-    hashes: FrameHashes | None = None,
-) -> Iterator[ClipFrames]:
-    """Yield ``iter_clips(path, plan, fps_hint)``'s clips, decoded in a worker process.
-
-    Once the last clip is yielded, ``hashes`` (if given) holds the frame hashes the worker
-    computed in the same pass. Raises VideoOpenError for an unreadable file, a worker that
-    dies, or one that stalls (it is killed). Stopping early kills the worker too.
-    """
-    with DecodeWorker(plan, stall_s=stall_s) as worker:
-        worker.submit(0, path, fps_hint)
-        while (event := worker.next()) is not None:
-            if event.kind == "clip":
-                yield event.payload
-            elif event.kind == "error":
-                raise VideoOpenError(str(path), event.payload)
-            elif event.kind == "done":
-                if hashes is not None:
-                    hashes.extend(event.payload)
-                return

@@ -36,11 +36,6 @@ class FrameHashes:
     def __len__(self) -> int:
         return len(self.times_s)
 
-    def extend(self, other: FrameHashes) -> None:
-        self.times_s += other.times_s
-        self.hashes += other.hashes
-        self.informative += other.informative
-
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(times float32, hashes uint64, informative bool) arrays."""
         return (

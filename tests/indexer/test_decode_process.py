@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from indexer import decode_process
-from indexer.decode_process import clips_in_worker
 from indexer.errors import VideoOpenError
 from indexer.pipeline import Indexer
-from indexer.sampling import SamplingPlan, iter_clips
+from indexer.sampling import ClipFrames, SamplingPlan, iter_clips
 from indexer.segment import SegmentRules
 from storage.library import Library
 from tests.support.videos import random_bytes
 
 PLAN = SamplingPlan(SegmentRules(2.0, 10.0), frames_per_clip=8, shortest_edge=224, crop_size=224)
+
+
+def clips_in_worker(path: Path, plan: SamplingPlan, fps_hint: float) -> Iterator[ClipFrames]:
+    """One file's clips through a DecodeWorker; its error as a VideoOpenError."""
+    with decode_process.DecodeWorker(plan) as worker:
+        worker.submit(0, path, fps_hint)
+        while (event := worker.next()) is not None:
+            if event.kind == "clip":
+                yield event.payload
+            elif event.kind == "error":
+                raise VideoOpenError(str(path), event.payload)
 
 
 def test_worker_yields_exactly_the_in_process_clips(known_videos) -> None:

@@ -77,7 +77,7 @@ class Frame:
         luma = _plane(frame, 0, height)[:rows, :cols]
         if factor > 1:
             luma = cv2.resize(luma, (cols // factor, rows // factor), interpolation=cv2.INTER_AREA)
-        if frame.format.name[3] != "j" and frame.color_range != 2:  # limited range: 16-235
+        if not _full_range(frame):  # luma from 16 to 235
             luma = cv2.convertScaleAbs(luma, alpha=255.0 / 219.0, beta=-16.0 * 255.0 / 219.0)
         rotation = display_rotation(frame)
         if rotation:
@@ -144,7 +144,7 @@ def _small_rgb(frame: av.VideoFrame) -> np.ndarray:
     y = _grid_mean(_plane(frame, 0, height)[:rows, :cols], step, 4)
     u = _grid_mean(_plane(frame, 1, height // 2)[: rows // 2, : cols // 2], step // 2, 2)
     v = _grid_mean(_plane(frame, 2, height // 2)[: rows // 2, : cols // 2], step // 2, 2)
-    full_range = frame.format.name == "yuvj420p" or frame.color_range == 2
+    full_range = _full_range(frame)
     luma = y if full_range else (y - 16.0) * (255.0 / 219.0)
     cscale = 1.0 if full_range else 255.0 / 224.0
     cb = (u - 128.0) * cscale
@@ -170,6 +170,12 @@ _YUV420 = frozenset({"yuv420p", "yuvj420p"})
 _LUMA_FIRST = frozenset(
     {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}
 )
+
+
+def _full_range(frame: av.VideoFrame) -> bool:
+    """Whether the frame's YUV levels span 0-255 (JPEG-style ``yuvj`` formats, or tagged so)
+    rather than the usual limited range."""
+    return frame.format.name.startswith("yuvj") or frame.color_range == 2
 
 
 def _plane(frame: av.VideoFrame, index: int, rows: int) -> np.ndarray:
@@ -200,7 +206,9 @@ def decode_frames(
 
     ``reference_only`` skips frames no other frame refers to (most B-frames): about half the
     frames of a typical H.264/HEVC file, and a third of the decoding time, leaving 12-15 frames
-    per second of 25-30 fps video. Streams without such frames decode whole. ``threads``: the
+    per second of 25-30 fps video (the indexer decodes every frame: at that rate shot detection
+    finds false cuts; ``benchmarks/index.py --nonref`` measures both). Streams without such
+    frames decode whole. ``threads``: the
     decoder's threads (0: FFmpeg's choice, one per core, frame and slice threading).
     Raises VideoOpenError when the file cannot be opened or decoding fails midway.
     """

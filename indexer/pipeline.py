@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from indexer.cpus import usable_cpus
 from indexer.decode_process import DEFAULT_STALL_S, DecodeEvent, DecodeWorker, prepare
 from indexer.discover import Candidate, walk
 from indexer.errors import VideoOpenError
@@ -98,7 +99,6 @@ class _Pending:
 
 @dataclass
 class _InFlight:
-    index: int
     pending: _Pending
     records: list = field(default_factory=list)
     queued: int = 0  # clips received and not yet embedded
@@ -129,7 +129,7 @@ class Indexer:
         # crashes and hangs (indexer/decode_process.py); in-process is kept for debugging.
         self.decode_in_worker = decode_in_worker
         self.stall_s = stall_s
-        cores = _cores()
+        cores = usable_cpus()
         # Decoding and the model both use every core well (frame threading decodes 1.5-1.7x
         # faster on 2 threads than on one, the model runs 1.8x faster): on 2 cores they take
         # turns at both cores (one at a time, switching per frame), which measured faster
@@ -302,7 +302,7 @@ class Indexer:
         self.observer.file_done(path, "indexed", f"{len(clips)} clips")
         return "indexed"
 
-    def _encode_batch(self, batch: list[ClipFrames], threads: int | None) -> list:
+    def _encode_batch(self, batch: list[ClipFrames], threads: int | None) -> list[repo.ClipRecord]:
         spec = self.encoder.preprocess
         pixels = to_pixel_values([c.frames for c in batch], spec.mean, spec.std)
         embeddings, features = self.encoder.encode_clips(pixels, threads=threads)
@@ -361,16 +361,17 @@ FILES_AHEAD = 2
 class _EmbedQueue:
     """Files being decoded (in a worker) and embedded (here), with clips batched across files.
 
-    The model takes whatever clips have arrived, up to ``batch_clips``, as soon as it is free:
-    on a CPU a batch of one is as fast per clip as a batch of eight, so nothing is gained by
-    waiting for a full batch, and the decoder's work overlaps with the model's.
+    Side by side with the decoder, the model takes whatever clips have arrived, up to
+    ``batch_clips``, as soon as it is free (on a CPU a batch of one is as fast per clip as a
+    batch of eight); taking turns with it (2 cores), it waits for a full batch, or for the
+    decoder to run out of work.
     """
 
     def __init__(self, indexer: Indexer, report: IndexReport) -> None:
         self._indexer = indexer
         self._report = report
         self._decoder: DecodeWorker | _InlineDecoder | None = None
-        self._files: dict[int, _InFlight] = {}  # job -> file, in submission order
+        self._files: dict[int, _InFlight] = {}  # candidate index (= job) -> file, in order
         self._batch: list[tuple[int, ClipFrames]] = []
         self.outcomes: list[tuple[int, str]] = []  # (index, outcome) of each file finished
 
@@ -394,10 +395,9 @@ class _EmbedQueue:
                 if indexer.decode_in_worker
                 else _InlineDecoder(indexer.plan)
             )
-        job = index
-        self._files[job] = _InFlight(index, pending)
+        self._files[index] = _InFlight(pending)  # the candidate's index is the decoder's job id
         info = pending.info
-        self._decoder.submit(job, pending.state.path, info.fps, info.duration_s)
+        self._decoder.submit(index, pending.state.path, info.fps, info.duration_s)
 
     def make_room(self) -> None:
         """Work until fewer than FILES_AHEAD + 1 files are in flight."""
@@ -449,7 +449,7 @@ class _EmbedQueue:
             outcome = indexer._fail(
                 path, event.payload, pending.state, self._report, pending.digest
             )
-            self.outcomes.append((file.index, outcome))
+            self.outcomes.append((event.job, outcome))
 
     def _embed(self) -> None:
         batch, self._batch = (
@@ -458,8 +458,7 @@ class _EmbedQueue:
         )
         if not batch:
             return
-        busy = self._decoder is not None and self._decoder.busy
-        threads = self._indexer.model_threads_while_decoding if busy else None
+        threads = self._indexer.model_threads_while_decoding if self._decoder.busy else None
         with self._decoder.paused():
             records = self._indexer._encode_batch([clip for _, clip in batch], threads)
         for (job, _), record in zip(batch, records):
@@ -475,7 +474,7 @@ class _EmbedQueue:
             return
         del self._files[job]
         outcome = self._indexer._commit(file.pending, file.records, file.hashes, self._report)
-        self.outcomes.append((file.index, outcome))
+        self.outcomes.append((job, outcome))
 
 
 class _InlineDecoder:
@@ -516,10 +515,3 @@ class _InlineDecoder:
 
     def close(self) -> None:
         self._current = None
-
-
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)

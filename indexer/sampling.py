@@ -39,10 +39,7 @@ class SamplingPlan:
     shortest_edge: int
     crop_size: int
     shot_threshold: float = DEFAULT_THRESHOLD
-    # Decode only reference frames: shots and samples need 12-15 frames per second, not every
-    # frame (indexer/frames.py); ``decode_threads`` as in ``decode_frames``.
-    reference_only: bool = False
-    decode_threads: int = 0
+    decode_threads: int = 0  # as in ``decode_frames``
 
     @classmethod
     def for_library(cls, encoder, settings) -> SamplingPlan:
@@ -94,10 +91,10 @@ class _Window:
     decoding it. Past ``WINDOW_BYTES`` of decoded pictures, the oldest are converted (and their
     pictures let go) so memory stays bounded at any resolution."""
 
-    def __init__(self, interval: float, crop_size: int, budget: int | None = None) -> None:
+    def __init__(self, interval: float, crop_size: int) -> None:
         self.interval = interval
         self._crop = crop_size
-        self._budget = WINDOW_BYTES if budget is None else budget
+        self._budget = WINDOW_BYTES
         self._held = 0  # bytes of decoded pictures in _frames
         self._frames: deque[tuple[float, Frame]] = deque()
         self._released = 0  # _frames[:_released] hold RGB only
@@ -154,9 +151,7 @@ def iter_clips(
     window = _Window(plan.keep_interval_s, plan.crop_size)
     last: Frame | None = None
     interval = 1.0 / fps_hint if fps_hint > 0 else 0.04
-    frames = decode_frames(
-        path, plan.shortest_edge, reference_only=plan.reference_only, threads=plan.decode_threads
-    )
+    frames = decode_frames(path, plan.shortest_edge, threads=plan.decode_threads)
     gate = gate or nullcontext()
     while True:
         with gate:

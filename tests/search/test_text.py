@@ -10,8 +10,7 @@ from search.text import SearchOptions, search_text
 from storage import repository as repo
 from storage.library import Library
 from storage.repository import ClipRecord
-from storage.settings import LibrarySettings
-from tests.storage.records import video_record
+from tests.storage.records import small_settings, video_record
 
 DIM = 16
 
@@ -40,16 +39,8 @@ def _shift(embeddings: np.ndarray) -> np.ndarray:
 
 
 def test_deeper_rounds_rerank_only_new_clips_and_match_an_exhaustive_rerank(tmp_path) -> None:
-    settings = LibrarySettings(
-        model_id="tests/stand-in",
-        embed_dim=DIM,
-        frames_per_clip=8,
-        image_size=224,
-        feature_tokens=4,
-        min_clip_s=1.0,
-        max_clip_s=10.0,
-        shot_threshold=27.0,
-    )
+    settings = small_settings()
+    assert settings.embed_dim == DIM
     rng = np.random.default_rng(7)
     with Library.open(tmp_path / "lib") as library:
         library.bind(settings)

@@ -17,21 +17,12 @@ import pytest
 
 from storage.library import Library
 from storage.settings import LibrarySettings
+from tests.storage.records import small_settings
 
 
 @pytest.fixture
 def settings() -> LibrarySettings:
-    """Small dimensions keep the tests fast; the code paths are the same as for 512."""
-    return LibrarySettings(
-        model_id="tests/tiny-xclip",
-        embed_dim=16,
-        frames_per_clip=8,
-        image_size=224,
-        feature_tokens=4,
-        min_clip_s=1.0,
-        max_clip_s=10.0,
-        shot_threshold=0.3,
-    )
+    return small_settings()
 
 
 @pytest.fixture

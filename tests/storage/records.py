@@ -9,6 +9,21 @@ from storage import repository
 from storage.library import Library
 from storage.models import Clip
 from storage.repository import ClipRecord, VideoRecord
+from storage.settings import LibrarySettings
+
+
+def small_settings() -> LibrarySettings:
+    """Small dimensions keep the tests fast; the code paths are the same as for 512."""
+    return LibrarySettings(
+        model_id="tests/tiny-xclip",
+        embed_dim=16,
+        frames_per_clip=8,
+        image_size=224,
+        feature_tokens=4,
+        min_clip_s=1.0,
+        max_clip_s=10.0,
+        shot_threshold=0.3,
+    )
 
 
 def unit_vectors(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

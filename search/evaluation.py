@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search.hits import hits_for
 from search.metrics import MOMENT_TOP, best_by_video, best_iou, video_rank
 from search.text import SearchOptions, TextEncoder, rank_clips, search_text
+from storage import repository as repo
 from storage.library import Library
 
 MODES = {"rerank": True, "no_rerank": False}
@@ -54,20 +54,31 @@ def evaluate(
     in the order of ``queries``; ``on_query`` is called after each query."""
     everything = len(library.vectors())
     remembered = _RememberedText(encoder)
+    paths: dict[int, str] = {}  # clip id -> its video's path, read once for all queries
     outcomes: dict[str, list[Outcome]] = {mode: [] for mode in MODES}
     for query in queries:
         for mode, rerank in MODES.items():
-            outcomes[mode].append(_outcome(library, remembered, query, rerank, everything))
+            outcome = _outcome(library, remembered, query, rerank, everything, paths)
+            outcomes[mode].append(outcome)
         if on_query is not None:
             on_query()
     return outcomes
 
 
 def _outcome(
-    library: Library, encoder: TextEncoder, query: Query, rerank: bool, everything: int
+    library: Library,
+    encoder: TextEncoder,
+    query: Query,
+    rerank: bool,
+    everything: int,
+    paths: dict[int, str],
 ) -> Outcome:
     ranked = rank_clips(library, encoder, query.text, SearchOptions(everything, rerank))
-    best = best_by_video((hit.path, hit.score) for hit in hits_for(library, ranked))
+    unknown = [i for i, _ in ranked if i not in paths]
+    if unknown:
+        with library.session() as session:
+            paths.update((i, h.path) for i, h in repo.clip_hits(unknown, session=session).items())
+    best = best_by_video((paths[i], score) for i, score in ranked if i in paths)
     ious: dict[int, float] = {}
     if query.span is not None:
         for n in MOMENT_TOP:

@@ -9,6 +9,7 @@ clip's score, and the metrics are worked out inline.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import statistics
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from tests.support import videos
-from tests.support.cli import run, run_json, subprocess_run
+from tests.support.cli import run, run_json, terminal_run
 
 CAPTIONS = [
     ("video1", "a red screen"),
@@ -29,6 +30,25 @@ CAPTIONS = [
     ("video3", "the sky at noon"),
     ("video4", "a green light"),
 ]
+
+
+def _readme_eval_keys() -> set[str]:
+    """The top-level keys the README's "JSON shapes" gives for ``eval --json``."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = text.index("eval   --json")
+    shape = text[start : text.index("see below", start)]
+    depth, keys = 0, set()
+    for token in re.findall(r'[{}\[\]]|"[a-z_]+"', shape):
+        if token in "{[":
+            depth += 1
+        elif token in "}]":
+            depth -= 1
+        elif depth == 1:
+            keys.add(token.strip('"'))
+    return keys
+
+
+README_EVAL_KEYS = _readme_eval_keys()
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +110,10 @@ def independent_ranks(encoder, clips, text):
 
 def test_video_retrieval_metrics_equal_independent_ranks(eval_videos, tmp_path, xclip_checkpoint):
     captions = write_csv(tmp_path / "captions.csv", [("video", "caption"), *CAPTIONS])
-    report = run_json("--library", tmp_path / "lib", "eval", captions, "--videos", eval_videos)
+    result = run("--library", tmp_path / "lib", "eval", captions, "--videos", eval_videos, "--json")
+    assert result.exit_code == 0 and result.stderr == ""  # no bars when not on a terminal
+    report = json.loads(result.stdout)
+    assert set(report) == README_EVAL_KEYS
 
     library, encoder = library_and_encoder(tmp_path / "lib", xclip_checkpoint)
     with library:
@@ -183,26 +206,29 @@ def _iou(x, y):
     return inter / (x[1] - x[0] + y[1] - y[0] - inter)
 
 
-def test_table_from_a_real_process_and_the_temporary_library_is_removed(
+def test_on_a_terminal_bars_then_a_table_and_the_temporary_library_is_removed(
     eval_videos, tmp_path, monkeypatch, library_dir
 ):
-    """As a user runs it on CLIP4Clip's MSR-VTT test list (header key,vid_key,video_id,sentence):
-    a table on stdout, nothing on stderr when piped, no library left behind."""
+    """As a user runs it on CLIP4Clip's MSR-VTT test list (header key,vid_key,video_id,sentence),
+    in a real process on a terminal: the indexing bar, the captions bar, then the table."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
     rows = [("key", "vid_key", "video_id", "sentence")]
     rows += [(f"ret{i}", f"msr{v[5:]}", v, t) for i, (v, t) in enumerate(CAPTIONS)]
     captions = write_csv(tmp_path / "MSRVTT_JSFUSION_test.csv", rows)
-    done = subprocess_run("eval", captions, "--videos", eval_videos)
-    assert done.returncode == 0 and done.stderr == "", done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[0].startswith("8 captions, 5 videos, ")
-    assert lines[1].split() == ["metric", "re-rank", "no", "re-rank"]
-    labels = [line.rsplit(None, 2)[0] for line in lines[2:]]
+    status, screen = terminal_run("eval", captions, "--videos", eval_videos)
+    assert status == 0, screen
+    assert "5/5" in screen and "clips_per_s" in screen  # the indexing bar, as index draws it
+    assert re.search(r"8/8 \[[^\]]*caption", screen)  # the captions bar: 8/8 [..caption/s]
+    lines = [line.strip("\r") for line in screen.split("\n")]
+    top = next(i for i, line in enumerate(lines) if line.startswith("8 captions, 5 videos, "))
+    table = lines[top + 1 : top + 7]
+    assert table[0].split() == ["metric", "re-rank", "no", "re-rank"]
+    labels = [line.rsplit(None, 2)[0] for line in table[1:]]
     assert labels == ["R@1", "R@5", "R@10", "median rank", "mean rank"]
-    assert lines[4].split()[1:] == ["100.0", "100.0"]  # R@10 of 5 videos
-    assert len({len(line) for line in lines[1:]}) == 1  # right-aligned columns
+    assert table[3].split()[1:] == ["100.0", "100.0"]  # R@10 of 5 videos
+    assert len({len(line) for line in table}) == 1  # right-aligned columns
     assert list(scratch.iterdir()) == []
     assert list(library_dir.iterdir()) == []  # CLIPDEX_LIBRARY (an archive) is left alone
 

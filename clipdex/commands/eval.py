@@ -71,15 +71,12 @@ def command(
     files = list(dict.fromkeys(c.path for c in captions))
     with _eval_library(obj) as library:
         _refuse_other_videos(library, files, captions_csv)
-        encoder, _ = _index(
+        encoder = _index(
             library,
             files,
-            obj,
-            model,
-            quantize,
-            batch_clips,
-            as_json,
-            (min_clip, max_clip, shot_threshold),
+            (model, quantize, min_clip, max_clip, shot_threshold),
+            batch_clips=batch_clips,
+            bar=not as_json and sys.stderr.isatty(),
         )
         result, failed = _measure(library, encoder, captions, captions_csv, as_json)
     if as_json:
@@ -92,15 +89,20 @@ def command(
 
 @contextmanager
 def _eval_library(obj: Context):
-    """The library given on the command line, else a temporary one removed afterwards."""
+    """The library given with --library/--db-url on the command line, else a temporary one
+    removed afterwards. Their environment variables are ignored: they name the user's archive,
+    whose other videos would compete with the benchmark's."""
     from storage.library import Library
 
     group = click.get_current_context().find_root()
-    given = {group.get_parameter_source(name) for name in ("library_dir", "db_url")} & {
-        click.core.ParameterSource.COMMANDLINE
+    typed = {
+        name: group.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        for name in ("library_dir", "db_url")
     }
-    if given:
-        yield obj.library()
+    if any(typed.values()):
+        db_url = obj.db_url if typed["db_url"] else None
+        with Library.open(obj.library_dir, db_url=db_url) as library:
+            yield library
         return
     with tempfile.TemporaryDirectory(prefix="clipdex-eval-") as folder:
         with Library.open(Path(folder)) as library:
@@ -121,15 +123,16 @@ def _refuse_other_videos(library, files: list[Path], captions_csv: Path) -> None
         )
 
 
-def _index(library, files, obj, model, quantize, batch_clips, as_json, clip_options):
-    """Index the benchmark's videos exactly as ``clipdex index FILE...`` does."""
+def _index(library, files: list[Path], binding: tuple, *, batch_clips: int, bar: bool):
+    """Index the benchmark's videos exactly as ``clipdex index FILE...`` does; ``binding`` is
+    (model, quantize, min_clip, max_clip, shot_threshold) as ``bind_encoder`` takes them."""
     from indexer.decode_process import prepare
     from indexer.pipeline import Indexer, IndexObserver
 
     prepare()  # the decoder's process server starts while the model loads
-    encoder, settings = bind_encoder(library, model, quantize, *clip_options)
+    encoder, settings = bind_encoder(library, *binding)
     observer = IndexObserver()
-    if not as_json and sys.stderr.isatty():
+    if bar:
         from clipdex.progress import BarObserver
 
         observer = BarObserver()
@@ -138,7 +141,7 @@ def _index(library, files, obj, model, quantize, batch_clips, as_json, clip_opti
     finally:
         if hasattr(observer, "close"):
             observer.close()
-    return encoder, settings
+    return encoder
 
 
 def _measure(library, encoder, captions, captions_csv: Path, as_json: bool):

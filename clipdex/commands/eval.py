@@ -29,12 +29,12 @@ VIDEO_ROWS = (("R@1", "r1"), ("R@5", "r5"), ("R@10", "r10"))
 
 
 @click.command("eval")
-@click.argument("captions_csv", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("captions_csv", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--videos",
     "videos_dir",
     required=True,
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    type=click.Path(file_okay=False, path_type=Path),
     help="Folder holding the videos the CSV names.",
 )
 @model_option

@@ -274,3 +274,14 @@ def test_bad_captions_are_one_line_and_exit_2_before_any_indexing(
     assert result.exit_code == 2
     assert result.stderr.startswith("clipdex: error: ") and reason in result.stderr
     assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
+def test_a_missing_captions_file_or_videos_folder_is_one_line(eval_videos, tmp_path):
+    captions = write_csv(tmp_path / "c.csv", CAPTIONS[:1])
+    for args, reason in (
+        ((tmp_path / "none.csv", "--videos", eval_videos), "none.csv: cannot read"),
+        ((captions, "--videos", tmp_path / "nowhere"), "nowhere: no such folder"),
+    ):
+        result = run("eval", *args)
+        assert result.exit_code == 2 and reason in result.stderr
+        assert result.stderr.startswith("clipdex: error: ") and result.stderr.count("\n") == 1

@@ -149,12 +149,13 @@ def _measure(library, encoder, captions, captions_csv: Path, as_json: bool):
     from search.evaluation import MODES, Query, evaluate
     from search.metrics import moment_metrics, video_metrics
     from storage import repository as repo
+    from storage.models import STATUS_INDEXED
 
     failed: dict[str, str] = {}
     with library.session() as session:
         for caption in captions:
             video = repo.get_video_by_path(str(caption.path), session=session)
-            if video is None or video.status != "indexed":
+            if video is None or video.status != STATUS_INDEXED:
                 failed[str(caption.path)] = video.error if video else "not indexed"
         videos, clips, _ = repo.counts(session=session)
     usable = [c for c in captions if str(c.path) not in failed]

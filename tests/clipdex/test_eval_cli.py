@@ -235,7 +235,7 @@ def test_on_a_terminal_bars_then_a_table_and_the_temporary_library_is_removed(
 
 def test_a_library_with_other_videos_is_refused(eval_videos, tmp_path, known_videos):
     lib = tmp_path / "lib"
-    assert run("--library", lib, "index", known_videos["still.mp4"].path).exit_code == 0
+    assert run("--library", lib, "index", known_videos["red.mp4"].path).exit_code == 0
     captions = write_csv(tmp_path / "c.csv", CAPTIONS[:2])
     result = run("--library", lib, "eval", captions, "--videos", eval_videos)
     assert result.exit_code == 2

@@ -49,6 +49,15 @@ def search_text(
     library: Library, encoder: TextEncoder, query: str, options: SearchOptions = SearchOptions()
 ) -> list[Hit]:
     """The top ``k`` spans for ``query``, best first."""
+    return merge_top(hits_for(library, rank_clips(library, encoder, query, options)), options.k)
+
+
+def rank_clips(
+    library: Library, encoder: TextEncoder, query: str, options: SearchOptions = SearchOptions()
+) -> list[tuple[int, float]]:
+    """(clip id, score) of the candidates for ``query``, best first: what ``search_text``
+    merges into its ``k`` spans. With ``k`` at least the number of clips every clip is a
+    candidate (and re-ranked), which is how ``clipdex eval`` ranks whole videos."""
     text = encoder.encode_text(query)
     unit = (text / (np.linalg.norm(text) or 1.0)).astype(np.float32)
     vectors = library.vectors()
@@ -61,13 +70,13 @@ def search_text(
         scores, ids = vectors.search(unit[None, :], depth)
         found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
         if not options.rerank:
-            return merge_top(hits_for(library, found), options.k)
+            return found
         scored.update(_rerank(library, encoder, text, [i for i, _ in found if i not in scored]))
         reranked = sorted(
             ((i, scored[i]) for i, _ in found if i in scored), key=lambda pair: -pair[1]
         )
         if depth >= min(total, MAX_DEPTH) or _stable(found, reranked, options.k):
-            return merge_top(hits_for(library, reranked), options.k)
+            return reranked
         depth = min(total, MAX_DEPTH, depth * 2)
 
 

@@ -37,3 +37,36 @@ def subprocess_run(*args: str, timeout: float = 300) -> subprocess.CompletedProc
         cwd=REPO,
         timeout=timeout,
     )
+
+
+def terminal_run(*args: str, timeout: float = 300) -> tuple[int, str]:
+    """``python -m clipdex ARGS`` on a real pseudo-terminal (160 columns): (exit status, screen)
+    with stdout and stderr interleaved as a user sees them, progress bars included."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clipdex", *map(str, args)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        cwd=REPO,
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(primary)
+    return proc.wait(timeout=timeout), b"".join(chunks).decode(errors="replace")

@@ -3,6 +3,10 @@
 X-CLIP conditions the text on each video (``text + prompts_generator(text, img_features)``), so
 no single query vector can score every clip: stage one ranks all clips by the cosine of the
 unconditioned text embedding, stage two re-scores the best candidates exactly as the model does.
+
+Negative texts (``--not``) subtract their score in both stages (see ``recall_direction``); a
+filter restricts stage one to the matching clip ids, so it never costs hits; ``min_score`` cuts
+the final, merged hits.
 """
 
 from __future__ import annotations

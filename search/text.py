@@ -3,6 +3,10 @@
 X-CLIP conditions the text on each video (``text + prompts_generator(text, img_features)``), so
 no single query vector can score every clip: stage one ranks all clips by the cosine of the
 unconditioned text embedding, stage two re-scores the best candidates exactly as the model does.
+
+Negative texts (``--not``) subtract their score in both stages (see ``recall_direction``); a
+filter restricts stage one to the matching clip ids, so it never costs hits; ``min_score`` cuts
+the final, merged hits.
 """
 
 from __future__ import annotations
@@ -35,8 +39,14 @@ class TextEncoder(Protocol):
 
 @dataclass(frozen=True)
 class SearchOptions:
+    """How to search. ``negatives`` are texts to steer away from (``--not``); ``min_score``
+    drops hits scoring below it; ``only`` restricts the search to matching videos."""
+
     k: int = 10
     rerank: bool = True
+    min_score: float | None = None
+    negatives: tuple[str, ...] = ()
+    only: repo.VideoFilter | None = None
 
 
 def initial_depth(k: int) -> int:
@@ -45,11 +55,27 @@ def initial_depth(k: int) -> int:
     return max(MIN_DEPTH, 10 * k)
 
 
+def recall_direction(texts: list[np.ndarray]) -> tuple[np.ndarray, float]:
+    """The stage-one query vector for a positive text and negative texts, and its scale.
+
+    A clip's recall score is ``cos(pos, v) - sum_j cos(neg_j, v)``, rclip's arithmetic on
+    unit text embeddings. It equals ``scale * (direction . v)`` for the unit vector
+    ``direction = d / |d|`` with ``d = unit(pos) - sum_j unit(neg_j)`` and ``scale = |d|``: one
+    inner-product search ranks every clip exactly by the difference.
+    """
+    units = [(t / (np.linalg.norm(t) or 1.0)).astype(np.float32) for t in texts]
+    if len(units) == 1:
+        return units[0], 1.0
+    combined = units[0] - np.sum(units[1:], axis=0)
+    scale = float(np.linalg.norm(combined)) or 1.0
+    return (combined / scale).astype(np.float32), scale
+
+
 def search_text(
     library: Library, encoder: TextEncoder, query: str, options: SearchOptions = SearchOptions()
 ) -> list[Hit]:
     """The top ``k`` spans for ``query``, best first."""
-    return merge_top(hits_for(library, rank_clips(library, encoder, query, options)), options.k)
+    return _top(library, rank_clips(library, encoder, query, options), options)
 
 
 def rank_clips(
@@ -58,26 +84,43 @@ def rank_clips(
     """(clip id, score) of the candidates for ``query``, best first: what ``search_text``
     merges into its ``k`` spans. With ``k`` at least the number of clips every clip is a
     candidate (and re-ranked), which is how ``clipdex eval`` ranks whole videos."""
-    text = encoder.encode_text(query)
-    unit = (text / (np.linalg.norm(text) or 1.0)).astype(np.float32)
+    texts = [encoder.encode_text(t) for t in (query, *options.negatives)]
+    direction, scale = recall_direction(texts)
     vectors = library.vectors()
-    total = len(vectors)
+    among = _matching_ids(library, options.only)
+    total = len(vectors) if among is None else min(len(vectors), len(among))
     if total == 0:
         return []
     depth = min(total, initial_depth(options.k))
     scored: dict[int, float] = {}  # re-ranked so far: a deeper round scores only new clips
     while True:
-        scores, ids = vectors.search(unit[None, :], depth)
-        found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        scores, ids = vectors.search(direction[None, :], depth, among=among)
+        found = [(int(i), float(s) * scale) for i, s in zip(ids[0], scores[0]) if i >= 0]
         if not options.rerank:
             return found
-        scored.update(_rerank(library, encoder, text, [i for i, _ in found if i not in scored]))
+        scored.update(_rerank(library, encoder, texts, [i for i, _ in found if i not in scored]))
         reranked = sorted(
             ((i, scored[i]) for i, _ in found if i in scored), key=lambda pair: -pair[1]
         )
         if depth >= min(total, MAX_DEPTH) or _stable(found, reranked, options.k):
             return reranked
         depth = min(total, MAX_DEPTH, depth * 2)
+
+
+def _matching_ids(library: Library, only: repo.VideoFilter | None) -> np.ndarray | None:
+    """The clip ids a filter lets through, or None when there is nothing to filter."""
+    if not only:
+        return None
+    with library.session() as session:
+        return repo.clip_ids_matching(only, session=session)
+
+
+def _top(library: Library, scored: list[tuple[int, float]], options: SearchOptions) -> list[Hit]:
+    """The best ``k`` merged spans, less those scoring below ``min_score``."""
+    hits = merge_top(hits_for(library, scored), options.k)
+    if options.min_score is None:
+        return hits
+    return [hit for hit in hits if hit.score >= options.min_score]
 
 
 def _stable(found: list[tuple[int, float]], reranked: list[tuple[int, float]], k: int) -> bool:
@@ -95,9 +138,10 @@ def _stable(found: list[tuple[int, float]], reranked: list[tuple[int, float]], k
 
 
 def _rerank(
-    library: Library, encoder: TextEncoder, text: np.ndarray, ids: list[int]
+    library: Library, encoder: TextEncoder, texts: list[np.ndarray], ids: list[int]
 ) -> dict[int, float]:
-    """Re-ranked scores of the clips ``ids`` that still exist."""
+    """Re-ranked scores of the clips ``ids`` that still exist: the positive text's X-CLIP score
+    less each negative text's, every one conditioned on the clip as the model does."""
     if not ids:
         return {}
     with library.session() as session:
@@ -105,7 +149,9 @@ def _rerank(
     ids = [i for i in ids if i in inputs]
     if not ids:
         return {}
-    scores = encoder.rerank(
-        text, np.stack([inputs[i][0] for i in ids]), np.stack([inputs[i][1] for i in ids])
-    )
+    features = np.stack([inputs[i][0] for i in ids])
+    embeddings = np.stack([inputs[i][1] for i in ids])
+    scores = encoder.rerank(texts[0], features, embeddings)
+    for negative in texts[1:]:
+        scores = scores - encoder.rerank(negative, features, embeddings)
     return dict(zip(ids, map(float, scores)))

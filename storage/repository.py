@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.codec import (
@@ -62,6 +62,28 @@ class ClipRecord:
     end_s: float
     embedding: np.ndarray
     features: np.ndarray
+
+
+@dataclass(frozen=True)
+class VideoFilter:
+    """Which videos a search may return; a field left at None (or no folders) does not filter.
+
+    ``folders`` are absolute paths (a video at or under any of them passes). Recording time is
+    the file's mtime (``after_ns`` inclusive, ``before_ns`` exclusive, nanoseconds since the
+    epoch): the schema stores no container creation time. Durations are the probed length in
+    seconds, both bounds inclusive.
+    """
+
+    folders: tuple[str, ...] = ()
+    after_ns: int | None = None
+    before_ns: int | None = None
+    min_duration_s: float | None = None
+    max_duration_s: float | None = None
+
+    def __bool__(self) -> bool:
+        """True when the filter excludes anything at all."""
+        bounds = (self.after_ns, self.before_ns, self.min_duration_s, self.max_duration_s)
+        return bool(self.folders) or any(b is not None for b in bounds)
 
 
 @dataclass(frozen=True)
@@ -272,15 +294,42 @@ def videos_under(roots: list[str], *, session: Session) -> list[Video]:
     ``substr`` equality rather than LIKE: SQLite's LIKE ignores ASCII case and PostgreSQL's
     ordering follows the collation, and either could prune files outside the roots.
     """
+    conditions = _under(roots)
+    if not conditions:
+        return []
+    return _by_path(session.scalars(select(Video).where(or_(*conditions))))
+
+
+def _under(roots: Iterable[str]) -> list[ColumnElement[bool]]:
+    """SQL conditions, any of which puts a video at or under one of ``roots`` (see videos_under)."""
     conditions = []
     for root in roots:
         trimmed = root.rstrip(os.sep) or os.sep
         prefix = trimmed if trimmed.endswith(os.sep) else trimmed + os.sep
         conditions.append(Video.path == trimmed)
         conditions.append(func.substr(Video.path, 1, len(prefix)) == prefix)
-    if not conditions:
-        return []
-    return _by_path(session.scalars(select(Video).where(or_(*conditions))))
+    return conditions
+
+
+def clip_ids_matching(wanted: VideoFilter, *, session: Session) -> np.ndarray:
+    """Ids (int64, ascending) of the clips of indexed videos that pass ``wanted``.
+
+    Search restricts its vector search to these ids, so a filter never costs hits: the top k
+    are found among the matching clips, not cut from an unfiltered top k.
+    """
+    query = select(Clip.id).join(Video, Video.id == Clip.video_id)
+    query = query.where(Video.status == STATUS_INDEXED)
+    if wanted.folders:
+        query = query.where(or_(*_under(wanted.folders)))
+    if wanted.after_ns is not None:
+        query = query.where(Video.mtime_ns >= wanted.after_ns)
+    if wanted.before_ns is not None:
+        query = query.where(Video.mtime_ns < wanted.before_ns)
+    if wanted.min_duration_s is not None:
+        query = query.where(Video.duration_s >= wanted.min_duration_s)
+    if wanted.max_duration_s is not None:
+        query = query.where(Video.duration_s <= wanted.max_duration_s)
+    return np.fromiter(session.scalars(query.order_by(Clip.id)), dtype=np.int64)
 
 
 def clips_of_video(video_id: int, *, session: Session) -> list[Clip]:

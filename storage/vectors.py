@@ -177,20 +177,40 @@ class VectorIndex:
                 return 0
             return self._remove(id_array)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, k: int, among: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best clips per query: scores (q, k) float32 and ids (q, k) int64.
 
         Scores are inner products (cosines for unit queries). Missing slots, when fewer than
-        ``k`` clips exist, have id -1.
+        ``k`` clips exist, have id -1. ``among`` restricts the search to those clip ids (ids
+        not held are ignored): the exact index is scanned with a FAISS id selector, so the
+        result is the exact top ``k`` of that subset whatever its size, never a filtered
+        top ``k`` of everything.
         """
         matrix = _as_matrix(queries, self.dim)
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
         with self._lock, _single_thread_for(len(matrix)):
+            if among is not None:
+                return self._search_among(matrix, k, _as_ids(among))
             if self._shortlist is not None and len(self) > k * shortlists.REFINE_FACTOR:
                 return self._refined_search(matrix, k)
             scores, ids = self._index.search(matrix, k)
         return scores.astype(np.float32, copy=False), ids.astype(np.int64, copy=False)
+
+    def _search_among(
+        self, matrix: np.ndarray, k: int, ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search of the clips ``ids`` only. The shortlist is bypassed: it is addressed
+        by position, and a selective filter would leave few of its candidates anyway."""
+        if len(ids) == 0:
+            empty = np.full((len(matrix), k), -1, dtype=np.int64)
+            return np.full((len(matrix), k), -np.inf, dtype=np.float32), empty
+        selector = faiss.IDSelectorBatch(ids)  # referenced until the search returns
+        params = faiss.SearchParameters(sel=selector)
+        scores, found = self._index.search(matrix, k, params=params)
+        return scores.astype(np.float32, copy=False), found.astype(np.int64, copy=False)
 
     def _refined_search(self, matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Shortlist ``k * REFINE_FACTOR`` candidates, then score them exactly."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
 from clipdex.cli import (
+    ClipdexError,
     Context,
     _typed_errors,
     json_option,
@@ -23,6 +25,36 @@ from clipdex.render import table, timestamp
     "-k", "k", type=click.IntRange(min=1), default=10, show_default=True, help="Hits to return."
 )
 @click.option("--no-rerank", is_flag=True, help="Skip X-CLIP's video-conditioned re-ranking.")
+@click.option(
+    "--not",
+    "negatives",
+    multiple=True,
+    metavar="TEXT",
+    help="Steer away from TEXT: its score is subtracted (repeatable).",
+)
+@click.option(
+    "--min-score",
+    type=float,
+    default=None,
+    metavar="S",
+    help="Drop hits scoring below S [default: no cut].",
+)
+@click.option(
+    "--in",
+    "folders",
+    multiple=True,
+    type=click.Path(path_type=str),
+    metavar="PATH",
+    help="Only videos in this folder (repeatable).",
+)
+@click.option("--after", metavar="DATE", help="Only videos recorded on or after DATE (mtime).")
+@click.option("--before", metavar="DATE", help="Only videos recorded before DATE (mtime).")
+@click.option(
+    "--min-duration", type=float, metavar="SECONDS", help="Only videos this long or longer."
+)
+@click.option(
+    "--max-duration", type=float, metavar="SECONDS", help="Only videos this long or shorter."
+)
 @model_option
 @quantize_option
 @json_option
@@ -33,18 +65,48 @@ def command(
     text: str,
     k: int,
     no_rerank: bool,
+    negatives: tuple[str, ...],
+    min_score: float | None,
+    folders: tuple[str, ...],
+    after: str | None,
+    before: str | None,
+    min_duration: float | None,
+    max_duration: float | None,
     model: str | None,
     quantize: str,
     as_json: bool,
 ) -> None:
-    """Find the clips that best match TEXT."""
+    """Find the clips that best match TEXT.
+
+    DATE is YYYY-MM-DD or an ISO 8601 time; a video's recording time is its file's mtime.
+    """
+    from clipdex.search_filters import FilterError, narrowing
     from search.text import SearchOptions, search_text
 
+    try:
+        narrow = narrowing(
+            negatives=negatives,
+            min_score=min_score,
+            folders=[os.path.abspath(os.path.expanduser(f)) for f in folders],
+            after=after,
+            before=before,
+            min_duration_s=min_duration,
+            max_duration_s=max_duration,
+        )
+    except FilterError as exc:
+        raise ClipdexError(f"{exc.option}: {exc.reason}") from None
+    options = SearchOptions(
+        k=k,
+        rerank=not no_rerank,
+        min_score=narrow.min_score,
+        negatives=narrow.negatives,
+        only=narrow.only,
+    )
     library = obj.library()
     hits = []
     if library.settings is not None:
         encoder = load_encoder(model, library, quantize)
-        hits = search_text(library, encoder, text, SearchOptions(k=k, rerank=not no_rerank))
+        hits = search_text(library, encoder, text, options)
     if as_json:
         click.echo(json.dumps({"query": text, "hits": [h.to_json() for h in hits]}))
         return

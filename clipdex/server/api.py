@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from clipdex.search_filters import DATE_HELP, FilterError, narrowing
 from clipdex.server import security
 from clipdex.server.state import Shared
 from clipdex.status_report import library_status
@@ -23,11 +24,18 @@ from storage.models import Clip, Video
 logger = logging.getLogger(__name__)
 
 MAX_K = 100
+MAX_NEGATIVES = 10  # each costs a pass of the text tower and a re-rank
 router = APIRouter(prefix="/api")
 
 
 def not_found(what: str) -> HTTPException:
     return HTTPException(status_code=404, detail=f"{what} not found")
+
+
+def invalid(parameter: str, reason: str) -> HTTPException:
+    """A 422 in the shape of FastAPI's own validation errors, naming the query parameter."""
+    detail = [{"loc": ["query", parameter], "msg": reason, "type": "value_error"}]
+    return HTTPException(status_code=422, detail=detail)
 
 
 @router.get("/status", summary="What the library holds (as `clipdex status --json`)")
@@ -41,16 +49,43 @@ def search(
     q: Annotated[str, Query(max_length=1000, description="What to look for")] = "",
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     rerank: bool = True,
+    negatives: Annotated[
+        list[str] | None,
+        Query(alias="not", max_length=1000, description="Text to steer away from (repeatable)"),
+    ] = None,
+    min_score: Annotated[float | None, Query(description="Drop hits scoring below this")] = None,
+    folders: Annotated[
+        list[str] | None, Query(alias="in", description="Only videos under this absolute folder")
+    ] = None,
+    after: Annotated[str | None, Query(description=f"Recorded on or after: {DATE_HELP}")] = None,
+    before: Annotated[str | None, Query(description=f"Recorded before: {DATE_HELP}")] = None,
+    min_duration: Annotated[float | None, Query(ge=0, description="Seconds")] = None,
+    max_duration: Annotated[float | None, Query(ge=0, description="Seconds")] = None,
 ) -> dict:
     from clipdex.encoder import ModelLoadError
     from storage.errors import StorageError
 
+    if len(negatives or ()) > MAX_NEGATIVES:
+        raise invalid("not", f"at most {MAX_NEGATIVES} negative texts")
+    try:
+        narrow = narrowing(
+            negatives=negatives or (),
+            min_score=min_score,
+            folders=folders or (),
+            after=after,
+            before=before,
+            min_duration_s=min_duration,
+            max_duration_s=max_duration,
+        )
+    except FilterError as exc:
+        raise invalid(exc.field, exc.reason) from None
+    options = SearchOptions(k, rerank, narrow.min_score, narrow.negatives, narrow.only)
     text = q.strip()
     if not text or state.library.settings is None:
         return {"query": q, "hits": []}
     try:
         with state.model_lock:
-            hits = search_text(state.library, state.encoder(), text, SearchOptions(k, rerank))
+            hits = search_text(state.library, state.encoder(), text, options)
     except (ModelLoadError, StorageError) as exc:
         logger.warning("search failed: %s", exc)
         raise HTTPException(status_code=503, detail=str(exc)) from exc

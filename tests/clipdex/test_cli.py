@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -192,3 +195,62 @@ def test_progress_bar_on_a_terminal(video_dir):
     screen = b"".join(chunks).decode(errors="replace")
     assert "1/1" in screen and "clips_per_s" in screen and "realtime" in screen
     assert "indexed 1" in screen
+
+
+def test_search_filters_min_score_and_negatives(tmp_path, known_videos, monkeypatch):
+    folders = {name: tmp_path / name for name in ("a", "b", "bb")}
+    for folder in folders.values():
+        folder.mkdir()
+    # Recording times come from the files' mtimes (local time, as a user means a bare date).
+    placed = [
+        ("a", "red.mp4", datetime(2020, 3, 1, 12, 0, 0)),  # 3 s
+        ("b", "cuts.mp4", datetime(2024, 6, 1, 12, 0, 0)),  # 7.5 s
+        ("bb", "red.mp4", datetime(2022, 1, 1, 12, 0, 0)),  # a sibling sharing b's prefix
+    ]
+    for folder, name, when in placed:
+        copy = shutil.copy(known_videos[name].path, folders[folder] / name)
+        os.utime(copy, (when.timestamp(), when.timestamp()))
+    assert run_json("index", tmp_path)["indexed"] == 3
+
+    def found(*args: str) -> list[str]:
+        return sorted(Path(h["path"]).parent.name for h in run_json("search", "red", *args)["hits"])
+
+    assert found() == ["a", "b", "bb"]
+    assert found("--in", folders["a"], "--in", folders["bb"]) == ["a", "bb"]
+    monkeypatch.chdir(tmp_path)
+    assert found("--in", "b") == ["b"]  # relative to the working folder; not bb
+    assert found("--after", "2020-03-01", "--before", "2022-01-02") == ["a", "bb"]
+    assert found("--after", "2024-06-01T12:00:00") == ["b"]  # inclusive
+    assert found("--after", "2024-06-01T12:00:01") == []
+    assert found("--min-duration", "2", "--max-duration", "5") == ["a", "bb"]
+
+    hits = run_json("search", "red")["hits"]
+    scores = sorted({h["score"] for h in hits}, reverse=True)  # the two red.mp4 copies tie
+    cut = (scores[0] + scores[1]) / 2
+    kept = run_json("search", "red", "--min-score", cut)["hits"]
+    assert kept == [h for h in hits if h["score"] > cut] and 1 <= len(kept) < len(hits)
+    result = run("search", "red", "--min-score", "2")
+    assert result.exit_code == 0 and result.stdout == "" and "no hits" in result.stderr
+    # A negative equal to the query cancels it exactly, in the re-rank and in recall alone.
+    for extra in ((), ("--no-rerank",)):
+        same = run_json("search", "red", "--not", "red", *extra)
+        assert same["query"] == "red" and set(same) == {"query", "hits"}
+        assert len(same["hits"]) == 3 and {h["score"] for h in same["hits"]} == {0.0}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--after", "yesterday"), "clipdex: error: --after: not a date: 'yesterday'"),
+        (("--before", "2024-02-30"), "clipdex: error: --before: not a date"),
+        (("--after", "2024-05-02", "--before", "2024-05-01"), "clipdex: error: --after: "),
+        (("--min-duration", "9", "--max-duration", "3"), "clipdex: error: --min-duration: "),
+        (("--max-duration", "-1"), "clipdex: error: --max-duration: "),
+        (("--not", " "), "clipdex: error: --not: "),
+        (("--min-score", "nan"), "clipdex: error: --min-score: "),
+    ],
+)
+def test_bad_search_filters_are_one_usage_line(args, message):
+    result = run("search", "x", *args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1

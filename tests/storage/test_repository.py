@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from sqlalchemy import select
@@ -154,3 +156,49 @@ def test_changes_need_a_bound_library(open_library) -> None:
     with open_library() as lib, lib.session() as session:
         with pytest.raises(StorageError, match="bind"):
             repository.save_failed_video("/m/a.mp4", 1, 1, "boom", None, session=session)
+
+
+def test_clip_ids_matching_filters_by_folder_recording_time_and_duration(
+    library: Library, settings: LibrarySettings, rng: np.random.Generator
+) -> None:
+    day_ns = 86_400 * 10**9
+    videos = {  # path: (mtime in days since the epoch, duration in seconds)
+        "/m/a/one.mp4": (100, 5.0),
+        "/m/a/two.mp4": (200, 60.0),
+        "/m/ab/three.mp4": (300, 30.0),
+        "/n/four.mp4": (400, 10.0),
+    }
+    clip_ids = {}
+    for path, (day, duration_s) in videos.items():
+        record = replace(video_record(path), mtime_ns=day * day_ns, duration_s=duration_s)
+        clips = clip_records(rng, 2, settings.embed_dim, settings.feature_tokens)
+        with library.session() as session, session.begin():
+            video = repository.save_indexed_video(record, clips, session=session)
+            clip_ids[path] = [c.id for c in repository.clips_of_video(video.id, session=session)]
+    with library.session() as session, session.begin():
+        repository.save_failed_video(
+            "/m/a/broken.mp4", 1, 150 * day_ns, "bad", None, session=session
+        )
+
+    def matching(**fields) -> list[str]:
+        wanted = repository.VideoFilter(**fields)
+        with library.session() as session:
+            ids = repository.clip_ids_matching(wanted, session=session)
+        assert ids.dtype == np.int64 and list(ids) == sorted(ids)
+        found = [path for path, clips in clip_ids.items() if set(clips) <= set(ids.tolist())]
+        assert sum(len(clip_ids[path]) for path in found) == len(ids)  # whole videos only
+        return found
+
+    assert not repository.VideoFilter() and repository.VideoFilter(min_duration_s=0.0)
+    assert matching() == list(videos)
+    assert matching(folders=("/m/a",)) == ["/m/a/one.mp4", "/m/a/two.mp4"]
+    assert matching(folders=("/m/a/", "/n")) == ["/m/a/one.mp4", "/m/a/two.mp4", "/n/four.mp4"]
+    assert matching(after_ns=200 * day_ns) == ["/m/a/two.mp4", "/m/ab/three.mp4", "/n/four.mp4"]
+    assert matching(before_ns=200 * day_ns) == ["/m/a/one.mp4"]
+    assert matching(after_ns=150 * day_ns, before_ns=350 * day_ns) == [
+        "/m/a/two.mp4",
+        "/m/ab/three.mp4",
+    ]
+    assert matching(min_duration_s=10.0, max_duration_s=30.0) == ["/m/ab/three.mp4", "/n/four.mp4"]
+    assert matching(folders=("/m",), max_duration_s=29.9) == ["/m/a/one.mp4"]
+    assert matching(folders=("/nowhere",)) == []

@@ -80,3 +80,31 @@ def test_shortlist_stays_in_step_through_replace_remove_and_save(
         assert probe in found[0].tolist()
     _, found = loaded.search(vectors[3], 5)
     assert 3 not in found[0].tolist()  # removed clips are gone from the shortlist too
+
+
+@pytest.mark.parametrize("kind", ["flat", "pq-shortlist"])
+def test_search_among_ids_is_the_exact_top_of_that_subset(small_threshold, rng, kind) -> None:
+    vectors = _clustered(rng, N)
+    ids = np.arange(N, dtype=np.int64) * 7 + 3
+    index = VectorIndex(DIM)
+    index.add(ids, vectors)
+    if kind == "pq-shortlist":
+        index.fit_size()
+    assert index.kind == kind
+    # 1 % of the clips, chosen to be the ones least like the query: an unfiltered top-k (or a
+    # shortlist's candidates) holds none of them, so only a restricted search finds k.
+    query = vectors[0]
+    order = np.argsort(vectors @ query)
+    subset = ids[np.sort(order[: N // 100])]
+    unknown = np.array([5, 10**9], dtype=np.int64)  # not held: ignored
+    scores, found = index.search(query, 10, among=np.concatenate([subset, unknown]))
+    by_id = dict(zip(ids.tolist(), vectors @ query))
+    want = sorted(subset.tolist(), key=lambda i: -by_id[i])[:10]
+    assert found[0].tolist() == want
+    np.testing.assert_allclose(scores[0], [by_id[i] for i in want], rtol=1e-6)
+    _, plain = index.search(query, 10 * shortlist.REFINE_FACTOR)
+    assert not set(plain[0].tolist()) & set(subset.tolist())
+    empty_scores, none = index.search(query, 3, among=np.array([], dtype=np.int64))
+    assert none.tolist() == [[-1, -1, -1]] and np.all(np.isinf(empty_scores))
+    _, few = index.search(query, 50, among=subset[:4])
+    assert sorted(few[0][few[0] >= 0].tolist()) == sorted(subset[:4].tolist())

@@ -20,12 +20,18 @@ function baseName(path) {
   return path.split(/[\\/]/).pop();
 }
 
+// A 422's detail is a list of {loc: ["query", name], msg}: say which parameter and why.
+function problem(detail) {
+  if (!Array.isArray(detail)) return detail;
+  return detail.map((d) => `${(d.loc || []).slice(-1)[0]}: ${d.msg}`).join("; ");
+}
+
 async function getJSON(url) {
   if (pending) pending.abort();
   pending = new AbortController();
   const response = await fetch(url, { signal: pending.signal });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.detail || `${response.status} ${response.statusText}`);
+  if (!response.ok) throw new Error(problem(body.detail) || `${response.status} ${response.statusText}`);
   return body;
 }
 
@@ -59,6 +65,10 @@ async function search() {
   if (!query) { show([], ""); return; }
   $("message").textContent = "Searching…";
   const params = new URLSearchParams({ q: query, k: K, rerank: $("rerank").checked });
+  for (const input of document.querySelectorAll("#filters [data-param]")) {
+    const value = input.value.trim();
+    if (value) params.append(input.dataset.param, value);
+  }
   try {
     const body = await getJSON(`/api/search?${params}`);
     if (body.query.trim() !== $("q").value.trim()) return;  // a newer query is on its way
@@ -132,6 +142,7 @@ async function showStatus() {
 document.addEventListener("DOMContentLoaded", () => {
   $("q").addEventListener("input", schedule);
   $("rerank").addEventListener("change", search);
+  $("filters").addEventListener("input", schedule);
   $("search-form").addEventListener("submit", (event) => { event.preventDefault(); clearTimeout(timer); search(); });
   $("video").addEventListener("timeupdate", markSpan);
   $("video").addEventListener("loadedmetadata", markSpan);

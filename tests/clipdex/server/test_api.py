@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from clipdex.server.app import create_app
+from search.hits import hits_for, merge_top
 from search.text import SearchOptions, search_text
+from storage import repository as repo
 from storage.library import Library
 from tests.clipdex.server.conftest import LOOPBACK, Served, index_into
 from tests.support.videos import moving_shapes
@@ -304,3 +307,134 @@ def test_a_model_that_cannot_load_is_a_503_with_its_message(library, tmp_path) -
         assert response.status_code == 503
         assert str(missing) in response.json()["detail"]
         assert client.get("/api/status").status_code == 200
+
+
+NEGATIVE_CANDIDATES = (
+    "a cat",
+    "a red square",
+    "blue water",
+    "a green field",
+    "a moving disc",
+    "people talking",
+    "fireworks at night",
+    "a snowy street",
+    "a close-up of a face",
+    "a car on a road",
+    "a black screen",
+    "a white circle",
+)
+
+
+def _all_clips(library: Library) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Every clip id with its stored re-rank features and unit video embedding."""
+    ids = library.vectors().ids().tolist()
+    with library.session() as session:
+        inputs = repo.clip_rerank_inputs(ids, session=session)
+    return ids, np.stack([inputs[i][0] for i in ids]), np.stack([inputs[i][1] for i in ids])
+
+
+def _spans(hits: list[dict]) -> list[tuple]:
+    return [(h["path"], h["start"], h["end"], h["clip_id"]) for h in hits]
+
+
+def _expected(library: Library, ids: list[int], scores: np.ndarray, k: int = 10) -> list[dict]:
+    ranked = sorted(zip(ids, map(float, scores)), key=lambda pair: -pair[1])
+    return [hit.to_json() for hit in merge_top(hits_for(library, ranked), k)]
+
+
+def test_a_negative_text_lowers_what_matches_it_by_the_documented_formula(
+    client, library, served
+) -> None:
+    encoder, query = served.encoder, "red shapes moving"
+    ids, features, embeddings = _all_clips(library)
+    positive = encoder.encode_text(query)
+    plain = client.get("/api/search", params={"q": query}).json()["hits"]
+    assert _spans(plain) == _spans(
+        _expected(library, ids, encoder.rerank(positive, features, embeddings))
+    )
+    top_video = plain[0]["video_id"]
+    # A negative whose best-matching clip is in the top video, and which (by the formula
+    # rerank(pos) - rerank(neg), computed here from the stored features) moves that video down.
+    chosen = None
+    for text in NEGATIVE_CANDIDATES:
+        negative = encoder.rerank(encoder.encode_text(text), features, embeddings)
+        expected = _expected(
+            library, ids, encoder.rerank(positive, features, embeddings) - negative
+        )
+        with library.session() as session:
+            best = repo.clip_hits([ids[int(np.argmax(negative))]], session=session)
+        if next(iter(best.values())).video_id == top_video and expected[0]["video_id"] != top_video:
+            chosen = text, expected
+            break
+    assert chosen is not None, "no candidate negative matches the top video: extend the list"
+    text, expected = chosen
+    hits = client.get("/api/search", params={"q": query, "not": text}).json()["hits"]
+    assert _spans(hits) == _spans(expected)
+    np.testing.assert_allclose(
+        [h["score"] for h in hits], [h["score"] for h in expected], atol=2e-6
+    )
+    assert [h["video_id"] for h in hits].index(top_video) > 0
+
+    # Stage one alone (no re-rank): cos(pos, v) - cos(neg, v) on the stored embeddings.
+    unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
+    recall = embeddings @ unit(positive) - embeddings @ unit(encoder.encode_text(text))
+    hits = client.get("/api/search", params={"q": query, "not": text, "rerank": "false"}).json()
+    np.testing.assert_allclose(
+        [h["score"] for h in hits["hits"]],
+        [h["score"] for h in _expected(library, ids, recall)],
+        atol=2e-6,
+    )
+    assert _spans(hits["hits"]) == _spans(_expected(library, ids, recall))
+    assert set(hits) == {"query", "hits"} and all(set(h) == HIT_KEYS for h in hits["hits"])
+
+
+def test_filters_and_min_score_narrow_the_search(client, served) -> None:
+    def search(**params) -> list[dict]:
+        response = client.get("/api/search", params={"q": "shapes", **params})
+        assert response.status_code == 200, response.text
+        return response.json()["hits"]
+
+    everything = search()
+    assert len(everything) == 3  # one span per video
+    durations = {
+        h["video_id"]: _video(client, Path(h["path"]).name)["duration"] for h in everything
+    }
+    long = [h for h in everything if durations[h["video_id"]] >= 7.0]
+    assert len(long) == 2  # the two 7.5 s cuts videos, not the 6 s shapes.mp4
+    assert search(min_duration=7) == long
+    assert search(max_duration=6.5) == [h for h in everything if h not in long]
+    assert search(min_duration=6.5, max_duration=7.0) == []
+    assert search(**{"in": str(served.videos)}) == everything
+    assert search(**{"in": [str(served.videos / "nowhere"), str(served.videos)]}) == everything
+    assert search(**{"in": str(served.videos / "nowhere")}) == []
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    assert search(after="2000-01-01", before=tomorrow) == everything
+    assert search(after=tomorrow) == []
+    assert search(before="2000-01-01T00:00:00+00:00") == []
+    cut = (everything[0]["score"] + everything[1]["score"]) / 2
+    assert search(min_score=cut) == everything[:1]
+    assert search(min_score=cut, rerank="false") == [
+        h for h in search(rerank="false") if h["score"] >= cut
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"after": "yesterday"}, "after"),
+        ({"before": "2024-13-01"}, "before"),
+        ({"after": "2024-05-02", "before": "2024-05-01"}, "after"),
+        ({"in": "relative/folder"}, "in"),
+        ({"min_duration": -1}, "min_duration"),
+        ({"min_duration": 10, "max_duration": 5}, "min_duration"),
+        ({"not": "  "}, "not"),
+        ({"not": [f"t{i}" for i in range(11)]}, "not"),
+        ({"min_score": "nan"}, "min_score"),
+        ({"min_score": "high"}, "min_score"),
+    ],
+)
+def test_bad_filters_are_a_422_naming_the_parameter(client, params, parameter) -> None:
+    response = client.get("/api/search", params={"q": "x", **params})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", parameter] and error["msg"]

@@ -9,11 +9,13 @@ Screenshots (search, similar clips, phone-sized) go to ``artifacts/`` at the rep
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,4 +169,48 @@ def test_search_play_and_similar_in_chromium(server, browser, served) -> None:
     fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert fits, "the page scrolls sideways on a phone-sized screen"
     page.screenshot(path=str(_artifacts() / "serve-phone.png"))
+    assert errors == []
+
+
+def test_filters_narrow_the_search_in_chromium(server, browser, served) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server)
+    page.wait_for_function("document.getElementById('status').textContent.includes('3 videos')")
+    page.fill("#q", "red shapes moving")
+    page.wait_for_selector("#results .card", timeout=90_000)  # the first search loads the model
+    assert len(_cards(page)) == 3
+
+    page.locator("#filters summary").click()
+    page.fill("[data-param=min_duration]", "7")  # the 7.5 s cuts videos, not the 6 s shapes
+    page.wait_for_function("document.querySelectorAll('#results .card').length === 2")
+    assert {c["name"] for c in _cards(page)} == {"cuts.mp4", "cuts.webm"}
+    page.fill("[data-param=before]", "2000-01-01")
+    page.wait_for_function("/No results/.test(document.getElementById('message').textContent)")
+    page.fill("[data-param=before]", "")
+    page.fill("[data-param=in]", "relative/folder")
+    page.wait_for_function(
+        "document.getElementById('message').textContent.includes('in: must be an absolute path')"
+    )
+    page.fill("[data-param=in]", str(served.videos))
+    page.fill("[data-param=not]", "a red square")
+    page.wait_for_function("document.querySelectorAll('#results .card').length === 2")
+    with urllib.request.urlopen(
+        f"{server}/api/search?"
+        + urllib.parse.urlencode(
+            {
+                "q": "red shapes moving",
+                "k": 24,
+                "not": "a red square",
+                "min_duration": 7,
+                "in": str(served.videos),
+            }
+        )
+    ) as response:
+        expected = json.load(response)["hits"]
+    cards = _cards(page)
+    assert [c["clip"] for c in cards] == [h["clip_id"] for h in expected]
+    assert [c["score"] for c in cards] == [f"score {h['score']:.3f}" for h in expected]
+    page.screenshot(path=str(_artifacts() / "serve-filters.png"))
     assert errors == []

@@ -21,6 +21,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, Ope
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import migrations, repository
+from storage.atomic_file import remove_stale, temporary_glob
 from storage.errors import (
     CorruptIndexError,
     DatabaseUnavailableError,
@@ -140,6 +141,18 @@ def _check_connection(engine: Engine) -> None:
         ) from exc
 
 
+def _remove_stale_index_files(folder: Path) -> None:
+    """Remove the temporary index files that a killed save left (each as large as the index).
+
+    Done on every open, since any process may save the index (a reader saves the catch-up it
+    did); a file another live process is still writing is locked, and kept.
+    """
+    # Every index file's temporaries: index.faiss and the index-<digest>.faiss of --db-url.
+    pattern = temporary_glob(INDEX_FILENAME.replace(".faiss", "*.faiss"))
+    for path in remove_stale(folder, pattern):
+        logger.info("removed %s, left by an interrupted save of the vector index", path)
+
+
 def _settings_of(row: LibraryRow) -> LibrarySettings:
     return LibrarySettings(
         model_id=row.model_id,
@@ -185,6 +198,7 @@ class Library:
         except BaseException:
             engine.dispose()
             raise
+        _remove_stale_index_files(folder)
         logger.debug("opened library %s", folder)
         return cls(folder, engine, index_filename(url))
 

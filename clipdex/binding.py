@@ -5,9 +5,7 @@ from __future__ import annotations
 from clipdex.cli import ClipdexError, load_encoder
 
 
-def wanted_settings(
-    encoder, min_clip=None, max_clip=None, shot_threshold=None, model_digest=None
-):
+def wanted_settings(encoder, min_clip=None, max_clip=None, shot_threshold=None, model_digest=None):
     """The settings a new library gets for ``encoder`` and the clip options (None: default);
     ``model_digest`` is the model's fingerprint (``clipdex.model_identity.model_digest``)."""
     from indexer.segment import SegmentRules

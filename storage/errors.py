@@ -53,7 +53,9 @@ class ModelMismatchError(StorageError):
         else:
             why = f"it cannot be searched or extended with {requested}"
             advice = f"use a new --library, or --model {stored}"
-        super().__init__(f"library at {self.folder} was built with model {stored}; {why} ({advice})")
+        super().__init__(
+            f"library at {self.folder} was built with model {stored}; {why} ({advice})"
+        )
 
 
 class LibraryNotBoundError(StorageError):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from clipdex.cli import ClipdexError, load_encoder
 
 
-def wanted_settings(encoder, min_clip=None, max_clip=None, shot_threshold=None):
-    """The settings a new library gets for ``encoder`` and the clip options (None: default)."""
+def wanted_settings(encoder, min_clip=None, max_clip=None, shot_threshold=None, model_digest=None):
+    """The settings a new library gets for ``encoder`` and the clip options (None: default);
+    ``model_digest`` is the model's fingerprint (``clipdex.model_identity.model_digest``)."""
     from indexer.segment import SegmentRules
     from indexer.shots import DEFAULT_THRESHOLD
     from storage.settings import LibrarySettings
@@ -25,6 +26,7 @@ def wanted_settings(encoder, min_clip=None, max_clip=None, shot_threshold=None):
         min_clip_s=rules.min_clip_s,
         max_clip_s=rules.max_clip_s,
         shot_threshold=shot_threshold if shot_threshold is not None else DEFAULT_THRESHOLD,
+        model_digest=model_digest,
     )
 
 
@@ -45,8 +47,16 @@ def bind_encoder(
     library, model, quantize="none", min_clip=None, max_clip=None, shot_threshold=None
 ):
     """Load the encoder for ``library`` (checked against its model first) and bind the library
-    to it: returns (encoder, the library's settings). Shared by ``index`` and ``watch``."""
+    to it: returns (encoder, the library's settings). Shared by ``index`` and ``watch``.
+
+    The model's fingerprint is checked on every bind (a cache hit: a few ``stat`` calls), so
+    weights replaced in place under the library's own path are refused too."""
+    from clipdex.model_identity import model_digest
+
     encoder = load_encoder(model, library, quantize)
-    settings = library.bind(wanted_settings(encoder, min_clip, max_clip, shot_threshold))
+    digest = model_digest(encoder.model_id)
+    settings = library.bind(
+        wanted_settings(encoder, min_clip, max_clip, shot_threshold, model_digest=digest)
+    )
     check_overrides(settings, min_clip, max_clip, shot_threshold)
     return encoder, settings

@@ -154,16 +154,26 @@ def quantize_option(func: Callable) -> Callable:
 
 
 def load_encoder(model: str | None, library, quantize: str = "none") -> object:
-    """The encoder for ``model`` (else the library's, else the default), checked against the
-    library's binding before the slow load."""
-    from clipdex.encoder import DEFAULT_MODEL, XClipEncoder, resolve_model_id
-    from storage.errors import ModelMismatchError
+    """The encoder for ``model`` (else the library's, else the default).
+
+    A model named for a bound library is checked against it by what it is (config and weights,
+    hashed once per file and cached), before the slow load when its files are already here, so
+    a copy of the library's model under another path or name is accepted. Without ``model``
+    the library's own id is used unchecked: a search need not fingerprint anything.
+    """
+    from clipdex.encoder import DEFAULT_MODEL, XClipEncoder
+    from clipdex.model_identity import model_digest, resolve_model_id
 
     held = library.settings
     wanted = resolve_model_id(model) if model else (held.model_id if held else DEFAULT_MODEL)
-    if held and held.model_id != wanted:
-        raise ModelMismatchError(str(library.folder), held.model_id, wanted)
-    return XClipEncoder(wanted, quantize=None if quantize == "none" else quantize)
+    check = held is not None and model is not None
+    digest = model_digest(wanted) if check else None
+    if check and digest is not None:
+        library.check_model(wanted, digest)
+    encoder = XClipEncoder(wanted, quantize=None if quantize == "none" else quantize)
+    if check and digest is None:  # a hub id fetched just now: its files are here only now
+        library.check_model(wanted, model_digest(wanted))
+    return encoder
 
 
 def build_cli() -> click.Group:

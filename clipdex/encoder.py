@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clipdex.model_identity import looks_like_path, resolve_model_id
 from indexer.cpus import usable_cpus
 
 logger = logging.getLogger(__name__)
@@ -43,17 +44,6 @@ class PreprocessSpec:
     crop_size: int = 224
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
-
-def _looks_like_path(model_id: str) -> bool:
-    return model_id.startswith(("/", "./", "../", "~")) or Path(model_id).expanduser().exists()
-
-
-def resolve_model_id(model_id: str) -> str:
-    """A local folder becomes its absolute path (so the library records it unambiguously)."""
-    if _looks_like_path(model_id):
-        return str(Path(model_id).expanduser().resolve())
-    return model_id
 
 
 def _missing_model_message(model_id: str, reason: str) -> str:
@@ -307,7 +297,7 @@ def _load(model_id: str):
 
         hub_logging.set_verbosity_error()
 
-    if _looks_like_path(model_id) and not Path(model_id).is_dir():
+    if looks_like_path(model_id) and not Path(model_id).is_dir():
         raise ModelLoadError(_missing_model_message(model_id, "no such folder"))
     try:
         config = AutoConfig.from_pretrained(model_id)

@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 
 from indexer.errors import VideoOpenError
+from indexer.pyav_versions import OPEN_OPTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def open_container(path: Path) -> av.container.InputContainer:
     try:
         if path.stat().st_size == 0:
             raise VideoOpenError(str(path), "empty file")
-        return av.open(str(path), metadata_errors="ignore")
+        return av.open(str(path), **OPEN_OPTIONS)
     except VideoOpenError:
         raise
     except av.error.InvalidDataError:

@@ -16,16 +16,45 @@ class ModelMismatchError(StorageError):
     """The library was built with one model and is being used with another.
 
     Embeddings of two models live in different spaces, so mixing them would return nonsense
-    ranks; refusing is the only safe answer. The message says what to run instead.
+    ranks; refusing is the only safe answer. Models are compared by digest (config and weights)
+    where both are known, so this names two models that really differ; the message says what
+    to run instead.
     """
 
-    def __init__(self, folder: Path | str, stored: str, requested: str) -> None:
+    def __init__(
+        self,
+        folder: Path | str,
+        stored: str,
+        requested: str,
+        *,
+        stored_digest: str | None = None,
+        requested_digest: str | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.stored = stored
         self.requested = requested
+        self.stored_digest = stored_digest
+        self.requested_digest = requested_digest
+        if stored_digest and requested_digest:
+            why = (
+                f"{requested} is a different model (weights or config differ: "
+                f"fingerprint {requested_digest[:12]}, the library's {stored_digest[:12]})"
+            )
+            advice = f"use a new --library for it, or --model {stored} or a copy of it"
+        elif not stored_digest and requested_digest:
+            why = (
+                f"it has not fingerprinted that model yet, so it cannot tell whether {requested} "
+                "is the same"
+            )
+            advice = (
+                f"run `clipdex index` once with --model {stored} to record its fingerprint, "
+                "or use a new --library"
+            )
+        else:
+            why = f"it cannot be searched or extended with {requested}"
+            advice = f"use a new --library, or --model {stored}"
         super().__init__(
-            f"library at {self.folder} was built with model {stored}; it cannot be searched or "
-            f"extended with {requested} (use a new --library, or --model {stored})"
+            f"library at {self.folder} was built with model {stored}; {why} ({advice})"
         )
 
 

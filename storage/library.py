@@ -16,11 +16,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, make_url, select
+from sqlalchemy import URL, Engine, create_engine, event, make_url, select, update
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import migrations, repository
+from storage.atomic_file import remove_stale, temporary_glob
 from storage.errors import (
     CorruptIndexError,
     DatabaseUnavailableError,
@@ -140,6 +141,18 @@ def _check_connection(engine: Engine) -> None:
         ) from exc
 
 
+def _remove_stale_index_files(folder: Path) -> None:
+    """Remove the temporary index files that a killed save left (each as large as the index).
+
+    Done on every open, since any process may save the index (a reader saves the catch-up it
+    did); a file another live process is still writing is locked, and kept.
+    """
+    # Every index file's temporaries: index.faiss and the index-<digest>.faiss of --db-url.
+    pattern = temporary_glob(INDEX_FILENAME.replace(".faiss", "*.faiss"))
+    for path in remove_stale(folder, pattern):
+        logger.info("removed %s, left by an interrupted save of the vector index", path)
+
+
 def _settings_of(row: LibraryRow) -> LibrarySettings:
     return LibrarySettings(
         model_id=row.model_id,
@@ -150,6 +163,7 @@ def _settings_of(row: LibraryRow) -> LibrarySettings:
         min_clip_s=row.min_clip_s,
         max_clip_s=row.max_clip_s,
         shot_threshold=row.shot_threshold,
+        model_digest=row.model_digest,
     )
 
 
@@ -184,6 +198,7 @@ class Library:
         except BaseException:
             engine.dispose()
             raise
+        _remove_stale_index_files(folder)
         logger.debug("opened library %s", folder)
         return cls(folder, engine, index_filename(url))
 
@@ -214,18 +229,62 @@ class Library:
     def bind(self, wanted: LibrarySettings) -> LibrarySettings:
         """Bind a fresh library to ``wanted``, or check that an existing one matches its model.
 
-        Returns the stored settings: once a library exists its segmentation settings win, so
-        every clip in it is cut and sampled the same way. Another model (or embedding size)
-        raises ModelMismatchError.
+        Returns the stored settings: once a library exists its model id and segmentation
+        settings win, so every clip in it is cut and sampled the same way and the user keeps
+        seeing the name it was built with. Another model (or embedding size) raises
+        ModelMismatchError. A library made before model digests existed records
+        ``wanted.model_digest`` when bound with the very id or path it was built with.
         """
         stored = self.settings
         if stored is None:
             stored = self._store_settings(wanted)
-        if stored.model_id != wanted.model_id or stored.embed_dim != wanted.embed_dim:
-            requested = wanted.model_id
-            if stored.model_id == wanted.model_id:
-                requested = f"{wanted.model_id} (embedding size {wanted.embed_dim})"
-            raise ModelMismatchError(self.folder, stored.model_id, requested)
+        self.check_model(wanted.model_id, wanted.model_digest)
+        if stored.embed_dim != wanted.embed_dim:
+            raise ModelMismatchError(
+                self.folder,
+                stored.model_id,
+                f"{wanted.model_id} (embedding size {wanted.embed_dim})",
+            )
+        if stored.model_digest is None and wanted.model_digest is not None:
+            stored = self._record_digest(wanted.model_digest)
+        return stored
+
+    def check_model(self, model_id: str, digest: str | None) -> None:
+        """Raise ModelMismatchError unless ``model_id`` (with ``digest``, None if unknown) is
+        the model this library was built with; a fresh library accepts any.
+
+        Digests decide when both are known, whatever the names; otherwise the names must match.
+        """
+        stored = self.settings
+        if stored is None:
+            return
+        if stored.model_digest and digest:
+            same = stored.model_digest == digest
+        else:
+            same = stored.model_id == model_id
+        if not same:
+            raise ModelMismatchError(
+                self.folder,
+                stored.model_id,
+                model_id,
+                stored_digest=stored.model_digest,
+                requested_digest=digest,
+            )
+
+    def _record_digest(self, digest: str) -> LibrarySettings:
+        """Fill the digest of a library made before digests (only where it is still empty, so
+        a concurrent binder's value is kept) and return the stored settings."""
+        with self.session() as session, session.begin():
+            session.execute(
+                update(LibraryRow)
+                .where(LibraryRow.id == LIBRARY_ROW_ID, LibraryRow.model_digest.is_(None))
+                .values(model_digest=digest)
+            )
+        logger.info("library %s: recorded its model's fingerprint %s", self.folder, digest[:12])
+        self._settings = None
+        stored = self.settings
+        if stored is None:
+            raise RuntimeError("library row vanished while its model digest was recorded")
         return stored
 
     def _store_settings(self, wanted: LibrarySettings) -> LibrarySettings:

@@ -63,6 +63,8 @@ class LibraryRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     model_id: Mapped[str] = mapped_column(Text)
+    # SHA-256 of the model's config and weights; NULL in libraries made before revision 0003.
+    model_digest: Mapped[str | None] = mapped_column(String(64))
     embed_dim: Mapped[int] = mapped_column(Integer)
     frames_per_clip: Mapped[int] = mapped_column(Integer)
     image_size: Mapped[int] = mapped_column(Integer)

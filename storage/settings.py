@@ -9,9 +9,13 @@ from dataclasses import dataclass
 class LibrarySettings:
     """The settings a library is bound to on first use.
 
-    The model (``model_id``, ``embed_dim``) must never change for a library: stored embeddings
-    would become incomparable. The other fields are stored too, so later runs cut and sample
-    clips the same way even if the defaults change.
+    The model must never change for a library: stored embeddings would become incomparable.
+    ``model_digest`` is what the model is (its config and weights, see
+    ``clipdex/model_identity.py``), so a copy of it under another path or name is accepted;
+    ``model_id`` is the id or path it was built with, shown to the user. Libraries made before
+    digests existed have None until they are next bound with that same ``model_id``. The other
+    fields are stored too, so later runs cut and sample clips the same way even if the defaults
+    change.
     """
 
     model_id: str
@@ -22,3 +26,4 @@ class LibrarySettings:
     min_clip_s: float
     max_clip_s: float
     shot_threshold: float
+    model_digest: str | None = None

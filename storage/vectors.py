@@ -9,10 +9,7 @@ can never disagree, whatever crashes in between.
 from __future__ import annotations
 
 import logging
-import os
-import stat
 import struct
-import tempfile
 import threading
 import zlib
 from collections.abc import Iterator
@@ -23,6 +20,7 @@ import faiss
 import numpy as np
 
 from storage import shortlist as shortlists
+from storage.atomic_file import replace_atomically
 from storage.errors import CorruptIndexError
 
 logger = logging.getLogger(__name__)
@@ -246,8 +244,9 @@ class VectorIndex:
     def save(self, path: Path) -> None:
         """Write the index and its generation to ``path`` atomically.
 
-        A temporary file in the same folder is written, flushed and fsynced, then renamed over
-        the old file and the folder fsynced, so readers see the old file or the new one, whole.
+        A temporary file in the same folder is written, locked while it is written, fsynced,
+        then renamed over the old file and the folder fsynced (``storage/atomic_file.py``), so
+        readers see the old file or the new one, whole.
         """
         path = Path(path)
         with self._lock:
@@ -265,21 +264,7 @@ class VectorIndex:
                 zlib.crc32(payload),
                 len(extra),
             )
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            # mkstemp makes the file private; keep the old file's mode so other readers still can.
-            if hasattr(os, "fchmod"):
-                os.fchmod(fd, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(header)
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-        _fsync_folder(path.parent)
+        replace_atomically(path, (header, payload))
         logger.debug("saved %d vectors at generation %d to %s", len(self), self.generation, path)
 
     @classmethod
@@ -318,14 +303,3 @@ def _parse(data: bytes, path: Path) -> tuple[int, int, bytes, bytes]:
     if len(payload) != length or zlib.crc32(payload) != crc or extra > length:
         raise CorruptIndexError(f"{path}: index file is truncated or damaged")
     return dim, generation, payload[: length - extra], payload[length - extra :]
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable; folders cannot be opened for fsync on Windows."""
-    if os.name != "posix":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -113,7 +113,8 @@ def library_dir(
     """A fresh, empty library folder per test, exported as ``CLIPDEX_LIBRARY``.
 
     ``CLIPDEX_MODEL`` points at the tiny checkpoint and ``CLIPDEX_DB_URL`` is unset, so code that
-    reads its settings from the environment uses the test library and model, never the user's.
+    reads its settings from the environment uses the test library and model, never the user's
+    (nor the user's cache folder).
     """
     for name in _CLIPDEX_ENV:
         monkeypatch.delenv(name, raising=False)
@@ -122,6 +123,8 @@ def library_dir(
     library = tmp_path_factory.mktemp("library")
     monkeypatch.setenv("CLIPDEX_LIBRARY", str(library))
     monkeypatch.setenv("CLIPDEX_MODEL", str(xclip_checkpoint))
+    # The model fingerprint cache (clipdex/model_identity.py): one per session, not the user's.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "user-cache"))
     return library
 
 

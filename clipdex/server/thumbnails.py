@@ -70,8 +70,10 @@ def render_jpeg(video: Path, time_s: float, rotation: int = 0, width: int = WIDT
     upright, ``width`` pixels wide."""
     import av
 
+    from indexer.pyav_versions import OPEN_OPTIONS
+
     try:
-        with av.open(str(video), metadata_errors="ignore") as container:
+        with av.open(str(video), **OPEN_OPTIONS) as container:
             stream = container.streams.video[0]
             frame = _frame_at(container, stream, time_s)
     except (av.FFmpegError, IndexError, OSError) as exc:

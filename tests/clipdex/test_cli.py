@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import videos
+from tests.support.checkpoint import retrained_copy
 from tests.support.cli import run, run_json, subprocess_run
 
 
@@ -90,7 +91,7 @@ def test_search_on_empty_library_returns_no_hits():
 
 def test_model_mismatch_is_refused(video_dir, xclip_checkpoint, tmp_path):
     assert run("index", video_dir / "red.mp4").exit_code == 0
-    other = shutil.copytree(xclip_checkpoint, tmp_path / "other-model")
+    other = retrained_copy(xclip_checkpoint, tmp_path / "other-model")
     for args in (("search", "x", "--model", other), ("index", video_dir, "--model", other)):
         result = run(*args)
         assert result.exit_code == 2

@@ -100,6 +100,56 @@ def test_bind_refuses_another_model(
     assert str(lib.folder) in message and f"--model {settings.model_id}" in message
 
 
+def _with(settings: LibrarySettings, **changes: object) -> LibrarySettings:
+    return LibrarySettings(**{**settings.__dict__, **changes})
+
+
+def test_bind_accepts_the_same_model_under_another_name(
+    open_library: Callable[..., Library], settings: LibrarySettings
+) -> None:
+    built = _with(settings, model_id="/models/xclip", model_digest="a" * 64)
+    with open_library() as lib:
+        lib.bind(built)
+    copy = _with(built, model_id="microsoft/xclip-base-patch32")
+    with open_library() as lib:
+        assert lib.bind(copy) == built  # the name it was built with is the one kept
+        lib.check_model("/elsewhere/copy", "a" * 64)
+
+
+def test_bind_refuses_a_model_with_other_weights_under_the_same_name(
+    open_library: Callable[..., Library], settings: LibrarySettings
+) -> None:
+    with open_library() as lib:
+        lib.bind(_with(settings, model_digest="a" * 64))
+    tuned = _with(settings, model_digest="b" * 64)
+    with open_library() as lib:
+        with pytest.raises(ModelMismatchError) as caught:
+            lib.bind(tuned)
+        with pytest.raises(ModelMismatchError):
+            lib.check_model(settings.model_id, "b" * 64)
+    message = str(caught.value)
+    assert "\n" not in message and "different model" in message
+    assert "aaaaaaaaaaaa" in message and "bbbbbbbbbbbb" in message
+    assert f"--model {settings.model_id}" in message and str(lib.folder) in message
+
+
+def test_a_library_without_digest_records_it_when_bound_by_its_own_name(
+    open_library: Callable[..., Library], settings: LibrarySettings
+) -> None:
+    """Libraries made before revision 0003 have no digest: the same name fills it in, another
+    name is refused (it cannot be compared yet) with advice that leads to the first case."""
+    with open_library() as lib:
+        lib.bind(settings)
+        assert lib.settings.model_digest is None
+        copy = _with(settings, model_id="/elsewhere/copy", model_digest="a" * 64)
+        with pytest.raises(ModelMismatchError, match=f"once with --model {settings.model_id}"):
+            lib.bind(copy)
+        assert lib.bind(_with(settings, model_digest="a" * 64)).model_digest == "a" * 64
+    with open_library() as lib:
+        assert lib.settings.model_digest == "a" * 64
+        assert lib.bind(copy).model_id == settings.model_id
+
+
 def test_bind_refuses_another_embedding_size(library: Library, settings: LibrarySettings) -> None:
     other = LibrarySettings(**{**settings.__dict__, "embed_dim": settings.embed_dim * 2})
     with pytest.raises(ModelMismatchError, match="embedding size"):

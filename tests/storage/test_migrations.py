@@ -12,12 +12,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from alembic import command
 from storage import migrations
 from storage.library import Library, create_library_engine
 from storage.models import Base
+from storage.settings import LibrarySettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"library", "videos", "clips", "clip_tombstones", "frame_hashes"}
@@ -156,3 +157,34 @@ def test_concurrent_first_open_creates_schema_once(tmp_path: Path, db_url: str |
     for process in processes:
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 0, stderr
+
+
+def test_a_library_made_before_model_digests_upgrades_and_keeps_working(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    """A library at revision 0002 (no ``model_digest``) opens at head with its row intact; its
+    first bind by the name it was built with records the digest."""
+    url = db_url or f"sqlite:///{tmp_path / 'clipdex.db'}"
+    old = create_library_engine(url)
+    try:
+        run(old, "upgrade", "0002")
+        with old.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO library (id, model_id, embed_dim, frames_per_clip, image_size,"
+                    " feature_tokens, min_clip_s, max_clip_s, shot_threshold, generation,"
+                    " created_at) VALUES (1, '/models/xclip', 16, 8, 224, 4, 1.0, 10.0, 0.3, 7,"
+                    " CURRENT_TIMESTAMP)"
+                )
+            )
+    finally:
+        old.dispose()
+    with Library.open(tmp_path, db_url=db_url) as lib:
+        with lib.engine.connect() as connection:
+            assert migrations.current_revisions(connection) == migrations.head_revisions()
+        held = lib.settings
+        assert (held.model_id, held.model_digest, lib.generation()) == ("/models/xclip", None, 7)
+        wanted = LibrarySettings(**{**held.__dict__, "model_digest": "c" * 64})
+        assert lib.bind(wanted).model_digest == "c" * 64
+    with Library.open(tmp_path, db_url=db_url) as lib:
+        assert lib.settings.model_digest == "c" * 64 and lib.settings.model_id == "/models/xclip"

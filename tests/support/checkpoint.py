@@ -242,3 +242,19 @@ def build_checkpoint(folder: Path, *, size: str = "tiny") -> Path:
 
 def _write_json(path: Path, payload: object) -> None:
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def retrained_copy(folder: Path, target: Path) -> Path:
+    """A copy of the checkpoint at ``folder`` with the same config and files but other weights
+    (one tensor nudged), as a fine-tuned checkpoint would be; returns ``target``."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(folder, target)
+    weights = target / "model.safetensors"
+    tensors = load_file(weights)
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 0.01
+    save_file(tensors, weights, metadata={"format": "pt"})
+    return target

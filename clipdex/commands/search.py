@@ -38,6 +38,11 @@ def command(
     as_json: bool,
 ) -> None:
     """Find the clips that best match TEXT."""
+    if not text.strip():
+        # Every clip is equally far from nothing: the "hits" would be arbitrary.
+        raise click.UsageError(
+            'the query is empty: describe what to find, e.g. clipdex search "a dog on a beach"'
+        )
     from search.text import SearchOptions, search_text
 
     library = obj.library()

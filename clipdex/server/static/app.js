@@ -25,7 +25,9 @@ async function getJSON(url) {
   pending = new AbortController();
   const response = await fetch(url, { signal: pending.signal });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.detail || `${response.status} ${response.statusText}`);
+  // clipdex's own errors carry a sentence; FastAPI's validation errors a list of objects.
+  const detail = typeof body.detail === "string" ? body.detail : "";
+  if (!response.ok) throw new Error(detail || `${response.status} ${response.statusText}`);
   return body;
 }
 

@@ -47,8 +47,9 @@ def usage_line(exc: click.UsageError) -> str:
     message = " ".join(exc.format_message().split()).rstrip(".")
     if message[:2].istitle():  # "Invalid value", "Missing argument"; leave "TEXT ..." alone
         message = message[0].lower() + message[1:]
-    command = exc.ctx.command_path if exc.ctx is not None else "clipdex"
-    return f"{message} (see {command} --help)"
+    # The path without the program's name as invoked (``python -m clipdex``, CliRunner's "cli").
+    words = exc.ctx.command_path.split()[1:] if exc.ctx is not None else []
+    return f"{message} (see {' '.join(['clipdex', *words])} --help)"
 
 
 class ClipdexGroup(click.Group):

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,6 +91,7 @@ def _fill_when_indexed(database: Path, count: int, filler: Path) -> threading.Th
                 done = 0
             if done >= count:
                 break
+            time.sleep(0.02)
         with open(filler, "wb") as out:
             block = b"\0" * 65536
             try:

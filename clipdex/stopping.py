@@ -38,8 +38,8 @@ class StopRequest:
     def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> bool:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
-        # A KeyboardInterrupt in the block came from a second signal (every SIGINT meets
-        # ``_handle`` while it is installed): the work in progress is abandoned, exit 0.
+        # A KeyboardInterrupt in the block came from ``_handle`` (every SIGINT meets it while
+        # it is installed): a stop during start-up or a second signal. Exit 0.
         return exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
 
     def started(self) -> None:

@@ -30,9 +30,8 @@ from clipdex.stopping import StopRequest
 @_typed_errors
 def command(obj: Context, host: str, port: int, token: str | None, model: str | None) -> None:
     """Serve the search page and the JSON API (docs at /docs)."""
-    # First, before the heavy imports: SIGINT or SIGTERM at any moment stops it with exit 0.
-    # A signal during start-up, or a second one, stops at once (StopRequest swallows the
-    # KeyboardInterrupt): exit 0 either way.
+    # First thing, before the heavy imports: SIGINT or SIGTERM at any moment stops it with
+    # exit 0 (during start-up at once: StopRequest swallows the KeyboardInterrupt).
     with StopRequest() as stop:
         _serve(obj, host, port, token, model, stop)
 

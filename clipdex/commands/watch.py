@@ -2,7 +2,8 @@
 
 The first SIGINT or SIGTERM lets the video in progress finish and commit, then stops; a second
 one abandons it (its transaction rolls back, so the library holds it whole or not at all).
-Either way the FAISS cache is saved and the exit status is 0.
+Either way the FAISS cache is saved and the exit status is 0. A signal while it starts (imports,
+opening the library, loading the model) stops it at once, also with 0 (clipdex/stopping.py).
 """
 
 from __future__ import annotations
@@ -62,9 +63,9 @@ def command(
     as_json: bool,
 ) -> None:
     """Watch folders and index changes as they happen, until SIGINT or SIGTERM."""
-    # First, before the heavy imports and the model load: a signal during start-up stops it.
-    # A signal during start-up, or a second one, abandons the work in progress (StopRequest
-    # swallows the KeyboardInterrupt): exit 0 either way.
+    # First thing, before the heavy imports and the model load. A signal during start-up, or a
+    # second one, abandons the work in progress (StopRequest swallows the KeyboardInterrupt):
+    # exit 0 either way.
     with StopRequest() as stop:
         try:
             _watch(obj, paths, model, settle_s, poll_s, batch_clips, quantize, as_json, stop)

@@ -190,7 +190,9 @@ class Library:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise (failures.from_os_error(exc) or exc) from exc
+            if (error := failures.from_os_error(exc)) is None:
+                raise
+            raise error from exc
         engine = create_library_engine(url or f"sqlite:///{folder / DB_FILENAME}")
         failures.attach(engine)
         try:
@@ -362,7 +364,9 @@ class Library:
             try:
                 index.save(self.index_path)
             except OSError as exc:
-                raise (self.write_failures.from_os_error(exc) or exc) from exc
+                if (error := self.write_failures.from_os_error(exc)) is None:
+                    raise
+                raise error from exc
             self._saved_generation = index.generation
 
     def close(self) -> None:

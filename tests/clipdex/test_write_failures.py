@@ -134,6 +134,14 @@ def test_a_full_disk_stops_indexing_with_one_line_exit_3_and_the_report(tmp_path
         assert 1 <= report["indexed"] < len(later), report
         assert f"; {report['indexed']} video" in line
 
+        # Still full: the library reads, and saving its FAISS cache is the same typed error.
+        with Library.open(library_dir) as library:
+            library.vectors()
+            with pytest.raises(LibraryWriteError) as caught:
+                library.save_vectors()
+            assert (caught.value.reason, caught.value.path) == ("disk_full", library_dir)
+        assert not list(library_dir.glob(".index.faiss.*.tmp"))
+
         filler.unlink()  # room again: the library opens and holds exactly what was reported
         stored = _indexed_paths(library_dir)
         assert stored == {str(first[0])} | {str(p) for p in later[: report["indexed"]]}

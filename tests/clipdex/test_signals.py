@@ -135,9 +135,14 @@ def test_watch_exits_0_on_sigterm_while_it_loads_the_model(media, library_dir):
     assert code == 0, "\n".join(watch.stderr)
     assert [json.loads(line) for line in watch.stdout][-1] == {"event": "stopped"}
     assert not any("Traceback" in line for line in watch.stderr), watch.stderr
-    with Library.open(library_dir) as library, library.session() as session:
-        # stopped before it indexed anything: the library opens, and holds nothing half-done
-        assert repo.counts(session=session) == (0, 0, 0)
+    with Library.open(library_dir) as library:
+        # the library opens and agrees with itself (normally nothing was indexed: the model
+        # load was abandoned; on a very slow machine the signal may land once it runs)
+        if library.settings is None:
+            with library.session() as session:
+                assert repo.counts(session=session) == (0, 0, 0)
+        else:
+            consistent(library)
 
 
 # --- serve ----------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """The ``clipdex`` command line: the composition root.
 
 It builds the library and the encoder and hands them to ``indexer`` and ``search``; it alone
-turns typed errors into one-line messages and exit codes (0 ok, 1 some files failed,
-2 usage or configuration error). Heavy imports (torch, transformers) happen only inside the
-commands that need the model, so ``clipdex --help`` stays fast.
+turns typed errors into one-line messages and exit codes (see the README's table: 0 ok, 1 some
+files failed, 2 usage or configuration error, 3 the library could not be written, 130
+interrupted). Heavy imports (torch, transformers) happen only inside the commands that need the
+model, so ``clipdex --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -23,15 +24,68 @@ logger = logging.getLogger("clipdex")
 
 EXIT_FAILED_FILES = 1
 EXIT_USAGE = 2
+EXIT_CANNOT_WRITE = 3  # disk full, or a read-only library folder or database
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 
 class ClipdexError(click.ClickException):
-    """A configuration or usage problem: one line on stderr, exit 2."""
+    """A problem the user can fix: one line on stderr, exit 2 (or ``exit_code``)."""
 
     exit_code = EXIT_USAGE
 
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
     def show(self, file=None) -> None:
         click.echo(f"clipdex: error: {self.format_message()}", err=True)
+
+
+def usage_line(exc: click.UsageError) -> str:
+    """Click's usage error as one line, with where to read more:
+    ``invalid value for '-k': 0 is not in the range x>=1 (see clipdex search --help)``."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    if message[:2].istitle():  # "Invalid value", "Missing argument"; leave "TEXT ..." alone
+        message = message[0].lower() + message[1:]
+    # The path without the program's name as invoked (``python -m clipdex``, CliRunner's "cli").
+    words = exc.ctx.command_path.split()[1:] if exc.ctx is not None else []
+    return f"{message} (see {' '.join(['clipdex', *words])} --help)"
+
+
+class ClipdexGroup(click.Group):
+    """The group whose errors all look alike: ``clipdex: error: ...`` on one line, exit 2.
+
+    Click prints usage errors as a "Usage:" block and "Error: ..."; doing it here rather than in
+    ``main`` gives CliRunner (the tests) exactly what a user sees.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            if not standalone_mode:
+                raise
+            exc.show()  # plain ``clipdex``: the help, on stderr
+            sys.exit(EXIT_USAGE)
+        except click.UsageError as exc:
+            if not standalone_mode:
+                raise
+            click.echo(f"clipdex: error: {usage_line(exc)}", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            if not standalone_mode:
+                raise
+            exc.show()
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            if not standalone_mode:
+                raise
+            # The video in progress was one open transaction: it is rolled back, the rest is kept.
+            click.echo("clipdex: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 class Context:
@@ -62,11 +116,15 @@ def _typed_errors(func: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         from clipdex.encoder import ModelLoadError
         from indexer.errors import VideoOpenError
-        from storage.errors import StorageError
+        from storage.errors import LibraryWriteError, StorageError
 
         ctx = click.get_current_context().find_object(Context)
         try:
             return func(*args, **kwargs)
+        except LibraryWriteError as exc:
+            if ctx and ctx.debug:
+                raise
+            raise ClipdexError(str(exc), EXIT_CANNOT_WRITE) from exc
         except (ModelLoadError, StorageError, VideoOpenError, ValueError) as exc:
             if ctx and ctx.debug:
                 raise
@@ -95,7 +153,7 @@ def model_option(func: Callable) -> Callable:
     )(func)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ClipdexGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--library",
     "library_dir",
@@ -187,20 +245,12 @@ def build_cli() -> click.Group:
 def main() -> None:
     app = build_cli()
     try:
-        code = app.main(prog_name="clipdex", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        # The video in progress was one open transaction: it is rolled back, the rest is kept.
-        click.echo("clipdex: interrupted", err=True)
-        sys.exit(130)
+        app.main(prog_name="clipdex")
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks
         if "--debug" in sys.argv:
             raise
         click.echo(f"clipdex: internal error: {exc!r} (run with --debug for details)", err=True)
         sys.exit(EXIT_USAGE)
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

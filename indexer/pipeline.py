@@ -146,11 +146,15 @@ class Indexer:
         if decode_in_worker:
             prepare()
 
-    def run(self, roots: Iterable[Path]) -> IndexReport:
-        """Index everything under ``roots``, then prune vanished files under them."""
+    def run(self, roots: Iterable[Path], report: IndexReport | None = None) -> IndexReport:
+        """Index everything under ``roots``, then prune vanished files under them.
+
+        Counts go into ``report`` as they happen, so a caller that passes its own still knows
+        what was done when the run stops with an error (e.g. LibraryWriteError: disk full).
+        """
         roots = [Path(os.path.abspath(r)) for r in roots]
         candidates = [c for root in roots if root.exists() for c in walk(root)]
-        report = IndexReport()
+        report = IndexReport() if report is None else report
         self.observer.start(len(candidates))
         self.index_files(candidates, report)
         self.prune(roots, report)

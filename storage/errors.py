@@ -78,3 +78,26 @@ class DatabaseUnavailableError(StorageError):
 
     Messages show the URL with its password masked, since they end up in terminals and logs.
     """
+
+
+class LibraryWriteError(StorageError):
+    """The library could not be written: its disk is full, or its folder or database is
+    read-only. What was committed before stays whole (each video is one transaction).
+
+    ``reason`` is one of ``DISK_FULL``, ``READ_ONLY_FOLDER``, ``READ_ONLY_DATABASE``;
+    ``path`` is the folder or database file concerned.
+    """
+
+    DISK_FULL = "disk_full"
+    READ_ONLY_FOLDER = "read_only_folder"
+    READ_ONLY_DATABASE = "read_only_database"
+
+    def __init__(self, reason: str, path: Path | str) -> None:
+        self.reason = reason
+        self.path = Path(path)
+        what = {
+            self.DISK_FULL: "the library's disk is full",
+            self.READ_ONLY_FOLDER: "the library's folder is read-only",
+            self.READ_ONLY_DATABASE: "the library's database is read-only",
+        }[reason]
+        super().__init__(f"{what} ({self.path})")

@@ -26,11 +26,13 @@ from storage.errors import (
     CorruptIndexError,
     DatabaseUnavailableError,
     LibraryNotBoundError,
+    LibraryWriteError,
     ModelMismatchError,
 )
 from storage.models import LIBRARY_ROW_ID, LibraryRow
 from storage.settings import LibrarySettings
 from storage.vectors import VectorIndex, make_index
+from storage.write_failure import WriteFailures
 
 logger = logging.getLogger(__name__)
 
@@ -170,9 +172,16 @@ def _settings_of(row: LibraryRow) -> LibrarySettings:
 class Library:
     """One library: open it, bind it to a model, then read and write through sessions."""
 
-    def __init__(self, folder: Path, engine: Engine, index_name: str = INDEX_FILENAME) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        engine: Engine,
+        index_name: str = INDEX_FILENAME,
+        write_failures: WriteFailures | None = None,
+    ) -> None:
         self.folder = folder
         self.engine = engine
+        self.write_failures = write_failures or WriteFailures(folder, None)
         self.index_path = folder / index_name
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._settings: LibrarySettings | None = None
@@ -186,12 +195,20 @@ class Library:
 
         The database is ``folder/clipdex.db`` unless ``db_url`` points elsewhere (PostgreSQL);
         the FAISS index always lives in the folder, in a file named for its database.
-        Raises DatabaseUnavailableError when the database cannot be used.
+        Raises DatabaseUnavailableError when the database cannot be used, LibraryWriteError
+        when the folder cannot be created or the database written (full or read-only disk).
         """
         folder = Path(folder).expanduser().resolve()
-        folder.mkdir(parents=True, exist_ok=True)
         url = parse_db_url(db_url) if db_url else None
+        failures = WriteFailures(folder, None if url else folder / DB_FILENAME)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if (error := failures.from_os_error(exc)) is None:
+                raise
+            raise error from exc
         engine = create_library_engine(url or f"sqlite:///{folder / DB_FILENAME}")
+        failures.attach(engine)
         try:
             _check_connection(engine)
             migrations.upgrade(engine)
@@ -200,7 +217,7 @@ class Library:
             raise
         _remove_stale_index_files(folder)
         logger.debug("opened library %s", folder)
-        return cls(folder, engine, index_filename(url))
+        return cls(folder, engine, index_filename(url), failures)
 
     def __enter__(self) -> Library:
         return self
@@ -395,19 +412,32 @@ class Library:
         )
 
     def save_vectors(self) -> None:
-        """Save the in-memory index with its generation, if it changed since it was last saved."""
+        """Save the in-memory index with its generation, if it changed since it was last saved.
+
+        Raises LibraryWriteError when the disk is full or read-only.
+        """
         with self._lock:
             index = self._vectors
             if index is None or index.generation == self._saved_generation:
                 return
-            index.save(self.index_path)
+            try:
+                index.save(self.index_path)
+            except OSError as exc:
+                if (error := self.write_failures.from_os_error(exc)) is None:
+                    raise
+                raise error from exc
             self._saved_generation = index.generation
 
     def close(self) -> None:
-        """Save a changed index (best effort: it is only a cache) and release the connections."""
-        try:
-            self.save_vectors()
-        except OSError as exc:
-            logger.warning("could not save the vector index to %s: %s", self.index_path, exc)
+        """Save a changed index (best effort: it is only a cache) and release the connections.
+
+        After a write the disk refused, the save is not tried: it would fail the same way, and
+        the error was already raised to the caller.
+        """
+        if self.write_failures.seen is None:
+            try:
+                self.save_vectors()
+            except (OSError, LibraryWriteError) as exc:
+                logger.warning("could not save the vector index to %s: %s", self.index_path, exc)
         self._vectors = None
         self.engine.dispose()

@@ -10,6 +10,7 @@ import click
 
 from clipdex.binding import bind_encoder
 from clipdex.cli import (
+    EXIT_CANNOT_WRITE,
     EXIT_FAILED_FILES,
     ClipdexError,
     Context,
@@ -45,24 +46,36 @@ def command(
 ) -> None:
     """Index videos in PATH... (files or folders)."""
     from indexer.decode_process import prepare
-    from indexer.pipeline import Indexer, IndexObserver
+    from indexer.pipeline import Indexer, IndexObserver, IndexReport
+    from storage.errors import LibraryWriteError
 
-    library = obj.library()
-    _check_roots(paths, library)
-    prepare()  # the decoder's process server starts while the model loads
-    encoder, settings = bind_encoder(library, model, quantize, min_clip, max_clip, shot_threshold)
-    observer = IndexObserver()
-    if not as_json and sys.stderr.isatty():
-        from clipdex.progress import BarObserver
-
-        observer = BarObserver()
+    report = IndexReport()
     try:
-        report = Indexer(
-            library, encoder, settings, batch_clips=batch_clips, observer=observer
-        ).run(paths)
-    finally:
-        if hasattr(observer, "close"):
-            observer.close()
+        library = obj.library()
+        _check_roots(paths, library)
+        prepare()  # the decoder's process server starts while the model loads
+        encoder, settings = bind_encoder(
+            library, model, quantize, min_clip, max_clip, shot_threshold
+        )
+        observer = IndexObserver()
+        if not as_json and sys.stderr.isatty():
+            from clipdex.progress import BarObserver
+
+            observer = BarObserver()
+        try:
+            Indexer(library, encoder, settings, batch_clips=batch_clips, observer=observer).run(
+                paths, report
+            )
+        finally:
+            if hasattr(observer, "close"):
+                observer.close()
+    except LibraryWriteError as exc:
+        # What was committed before stays whole; say what it was, then why the run stopped.
+        _print_report(report, as_json, error=str(exc))
+        done = f"{report.indexed} video{'' if report.indexed == 1 else 's'}"
+        raise ClipdexError(
+            f"{exc}: indexing stopped; {done} indexed before it", EXIT_CANNOT_WRITE
+        ) from exc
     _print_report(report, as_json)
     if report.failed:
         sys.exit(EXIT_FAILED_FILES)
@@ -81,21 +94,19 @@ def _check_roots(paths: tuple[Path, ...], library) -> None:
                 raise ClipdexError(f"{path}: no such file or folder")
 
 
-def _print_report(report, as_json: bool) -> None:
+def _print_report(report, as_json: bool, error: str | None = None) -> None:
+    """The summary on stdout; ``error`` says why the run stopped early (then in the JSON)."""
     failed = [{"path": p, "error": e} for p, e in report.failed]
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "indexed": report.indexed,
-                    "skipped": report.skipped,
-                    "moved": report.moved,
-                    "removed": report.removed,
-                    "clips_added": report.clips_added,
-                    "failed": failed,
-                }
-            )
-        )
+        payload = {
+            "indexed": report.indexed,
+            "skipped": report.skipped,
+            "moved": report.moved,
+            "removed": report.removed,
+            "clips_added": report.clips_added,
+            "failed": failed,
+        }
+        click.echo(json.dumps(payload | ({"error": error} if error else {})))
         return
     # Each failure was already logged on stderr as it happened; the summary only counts them.
     click.echo(

@@ -80,6 +80,11 @@ def command(
 
     DATE is YYYY-MM-DD or an ISO 8601 time; a video's recording time is its file's mtime.
     """
+    if not text.strip():
+        # Every clip is equally far from nothing: the "hits" would be arbitrary.
+        raise click.UsageError(
+            'the query is empty: describe what to find, e.g. clipdex search "a dog on a beach"'
+        )
     from clipdex.search_filters import FilterError, narrowing
     from search.text import SearchOptions, search_text
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
 from clipdex.cli import ClipdexError, Context, _typed_errors, load_encoder, model_option
+from clipdex.stopping import StopRequest
 
 
 @click.command("serve")
@@ -27,6 +30,15 @@ from clipdex.cli import ClipdexError, Context, _typed_errors, load_encoder, mode
 @_typed_errors
 def command(obj: Context, host: str, port: int, token: str | None, model: str | None) -> None:
     """Serve the search page and the JSON API (docs at /docs)."""
+    # First thing, before the heavy imports: SIGINT or SIGTERM at any moment stops it with
+    # exit 0 (during start-up at once: StopRequest swallows the KeyboardInterrupt).
+    with StopRequest() as stop:
+        _serve(obj, host, port, token, model, stop)
+
+
+def _serve(
+    obj: Context, host: str, port: int, token: str | None, model: str | None, stop: StopRequest
+) -> None:
     from clipdex.server import security
 
     if token is not None and not security.TOKEN_PATTERN.fullmatch(token):
@@ -38,16 +50,44 @@ def command(obj: Context, host: str, port: int, token: str | None, model: str | 
         raise ClipdexError(
             f"--host {host} is reachable from other machines: also give --token (or CLIPDEX_TOKEN)"
         )
-    import uvicorn
+    # Listen first: a busy port is one error line at once, never a "serving" claim. Requests
+    # that come while the app loads wait in the socket's backlog.
+    with _listen(host, port) as listener:
+        import uvicorn
 
-    from clipdex.server.app import create_app
+        from clipdex.server.app import create_app
 
-    library = obj.library()
-    app = create_app(library, lambda: load_encoder(model, library), token=token)
-    shown = f"[{host}]" if ":" in host else host
-    suffix = "/?token=..." if token else "/"
-    click.echo(
-        f"clipdex: serving {library.folder} on http://{shown}:{port}{suffix} (Ctrl-C stops)",
-        err=True,
-    )
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        library = obj.library()
+        app = create_app(library, lambda: load_encoder(model, library), token=token)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+        )
+        shown = f"[{host}]" if ":" in host else host
+        suffix = "/?token=..." if token else "/"
+        # From here a signal lets uvicorn shut down cleanly, also one that comes before uvicorn
+        # installs its own handlers; uvicorn passes those it caught back to these when it ends.
+        stop.started()
+        stop.on_stop(lambda: setattr(server, "should_exit", True))
+        click.echo(
+            f"clipdex: serving {library.folder} on http://{shown}:{port}{suffix} (Ctrl-C stops)",
+            err=True,
+        )
+        server.run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening (IPv6 for an address with a colon, as
+    uvicorn does), or ClipdexError saying why not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        reason = exc.strerror or str(exc)
+        raise ClipdexError(
+            f"cannot listen on {host}:{port}: {reason[:1].lower()}{reason[1:]}"
+        ) from exc
+    return listener

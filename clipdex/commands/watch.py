@@ -2,13 +2,13 @@
 
 The first SIGINT or SIGTERM lets the video in progress finish and commit, then stops; a second
 one abandons it (its transaction rolls back, so the library holds it whole or not at all).
-Either way the FAISS cache is saved and the exit status is 0.
+Either way the FAISS cache is saved and the exit status is 0. A signal while it starts (imports,
+opening the library, loading the model) stops it at once, also with 0 (clipdex/stopping.py).
 """
 
 from __future__ import annotations
 
-import signal
-import threading
+import json
 from pathlib import Path
 
 import click
@@ -23,6 +23,7 @@ from clipdex.cli import (
     model_option,
     quantize_option,
 )
+from clipdex.stopping import StopRequest
 from indexer.settle import DEFAULT_SETTLE_S
 
 
@@ -62,6 +63,29 @@ def command(
     as_json: bool,
 ) -> None:
     """Watch folders and index changes as they happen, until SIGINT or SIGTERM."""
+    # First thing, before the heavy imports and the model load. A signal during start-up, or a
+    # second one, abandons the work in progress (StopRequest swallows the KeyboardInterrupt):
+    # exit 0 either way.
+    with StopRequest() as stop:
+        try:
+            _watch(obj, paths, model, settle_s, poll_s, batch_clips, quantize, as_json, stop)
+        except KeyboardInterrupt:
+            if as_json and not stop.running:
+                click.echo(json.dumps({"event": "stopped"}))  # the watcher never ran to say it
+            raise
+
+
+def _watch(
+    obj: Context,
+    paths: tuple[Path, ...],
+    model: str | None,
+    settle_s: float,
+    poll_s: float | None,
+    batch_clips: int,
+    quantize: str,
+    as_json: bool,
+    stop: StopRequest,
+) -> None:
     from clipdex.watchlog import EventPrinter
     from indexer.decode_process import prepare
     from indexer.pipeline import Indexer
@@ -75,15 +99,8 @@ def command(
     printer = EventPrinter(as_json)
     indexer = Indexer(library, encoder, settings, batch_clips=batch_clips, observer=printer)
     watcher = Watcher(indexer, roots, settle_s=settle_s, poll_s=poll_s, observer=printer)
-    stop = threading.Event()
-    previous = _install_stop_handlers(stop)
-    try:
-        watcher.run(stop)
-    except KeyboardInterrupt:
-        pass  # second signal: the video in progress was abandoned (rolled back)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    stop.started()  # from here the watcher finishes the video in progress, then says "stopped"
+    watcher.run(stop.event)
 
 
 def _check_roots(roots: list[Path], library) -> None:
@@ -99,17 +116,3 @@ def _check_roots(roots: list[Path], library) -> None:
         with library.session() as session:
             if not repo.videos_under([str(root)], session=session):
                 raise ClipdexError(f"{root}: no such folder")
-
-
-def _install_stop_handlers(stop: threading.Event) -> dict:
-    """First signal: stop after the current video. Second: abandon it at once."""
-
-    def handle(signum, _frame) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, handle)
-    return previous

@@ -46,7 +46,7 @@ def status(state: Shared) -> dict:
 @router.get("/search", summary="Clips matching a description (as `clipdex search --json`)")
 def search(
     state: Shared,
-    q: Annotated[str, Query(max_length=1000, description="What to look for")] = "",
+    q: Annotated[str, Query(max_length=1000, description="What to look for (not blank)")] = "",
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     rerank: bool = True,
     negatives: Annotated[
@@ -81,7 +81,10 @@ def search(
         raise invalid(exc.field, exc.reason) from None
     options = SearchOptions(k, rerank, narrow.min_score, narrow.negatives, narrow.only)
     text = q.strip()
-    if not text or state.library.settings is None:
+    if not text:
+        # Every clip is equally far from nothing: refuse rather than return arbitrary hits.
+        raise HTTPException(status_code=422, detail="the query is empty: describe what to find")
+    if state.library.settings is None:
         return {"query": q, "hits": []}
     try:
         with state.model_lock:

@@ -55,8 +55,11 @@ def test_no_rerank_returns_the_recall_cosine(client, library, served) -> None:
     assert [h["score"] for h in plain["hits"]] != [h["score"] for h in reranked["hits"]]
 
 
-def test_bad_search_parameters_are_rejected_and_empty_query_has_no_hits(client) -> None:
-    assert client.get("/api/search", params={"q": "   "}).json() == {"query": "   ", "hits": []}
+def test_bad_search_parameters_and_blank_queries_are_rejected(client) -> None:
+    for params in ({"q": ""}, {"q": "   "}, {"q": "\t\n"}, {}):
+        response = client.get("/api/search", params=params)
+        assert response.status_code == 422, params
+        assert response.json() == {"detail": "the query is empty: describe what to find"}
     assert client.get("/api/search", params={"q": "x", "k": 0}).status_code == 422
     assert client.get("/api/search", params={"q": "x", "k": 101}).status_code == 422
 

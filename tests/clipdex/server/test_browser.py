@@ -169,6 +169,14 @@ def test_search_play_and_similar_in_chromium(server, browser, served) -> None:
     fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert fits, "the page scrolls sideways on a phone-sized screen"
     page.screenshot(path=str(_artifacts() / "serve-phone.png"))
+
+    # Blanking the box clears the results and sends no query (the API refuses blank ones).
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.fill("#q", "   ")
+    page.wait_for_timeout(600)  # past the quarter-second debounce
+    assert not [url for url in asked if "/api/search" in url]
+    assert page.text_content("#message") == "" and _cards(page) == []
     assert errors == []
 
 

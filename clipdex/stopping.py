@@ -1,0 +1,72 @@
+"""Stopping a long-running command (``watch``, ``serve``) on SIGINT or SIGTERM, with exit 0.
+
+The handlers are installed first thing in the command, before its heavy imports and the model
+load, so a signal that arrives while it is still starting up is not fatal (Python's default
+SIGTERM action would end the process with status 143, before anything could be saved).
+While the command starts, the first signal abandons the start at once (KeyboardInterrupt:
+imports, opening the library and loading the model hold nothing that must be finished).
+Once the command calls ``started()``, the first signal only asks to stop (its main loop waits
+on ``event`` and finishes the video in progress); a second one raises KeyboardInterrupt to
+abandon that work too. Leaving the ``with`` block swallows the KeyboardInterrupt, so the
+command exits 0 either way.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopRequest:
+    """``with StopRequest() as stop:`` installs the handlers and restores the previous ones."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._callbacks: list[Callable[[], None]] = []
+        self._previous: dict[int, object] = {}
+        self._starting = True
+
+    def __enter__(self) -> StopRequest:
+        for signum in SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> bool:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        # A KeyboardInterrupt in the block came from ``_handle`` (every SIGINT meets it while
+        # it is installed): a stop during start-up or a second signal. Exit 0.
+        return exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+
+    def started(self) -> None:
+        """From now on the first signal only sets ``event``: the command stops by itself."""
+        self._starting = False
+
+    @property
+    def running(self) -> bool:
+        """Whether ``started()`` was called."""
+        return not self._starting
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the signal handler) when a stop is asked after ``started()``;
+        at once if it already was. The server uses it to tell uvicorn, whose own handlers are
+        not installed yet in the moment before it runs."""
+        self._callbacks.append(callback)
+        if self.requested:
+            callback()
+
+    def _handle(self, _signum: int, _frame: FrameType | None) -> None:
+        if self._starting or self.event.is_set():
+            self.event.set()
+            raise KeyboardInterrupt
+        self.event.set()
+        for callback in self._callbacks:
+            callback()

@@ -16,8 +16,8 @@ USAGE_ERRORS = [
     ),
     (
         ["search", "x", "--jsn"],
-        "clipdex: error: no such option '--jsn'. Did you mean '--json'? "
-        "(see clipdex search --help)",
+        "clipdex: error: no such option '--jsn'. (Did you mean one of: '--in', '--json', "
+        "'--not'?) (see clipdex search --help)",
     ),
     (["search"], "clipdex: error: missing argument 'TEXT' (see clipdex search --help)"),
     (

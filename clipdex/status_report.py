@@ -14,9 +14,7 @@ def library_status(library: Library) -> dict:
     with library.session() as session:
         videos, clips, _ = repo.counts(session=session)
         failed = [{"path": v.path, "error": v.error} for v in repo.failed_videos(session=session)]
-        partial = [
-            {"path": v.path, "error": v.error} for v in repo.partial_videos(session=session)
-        ]
+        partial = [{"path": v.path, "error": v.error} for v in repo.partial_videos(session=session)]
     info = {
         "library": str(library.folder),
         "database": library.engine.url.render_as_string(),  # password masked

@@ -34,7 +34,9 @@ def declared_size(path: Path) -> int | None:
     """Bytes the container's top-level framing accounts for, or None when it does not say
     (another format, an unknown or streaming size, or framing too damaged to follow).
 
-    A result larger than the file's size means the file was cut off.
+    A result larger than the file's size means the file was cut off. For ISO BMFF it counts the
+    boxes up to the first one that the file does not hold whole, so an mp4 cut before its last
+    box header declares less than the original had (still more than it has).
     """
     try:
         with path.open("rb") as handle:

@@ -9,6 +9,7 @@ truncated, too large, corrupt.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
 from pathlib import Path
@@ -30,13 +31,11 @@ _PICTURE_SIZE = re.compile(r"[Pp]icture size (\d+)x(\d+) is invalid")
 
 
 def too_large(width: int, height: int) -> str:
-    return (
-        f"too large ({width}x{height} pixels; the limit is {MAX_PIXELS / 1e6:.0f} megapixels)"
-    )
+    return f"too large ({width}x{height} pixels; the limit is {MAX_PIXELS / 1e6:.0f} megapixels)"
 
 
 def truncation(path: Path) -> str | None:
-    """"truncated (N of M bytes)" when the file is shorter than its container declares."""
+    """ "truncated (N of M bytes)" when the file is shorter than its container declares."""
     try:
         size = path.stat().st_size
     except OSError:
@@ -73,15 +72,15 @@ def _ffmpeg_says(path: Path) -> str:
     captured. PyAV keeps FFmpeg's logging off, because log calls from decoder threads can
     deadlock with the GIL; it is turned on only here, for one failed open, with no decoder
     running in this thread."""
-    previous = av.logging.get_level()
+    previous, skipping = av.logging.get_level(), av.logging.get_skip_repeated()
     av.logging.set_level(av.logging.ERROR)
+    av.logging.set_skip_repeated(False)  # the same file failing twice must be heard twice
     try:
         with av.logging.Capture(local=True) as logs:
-            try:
+            with contextlib.suppress(av.error.FFmpegError):
                 av.open(str(path), metadata_errors="ignore").close()
-            except av.error.FFmpegError:
-                pass
     finally:
+        av.logging.set_skip_repeated(skipping)
         av.logging.set_level(previous)
     errors = [message.strip() for level, _, message in logs if level <= av.logging.ERROR]
     return errors[-1] if errors else ""

@@ -17,9 +17,9 @@ from typing import Protocol
 
 import numpy as np
 
-from indexer.cpus import usable_cpus
 from indexer.completeness import judge
-from indexer.decode_process import DEFAULT_STALL_S, DecodeEvent, Decoded, DecodeWorker, prepare
+from indexer.cpus import usable_cpus
+from indexer.decode_process import DEFAULT_STALL_S, Decoded, DecodeEvent, DecodeWorker, prepare
 from indexer.discover import Candidate, walk
 from indexer.errors import DecodeStopped, VideoOpenError
 from indexer.fingerprint import fingerprint

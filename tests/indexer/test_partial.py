@@ -92,9 +92,7 @@ def test_status_lists_partial_files_in_words(whole_files, tmp_path):
     assert any(line.startswith(f"partial:  {path}: truncated (") for line in lines)
 
 
-def test_an_avi_whose_header_overstates_its_length_gets_the_decoded_duration(
-    tmp_path, library_dir
-):
+def test_an_avi_whose_header_overstates_its_length_gets_the_decoded_duration(tmp_path, library_dir):
     source = videos.moving_shapes(tmp_path / "source.mp4", 4.0)
     avi = videos.encode_with(tmp_path / "whole.avi", source, codec="mpeg4")
     path = videos.avi_with_false_length(tmp_path / "lying" / "clip.avi", avi)
@@ -126,9 +124,7 @@ def test_a_frame_short_of_the_header_is_not_partial(known_videos):
     assert verdict.duration_s == 3.0
 
 
-def test_a_decoding_error_midway_keeps_the_clips_before_it(
-    whole_files, tmp_path, xclip_checkpoint
-):
+def test_a_decoding_error_midway_keeps_the_clips_before_it(whole_files, tmp_path, xclip_checkpoint):
     """With explicit decoder threads (machines with more than 2 cores) FFmpeg reports the cut
     as an error, not as the end of the stream: the clips before it are kept all the same."""
     from clipdex.encoder import XClipEncoder

@@ -286,6 +286,9 @@ class Indexer:
                 report.indexed += 1
                 report.clips_added += len(clips)
                 outcome = "copied"
+                if source.error:  # a copy of a partial file is just as partial
+                    logger.warning("partial %s: %s", path, source.error)
+                    report.partial.append((path, source.error))
         self.observer.file_done(state.path, outcome, origin)
         return True
 

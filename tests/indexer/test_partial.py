@@ -84,12 +84,18 @@ def test_a_file_cut_at_30_percent_is_partial_then_whole_when_completed(
     assert run_json("status")["partial"] == []
 
 
-def test_status_lists_partial_files_in_words(whole_files, tmp_path):
+def test_status_lists_partial_files_and_their_copies(whole_files, tmp_path):
     path = videos.cut_off(tmp_path / "cut.webm", whole_files["cut.webm"], 0.3)
     assert run("index", path).exit_code == 0
     lines = run("status").stdout.splitlines()
     assert "videos:   1 indexed (1 partial), 0 failed" in lines
     assert any(line.startswith(f"partial:  {path}: truncated (") for line in lines)
+
+    copy = Path(shutil.copy(path, tmp_path / "copy.webm"))  # its clips are reused...
+    report = run_json("index", copy)
+    reason = run_json("status")["partial"][0]["error"]
+    assert report["partial"] == [{"path": str(copy), "error": reason}]  # ...and its verdict
+    assert len(run_json("status")["partial"]) == 2
 
 
 def test_an_avi_whose_header_overstates_its_length_gets_the_decoded_duration(tmp_path, library_dir):

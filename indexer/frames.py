@@ -236,5 +236,8 @@ def decode_frames(
             if last_pts is None:
                 raise VideoOpenError(str(path), reason) from None
             # Frames came before the failure (a file cut off or damaged midway): the caller
-            # may keep them.
+            # may keep them. Whether a cut shows up here at all depends on threading: the same
+            # truncated H.264 stream raises InvalidDataError with 1 or 2 decoder threads and
+            # simply ends with FFmpeg's automatic count, so callers must not rely on an error
+            # to notice truncation (indexer/completeness.py compares sizes and durations).
             raise DecodeStopped(str(path), reason, time_s) from None

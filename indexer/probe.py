@@ -59,7 +59,9 @@ def _first_frame(container: av.container.InputContainer, stream, path: Path) -> 
         for frame in container.decode(stream):
             return frame
     except av.error.FFmpegError as exc:
-        reason = truncation(path) or f"cannot decode video ({exc.strerror or exc})"
+        cut = truncation(path)
+        said = exc.strerror or exc
+        reason = f"not a readable video: {cut}" if cut else f"cannot decode video ({said})"
         raise VideoOpenError(str(path), reason) from None
     cut = truncation(path)
     reason = f"not a readable video: {cut}" if cut else "video stream holds no decodable frame"

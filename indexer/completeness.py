@@ -5,8 +5,9 @@ header (faststart mp4, Matroska) while its frames stop at the cut; one flipped b
 frame count makes a 4 s file claim minutes. The frames decoded are the evidence: the stored
 duration is how far decoding got unless the header agrees with it, and a file is *partial* when
 decoding ended well before the stated duration because the file is shorter than its container
-declares (truncated) or because decoding failed midway. A header that merely overstates a
-complete file (no missing bytes, no decoding error) is corrected without calling it partial.
+declares (truncated) or because decoding failed midway, or, for formats that declare no size
+(FLV, Ogg...), just because it ended well before. A header that merely overstates a complete
+file (all its declared bytes there, no decoding error) is corrected without calling it partial.
 """
 
 from __future__ import annotations
@@ -42,15 +43,22 @@ def judge(
     stated = info.duration_s
     frame_s = 1 / info.fps if info.fps > 0 else 0.04
     missing_s = stated - decoded_s
+    slack_s = max(SLACK_S, SLACK_FRAMES * frame_s)
     cut = info.declared_bytes is not None and info.declared_bytes > size_bytes
+    of = f" of {stated:.2f} s" if stated > 0 else ""
     if (cut or stopped) and (stated <= 0 or missing_s > PARTIAL_FRAMES * frame_s + 1e-6):
-        of = f" of {stated:.2f} s" if stated > 0 else ""
         if cut:
             reason = f"truncated ({size_bytes} of {info.declared_bytes} bytes): "
             reason += f"decoded {decoded_s:.2f} s{of}"
         else:
             reason = f"{stopped}; decoded {decoded_s:.2f} s{of}"
         return Completeness(decoded_s, reason)
+    if info.declared_bytes is None and info.duration_is_video and missing_s > slack_s:
+        # No size to check (FLV, Ogg...): a header promising more video than the file holds is
+        # the only sign of a cut, and is taken as one (not the container's duration: its audio
+        # may simply run longer).
+        reason = f"decoding ended early (truncated or damaged): decoded {decoded_s:.2f} s{of}"
+        return Completeness(decoded_s, reason)
     # Complete: a header that overstates the length (or states none) gives way to decoding.
-    agrees = 0 <= missing_s <= max(SLACK_S, SLACK_FRAMES * frame_s)
+    agrees = 0 <= missing_s <= slack_s
     return Completeness(stated if agrees else decoded_s)

@@ -28,6 +28,9 @@ class VideoInfo:
     # Bytes the container's framing declares (None: it does not say); more than the file's
     # size means the file was cut off (indexer/declared_size.py).
     declared_bytes: int | None = None
+    # Whether ``duration_s`` is the video stream's own, not the container's (which also covers
+    # audio that may run longer than the picture).
+    duration_is_video: bool = True
 
 
 def open_container(path: Path) -> av.container.InputContainer:
@@ -129,4 +132,5 @@ def probe(path: Path) -> VideoInfo:
             codec=ctx.name,
             rotation=rotation,
             declared_bytes=declared_size(path),
+            duration_is_video=stream.duration is not None or len(container.streams) == 1,
         )

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from indexer.completeness import judge
+from indexer.completeness import Completeness, judge
 from indexer.probe import probe
+from indexer.sampling import SamplingPlan, iter_clips
+from indexer.segment import SegmentRules
 from storage import repository as repo
 from storage.library import Library
 from tests.support import videos
@@ -19,6 +21,7 @@ from tests.support.cli import run, run_json
 
 SECONDS = 20.0
 MAX_CLIP_S = 10.0  # the library default: "± a clip"
+PLAN = SamplingPlan(SegmentRules(2.0, MAX_CLIP_S), 8, 224, 224)
 
 
 def stored(library_dir: Path, path: Path) -> tuple[float, str | None, list[tuple[float, float]]]:
@@ -137,8 +140,6 @@ def test_a_decoding_error_midway_keeps_the_clips_before_it(whole_files, tmp_path
     from indexer.decode_process import DecodeWorker
     from indexer.errors import DecodeStopped
     from indexer.pipeline import Indexer
-    from indexer.sampling import SamplingPlan, iter_clips
-    from indexer.segment import SegmentRules
     from tests.support.library import bind_settings
 
     path = videos.cut_off(tmp_path / "cut.mp4", whole_files["faststart.mp4"], 0.3)
@@ -166,3 +167,37 @@ def test_a_decoding_error_midway_keeps_the_clips_before_it(whole_files, tmp_path
     assert reason.startswith("truncated (") and f"decoded {here[-1].end_s:.2f} s" in reason
     duration, error, spans = stored(tmp_path / "lib", path)
     assert (duration, error) == (pytest.approx(here[-1].end_s), reason)
+
+
+def test_a_truncated_file_of_a_format_that_declares_no_size_is_partial_by_duration(tmp_path):
+    """FLV states a duration but no size: decoding ending well before it is the evidence.
+    MPEG-TS states neither (FFmpeg estimates the duration from the data there): nothing to
+    flag, and the duration is right."""
+    source = videos.moving_shapes(tmp_path / "source.mp4", 10.0)
+    for suffix, partial in ((".flv", True), (".ts", False)):
+        whole = videos.encode_with(tmp_path / f"whole{suffix}", source)
+        cut = videos.cut_off(tmp_path / f"cut{suffix}", whole, 0.3)
+        for path, expect_partial in ((whole, False), (cut, partial)):
+            info = probe(path)
+            assert info.declared_bytes is None
+            decoded_s = list(iter_clips(path, PLAN, info.fps))[-1].end_s
+            verdict = judge(info, path.stat().st_size, decoded_s)
+            assert verdict.duration_s == pytest.approx(decoded_s, abs=0.1), path
+            if expect_partial:
+                assert verdict.partial == (
+                    "decoding ended early (truncated or damaged): "
+                    f"decoded {decoded_s:.2f} s of {info.duration_s:.2f} s"
+                )
+                assert decoded_s < 0.5 * info.duration_s
+            else:
+                assert verdict.partial is None, path
+
+
+def test_audio_running_past_the_picture_is_not_partial(tmp_path):
+    """FLV states the container's duration (the audio's 3 s) for 2 s of video: complete."""
+    path = videos.with_longer_audio(tmp_path / "talk.flv", video_s=2.0, audio_s=3.0)
+    info = probe(path)
+    assert info.duration_s == pytest.approx(3.0, abs=0.15) and not info.duration_is_video
+    decoded_s = list(iter_clips(path, PLAN, info.fps))[-1].end_s
+    verdict = judge(info, path.stat().st_size, decoded_s)
+    assert verdict == Completeness(pytest.approx(2.0, abs=0.05), None)

@@ -285,6 +285,31 @@ def y4m_claiming_size(path: Path, width: int, height: int) -> Path:
     return _write_bytes(path, header + b"FRAME\n" + b"\x80" * 4096)
 
 
+def with_longer_audio(path: Path, video_s: float = 2.0, audio_s: float = 3.0) -> Path:
+    """Write ``video_s`` of flat grey 64 x 48 video at 25 fps and ``audio_s`` of AAC silence:
+    the container's duration (FLV, Matroska: no per-stream duration) is the audio's."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = 44_100
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.options = dict(_CODEC_OPTIONS["libx264"])
+        audio = container.add_stream("aac", rate=rate, layout="mono")
+        grey = np.full((48, 64, 3), 128, np.uint8)
+        for _ in range(round(video_s * 25)):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(grey, format="rgb24")))
+        container.mux(video.encode(None))
+        chunk = audio.codec_context.frame_size or 1024
+        silence = np.zeros((1, chunk), np.float32)
+        for start in range(0, round(audio_s * rate), chunk):
+            frame = av.AudioFrame.from_ndarray(silence, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode(None))
+    return path
+
+
 def random_bytes(path: Path, n: int = 50_000, seed: int = 0) -> Path:
     """Write ``n`` uniformly random bytes (fixed ``seed``): no container FFmpeg recognises."""
     return _write_bytes(path, np.random.default_rng(seed).bytes(n))

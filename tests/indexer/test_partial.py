@@ -201,3 +201,22 @@ def test_audio_running_past_the_picture_is_not_partial(tmp_path):
     decoded_s = list(iter_clips(path, PLAN, info.fps))[-1].end_s
     verdict = judge(info, path.stat().st_size, decoded_s)
     assert verdict == Completeness(pytest.approx(2.0, abs=0.05), None)
+
+
+def test_a_span_of_a_file_whose_header_overstates_it_is_embedded_like_the_whole_file(
+    tmp_path, xclip_checkpoint
+):
+    """``clipdex similar FILE`` on the AVI claiming 331 s: the span is the 4 s decoded, cut and
+    sampled as in the complete file, not 34 slivers of it."""
+    import numpy as np
+
+    from clipdex.encoder import XClipEncoder
+    from indexer.span_embedding import embed_span
+
+    source = videos.moving_shapes(tmp_path / "source.mp4", 4.0)
+    whole = videos.encode_with(tmp_path / "whole.avi", source, codec="mpeg4")
+    lying = videos.avi_with_false_length(tmp_path / "lying.avi", whole)
+    encoder = XClipEncoder(str(xclip_checkpoint))
+    truth, span = embed_span(whole, encoder, PLAN), embed_span(lying, encoder, PLAN)
+    assert span.end_s == pytest.approx(truth.end_s) and truth.end_s == pytest.approx(4.0, abs=0.05)
+    np.testing.assert_allclose(span.embedding, truth.embedding, atol=1e-5)

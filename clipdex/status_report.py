@@ -7,11 +7,14 @@ from storage.library import Library
 
 
 def library_status(library: Library) -> dict:
-    """Model, counts, failed files and generation; the database URL has its password masked."""
+    """Model, counts, failed and partial files and generation; the database URL has its
+    password masked. ``partial`` lists indexed files that could be read only in part, with the
+    reason; they are counted in ``videos``."""
     settings = library.settings
     with library.session() as session:
         videos, clips, _ = repo.counts(session=session)
         failed = [{"path": v.path, "error": v.error} for v in repo.failed_videos(session=session)]
+        partial = [{"path": v.path, "error": v.error} for v in repo.partial_videos(session=session)]
     info = {
         "library": str(library.folder),
         "database": library.engine.url.render_as_string(),  # password masked
@@ -19,6 +22,7 @@ def library_status(library: Library) -> dict:
         "videos": videos,
         "clips": clips,
         "failed": failed,
+        "partial": partial,
         "generation": library.generation(),
     }
     if settings:

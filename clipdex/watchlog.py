@@ -10,7 +10,7 @@ import click
 from indexer.watch import WatchObserver
 
 # Outcomes worth a line; "skipped" (unchanged) and "ignored" (not a video) are the quiet ones.
-_REPORTED = ("indexed", "moved", "copied", "removed", "failed")
+_REPORTED = ("indexed", "partial", "moved", "copied", "removed", "failed")
 
 
 class EventPrinter(WatchObserver):
@@ -23,9 +23,11 @@ class EventPrinter(WatchObserver):
         if outcome not in _REPORTED:
             return
         if self.as_json:
-            key = {"moved": "from", "copied": "from", "failed": "error"}.get(outcome, "detail")
+            key = {"moved": "from", "copied": "from", "failed": "error", "partial": "error"}.get(
+                outcome, "detail"
+            )
             self._json({"event": outcome, "path": str(path), **({key: detail} if detail else {})})
-        elif outcome == "failed":
+        elif outcome in ("failed", "partial"):
             return  # the indexer already logged "failed PATH: reason" on stderr
         elif outcome in ("moved", "copied"):
             click.echo(f"{outcome} {detail} -> {path}", err=True)

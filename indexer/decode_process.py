@@ -26,8 +26,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.errors import VideoOpenError
-from indexer.framehash import FrameHasher
+from indexer.errors import DecodeStopped, VideoOpenError
+from indexer.framehash import FrameHasher, FrameHashes
 from indexer.sampling import SamplingPlan, iter_clips
 
 logger = logging.getLogger(__name__)
@@ -104,9 +104,19 @@ class _WorkerTurn:
 
 
 @dataclass(frozen=True)
+class Decoded:
+    """How a file's decoding ended: its frames' perceptual hashes, and ``stopped``, the reason
+    decoding failed midway (None when it reached the end). The clips of the frames before such
+    a failure were sent."""
+
+    hashes: FrameHashes
+    stopped: str | None = None
+
+
+@dataclass(frozen=True)
 class DecodeEvent:
     """What the worker says about job ``job``: ``start``, a ``clip`` (ClipFrames), ``done``
-    (FrameHashes: the last clip was sent) or ``error`` (a one-line reason)."""
+    (Decoded: the last clip was sent) or ``error`` (a one-line reason)."""
 
     job: int
     kind: str
@@ -129,9 +139,13 @@ def _serve(plan: SamplingPlan, requests: mp.Queue, out: mp.Queue, turns: _Turns 
         _put(out, (job, "start", None))
         try:
             hasher = FrameHasher()
-            for clip in iter_clips(Path(path), plan, fps_hint, on_frame=hasher, gate=gate):
-                _put(out, (job, "clip", clip))
-            _put(out, (job, "done", hasher.result))
+            stopped = None
+            try:
+                for clip in iter_clips(Path(path), plan, fps_hint, on_frame=hasher, gate=gate):
+                    _put(out, (job, "clip", clip))
+            except DecodeStopped as exc:
+                stopped = exc.reason
+            _put(out, (job, "done", Decoded(hasher.result, stopped)))
         except VideoOpenError as exc:
             _put(out, (job, "error", exc.reason))
         except Exception as exc:  # noqa: BLE001 - any decoder bug becomes this file's failure

@@ -17,8 +17,8 @@ import av
 import cv2
 import numpy as np
 
-from indexer.errors import VideoOpenError
-from indexer.probe import display_rotation, open_container, video_stream
+from indexer.errors import DecodeStopped, VideoOpenError
+from indexer.probe import check_picture_size, display_rotation, open_container, video_stream
 
 logger = logging.getLogger(__name__)
 
@@ -210,10 +210,12 @@ def decode_frames(
     finds false cuts; ``benchmarks/index.py --nonref`` measures both). Streams without such
     frames decode whole. ``threads``: the
     decoder's threads (0: FFmpeg's choice, one per core, frame and slice threading).
-    Raises VideoOpenError when the file cannot be opened or decoding fails midway.
+    Raises VideoOpenError when the file cannot be opened, DecodeStopped (after the frames
+    before it) when decoding fails midway.
     """
     with open_container(path) as container:
         stream = video_stream(container, path)
+        check_picture_size(stream.codec_context, path)
         # Frame threading decodes several frames in parallel; it keeps output order intact.
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = threads
@@ -222,6 +224,7 @@ def decode_frames(
         start = stream.start_time or 0
         time_base = stream.time_base or Fraction(1, 90000)
         last_pts = None
+        time_s = 0.0
         try:
             for frame in container.decode(stream):
                 pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
@@ -229,6 +232,12 @@ def decode_frames(
                 time_s = max(0.0, float((pts - start) * time_base))
                 yield Frame(time_s, pts, time_base, frame, shortest_edge)
         except av.error.FFmpegError as exc:
-            where = f"{float(((last_pts or start) - start) * time_base):.2f} s"
-            reason = f"decoding failed at {where} ({exc.strerror or exc})"
-            raise VideoOpenError(str(path), reason) from None
+            reason = f"decoding failed at {time_s:.2f} s ({exc.strerror or exc})"
+            if last_pts is None:
+                raise VideoOpenError(str(path), reason) from None
+            # Frames came before the failure (a file cut off or damaged midway): the caller
+            # may keep them. Whether a cut shows up here at all depends on threading: the same
+            # truncated H.264 stream raises InvalidDataError with 1 or 2 decoder threads and
+            # simply ends with FFmpeg's automatic count, so callers must not rely on an error
+            # to notice truncation (indexer/completeness.py compares sizes and durations).
+            raise DecodeStopped(str(path), reason, time_s) from None

@@ -17,12 +17,13 @@ from typing import Protocol
 
 import numpy as np
 
+from indexer.completeness import judge
 from indexer.cpus import usable_cpus
-from indexer.decode_process import DEFAULT_STALL_S, DecodeEvent, DecodeWorker, prepare
+from indexer.decode_process import DEFAULT_STALL_S, Decoded, DecodeEvent, DecodeWorker, prepare
 from indexer.discover import Candidate, walk
-from indexer.errors import VideoOpenError
+from indexer.errors import DecodeStopped, VideoOpenError
 from indexer.fingerprint import fingerprint
-from indexer.framehash import FrameHasher, FrameHashes
+from indexer.framehash import FrameHasher
 from indexer.preprocess import to_pixel_values
 from indexer.probe import VideoInfo, probe
 from indexer.sampling import ClipFrames, SamplingPlan, iter_clips
@@ -65,13 +66,15 @@ class IndexObserver:
     def clips_encoded(self, count: int, video_s: float) -> None: ...
 
     def file_done(self, path: Path, outcome: str, detail: str = "") -> None:
-        """``detail``: the clip count of an indexed file, the reason of a failure, the old path
-        of a moved file, the source of a copy."""
+        """``detail``: the clip count of an indexed file, the reason of a failure or of a
+        partial file (indexed as far as it could be read), the old path of a moved file, the
+        source of a copy."""
 
 
 @dataclass
 class IndexReport:
-    """What a run did; ``failed`` holds (path, reason) pairs."""
+    """What a run did; ``failed`` holds (path, reason) pairs, ``partial`` the same for files
+    indexed only as far as they could be read (counted in ``indexed`` too)."""
 
     indexed: int = 0
     skipped: int = 0
@@ -79,6 +82,7 @@ class IndexReport:
     removed: int = 0
     clips_added: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    partial: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,7 @@ class _InFlight:
     pending: _Pending
     records: list = field(default_factory=list)
     queued: int = 0  # clips received and not yet embedded
-    decoded: bool = False
-    hashes: FrameHashes | None = None
+    decoded: Decoded | None = None  # set when the last clip was received
 
 
 class Indexer:
@@ -280,28 +283,42 @@ class Indexer:
                     for c in repo.clips_of_video(source.id, session=session)
                 ]
                 record = _record(state, digest, source, source.duration_s)
-                video = repo.save_indexed_video(record, clips, session=session)
+                video = repo.save_indexed_video(
+                    record, clips, partial=source.error, session=session
+                )
                 hash_repo.copy_frame_hashes(source.id, video.id, session=session)
                 report.indexed += 1
                 report.clips_added += len(clips)
                 outcome = "copied"
+                if source.error:  # a copy of a partial file is just as partial
+                    logger.warning("partial %s: %s", path, source.error)
+                    report.partial.append((path, source.error))
         self.observer.file_done(state.path, outcome, origin)
         return True
 
     def _commit(
-        self, pending: _Pending, clips: list[repo.ClipRecord], hashes: FrameHashes, report
+        self, pending: _Pending, clips: list[repo.ClipRecord], decoded: Decoded, report
     ) -> str:
-        """Store a decoded and embedded file with all its clips, in one transaction."""
+        """Store a decoded and embedded file with all its clips, in one transaction; one that
+        was read only in part (indexer/completeness.py) is stored as far as it was decoded,
+        with the reason, and reported."""
         path = pending.state.path
         if not clips:
-            return self._fail(path, "no decodable frames", pending.state, report, pending.digest)
+            reason = decoded.stopped or "no decodable frames"
+            return self._fail(path, reason, pending.state, report, pending.digest)
         info = pending.info
-        record = _record(pending.state, pending.digest, info, max(info.duration_s, clips[-1].end_s))
+        verdict = judge(info, pending.state.size_bytes, clips[-1].end_s, decoded.stopped)
+        record = _record(pending.state, pending.digest, info, verdict.duration_s)
         with self.library.session() as session, session.begin():
-            video = repo.save_indexed_video(record, clips, session=session)
-            hash_repo.save_frame_hashes(video.id, *hashes.arrays(), session=session)
+            video = repo.save_indexed_video(record, clips, partial=verdict.partial, session=session)
+            hash_repo.save_frame_hashes(video.id, *decoded.hashes.arrays(), session=session)
         report.indexed += 1
         report.clips_added += len(clips)
+        if verdict.partial:
+            logger.warning("partial %s: %s", path, verdict.partial)
+            report.partial.append((str(path), verdict.partial))
+            self.observer.file_done(path, "partial", verdict.partial)
+            return "partial"
         logger.info("indexed %s (%d clips)", path, len(clips))
         self.observer.file_done(path, "indexed", f"{len(clips)} clips")
         return "indexed"
@@ -443,7 +460,7 @@ class _EmbedQueue:
             self._batch.append((event.job, event.payload))
             file.queued += 1
         elif event.kind == "done":
-            file.decoded, file.hashes = True, event.payload
+            file.decoded = event.payload
             self._store_if_complete(event.job)
         elif event.kind == "error":
             self._batch = [(job, clip) for job, clip in self._batch if job != event.job]
@@ -474,10 +491,10 @@ class _EmbedQueue:
 
     def _store_if_complete(self, job: int) -> None:
         file = self._files[job]
-        if not file.decoded or file.queued:
+        if file.decoded is None or file.queued:
             return
         del self._files[job]
-        outcome = self._indexer._commit(file.pending, file.records, file.hashes, self._report)
+        outcome = self._indexer._commit(file.pending, file.records, file.decoded, self._report)
         self.outcomes.append((job, outcome))
 
 
@@ -509,7 +526,10 @@ class _InlineDecoder:
             return DecodeEvent(job, "clip", next(clips))
         except StopIteration:
             self._current = None
-            return DecodeEvent(job, "done", hasher.result)
+            return DecodeEvent(job, "done", Decoded(hasher.result))
+        except DecodeStopped as exc:
+            self._current = None
+            return DecodeEvent(job, "done", Decoded(hasher.result, exc.reason))
         except VideoOpenError as exc:
             self._current = None
             return DecodeEvent(job, "error", exc.reason)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import av
 
+from indexer.declared_size import declared_size
+from indexer.diagnosis import MAX_PIXELS, open_failure, too_large, truncation
 from indexer.errors import VideoOpenError
 from indexer.pyav_versions import OPEN_OPTIONS
 
@@ -24,6 +26,12 @@ class VideoInfo:
     height: int
     codec: str
     rotation: int  # clockwise degrees applied for display (0, 90, 180, 270)
+    # Bytes the container's framing declares (None: it does not say); more than the file's
+    # size means the file was cut off (indexer/declared_size.py).
+    declared_bytes: int | None = None
+    # Whether ``duration_s`` is the video stream's own, not the container's (which also covers
+    # audio that may run longer than the picture).
+    duration_is_video: bool = True
 
 
 def open_container(path: Path) -> av.container.InputContainer:
@@ -34,10 +42,8 @@ def open_container(path: Path) -> av.container.InputContainer:
         return av.open(str(path), **OPEN_OPTIONS)
     except VideoOpenError:
         raise
-    except av.error.InvalidDataError:
-        raise VideoOpenError(str(path), "not a readable video (invalid or unknown data)") from None
     except av.error.FFmpegError as exc:
-        raise VideoOpenError(str(path), f"cannot open ({exc.strerror or exc})") from None
+        raise VideoOpenError(str(path), open_failure(path, exc)) from None
     except OSError as exc:
         raise VideoOpenError(str(path), f"cannot read ({exc.strerror or exc})") from None
 
@@ -57,8 +63,22 @@ def _first_frame(container: av.container.InputContainer, stream, path: Path) -> 
         for frame in container.decode(stream):
             return frame
     except av.error.FFmpegError as exc:
-        raise VideoOpenError(str(path), f"cannot decode video ({exc.strerror or exc})") from None
-    raise VideoOpenError(str(path), "video stream holds no decodable frame (truncated?)")
+        cut = truncation(path)
+        said = exc.strerror or exc
+        reason = f"not a readable video: {cut}" if cut else f"cannot decode video ({said})"
+        raise VideoOpenError(str(path), reason) from None
+    cut = truncation(path)
+    reason = f"not a readable video: {cut}" if cut else "video stream holds no decodable frame"
+    raise VideoOpenError(str(path), reason)
+
+
+def check_picture_size(ctx: av.codec.context.CodecContext, path: Path) -> None:
+    """Refuse pictures over MAX_PIXELS before decoding one (a hostile header can claim any
+    size) and streams that state no size at all."""
+    if not ctx.width or not ctx.height:
+        raise VideoOpenError(str(path), "video stream has no frame size (corrupt header)")
+    if ctx.width * ctx.height > MAX_PIXELS:
+        raise VideoOpenError(str(path), too_large(ctx.width, ctx.height))
 
 
 def video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
@@ -67,6 +87,8 @@ def video_stream(container: av.container.InputContainer, path: Path) -> av.video
         if stream.disposition & av.stream.Disposition.attached_pic:
             continue
         return stream
+    if cut := truncation(path):  # cut off before the stream headers
+        raise VideoOpenError(str(path), f"not a readable video: {cut}")
     kinds = sorted({s.type for s in container.streams})
     what = f"only {', '.join(kinds)}" if kinds else "no streams"
     raise VideoOpenError(str(path), f"no video stream ({what})")
@@ -97,8 +119,7 @@ def probe(path: Path) -> VideoInfo:
         _check_format(container, path)
         stream = video_stream(container, path)
         ctx = stream.codec_context
-        if not ctx.width or not ctx.height:
-            raise VideoOpenError(str(path), "video stream has no frame size (corrupt header)")
+        check_picture_size(ctx, path)
         rotation = display_rotation(_first_frame(container, stream, path))
         width, height = ctx.width, ctx.height
         if rotation in (90, 270):
@@ -111,4 +132,6 @@ def probe(path: Path) -> VideoInfo:
             height=height,
             codec=ctx.name,
             rotation=rotation,
+            declared_bytes=declared_size(path),
+            duration_is_video=stream.duration is not None or len(container.streams) == 1,
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.errors import DecodeStopped
 from indexer.frames import Frame, center_crop, decode_frames
 from indexer.segment import Segmenter, SegmentRules, Span, sample_times
 from indexer.shots import DEFAULT_THRESHOLD, ShotDetector
@@ -144,7 +145,9 @@ def iter_clips(
     ``wants(time_s)`` method, only the frames it wants are converted and shown to it.
     ``gate`` (a lock) is held while each frame is decoded and processed, so another process
     can pause decoding by taking it (the indexer does while the model runs, on 2 cores).
-    Raises VideoOpenError if the file cannot be decoded.
+    The last clip ends one frame interval after the last decoded frame: how far the video was
+    decoded. Raises VideoOpenError if the file cannot be decoded; DecodeStopped when decoding
+    failed midway, after the clips of the frames before the failure.
     """
     segmenter = Segmenter(plan.rules)
     detector = ShotDetector(fps_hint, plan.shot_threshold)
@@ -153,9 +156,13 @@ def iter_clips(
     interval = 1.0 / fps_hint if fps_hint > 0 else 0.04
     frames = decode_frames(path, plan.shortest_edge, threads=plan.decode_threads)
     gate = gate or nullcontext()
+    stopped: DecodeStopped | None = None
     while True:
         with gate:
-            frame = next(frames, None)
+            try:
+                frame = next(frames, None)
+            except DecodeStopped as exc:
+                frame, stopped = None, exc
             if frame is None:
                 break
             if last is not None and frame.time_s > last.time_s:
@@ -175,11 +182,12 @@ def iter_clips(
             clips = list(_sampled(spans, window, plan))
             window.drop_before(segmenter.keep_from_s)
         yield from clips
-    if last is None:
-        return
-    spans = [s for cut in detector.finish(last.pts, last.time_base) for s in segmenter.cut(cut)]
-    spans += segmenter.finish(last.time_s + interval)
-    yield from _sampled(spans, window, plan)
+    if last is not None:
+        spans = [s for cut in detector.finish(last.pts, last.time_base) for s in segmenter.cut(cut)]
+        spans += segmenter.finish(last.time_s + interval)
+        yield from _sampled(spans, window, plan)
+    if stopped is not None:
+        raise stopped  # after the clips of what was decoded: the caller decides what to keep
 
 
 def _always(_time_s: float) -> bool:

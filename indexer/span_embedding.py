@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.errors import VideoOpenError
+from indexer.errors import DecodeStopped, VideoOpenError
 from indexer.frames import center_crop, decode_frames
 from indexer.pipeline import ClipEncoder
 from indexer.preprocess import to_pixel_values
@@ -52,14 +52,18 @@ def embed_span(
         end_s = probe(path).duration_s
     if end_s <= start_s:
         raise VideoOpenError(str(path), f"the video ends before {start_s:g} s")
-    parts = max(1, math.ceil((end_s - start_s) / plan.rules.max_clip_s - 1e-9))
-    # Keep four frames per sample slot, as the indexer does, but never more: memory stays
-    # bounded by the number of samples, however long the span is.
-    interval = max(plan.keep_interval_s, (end_s - start_s) / (parts * plan.frames_per_clip * 4))
-    times, frames = _frames_between(path, plan, start_s, end_s, interval)
+    interval = _keep_interval(plan, start_s, end_s)
+    times, frames, decoded_end = _frames_between(path, plan, start_s, end_s, interval)
     if not frames:
         raise VideoOpenError(str(path), f"no frames between {start_s:g} s and {end_s:g} s")
+    if decoded_end < end_s and _keep_interval(plan, start_s, decoded_end) < 0.9 * interval:
+        # The file holds less than its header said (a flipped bit in an AVI's frame count, a
+        # cut-off download): decode again, keeping frames as densely as that length needs.
+        end_s = decoded_end
+        interval = _keep_interval(plan, start_s, end_s)
+        times, frames, _ = _frames_between(path, plan, start_s, end_s, interval)
     last = min(end_s, times[-1] + interval)
+    parts = _parts(plan, start_s, last)
     span_start = start_s
     bounds = np.linspace(span_start, last, parts + 1)
     stamps = np.asarray(times)
@@ -75,19 +79,37 @@ def embed_span(
     return SpanEmbedding(path, float(span_start), float(last), mean / np.linalg.norm(mean))
 
 
+def _parts(plan: SamplingPlan, start_s: float, end_s: float) -> int:
+    """Equal parts no longer than the library's longest clip."""
+    return max(1, math.ceil((end_s - start_s) / plan.rules.max_clip_s - 1e-9))
+
+
+def _keep_interval(plan: SamplingPlan, start_s: float, end_s: float) -> float:
+    """Four frames per sample slot, as the indexer keeps, but never more: memory stays bounded
+    by the number of samples, however long the span is."""
+    slots = _parts(plan, start_s, end_s) * plan.frames_per_clip * 4
+    return max(plan.keep_interval_s, (end_s - start_s) / slots)
+
+
 def _frames_between(
     path: Path, plan: SamplingPlan, start_s: float, end_s: float, interval_s: float
-) -> tuple[list[float], list[np.ndarray]]:
-    """Cropped frames in the span, at most one per ``interval_s``."""
+) -> tuple[list[float], list[np.ndarray], float]:
+    """Cropped frames in the span, at most one per ``interval_s``, and where the decoded
+    frames ended (the last one's time plus one frame interval; ``end_s`` at the latest)."""
     times: list[float] = []
     frames: list[np.ndarray] = []
-    for frame in decode_frames(path, plan.shortest_edge):
-        if frame.time_s > end_s:
-            break  # sequential decoding: nothing later can fall inside the span
-        if frame.time_s < start_s - interval_s:
-            continue
-        if times and frame.time_s - times[-1] < interval_s:
-            continue
-        times.append(frame.time_s)
-        frames.append(center_crop(frame.rgb, plan.crop_size))
-    return times, frames
+    decoded = [0.0, 0.0]  # the last two decoded frame times
+    try:
+        for frame in decode_frames(path, plan.shortest_edge):
+            if frame.time_s > end_s:
+                return times, frames, end_s  # sequential: nothing later falls in the span
+            decoded = [decoded[1], frame.time_s]
+            if frame.time_s < start_s - interval_s:
+                continue
+            if times and frame.time_s - times[-1] < interval_s:
+                continue
+            times.append(frame.time_s)
+            frames.append(center_crop(frame.rgb, plan.crop_size))
+    except DecodeStopped:
+        pass  # cut off or damaged midway: the span is what decoded, as the indexer keeps it
+    return times, frames, min(end_s, decoded[1] + max(decoded[1] - decoded[0], 0.0))

@@ -81,7 +81,9 @@ class Video(Base):
 
     Size and mtime let discovery skip unchanged files; the fingerprint recognises a moved file
     so its clips are kept instead of re-embedded. Probe fields are nullable because a failed
-    file may not have been readable at all.
+    file may not have been readable at all. ``error`` is why a failed file failed, or, for an
+    indexed one, why it is *partial* (indexed only as far as it could be read: truncated, or
+    decoding failed midway); None for a video indexed whole.
     """
 
     __tablename__ = "videos"

@@ -212,11 +212,18 @@ def videos_by_fingerprint(fingerprint: str, *, session: Session) -> list[Video]:
     )
 
 
-def save_indexed_video(record: VideoRecord, clips: list[ClipRecord], *, session: Session) -> Video:
+def save_indexed_video(
+    record: VideoRecord,
+    clips: list[ClipRecord],
+    *,
+    session: Session,
+    partial: str | None = None,
+) -> Video:
     """Store a video and all of its clips, replacing whatever was stored at that path.
 
     An existing row keeps its id; its old clips are tombstoned. Embeddings are L2-normalised
-    here so the index's inner product is a cosine whatever the caller passed.
+    here so the index's inner product is a cosine whatever the caller passed. ``partial``:
+    why only part of the file could be indexed (kept in ``error``; the status stays indexed).
     """
     shape = _stored_shape(session)
     generation = bump_generation(session)
@@ -229,7 +236,7 @@ def save_indexed_video(record: VideoRecord, clips: list[ClipRecord], *, session:
     for field in ("size_bytes", "mtime_ns", "fingerprint", "duration_s", "fps", "width"):
         setattr(video, field, getattr(record, field))
     video.height, video.codec, video.rotation = record.height, record.codec, record.rotation
-    video.status, video.error, video.indexed_at = STATUS_INDEXED, None, utcnow()
+    video.status, video.error, video.indexed_at = STATUS_INDEXED, partial, utcnow()
     session.flush()
     rows = _clip_rows(video.id, clips, generation, shape)
     if rows:
@@ -398,6 +405,15 @@ def counts(*, session: Session) -> tuple[int, int, int]:
 def failed_videos(*, session: Session) -> list[Video]:
     """Videos that could not be indexed, with their error text, ordered by path."""
     return _by_path(session.scalars(select(Video).where(Video.status == STATUS_FAILED)))
+
+
+def partial_videos(*, session: Session) -> list[Video]:
+    """Videos indexed only as far as they could be read, with the reason, ordered by path."""
+    return _by_path(
+        session.scalars(
+            select(Video).where(Video.status == STATUS_INDEXED, Video.error.is_not(None))
+        )
+    )
 
 
 def clip_vectors_between(

@@ -97,6 +97,7 @@ def _check_roots(paths: tuple[Path, ...], library) -> None:
 def _print_report(report, as_json: bool, error: str | None = None) -> None:
     """The summary on stdout; ``error`` says why the run stopped early (then in the JSON)."""
     failed = [{"path": p, "error": e} for p, e in report.failed]
+    partial = [{"path": p, "error": e} for p, e in report.partial]
     if as_json:
         payload = {
             "indexed": report.indexed,
@@ -105,11 +106,14 @@ def _print_report(report, as_json: bool, error: str | None = None) -> None:
             "removed": report.removed,
             "clips_added": report.clips_added,
             "failed": failed,
+            "partial": partial,
         }
         click.echo(json.dumps(payload | ({"error": error} if error else {})))
         return
-    # Each failure was already logged on stderr as it happened; the summary only counts them.
+    # Each failure and partial file was already logged on stderr as it happened; the summary
+    # only counts them.
+    of_them = f" ({len(partial)} partial)" if partial else ""
     click.echo(
-        f"indexed {report.indexed}, skipped {report.skipped}, moved {report.moved}, "
+        f"indexed {report.indexed}{of_them}, skipped {report.skipped}, moved {report.moved}, "
         f"removed {report.removed}; {report.clips_added} clips added; {len(failed)} failed"
     )

@@ -1,4 +1,4 @@
-"""``clipdex status``: the library's model, counts and failed files."""
+"""``clipdex status``: the library's model, counts, failed and partial files."""
 
 from __future__ import annotations
 
@@ -25,7 +25,11 @@ def command(obj: Context, as_json: bool) -> None:
     click.echo(f"library:  {info['library']}")
     click.echo(f"database: {info['database']}")
     click.echo(f"model:    {info['model'] or '(none yet)'}")
-    click.echo(f"videos:   {videos} indexed, {len(failed)} failed")
+    partial = info["partial"]
+    of_them = f" ({len(partial)} partial)" if partial else ""
+    click.echo(f"videos:   {videos} indexed{of_them}, {len(failed)} failed")
     click.echo(f"clips:    {clips}")
     for item in failed:
         click.echo(f"failed:   {item['path']}: {item['error']}")
+    for item in partial:
+        click.echo(f"partial:  {item['path']}: {item['error']}")

@@ -315,3 +315,30 @@ def test_polling_observer_sees_new_and_renamed_files(
         after = snapshot(reader, root)
     assert after[str(root / "renamed.mp4")].clip_ids == first[str(root / "new.mp4")].clip_ids
     assert log.outcomes("moved") == Counter({str(root / "renamed.mp4"): 1})
+
+
+def test_a_partial_file_is_reported_and_indexed_whole_once_completed(
+    library_dir: Path, encoder: XClipEncoder, reader: Library, tmp_path: Path
+) -> None:
+    """A download stalled at 30 % (it settles) is indexed as partial; when it completes, the
+    watcher indexes it whole."""
+    from tests.support.videos import cut_off
+
+    whole = moving_shapes(
+        tmp_path / "whole.mp4", 12.0, size=(64, 48), container_options={"movflags": "faststart"}
+    )
+    root = tmp_path / "media"
+    root.mkdir()
+    target = root / "download.mp4"
+    with watching(library_dir, encoder, [root]) as log:
+        cut_off(target, whole, 0.3)
+        wait_until(lambda: log.outcomes("partial"), "the cut file to be indexed as partial")
+        ((outcome, path, reason),) = [e for e in log.events if e[0] == "partial"]
+        assert path == str(target) and reason.startswith("truncated (")
+        shutil.copy(whole, target)
+        wait_until(lambda: log.outcomes("indexed"), "the completed file to be indexed")
+    with reader.session() as session:
+        video = repo.get_video_by_path(str(target), session=session)
+        assert (video.status, video.error) == ("indexed", None)
+        assert video.duration_s == pytest.approx(12.0, abs=0.1)
+    assert not log.outcomes("failed")

@@ -122,12 +122,20 @@ def known_cuts(
 
 
 def moving_shapes(
-    path: Path, seconds: float = 10.0, fps: int = 25, size: Size = (320, 240), seed: int = 0
+    path: Path,
+    seconds: float = 10.0,
+    fps: int = 25,
+    size: Size = (320, 240),
+    seed: int = 0,
+    codec: str = "libx264",
+    container_options: dict[str, str] | None = None,
 ) -> Path:
     """Write one continuous shot: a coloured disc gliding over a soft colour gradient.
 
     ``seed`` picks the colours and the disc's path; the disc moves at most 3 px per frame and
     bounces off the edges, so there is motion but never a cut. ``round(seconds * fps)`` frames.
+    ``codec`` and the muxer's ``container_options`` (``{"movflags": "faststart"}``: the mp4
+    index before the data) are passed to the writer.
     """
     width, height = size
     rng = np.random.default_rng(seed)
@@ -156,7 +164,9 @@ def moving_shapes(
             velocity[bounced] = -velocity[bounced]
             position = np.clip(position, low, high)
 
-    return _write(path, frames(), fps=fps, size=size)
+    return _write(
+        path, frames(), fps=fps, size=size, codec=codec, container_options=container_options
+    )
 
 
 def variable_frame_rate(
@@ -244,6 +254,60 @@ def truncated_mp4(path: Path, source: Path, fraction: float = 0.4) -> Path:
     """
     data = Path(source).read_bytes()
     return _write_bytes(path, data[: int(len(data) * fraction)])
+
+
+def cut_off(path: Path, source: Path, fraction: float) -> Path:
+    """Write the first ``fraction`` of ``source``'s bytes, whatever its container: a copy or
+    download interrupted there. A faststart mp4 or a Matroska file still opens with its full
+    duration (its header came first); its frames stop at the cut."""
+    data = Path(source).read_bytes()
+    return _write_bytes(path, data[: int(len(data) * fraction)])
+
+
+def avi_with_false_length(path: Path, source: Path, bit: int = 13) -> Path:
+    """Copy the AVI ``source`` with one bit of its video stream header's frame count
+    (``strh.dwLength``) flipped: the file is complete, but FFmpeg reports a duration of
+    ``(frames ^ 2**bit) / fps`` (a 100-frame 25 fps file then claims 331.7 s)."""
+    data = bytearray(Path(source).read_bytes())
+    strh = data.index(b"strh")
+    # after the chunk id and size: type, handler, flags, priority+language, initial frames,
+    # scale, rate, start (4 bytes each), then the length
+    length_at = strh + 8 + 32
+    value = int.from_bytes(data[length_at : length_at + 4], "little") ^ (1 << bit)
+    data[length_at : length_at + 4] = value.to_bytes(4, "little")
+    return _write_bytes(path, bytes(data))
+
+
+def y4m_claiming_size(path: Path, width: int, height: int) -> Path:
+    """Write a YUV4MPEG2 stream whose header claims ``width`` x ``height`` pictures, followed
+    by one frame marker and a few bytes of data (far less than one such picture)."""
+    header = f"YUV4MPEG2 W{width} H{height} F25:1 Ip A1:1 C420jpeg\n".encode()
+    return _write_bytes(path, header + b"FRAME\n" + b"\x80" * 4096)
+
+
+def with_longer_audio(path: Path, video_s: float = 2.0, audio_s: float = 3.0) -> Path:
+    """Write ``video_s`` of flat grey 64 x 48 video at 25 fps and ``audio_s`` of AAC silence:
+    the container's duration (FLV, Matroska: no per-stream duration) is the audio's."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = 44_100
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        video.options = dict(_CODEC_OPTIONS["libx264"])
+        audio = container.add_stream("aac", rate=rate, layout="mono")
+        grey = np.full((48, 64, 3), 128, np.uint8)
+        for _ in range(round(video_s * 25)):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(grey, format="rgb24")))
+        container.mux(video.encode(None))
+        chunk = audio.codec_context.frame_size or 1024
+        silence = np.zeros((1, chunk), np.float32)
+        for start in range(0, round(audio_s * rate), chunk):
+            frame = av.AudioFrame.from_ndarray(silence, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode(None))
+    return path
 
 
 def random_bytes(path: Path, n: int = 50_000, seed: int = 0) -> Path:
@@ -352,11 +416,12 @@ def _write(
     time_base: Fraction | None = None,
     rotation: int | None = None,
     options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
 ) -> Path:
     """Encode ``frames`` (RGB arrays at ``fps``, or VideoFrames with their own pts) into ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=fps) if fps else container.add_stream(codec)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"

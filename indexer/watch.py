@@ -36,8 +36,10 @@ from indexer.discover import classify, is_ignored_name, walk
 from indexer.errors import VideoOpenError
 from indexer.fsevents import EventSource
 from indexer.pipeline import Indexer, IndexObserver, IndexReport
+from indexer.presence import is_missing, is_mount_point, is_vacant, mount_points
 from indexer.probe import probe
 from indexer.settle import DEFAULT_SETTLE_S, Clock, Settler
+from storage import repository as repo
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class Watcher:
         observer: WatchObserver | None = None,
         clock: Clock = time.monotonic,
         prune_hold_s: float | None = None,
+        prune_missing: bool = False,
     ) -> None:
         self.indexer = indexer
         self.roots = sorted({Path(os.path.abspath(r)) for r in roots})
@@ -80,6 +83,7 @@ class Watcher:
         self._tick_s = min(0.5, max(0.02, settle_s / 4))
         self._prune_hold_s = prune_hold_s if prune_hold_s is not None else max(30.0, 10 * settle_s)
         self._prune_since: float | None = None
+        self._prune_missing = prune_missing
         self._present: dict[Path, bool] = {}
         self._mount_point: dict[Path, bool] = {}
         self._roots_checked = float("-inf")
@@ -154,10 +158,10 @@ class Watcher:
             return
         if is_directory:
             # A folder moved in or created: its files may predate our watch on it.
-            for candidate in walk(path):
+            for candidate in walk(path, on_error=self._unreadable):
                 self.settler.touch(candidate.path)
         elif classify(path) is not None:
-            self.settler.touch(path)
+            self.settler.touch(path)  # only a regular file is taken (see Settler)
 
     def _forget(self, path: Path, is_directory: bool) -> None:
         """Something left ``path``: prune later, once moves had their chance to be matched."""
@@ -212,9 +216,16 @@ class Watcher:
         if len(self.settler) and self._clock() - self._prune_since < self._prune_hold_s:
             return
         self._prune_since = None
-        removed = self.report.removed
-        self.indexer.prune(self._present_roots(), self.report, available=self._available)
+        removed, kept = self.report.removed, dict(self.report.unavailable)
+        self.indexer.prune(
+            self._present_roots(),
+            self.report,
+            available=self._available,
+            prune_missing=self._prune_missing,
+        )
         self._changed("removed" if self.report.removed > removed else "skipped")
+        if self.report.unavailable != kept:
+            self._check_roots(force=True)  # a root went away since the last check: say so
 
     def _changed(self, outcome: str) -> None:
         if outcome not in ("skipped", "ignored") and self._unsaved_since is None:
@@ -249,9 +260,10 @@ class Watcher:
         if not force and now - self._roots_checked < ROOT_CHECK_S:
             return
         self._roots_checked = now
+        mounts = mount_points()
         for root in self.roots:
-            present = self._available(root)
-            was = self._present.get(root)
+            absence = self._absence(root, mounts)
+            present, was = absence is None, self._present.get(root)
             if present == was:
                 continue
             self._present[root] = present
@@ -264,26 +276,49 @@ class Watcher:
             else:
                 self.source.unwatch(root)
                 self.settler.forget_under(root)
+                with self.indexer.library.session() as session:
+                    kept = repo.count_videos_under([str(root)], session=session)
                 logger.warning(
-                    "%s is unavailable: keeping its videos, watching for it to return", root
+                    "%s is unavailable (%s): keeping its %d videos, watching for it to return",
+                    root,
+                    absence,
+                    kept,
                 )
-                self.observer.notice("unavailable", root)
+                self.observer.notice("unavailable", root, f"{absence}; {kept} videos kept")
 
     def _available(self, root: Path) -> bool:
-        """The root is a folder, and still a mount point if it was one when first seen: an
-        unmounted share often leaves its empty mount-point folder behind, which must not read
-        as "every file was deleted"."""
-        if not root.is_dir():
-            return False
-        mounted = os.path.ismount(root)
-        return mounted or not self._mount_point.setdefault(root, mounted)
+        return self._absence(root) is None
+
+    def _absence(self, root: Path, mounts: frozenset[Path] | None = None) -> str | None:
+        """Why ``root`` cannot be trusted to show its files, or None when it can.
+
+        It must be a folder; if it was a mount point while we watched, it must still be one;
+        and unless pruning missing files was asked for, a root that holds nothing while the
+        library holds videos under it is a share that is not mounted (``indexer.presence``).
+        """
+        if not os.path.isdir(root):
+            return "missing" if is_missing(root) else "not a readable folder"
+        if is_mount_point(root, mounts if mounts is not None else mount_points()):
+            self._mount_point[root] = True
+        elif self._mount_point.get(root):
+            return "no longer mounted"
+        if self._prune_missing or not is_vacant(root):
+            return None
+        if self._present.get(root) is False:
+            return "empty"  # still as it was when it went away: no need to ask the database
+        with self.indexer.library.session() as session:
+            held = repo.count_videos_under([str(root)], session=session)
+        return "empty, but the library holds videos under it" if held else None
+
+    def _unreadable(self, folder: Path, exc: OSError) -> None:
+        self.indexer.folder_unreadable(folder, exc, self.report)
 
     def _reconcile(self, roots: list[Path], stop: threading.Event) -> None:
         """What ``clipdex index`` does, except that files modified within the settle time go
         through the settler (they may still be being written), and pruning waits for them."""
         recent = time.time() - self.settler.settle_s
         for root in roots:
-            for candidate in walk(root):
+            for candidate in walk(root, on_error=self._unreadable):
                 if stop.is_set():
                     return
                 try:

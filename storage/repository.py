@@ -272,15 +272,29 @@ def videos_under(roots: list[str], *, session: Session) -> list[Video]:
     ``substr`` equality rather than LIKE: SQLite's LIKE ignores ASCII case and PostgreSQL's
     ordering follows the collation, and either could prune files outside the roots.
     """
+    condition = _under(roots)
+    if condition is None:
+        return []
+    return _by_path(session.scalars(select(Video).where(condition)))
+
+
+def count_videos_under(roots: list[str], *, session: Session) -> int:
+    """How many rows ``videos_under`` would return, without loading them."""
+    condition = _under(roots)
+    if condition is None:
+        return 0
+    return int(session.scalar(select(func.count()).select_from(Video).where(condition)) or 0)
+
+
+def _under(roots: list[str]):
+    """The condition "path is one of ``roots`` or inside one of them" (see ``videos_under``)."""
     conditions = []
     for root in roots:
         trimmed = root.rstrip(os.sep) or os.sep
         prefix = trimmed if trimmed.endswith(os.sep) else trimmed + os.sep
         conditions.append(Video.path == trimmed)
         conditions.append(func.substr(Video.path, 1, len(prefix)) == prefix)
-    if not conditions:
-        return []
-    return _by_path(session.scalars(select(Video).where(or_(*conditions))))
+    return or_(*conditions) if conditions else None
 
 
 def clips_of_video(video_id: int, *, session: Session) -> list[Clip]:

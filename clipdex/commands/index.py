@@ -27,6 +27,12 @@ from clipdex.cli import (
 @click.option("--min-clip", type=float, default=None, help="Shortest clip in seconds [2.0].")
 @click.option("--max-clip", type=float, default=None, help="Longest clip in seconds [10.0].")
 @click.option("--shot-threshold", type=float, default=None, help="Cut sensitivity [27.0].")
+@click.option(
+    "--prune-missing",
+    is_flag=True,
+    help="Also prune the videos under a PATH that is empty or missing (by default they are "
+    "kept: that is what a share that is not mounted looks like).",
+)
 @batch_option
 @quantize_option
 @json_option
@@ -41,6 +47,7 @@ def command(
     max_clip: float | None,
     shot_threshold: float | None,
     batch_clips: int,
+    prune_missing: bool,
     as_json: bool,
 ) -> None:
     """Index videos in PATH... (files or folders)."""
@@ -59,7 +66,7 @@ def command(
     try:
         report = Indexer(
             library, encoder, settings, batch_clips=batch_clips, observer=observer
-        ).run(paths)
+        ).run(paths, prune_missing=prune_missing)
     finally:
         if hasattr(observer, "close"):
             observer.close()
@@ -69,20 +76,27 @@ def command(
 
 
 def _check_roots(paths: tuple[Path, ...], library) -> None:
-    """A path that does not exist is a usage error, unless it is a file the library holds
-    (then indexing it prunes it)."""
+    """A path that does not exist is a usage error, unless the library holds videos at or
+    under it (a file that was deleted, or a share that is not mounted)."""
     from storage import repository as repo
 
     for path in paths:
         if path.exists():
             continue
         with library.session() as session:
-            if repo.get_video_by_path(str(path.absolute()), session=session) is None:
+            if not repo.count_videos_under([str(path.absolute())], session=session):
                 raise ClipdexError(f"{path}: no such file or folder")
 
 
 def _print_report(report, as_json: bool) -> None:
     failed = [{"path": p, "error": e} for p, e in report.failed]
+    kept = [{"path": p, "videos": n} for p, n in sorted(report.unavailable.items())]
+    for root in kept:
+        click.echo(
+            f"clipdex: kept {root['videos']} videos under {root['path']}: it is empty or "
+            "missing (a share that is not mounted?); --prune-missing prunes them",
+            err=True,
+        )
     if as_json:
         click.echo(
             json.dumps(
@@ -93,6 +107,7 @@ def _print_report(report, as_json: bool) -> None:
                     "removed": report.removed,
                     "clips_added": report.clips_added,
                     "failed": failed,
+                    "kept_unavailable": kept,
                 }
             )
         )

@@ -46,6 +46,12 @@ from indexer.settle import DEFAULT_SETTLE_S
     metavar="SECONDS",
     help="Poll the folders every SECONDS instead of using inotify (network file systems).",
 )
+@click.option(
+    "--prune-missing",
+    is_flag=True,
+    help="Prune the videos under a folder that is empty (by default an empty folder that the "
+    "library holds videos under is taken for a share that is not mounted).",
+)
 @batch_option
 @quantize_option
 @json_option
@@ -59,6 +65,7 @@ def command(
     poll_s: float | None,
     batch_clips: int,
     quantize: str,
+    prune_missing: bool,
     as_json: bool,
 ) -> None:
     """Watch folders and index changes as they happen, until SIGINT or SIGTERM."""
@@ -74,7 +81,14 @@ def command(
     encoder, settings = bind_encoder(library, model, quantize)
     printer = EventPrinter(as_json)
     indexer = Indexer(library, encoder, settings, batch_clips=batch_clips, observer=printer)
-    watcher = Watcher(indexer, roots, settle_s=settle_s, poll_s=poll_s, observer=printer)
+    watcher = Watcher(
+        indexer,
+        roots,
+        settle_s=settle_s,
+        poll_s=poll_s,
+        observer=printer,
+        prune_missing=prune_missing,
+    )
     stop = threading.Event()
     previous = _install_stop_handlers(stop)
     try:

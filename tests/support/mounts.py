@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,8 +29,16 @@ def mount(*args: str | Path) -> None:
 
 
 def umount(path: Path) -> None:
-    """Unmount ``path`` now; the test fails if the kernel refuses (a file left open on it)."""
-    subprocess.run(["umount", str(path)], capture_output=True, text=True, check=True, timeout=30)
+    """Unmount ``path``, as an administrator would (no ``-l``): the test fails, naming who holds
+    it, if the kernel still finds it busy after a few seconds."""
+    deadline = time.monotonic() + 5
+    while (
+        result := subprocess.run(["umount", str(path)], capture_output=True, text=True)
+    ).returncode:
+        if time.monotonic() > deadline:
+            users = subprocess.run(["fuser", "-vm", str(path)], capture_output=True, text=True)
+            raise AssertionError(f"umount {path}: {result.stderr}{users.stdout}{users.stderr}")
+        time.sleep(0.2)
 
 
 def is_mounted(path: Path) -> bool:

@@ -3,6 +3,7 @@ it (a blocking open of a FIFO waits for a writer, and SIGINT does not interrupt 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -23,10 +24,8 @@ def _returns_promptly(call: Callable[[], object], fifo: Path) -> None:
     done = threading.Event()
 
     def run() -> None:
-        try:
+        with contextlib.suppress(OSError, VideoOpenError):
             call()
-        except (OSError, VideoOpenError):
-            pass
         done.set()
 
     thread = threading.Thread(target=run, daemon=True)

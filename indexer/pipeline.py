@@ -254,14 +254,17 @@ class Indexer:
         *,
         available: Callable[[Path], bool] | None = None,
         prune_missing: bool = False,
+        gone: Iterable[Path] = (),
     ) -> None:
         """Delete the rows of files under ``roots`` that are gone.
 
         A root that is empty or missing (what an unmounted share leaves behind) keeps its
         videos unless ``prune_missing``; they are counted in ``report.unavailable``. So does a
         root that ``available`` rejects (the watcher's knowledge: a former mount point that is
-        no longer mounted). A file we may not stat (an unreadable folder) is not gone.
+        no longer mounted), and the folders in ``gone`` (shares the watcher saw unmounted
+        inside a root). A file we may not stat (an unreadable folder) is not gone.
         """
+        gone = list(gone)
         done: set[int] = set()
         with self.library.session() as session, session.begin():
             for root in roots:
@@ -272,8 +275,10 @@ class Indexer:
                     done.add(video.id)
                     # Asked after the file was found missing, so that a share unmounted
                     # during this scan is not taken for every one of its files deleted.
-                    if not self._root_holds(root, path, available, prune_missing):
-                        report.unavailable[str(root)] = report.unavailable.get(str(root), 0) + 1
+                    away = next((g for g in gone if path.is_relative_to(g)), None)
+                    if away or not self._root_holds(root, path, available, prune_missing):
+                        key = str(away or root)
+                        report.unavailable[key] = report.unavailable.get(key, 0) + 1
                         continue
                     logger.info("removed %s (file is gone)", video.path)
                     repo.delete_video(video, session=session)

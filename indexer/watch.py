@@ -86,6 +86,9 @@ class Watcher:
         self._prune_missing = prune_missing
         self._present: dict[Path, bool] = {}
         self._mount_point: dict[Path, bool] = {}
+        # Mount points inside present roots seen while watching, and those of them unmounted.
+        self._submounts: set[Path] = set()
+        self._gone: set[Path] = set()
         self._roots_checked = float("-inf")
         self._unsaved_since: float | None = None
         self._stop = threading.Event()
@@ -216,12 +219,14 @@ class Watcher:
         if len(self.settler) and self._clock() - self._prune_since < self._prune_hold_s:
             return
         self._prune_since = None
+        self._check_roots(force=True)  # an unmount just now must not read as deletions
         removed, kept = self.report.removed, dict(self.report.unavailable)
         self.indexer.prune(
             self._present_roots(),
             self.report,
             available=self._available,
             prune_missing=self._prune_missing,
+            gone=self._gone,
         )
         self._changed("removed" if self.report.removed > removed else "skipped")
         if self.report.unavailable != kept:
@@ -276,15 +281,40 @@ class Watcher:
             else:
                 self.source.unwatch(root)
                 self.settler.forget_under(root)
-                with self.indexer.library.session() as session:
-                    kept = repo.count_videos_under([str(root)], session=session)
-                logger.warning(
-                    "%s is unavailable (%s): keeping its %d videos, watching for it to return",
-                    root,
-                    absence,
-                    kept,
-                )
-                self.observer.notice("unavailable", root, f"{absence}; {kept} videos kept")
+                self._notice_unavailable(root, absence)
+        if mounts is not None:
+            self._check_submounts(mounts)
+
+    def _check_submounts(self, mounts: frozenset[Path]) -> None:
+        """Follow shares mounted inside a root (``/media/nas`` when watching ``/media``): the
+        root stays, but the files under the share must not be taken for deleted."""
+        roots = self._present_roots()
+        mounted = {m for m in mounts if any(m != r and m.is_relative_to(r) for r in roots)}
+        self._submounts |= mounted
+        for point in sorted(self._submounts - mounted - self._gone):
+            if any(point.is_relative_to(r) for r in roots):  # else its root's notice says it
+                self._gone.add(point)
+                self.settler.forget_under(point)
+                self._notice_unavailable(point, "no longer mounted")
+        for point in sorted(self._gone & mounted):
+            self._gone.discard(point)
+            logger.warning("%s is back: catching up", point)
+            self.observer.notice("returned", point)
+            root = next(r for r in roots if point.is_relative_to(r))
+            self.source.unwatch(root)  # inotify: watch the folders of the file system mounted
+            self.source.watch(root)
+            self._reconcile([point], self._stop)
+
+    def _notice_unavailable(self, folder: Path, absence: str) -> None:
+        with self.indexer.library.session() as session:
+            kept = repo.count_videos_under([str(folder)], session=session)
+        logger.warning(
+            "%s is unavailable (%s): keeping its %d videos, watching for it to return",
+            folder,
+            absence,
+            kept,
+        )
+        self.observer.notice("unavailable", folder, f"{absence}; {kept} videos kept")
 
     def _available(self, root: Path) -> bool:
         return self._absence(root) is None

@@ -29,10 +29,10 @@ pytestmark = requires_root
 
 @pytest.fixture
 def share(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """(store, root): a tmpfs holding two videos, bind-mounted on ``root``."""
-    store, root = tmp_path / "store", tmp_path / "share"
+    """(store, root): a tmpfs holding two videos, bind-mounted on ``root`` (``media/nas``)."""
+    store, root = tmp_path / "store", tmp_path / "media" / "nas"
     store.mkdir()
-    root.mkdir()
+    root.mkdir(parents=True)
     with mounts_undone(root, store):
         mount("-t", "tmpfs", "-o", "size=64m", "tmpfs", store)
         for i in range(2):
@@ -47,12 +47,23 @@ def _events(watch: WatchProcess, kind: str, path: Path | None = None) -> list[di
     ]
 
 
-@pytest.mark.parametrize("mode", ["inotify", "poll"])
+@pytest.mark.parametrize(
+    ("mode", "watched"),
+    [("inotify", "share"), ("poll", "share"), ("inotify", "parent")],
+    ids=["inotify", "poll", "share-inside-the-watched-folder"],
+)
 def test_watch_keeps_an_unmounted_share_and_catches_up_when_it_returns(
-    share: tuple[Path, Path], library_dir: Path, tmp_path: Path, mode: str
+    share: tuple[Path, Path], library_dir: Path, tmp_path: Path, mode: str, watched: str
 ) -> None:
+    """Watching the share's own folder, or a folder that holds it (``media`` with the share on
+    ``media/nas``: that folder stays, only the share's part of it goes away)."""
     store, root = share
-    watch = WatchProcess(str(root), "--json", *(["--poll", "1"] if mode == "poll" else []))
+    folder = root if watched == "share" else root.parent
+    local = root.parent / "local.mp4"
+    if watched == "parent":
+        moving_shapes(local, seconds=1.0, size=(64, 48), seed=28)
+    poll = ["--poll", "1"] if mode == "poll" else []
+    watch = WatchProcess(str(folder), "--json", *poll)
     try:
         watch.wait_for(lambda: _events(watch, "watching"), "the share to be indexed")
         with Library.open(library_dir) as library:
@@ -64,6 +75,9 @@ def test_watch_keeps_an_unmounted_share_and_catches_up_when_it_returns(
         time.sleep(4)  # past a poll period, the settle time and the root check: a wrong prune
         with Library.open(library_dir) as library:
             assert snapshot(library, root) == before, "videos of the unmounted share were lost"
+        if watched == "parent":  # a file deleted beside the share is still pruned
+            local.unlink()
+            watch.wait_for(lambda: _events(watch, "removed", local), "the local file pruned")
 
         late = moving_shapes(tmp_path / "late.mp4", seconds=1.0, size=(64, 48), seed=29)
         shutil.move(late, store / "late.mp4")  # added while the share was away
@@ -75,14 +89,17 @@ def test_watch_keeps_an_unmounted_share_and_catches_up_when_it_returns(
         with Library.open(library_dir) as library:
             after = snapshot(library, root)
             assert consistent(library) == (3, 3)
+            assert snapshot(library, folder).keys() == after.keys()
     finally:
         code = watch.stop(signal.SIGTERM)
     assert code == 0, "\n".join(watch.stderr)
     assert {p: after[p] for p in before} == before, "clip ids changed: the share was re-embedded"
-    assert not _events(watch, "removed")
+    assert [e["path"] for e in _events(watch, "removed")] == (
+        [str(local)] if watched == "parent" else []
+    )
     # Embedded once each: the two at the start, the late one on return; nothing again.
     assert sorted(e["path"] for e in _events(watch, "indexed")) == sorted(
-        [*before, str(root / "late.mp4")]
+        [*before, str(root / "late.mp4"), *([str(local)] if watched == "parent" else [])]
     )
     unavailable = _events(watch, "unavailable", root)[0]
     assert unavailable["detail"] == "no longer mounted; 2 videos kept"

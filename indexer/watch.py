@@ -11,6 +11,13 @@ Ordering matters for moves. A rename shows up as "old path gone" plus "new file"
 row were pruned first its clips would be deleted and the new file embedded again. So pruning
 waits until no file is waiting to settle (or ``prune_hold_s`` has passed, for a writer that
 never stops), and the settled new file is matched to the old row by fingerprint first.
+
+Shares come and go. Every second (and before every prune) the roots are checked: a root that
+was a mount point and no longer is, or that is empty or missing while the library holds videos
+under it (``indexer.presence``), is *unavailable*: unwatched, its videos kept, a notice sent;
+when it is back it is *returned*: watched again and reconciled (unchanged files are skipped, so
+nothing is embedded again). Mount points inside a root are followed the same way, from the
+kernel's mount table, in both the inotify and the polling mode.
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def walk(
     cannot be listed is passed to ``on_error`` with the reason; its files are not yielded, and
     they are not gone either (see ``indexer.presence``).
     """
-    if root.is_file():
+    if os.path.isfile(root):
         candidate = classify(root, named=True)
         if candidate:
             yield candidate

@@ -160,7 +160,7 @@ class Indexer:
         candidates = [
             candidate
             for root in roots
-            if root.exists()
+            if not is_missing(root)  # an unreadable one is walked, to be reported
             for candidate in walk(
                 root, on_error=lambda folder, exc: self.folder_unreadable(folder, exc, report)
             )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from pathlib import Path
 
 MOUNTINFO = Path("/proc/self/mountinfo")
@@ -39,19 +38,10 @@ def is_missing(path: Path) -> bool:
     return False
 
 
-def is_regular_file(path: Path) -> bool:
-    """A regular file (after symlinks). FIFOs, sockets and devices are never candidates: opening
-    a FIFO for reading blocks until a writer comes, and a device may never end."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
 def is_vacant(folder: Path) -> bool:
     """``folder`` holds nothing: it is missing, or an empty folder. A folder we cannot list is
     not vacant: its files are reported unreadable, never taken for deleted."""
-    return is_missing(folder) or (folder.is_dir() and _empty(folder))
+    return is_missing(folder) or (os.path.isdir(folder) and _empty(folder))
 
 
 def _empty(folder: Path) -> bool:

@@ -105,6 +105,7 @@ def test_watch_keeps_an_unmounted_share_and_catches_up_when_it_returns(
     assert unavailable["detail"] == "no longer mounted; 2 videos kept"
     assert any(f"{root} is unavailable" in line for line in watch.stderr)
     assert any(f"{root} is back" in line for line in watch.stderr)
+    assert not any("Traceback" in line or "ERROR" in line for line in watch.stderr)
 
 
 def test_watch_started_while_the_share_is_not_mounted_prunes_nothing(

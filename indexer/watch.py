@@ -92,7 +92,8 @@ class Watcher:
         self._prune_since: float | None = None
         self._prune_missing = prune_missing
         self._present: dict[Path, bool] = {}
-        self._mount_point: dict[Path, bool] = {}
+        self._mount_point: dict[Path, bool] = {}  # a root was a mount point while watched
+        self._mounted: dict[Path, bool] = {}  # ... at the last check
         # Mount points inside present roots seen while watching, and those of them unmounted.
         self._submounts: set[Path] = set()
         self._gone: set[Path] = set()
@@ -276,6 +277,16 @@ class Watcher:
         for root in self.roots:
             absence = self._absence(root, mounts)
             present, was = absence is None, self._present.get(root)
+            mounted_over = self._mounted.get(root) is False and self._mount_point.get(root)
+            self._mounted[root] = bool(self._mount_point.get(root)) and absence is None
+            if present and was and mounted_over:
+                # A share mounted on a watched folder (empty until now): inotify still watches
+                # the folder underneath, and the share's files were never seen.
+                logger.warning("%s was mounted: catching up", root)
+                self.observer.notice("rescan", root, "mounted")
+                self.source.unwatch(root)
+                self.source.watch(root)
+                self._reconcile([root], self._stop)
             if present == was:
                 continue
             self._present[root] = present

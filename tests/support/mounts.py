@@ -7,6 +7,7 @@ Every mount is undone in a ``finally``, also when the test fails.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -36,8 +37,11 @@ def umount(path: Path) -> None:
         result := subprocess.run(["umount", str(path)], capture_output=True, text=True)
     ).returncode:
         if time.monotonic() > deadline:
-            users = subprocess.run(["fuser", "-vm", str(path)], capture_output=True, text=True)
-            raise AssertionError(f"umount {path}: {result.stderr}{users.stdout}{users.stderr}")
+            users = ""
+            if shutil.which("fuser"):
+                found = subprocess.run(["fuser", "-vm", str(path)], capture_output=True, text=True)
+                users = found.stdout + found.stderr
+            raise AssertionError(f"umount {path}: {result.stderr}{users}")
         time.sleep(0.2)
 
 

@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from watchdog.events import (
+    EVENT_TYPE_ATTRIB,
     EVENT_TYPE_CLOSED,
     EVENT_TYPE_CREATED,
     EVENT_TYPE_DELETED,
@@ -161,6 +162,11 @@ class Watcher:
         elif kind == EVENT_TYPE_CREATED:
             self._arrived(src, event.is_directory)
         elif kind in (EVENT_TYPE_MODIFIED, EVENT_TYPE_CLOSED) and not event.is_directory:
+            self._arrived(src, False)
+        elif kind == EVENT_TYPE_ATTRIB and not event.is_directory:
+            # chmod: a file recorded as unreadable may be readable now (the indexer skips it
+            # again cheaply if its row says it was fine). Folders' attribute events are not
+            # followed: one fires for every subfolder created, and walking would cost more.
             self._arrived(src, False)
 
     def _arrived(self, path: Path, is_directory: bool) -> None:

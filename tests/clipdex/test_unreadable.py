@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import REPO, run_json
 from tests.support.videos import moving_shapes
+from tests.support.watching import wait_until
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("setpriv") is None,
@@ -81,3 +84,43 @@ def _check_unreadable(media: Path, locked: Path) -> None:
     facts = json.loads(status.stdout)
     assert facts["failed"] == [{"path": str(locked), "error": "cannot read (Permission denied)"}]
     assert facts["videos"] == 2
+
+
+def test_watch_records_an_unreadable_file_and_indexes_it_once_readable(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    locked = moving_shapes(media / "locked.mp4", seconds=1.0, size=(64, 48), seed=33)
+    locked.chmod(0o000)
+    process = subprocess.Popen(
+        ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+        + [sys.executable, "-m", "clipdex", "watch", "--settle", "0.3", "--json", str(media)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "CLIPDEX_THREADS": "1"},
+        cwd=REPO,
+    )
+    events: list[dict] = []
+    reader = threading.Thread(
+        target=lambda: events.extend(json.loads(line) for line in process.stdout), daemon=True
+    )
+    reader.start()
+    try:
+        failed = {
+            "event": "failed",
+            "path": str(locked),
+            "error": "cannot read (Permission denied)",
+        }
+        wait_until(lambda: failed in events, "the unreadable file to be reported")
+        locked.chmod(0o644)  # neither size nor mtime changes
+        wait_until(
+            lambda: any(e["event"] == "indexed" and e["path"] == str(locked) for e in events),
+            "the file to be indexed once readable",
+        )
+    finally:
+        locked.chmod(0o644)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+        reader.join(timeout=10)
+    assert code == 0
+    assert run_json("status")["failed"] == []

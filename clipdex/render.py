@@ -14,6 +14,11 @@ def timestamp(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 clip``, ``7 clips``, ``0 clips``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def table(
     headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int] = frozenset()
 ) -> str:

@@ -255,3 +255,9 @@ def test_bad_search_filters_are_one_usage_line(args, message):
     result = run("search", "x", *args)
     assert result.exit_code == 2
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
+
+
+def test_a_count_of_one_is_singular(known_videos):
+    result = run("index", known_videos["red.mp4"].path)  # 3 s of one colour: one clip
+    assert result.exit_code == 0
+    assert "; 1 clip added; 0 failed" in result.stdout

@@ -7,7 +7,7 @@ import json
 import click
 
 from clipdex.cli import Context, _typed_errors, json_option
-from clipdex.render import plural, timestamp
+from clipdex.render import plural, printable, timestamp
 
 
 @click.command("dedup")
@@ -55,7 +55,7 @@ def _span(start_s: float, end_s: float) -> str:
 def _pair(finding) -> str:
     return (
         f"{finding.similarity:.3f}  A {_span(finding.a_start_s, finding.a_end_s)} ~ "
-        f"B {_span(finding.b_start_s, finding.b_end_s)}  A={finding.a.path}  B={finding.b.path}"
+        f"B {_span(finding.b_start_s, finding.b_end_s)}  A={printable(finding.a.path)}  B={printable(finding.b.path)}"
     )
 
 
@@ -69,7 +69,7 @@ def _print_text(report) -> None:
             f"group {number}: {label} ({plural(len(group.videos), 'video')}, similarity {group.similarity:.3f})"
         )
         for video in group.videos:
-            click.echo(f"  {video.path}")
+            click.echo(f"  {printable(video.path)}")
         if group.kind != "exact":
             for match in group.matches:
                 click.echo(f"    {_pair(match)}")

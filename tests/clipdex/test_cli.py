@@ -261,3 +261,15 @@ def test_a_count_of_one_is_singular(known_videos):
     result = run("index", known_videos["red.mp4"].path)  # 3 s of one colour: one clip
     assert result.exit_code == 0
     assert "; 1 clip added; 0 failed" in result.stdout
+
+
+def test_a_newline_in_a_path_is_escaped_in_the_table_not_in_json(tmp_path, known_videos):
+    odd = tmp_path / "two\nlines\t.mp4"
+    shutil.copy(known_videos["red.mp4"].path, odd)
+    shutil.copy(known_videos["cuts.mp4"].path, tmp_path / "plain.mp4")
+    assert run("index", tmp_path).exit_code == 0
+    lines = run("search", "red", "-k", "2").stdout.splitlines()
+    assert len(lines) == 3  # the header and two hits, one line each
+    assert any(line.endswith("/two\\nlines\\t.mp4") for line in lines[1:])
+    assert len({line.index("/") for line in lines[1:]}) == 1  # still aligned
+    assert str(odd) in {hit["path"] for hit in run_json("search", "red", "-k", "2")["hits"]}

@@ -80,12 +80,11 @@ def command(
 
 def _similar_to_file(library, file: Path, start_s, end_s, k: int, exclude_same_video: bool):
     from indexer.errors import VideoOpenError
+    from indexer.picture import embed_picture, is_picture
     from indexer.sampling import SamplingPlan
     from indexer.span_embedding import embed_span
     from search.similar import similar_to_embedding
     from storage import repository as repo
-
-    from indexer.picture import embed_picture, is_picture
 
     if not file.is_file():
         raise ClipdexError(f"{file}: no such file")

@@ -82,7 +82,9 @@ def test_neither_picture_nor_video_is_415(client, private_tmp) -> None:
 
 
 def test_a_body_that_is_not_a_form_is_415_and_no_file_is_422(client) -> None:
-    response = client.post("/api/similar", content=b"\x89PNG", headers={"content-type": "image/png"})
+    response = client.post(
+        "/api/similar", content=b"\x89PNG", headers={"content-type": "image/png"}
+    )
     assert response.status_code == 415
     response = client.post("/api/similar", data={"other": "x"}, files={"x": ("a", b"b")})
     assert response.status_code == 422

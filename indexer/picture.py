@@ -36,8 +36,8 @@ class PictureError(ValueError):
 
 
 def picture_format(head: bytes) -> str | None:
-    """ "PNG", "JPEG" or "WebP" when ``head`` (a file's first 12 bytes or more) starts like
-    one, else None."""
+    """The format ``head`` (a file's first 12 bytes or more) starts like: PNG, JPEG or WebP,
+    else None."""
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "PNG"
     if head.startswith(b"\xff\xd8\xff"):

@@ -252,6 +252,9 @@ def test_search_with_a_chosen_or_dropped_picture_in_chromium(server, browser, se
     )
     best = _cards(page)[0]
     assert best["name"] in {"cuts.mp4", "cuts.webm"} and best["span"] == "0:02.0–0:05.0"
+    page.wait_for_function(
+        "[...document.querySelectorAll('#results .card img')].every(i => i.complete && i.naturalWidth)"
+    )
     page.screenshot(path=str(_artifacts() / "serve-picture.png"))
 
     # Then drop the same picture anywhere on the page.

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -41,6 +42,11 @@ router = APIRouter(prefix="/api")
 async def similar_upload(
     request: Request, state: Shared, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10
 ) -> dict:
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        # A form on another site can POST here without the browser asking first (no CORS
+        # preflight for multipart): it would make the server embed what it sent.
+        raise HTTPException(403, "uploads are accepted from this server's own page only")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES:
         raise _too_large()

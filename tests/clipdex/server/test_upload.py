@@ -108,3 +108,11 @@ def test_a_chunked_body_is_cut_off_at_the_limit(client, private_tmp) -> None:
     response = client.post("/api/similar", content=body(), headers=headers)
     assert response.status_code == 413
     assert list(private_tmp.iterdir()) == []
+
+
+def test_an_upload_from_another_site_is_403(client) -> None:
+    files = {"file": ("x.png", b"\x89PNG\r\n\x1a\n", "image/png")}
+    headers = {"origin": "http://evil.example"}
+    assert client.post("/api/similar", files=files, headers=headers).status_code == 403
+    headers = {"origin": "http://127.0.0.1:8000"}  # the page itself
+    assert client.post("/api/similar", files=files, headers=headers).status_code == 422

@@ -69,7 +69,7 @@ class IndexObserver:
     def clips_encoded(self, count: int, video_s: float) -> None: ...
 
     def file_done(self, path: Path, outcome: str, detail: str = "") -> None:
-        """``detail``: the clip count of an indexed file, the reason of a failure or of a
+        """``detail``: the clip count of an indexed file (digits), the reason of a failure or of a
         partial file (indexed as far as it could be read), the old path of a moved file, the
         source of a copy."""
 
@@ -376,8 +376,8 @@ class Indexer:
             report.partial.append((str(path), verdict.partial))
             self.observer.file_done(path, "partial", verdict.partial)
             return "partial"
-        logger.info("indexed %s (%d clips)", path, len(clips))
-        self.observer.file_done(path, "indexed", f"{len(clips)} clips")
+        logger.info("indexed %s (%d clip%s)", path, len(clips), "" if len(clips) == 1 else "s")
+        self.observer.file_done(path, "indexed", str(len(clips)))
         return "indexed"
 
     def _encode_batch(self, batch: list[ClipFrames], threads: int | None) -> list[repo.ClipRecord]:

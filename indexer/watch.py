@@ -63,8 +63,12 @@ ROOT_CHECK_S = 1.0
 class WatchObserver(IndexObserver):
     """Progress callbacks for a watcher: the indexer's per-file ones plus the watcher's own."""
 
-    def notice(self, event: str, path: Path | None = None, detail: str = "") -> None:
-        """``event`` is one of: watching, unavailable, returned, rescan, stopped."""
+    def notice(
+        self, event: str, path: Path | None = None, detail: str = "", videos: int | None = None
+    ) -> None:
+        """``event`` is one of: watching, unavailable, returned, rescan, stopped. For
+        ``unavailable``, ``detail`` says how the folder is absent and ``videos`` how many
+        videos under it are kept; for ``rescan``, ``detail`` is the reason."""
 
 
 class Watcher:
@@ -338,7 +342,7 @@ class Watcher:
             absence,
             kept,
         )
-        self.observer.notice("unavailable", folder, f"{absence}; {kept} videos kept")
+        self.observer.notice("unavailable", folder, absence, videos=kept)
 
     def _available(self, root: Path) -> bool:
         return self._absence(root) is None

@@ -20,6 +20,7 @@ from clipdex.cli import (
     model_option,
     quantize_option,
 )
+from clipdex.render import plural
 
 
 @click.command("index")
@@ -130,5 +131,6 @@ def _print_report(report, as_json: bool, error: str | None = None) -> None:
     of_them = f" ({len(partial)} partial)" if partial else ""
     click.echo(
         f"indexed {report.indexed}{of_them}, skipped {report.skipped}, moved {report.moved}, "
-        f"removed {report.removed}; {report.clips_added} clips added; {len(failed)} failed"
+        f"removed {report.removed}; {plural(report.clips_added, 'clip')} added; "
+        f"{len(failed)} failed"
     )

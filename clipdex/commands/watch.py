@@ -115,7 +115,7 @@ def _watch(
     _check_roots(roots, library)
     prepare()  # the decoder's process server starts while the model loads
     encoder, settings = bind_encoder(library, model, quantize)
-    printer = EventPrinter(as_json)
+    printer = EventPrinter(as_json, roots)
     indexer = Indexer(library, encoder, settings, batch_clips=batch_clips, observer=printer)
     watcher = Watcher(
         indexer,

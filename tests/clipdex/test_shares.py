@@ -102,7 +102,7 @@ def test_watch_keeps_an_unmounted_share_and_catches_up_when_it_returns(
         [*before, str(root / "late.mp4"), *([str(local)] if watched == "parent" else [])]
     )
     unavailable = _events(watch, "unavailable", root)[0]
-    assert unavailable["detail"] == "no longer mounted; 2 videos kept"
+    assert (unavailable["reason"], unavailable["videos"]) == ("no longer mounted", 2)
     assert any(f"{root} is unavailable" in line for line in watch.stderr)
     assert any(f"{root} is back" in line for line in watch.stderr)
     assert not any("Traceback" in line or "ERROR" in line for line in watch.stderr)
@@ -129,7 +129,7 @@ def test_watch_started_while_the_share_is_not_mounted_prunes_nothing(
         code = watch.stop(signal.SIGTERM)
     assert code == 0, "\n".join(watch.stderr)
     assert not _events(watch, "removed") and not _events(watch, "indexed")
-    assert _events(watch, "unavailable", root)[0]["detail"].startswith("empty")
+    assert _events(watch, "unavailable", root)[0]["reason"].startswith("empty")
     with Library.open(library_dir) as library:
         assert snapshot(library, root) == before
 

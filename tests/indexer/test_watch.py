@@ -62,7 +62,9 @@ class Recorder(WatchObserver):
     def file_done(self, path: Path, outcome: str, detail: str = "") -> None:
         self.events.append((outcome, str(path), detail))
 
-    def notice(self, event: str, path: Path | None = None, detail: str = "") -> None:
+    def notice(
+        self, event: str, path: Path | None = None, detail: str = "", videos: int | None = None
+    ) -> None:
         self.events.append((event, str(path or ""), detail))
 
     def outcomes(self, outcome: str) -> Counter[str]:

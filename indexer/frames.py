@@ -1,9 +1,14 @@
-"""Decode a video once, sequentially, into small upright RGB frames with their times.
+"""Decode a video once, sequentially, into frames with their times and pixels on demand.
 
-Each frame is converted straight to the model's working size (shortest edge = the processor's
-``shortest_edge``) by swscale while converting to RGB, which is far cheaper than converting at
-full resolution and resizing afterwards; swscale's bilinear filter widens with the scale factor,
-so downscaling is antialiased like PIL's bilinear resize in the checkpoint's processor.
+A frame's model pixels (``Frame.rgb``) are made the way the checkpoint's image processor makes
+them from PyAV's RGB frame: ``to_ndarray(format="rgb24")`` at full resolution, then PIL's
+``Image.resize`` to the processor's shortest edge with the processor's filter (``resample`` in
+``preprocessor_config.json``; BILINEAR for X-CLIP). transformers 5 runs exactly these two calls
+in ``VideoMAEImageProcessorPil`` (the processor X-CLIP checkpoints load without torchvision), so
+the pixels are the reference pipeline's, bit for bit. Only sampled frames are converted (8 per
+clip), so the full-size conversion costs little. ``resample=None`` keeps the old approximation
+(swscale's bilinear filter straight from YUV at the model's size: 1-1.4 grey levels off on
+average, up to 54), only so that ``benchmarks/index.py --pixels`` can compare the two.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from PIL import Image
 
 from indexer.errors import VideoOpenError
 from indexer.probe import display_rotation, open_container, video_stream
@@ -35,23 +41,46 @@ class Frame:
     decoding it (swscale's antialiased resize: about 1.2 ms per 720p frame).
     """
 
-    __slots__ = ("time_s", "pts", "time_base", "_frame", "_edge", "_rgb", "_small", "_gray")
+    __slots__ = (
+        "time_s",
+        "pts",
+        "time_base",
+        "_frame",
+        "_edge",
+        "_resample",
+        "_rgb",
+        "_small",
+        "_gray",
+    )
 
-    def __init__(self, time_s: float, pts: int, time_base: Fraction, frame, edge: int) -> None:
+    def __init__(
+        self,
+        time_s: float,
+        pts: int,
+        time_base: Fraction,
+        frame,
+        edge: int,
+        resample: int | None = Image.Resampling.BILINEAR,
+    ) -> None:
         self.time_s = time_s
         self.pts = pts
         self.time_base = time_base
         self._frame = frame
         self._edge = edge
+        self._resample = resample
         self._rgb: np.ndarray | None = None
         self._small: np.ndarray | None = None
         self._gray: np.ndarray | None = None
 
     @property
     def rgb(self) -> np.ndarray:
-        """(H, W, 3) uint8, upright, shortest edge resized to the working size."""
+        """(H, W, 3) uint8, upright, shortest edge resized to the working size as the
+        checkpoint's processor resizes it (see the module docstring)."""
         if self._rgb is None:
-            self._rgb = _upright_rgb(self._frame, self._edge)
+            if self._resample is None:
+                self._rgb = _upright_rgb(self._frame, self._edge)
+            else:
+                self._rgb = processor_rgb(self._frame, self._edge, self._resample)
         return self._rgb
 
     @property
@@ -83,6 +112,11 @@ class Frame:
         if rotation:
             luma = np.ascontiguousarray(np.rot90(luma, k=-(rotation // 90)))
         return luma
+
+    @property
+    def converted(self) -> bool:
+        """Whether ``rgb`` has been made already."""
+        return self._rgb is not None
 
     @property
     def decoded_bytes(self) -> int:
@@ -183,6 +217,22 @@ def _plane(frame: av.VideoFrame, index: int, rows: int) -> np.ndarray:
     return np.frombuffer(frame.planes[index], np.uint8).reshape(rows, -1)
 
 
+def processor_rgb(frame: av.VideoFrame, shortest_edge: int, resample: int) -> np.ndarray:
+    """The frame as the checkpoint's processor resizes PyAV's RGB frame: full-resolution
+    ``rgb24`` (made upright), then PIL's resize of the shortest edge with ``resample``
+    (the size rounded as ``get_resize_output_image_size`` rounds it). About 0.6 ms for the
+    conversion and 6 ms for the resize of a 720p frame."""
+    rgb = frame.to_ndarray(format="rgb24")
+    rotation = display_rotation(frame)
+    if rotation:
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90)))
+    height, width = rgb.shape[:2]
+    size = scaled_size(width, height, shortest_edge)
+    if size == (width, height):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize(size, resample=resample))
+
+
 def _upright_rgb(frame: av.VideoFrame, shortest_edge: int) -> np.ndarray:
     rotation = display_rotation(frame)
     width, height = frame.width, frame.height
@@ -200,9 +250,15 @@ def _upright_rgb(frame: av.VideoFrame, shortest_edge: int) -> np.ndarray:
 
 
 def decode_frames(
-    path: Path, shortest_edge: int, *, reference_only: bool = False, threads: int = 0
+    path: Path,
+    shortest_edge: int,
+    *,
+    reference_only: bool = False,
+    threads: int = 0,
+    resample: int | None = Image.Resampling.BILINEAR,
 ) -> Iterator[Frame]:
-    """Every frame of the first video stream, in presentation order, as small RGB arrays.
+    """Every frame of the first video stream, in decoding order (presentation order for every
+    sane file), with its time: ``(pts - stream start) * time_base`` seconds.
 
     ``reference_only`` skips frames no other frame refers to (most B-frames): about half the
     frames of a typical H.264/HEVC file, and a third of the decoding time, leaving 12-15 frames
@@ -227,8 +283,46 @@ def decode_frames(
                 pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
                 last_pts = pts
                 time_s = max(0.0, float((pts - start) * time_base))
-                yield Frame(time_s, pts, time_base, frame, shortest_edge)
+                yield Frame(time_s, pts, time_base, frame, shortest_edge, resample)
         except av.error.FFmpegError as exc:
             where = f"{float(((last_pts or start) - start) * time_base):.2f} s"
             reason = f"decoding failed at {where} ({exc.strerror or exc})"
             raise VideoOpenError(str(path), reason) from None
+
+
+def decode_frame_again(
+    path: Path,
+    index: int,
+    pts: int,
+    shortest_edge: int,
+    *,
+    resample: int | None = Image.Resampling.BILINEAR,
+) -> Frame:
+    """Frame ``index`` (in decoding order, with timestamp ``pts``) of ``path``, decoded again.
+
+    Seeks to the keyframe at or before ``pts`` and decodes up to the frame with that timestamp;
+    if the timestamps cannot be trusted for that (a frame without one, or the seek lands past
+    it), decodes from the start and counts frames. Decoding is deterministic, so the pixels are
+    the ones the first pass saw. Raises VideoOpenError like ``decode_frames``.
+    """
+    with open_container(path) as container:
+        stream = video_stream(container, path)
+        stream.thread_type = "AUTO"
+        start = stream.start_time or 0
+        time_base = stream.time_base or Fraction(1, 90000)
+        try:
+            container.seek(pts, stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                if frame.pts is None or frame.pts > pts:
+                    break
+                if frame.pts == pts:
+                    time_s = max(0.0, float((pts - start) * time_base))
+                    found = Frame(time_s, pts, time_base, frame, shortest_edge, resample)
+                    _ = found.rgb  # converted while its container is open
+                    return found
+        except av.error.FFmpegError:
+            pass  # decode from the start below
+    for number, frame in enumerate(decode_frames(path, shortest_edge, resample=resample)):
+        if number == index:
+            return frame
+    raise VideoOpenError(str(path), f"frame {index} is gone on decoding the file again")

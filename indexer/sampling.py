@@ -1,11 +1,22 @@
 """The one pass over a video: decode, detect shots, segment, and keep each clip's sampled frames.
 
-Only a short look-back window of frames is kept (from the start of the earliest clip that is not
-final yet), thinned to a bounded rate, so memory does not grow with the video's length.
+The sampling rule: a clip ``[start, end)`` is divided into ``N`` equal parts (``N``: the model's
+frames per clip), and for each part the frame whose time is nearest the part's midpoint is taken,
+over all decoded frames of the video; a frame's time is ``(pts - stream start) * time_base``
+(so variable frame rates are handled), and of two frames equally near, the earlier is taken.
+
+Only a look-back window is kept, so memory does not grow with the video's length: every frame's
+time (a few bytes), and the decoded pictures of the frames that may still be sampled. A clip's
+end is not known until a cut comes, so which frames that is follows from the segmenter's rules
+(``indexer.candidates``); the others are let go as soon as they are known not to be needed.
+Picks are made over all frame times, so should a picked frame's picture be gone after all (a
+case the bounds do not foresee, such as a shot detector holding a cut back longer than it may),
+it is decoded again from the file: the frames are the rule's in every case.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -15,9 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.frames import Frame, center_crop, decode_frames
+from indexer.candidates import Candidates, candidate_samples
+from indexer.frames import Frame, center_crop, decode_frame_again, decode_frames
 from indexer.segment import Segmenter, SegmentRules, Span, sample_times
 from indexer.shots import DEFAULT_THRESHOLD, ShotDetector
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,8 @@ class SamplingPlan:
     crop_size: int
     shot_threshold: float = DEFAULT_THRESHOLD
     decode_threads: int = 0  # as in ``decode_frames``
+    # The processor's PIL filter (2: BILINEAR); None: swscale's approximation, for benchmarks.
+    resample: int | None = 2
 
     @classmethod
     def for_library(cls, encoder, settings) -> SamplingPlan:
@@ -52,81 +68,123 @@ class SamplingPlan:
             shortest_edge=spec.shortest_edge,
             crop_size=spec.crop_size,
             shot_threshold=settings.shot_threshold,
+            resample=spec.resample,
         )
 
     @property
     def keep_interval_s(self) -> float:
-        """The densest the look-back window gets: four frames per sample slot of the shortest
-        clip, so a sample lands within 1/8 slot of its midpoint."""
+        """Four frames per sample slot of the shortest clip (``embed_span``'s thinning)."""
         return self.rules.min_clip_s / self.frames_per_clip / 4
 
-    def keep_interval(self, elapsed_s: float) -> float:
-        """How far apart frames may be kept ``elapsed_s`` after the open clip's start.
 
-        Four frames per sample slot of the shortest clip the frame can still end up in: a clip
-        that has run for ``elapsed_s`` is at least that long, so its slots are wider and fewer
-        frames are converted (about 95 for a 10 s shot instead of one every 1/16 s). Past half
-        the maximum, the frame may fall in the second half of a halved clip (at least max/2
-        long); past the maximum, in a new clip starting there.
-        """
-        rules, slots = self.rules, self.frames_per_clip
-        if elapsed_s < rules.max_clip_s / 2:
-            slot = max(rules.min_clip_s, elapsed_s) / slots
-        else:
-            slot = rules.max_clip_s / 2 / slots
-            if elapsed_s > rules.max_clip_s:
-                slot = min(slot, max(rules.min_clip_s, elapsed_s - rules.max_clip_s) / slots)
-        return max(self.keep_interval_s, slot / 4)
-
-
-# Decoded pictures the look-back window may hold before converting its oldest ones to RGB
-# (``CLIPDEX_WINDOW_MB``): a whole window of two 10 s clips of 720p or 1080p (about 260 and 580
-# MB at 30 fps), 50 frames of 4K. Converting early costs 3.5 ms a 1080p frame (0.6 s a minute).
+# Decoded pictures the look-back window may hold before converting its oldest ones to the
+# model's pixels (``CLIPDEX_WINDOW_MB``). The window holds up to about 12 s of frames (a held-back
+# 10 s clip and 2 s of the next, while the video may still end and merge into it): 500 MB of
+# 720p at 30 fps; at 1080p and above the oldest are converted early (8 ms a 1080p frame).
 WINDOW_BYTES = int(float(os.environ.get("CLIPDEX_WINDOW_MB", 640)) * 2**20)
+# Frames between two passes that let go of pictures no clip can sample any more.
+_PRUNE_EVERY = 4
 
 
 class _Window:
-    """Recent frames, thinned to one per ``interval`` seconds, converted to RGB only when a
-    clip samples them: most kept frames are never sampled, and converting one costs more than
-    decoding it. Past ``WINDOW_BYTES`` of decoded pictures, the oldest are converted (and their
-    pictures let go) so memory stays bounded at any resolution."""
+    """Every recent frame's time, with the decoded picture of those that may still be sampled.
 
-    def __init__(self, interval: float, crop_size: int) -> None:
-        self.interval = interval
-        self._crop = crop_size
+    Pictures are converted to the model's pixels only when a clip samples them: most kept frames
+    are never sampled, and converting one costs more than decoding it. Past ``WINDOW_BYTES`` of
+    decoded pictures, the oldest are converted (and their pictures let go) so memory stays
+    bounded at any resolution. Counters (``peak_pictures``, ``converted``, ``redecoded``) say
+    what the window cost.
+    """
+
+    def __init__(self, path: Path, plan: SamplingPlan) -> None:
+        self._path = path
+        self._plan = plan
         self._budget = WINDOW_BYTES
-        self._held = 0  # bytes of decoded pictures in _frames
-        self._frames: deque[tuple[float, Frame]] = deque()
-        self._released = 0  # _frames[:_released] hold RGB only
+        self._held = 0  # bytes of decoded pictures in the window
+        # [time_s, decoding index, pts, Frame or None once no clip can sample it]
+        self._records: deque[list] = deque()
+        self._holding: deque[list] = deque()  # records holding a decoded picture, oldest first
+        self._count = 0
+        self.peak_pictures = 0
+        self.peak_bytes = 0
+        self.converted = 0
+        self.redecoded = 0
 
-    def wants(self, time_s: float) -> bool:
-        # A little slack: frame times are rounded, and 1/30 s steps must not alias to 1/15 s.
-        return not self._frames or time_s - self._frames[-1][0] >= self.interval * 0.99
-
-    def add(self, time_s: float, frame: Frame) -> None:
-        if not self.wants(time_s):
-            return
-        self._frames.append((time_s, frame))
+    def add(self, frame: Frame) -> None:
+        record = [frame.time_s, self._count, frame.pts, frame]
+        self._count += 1
+        self._records.append(record)
+        self._holding.append(record)
         self._held += frame.decoded_bytes
-        while self._held > self._budget and self._released < len(self._frames):
-            oldest = self._frames[self._released][1]
-            self._held -= oldest.decoded_bytes
-            oldest.release()
-            self._released += 1
+        while self._held > self._budget and self._holding:
+            oldest = self._holding.popleft()
+            if oldest[3] is not None:
+                self._held -= oldest[3].decoded_bytes
+                oldest[3].release()
+                self.converted += 1
+        self.peak_bytes = max(self.peak_bytes, self._held)
+        if self._count % _PRUNE_EVERY == 0:
+            self.peak_pictures = max(self.peak_pictures, self.pictures)
+
+    @property
+    def pictures(self) -> int:
+        return sum(1 for r in self._records if r[3] is not None)
+
+    def prune(self, candidates: Candidates) -> None:
+        """Let go of the frames that are nearest to no time where a sample may still fall."""
+        if len(self._records) < 2:
+            return
+        times = np.fromiter((r[0] for r in self._records), float, len(self._records))
+        # Each frame is nearest to the times within its cell: from halfway to the previous
+        # distinct frame time to halfway to the next (over all frames, kept or not).
+        distinct, where = np.unique(times, return_inverse=True)
+        halfway = (distinct[:-1] + distinct[1:]) / 2
+        lo = np.concatenate(([-np.inf], halfway))[where] - 1e-9
+        hi = np.concatenate((halfway, [np.inf]))[where] + 1e-9
+        keep = hi >= candidates.future_from_s
+        if candidates.ranges:
+            ranges = np.asarray(candidates.ranges)
+            overlap = (lo[:, None] <= ranges[None, :, 1]) & (hi[:, None] >= ranges[None, :, 0])
+            keep |= overlap.any(axis=1)
+        for record, wanted in zip(self._records, keep, strict=True):
+            if not wanted and record[3] is not None:
+                self._held -= record[3].decoded_bytes
+                record[3] = None
 
     def drop_before(self, time_s: float) -> None:
         """Forget frames before ``time_s``, keeping the last one before it (it may be the
         nearest frame to a sample just after ``time_s``)."""
-        while len(self._frames) > 1 and self._frames[1][0] <= time_s:
-            _, frame = self._frames.popleft()
-            self._held -= frame.decoded_bytes
-            self._released = max(0, self._released - 1)
+        while len(self._records) > 1 and self._records[1][0] <= time_s:
+            _, _, _, frame = self._records.popleft()
+            if frame is not None:
+                self._held -= frame.decoded_bytes
+        while self._holding and self._holding[0][3] is None:
+            self._holding.popleft()
 
-    def nearest(self, times: list[float]) -> tuple[np.ndarray, tuple[float, ...]]:
-        stamps = np.array([t for t, _ in self._frames])
-        picks = [int(np.abs(stamps - t).argmin()) for t in times]
-        frames = np.stack([center_crop(self._frames[i][1].rgb, self._crop) for i in picks])
-        return frames, tuple(float(stamps[i]) for i in picks)
+    def sample(self, span: Span) -> tuple[np.ndarray, tuple[float, ...]]:
+        """The span's frames by the sampling rule, cropped, and their times."""
+        times = np.fromiter((r[0] for r in self._records), float, len(self._records))
+        picks = []
+        for midpoint in sample_times(span, self._plan.frames_per_clip):
+            distance = np.abs(times - midpoint)
+            nearest = np.flatnonzero(distance == distance.min())
+            picks.append(self._records[min(nearest, key=lambda i: (times[i], i))])
+        crop = self._plan.crop_size
+        frames = np.stack([center_crop(self._pixels(record), crop) for record in picks])
+        return frames, tuple(float(record[0]) for record in picks)
+
+    def _pixels(self, record: list) -> np.ndarray:
+        if record[3] is None:
+            plan = self._plan
+            logger.debug("decoding frame %d of %s again (%.3f s)", record[1], self._path, record[0])
+            record[3] = decode_frame_again(
+                self._path, record[1], record[2], plan.shortest_edge, resample=plan.resample
+            )
+            self.redecoded += 1
+        frame = record[3]
+        if not frame.converted:
+            self.converted += 1
+        return frame.rgb
 
 
 def iter_clips(
@@ -136,6 +194,7 @@ def iter_clips(
     *,
     on_frame: Callable[[float, np.ndarray], None] | None = None,
     gate: AbstractContextManager | None = None,
+    window_stats: dict | None = None,
 ) -> Iterator[ClipFrames]:
     """Yield the clips of ``path`` in time order, each with its sampled frames.
 
@@ -144,15 +203,21 @@ def iter_clips(
     ``wants(time_s)`` method, only the frames it wants are converted and shown to it.
     ``gate`` (a lock) is held while each frame is decoded and processed, so another process
     can pause decoding by taking it (the indexer does while the model runs, on 2 cores).
+    ``window_stats``, if given, receives what the look-back window cost (peak pictures and
+    bytes held, frames converted and decoded again) once the video is done.
     Raises VideoOpenError if the file cannot be decoded.
     """
     segmenter = Segmenter(plan.rules)
     detector = ShotDetector(fps_hint, plan.shot_threshold)
-    window = _Window(plan.keep_interval_s, plan.crop_size)
+    window = _Window(path, plan)
     last: Frame | None = None
     interval = 1.0 / fps_hint if fps_hint > 0 else 0.04
-    frames = decode_frames(path, plan.shortest_edge, threads=plan.decode_threads)
+    longest_gap = interval
+    frames = decode_frames(
+        path, plan.shortest_edge, threads=plan.decode_threads, resample=plan.resample
+    )
     gate = gate or nullcontext()
+    count = 0
     while True:
         with gate:
             frame = next(frames, None)
@@ -160,33 +225,57 @@ def iter_clips(
                 break
             if last is not None and frame.time_s > last.time_s:
                 interval = frame.time_s - last.time_s
+                longest_gap = max(longest_gap, interval)
             last = frame
             # Pixels are converted only for frames someone keeps (the hook; the window when a
             # clip samples them); the detector sees every frame, at 64 x 36.
             if on_frame is not None and getattr(on_frame, "wants", _always)(frame.time_s):
                 on_frame(frame.time_s, frame.gray)
             small = frame.small  # read before the window may let the decoded picture go
-            window.interval = plan.keep_interval(frame.time_s - segmenter.open_start_s)
-            window.add(frame.time_s, frame)
+            window.add(frame)
             spans: list[Span] = []
             for cut in detector.push(frame.pts, frame.time_base, small):
                 spans += segmenter.cut(cut)
             spans += segmenter.frame(frame.time_s)
-            clips = list(_sampled(spans, window, plan))
+            clips = list(_sampled(spans, window))
             window.drop_before(segmenter.keep_from_s)
+            count += 1
+            if count % _PRUNE_EVERY == 0:
+                window.prune(_candidates(plan, segmenter, detector, frame.time_s, longest_gap))
         yield from clips
-    if last is None:
-        return
-    spans = [s for cut in detector.finish(last.pts, last.time_base) for s in segmenter.cut(cut)]
-    spans += segmenter.finish(last.time_s + interval)
-    yield from _sampled(spans, window, plan)
+    if last is not None:
+        spans = [s for cut in detector.finish(last.pts, last.time_base) for s in segmenter.cut(cut)]
+        spans += segmenter.finish(last.time_s + interval)
+        yield from _sampled(spans, window)
+    if window_stats is not None:
+        window_stats.update(
+            frames=count,
+            peak_pictures=window.peak_pictures,
+            peak_bytes=window.peak_bytes,
+            converted=window.converted,
+            redecoded=window.redecoded,
+        )
+
+
+def _candidates(
+    plan: SamplingPlan, segmenter: Segmenter, detector: ShotDetector, now_s: float, gap_s: float
+) -> Candidates:
+    return candidate_samples(
+        rules=plan.rules,
+        parts=plan.frames_per_clip,
+        open_start_s=segmenter.open_start_s,
+        pending=segmenter.pending,
+        now_s=now_s,
+        earliest_unreported_cut_s=detector.earliest_unreported_cut_s,
+        longest_gap_s=gap_s,
+    )
 
 
 def _always(_time_s: float) -> bool:
     return True
 
 
-def _sampled(spans: list[Span], window: _Window, plan: SamplingPlan) -> Iterator[ClipFrames]:
+def _sampled(spans: list[Span], window: _Window) -> Iterator[ClipFrames]:
     for span in spans:
-        frames, times = window.nearest(sample_times(span, plan.frames_per_clip))
+        frames, times = window.sample(span)
         yield ClipFrames(span[0], span[1], frames, times)

@@ -19,7 +19,7 @@ before it except one the shot detector still holds back (``earliest_unreported_c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from indexer.segment import SegmentRules, Span
 
@@ -34,28 +34,39 @@ def midpoint_ranges(
 ) -> list[Range]:
     """The ranges swept by the sample midpoints of clips starting at ``start_s`` whose length
     is anywhere in ``[shortest_s, longest_s]``, halved where longer than the maximum."""
-    ranges: list[Range] = []
+    return _whole(start_s, shortest_s, longest_s, rules, parts) + _halved(
+        start_s, shortest_s, longest_s, rules, parts
+    )
+
+
+def _whole(start_s: float, shortest_s: float, longest_s: float, rules, parts: int) -> list[Range]:
     whole_to = min(longest_s, rules.max_clip_s + _HALVING_SLACK_S)
-    if shortest_s <= whole_to:
-        for k in range(parts):
-            share = (k + 0.5) / parts
-            ranges.append((start_s + share * shortest_s, start_s + share * whole_to))
-    if longest_s > rules.max_clip_s:
-        # Two halves of N parts each: 2N equal parts of the whole.
-        halved_from = max(shortest_s, rules.max_clip_s)
-        for j in range(2 * parts):
-            share = (j + 0.5) / (2 * parts)
-            ranges.append((start_s + share * halved_from, start_s + share * longest_s))
-    return ranges
+    if shortest_s > whole_to:
+        return []
+    shares = [(k + 0.5) / parts for k in range(parts)]
+    return [(start_s + share * shortest_s, start_s + share * whole_to) for share in shares]
+
+
+def _halved(start_s: float, shortest_s: float, longest_s: float, rules, parts: int) -> list[Range]:
+    if longest_s <= rules.max_clip_s:
+        return []
+    # Two halves of N parts each: 2N equal parts of the whole.
+    halved_from = max(shortest_s, rules.max_clip_s)
+    shares = [(j + 0.5) / (2 * parts) for j in range(2 * parts)]
+    return [(start_s + share * halved_from, start_s + share * longest_s) for share in shares]
 
 
 @dataclass(frozen=True)
 class Candidates:
-    """Where samples may still fall: inside ``ranges``, or at or after ``future_from_s``
-    (clips that have not started yet)."""
+    """Where samples may still fall: inside ``ranges`` or ``rare_ranges``, or at or after
+    ``future_from_s`` (clips that have not started yet). ``rare_ranges`` are those of outcomes
+    that need a cut within ``min_clip_s`` past the maximum length (the clip is halved) or the
+    video to end within ``min_clip_s`` (the fragment merges into the held-back clip): the
+    window lets their pictures go first when memory runs short."""
 
     ranges: list[Range]
     future_from_s: float
+    rare_ranges: list[Range] = field(default_factory=list)
 
 
 def candidate_samples(
@@ -76,12 +87,13 @@ def candidate_samples(
     earliest_end = now_s if held < s + low else min(now_s, held)  # earlier cuts are ignored
     shortest = max(low if pending is not None else 0.0, earliest_end - s)
     longest = high + low + longest_gap_s
-    ranges = midpoint_ranges(s, shortest, longest, rules, parts)
-    ranges += midpoint_ranges(s, high, high, rules, parts)  # the forced split at the maximum
+    ranges = _whole(s, shortest, longest, rules, parts)
+    ranges += _whole(s, high, high, rules, parts)  # the forced split at the maximum
+    rare = _halved(s, shortest, longest, rules, parts)
     future_from = min(s + shortest, s + high)
     if pending is not None:
         ps, pe = pending
         ranges += midpoint_ranges(ps, pe - ps, pe - ps, rules, parts)
         if now_s < pe + low:  # the video may still end within min_clip_s: merged, maybe halved
-            ranges += midpoint_ranges(ps, max(now_s, pe) - ps, pe + low - ps, rules, parts)
-    return Candidates(ranges, future_from)
+            rare += midpoint_ranges(ps, max(now_s, pe) - ps, pe + low - ps, rules, parts)
+    return Candidates(ranges, future_from, rare)

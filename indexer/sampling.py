@@ -103,7 +103,6 @@ class _Window:
         self._held = 0  # bytes of decoded pictures in the window
         # [time_s, decoding index, pts, Frame or None once no clip can sample it]
         self._records: deque[list] = deque()
-        self._holding: deque[list] = deque()  # records holding a decoded picture, oldest first
         self._count = 0
         self.peak_pictures = 0
         self.peak_bytes = 0
@@ -111,27 +110,20 @@ class _Window:
         self.redecoded = 0
 
     def add(self, frame: Frame) -> None:
-        record = [frame.time_s, self._count, frame.pts, frame]
+        self._records.append([frame.time_s, self._count, frame.pts, frame])
         self._count += 1
-        self._records.append(record)
-        self._holding.append(record)
         self._held += frame.decoded_bytes
-        while self._held > self._budget and self._holding:
-            oldest = self._holding.popleft()
-            if oldest[3] is not None:
-                self._held -= oldest[3].decoded_bytes
-                oldest[3].release()
-                self.converted += 1
         self.peak_bytes = max(self.peak_bytes, self._held)
-        if self._count % _PRUNE_EVERY == 0:
-            self.peak_pictures = max(self.peak_pictures, self.pictures)
 
     @property
     def pictures(self) -> int:
         return sum(1 for r in self._records if r[3] is not None)
 
     def prune(self, candidates: Candidates) -> None:
-        """Let go of the frames that are nearest to no time where a sample may still fall."""
+        """Let go of the frames that are nearest to no time where a sample may still fall;
+        past ``WINDOW_BYTES``, also of those only rare outcomes could sample (they would be
+        decoded again if needed), then convert the oldest early."""
+        self.peak_pictures = max(self.peak_pictures, self.pictures)
         if len(self._records) < 2:
             return
         times = np.fromiter((r[0] for r in self._records), float, len(self._records))
@@ -141,15 +133,30 @@ class _Window:
         halfway = (distinct[:-1] + distinct[1:]) / 2
         lo = np.concatenate(([-np.inf], halfway))[where] - 1e-9
         hi = np.concatenate((halfway, [np.inf]))[where] + 1e-9
-        keep = hi >= candidates.future_from_s
-        if candidates.ranges:
-            ranges = np.asarray(candidates.ranges)
-            overlap = (lo[:, None] <= ranges[None, :, 1]) & (hi[:, None] >= ranges[None, :, 0])
-            keep |= overlap.any(axis=1)
-        for record, wanted in zip(self._records, keep, strict=True):
+        likely = (hi >= candidates.future_from_s) | _meets(lo, hi, candidates.ranges)
+        rare = _meets(lo, hi, candidates.rare_ranges) & ~likely
+        for record, wanted in zip(self._records, likely | rare, strict=True):
             if not wanted and record[3] is not None:
-                self._held -= record[3].decoded_bytes
-                record[3] = None
+                self._let_go(record)
+        if self._held <= self._budget:
+            return
+        for record, rare_only in zip(self._records, rare, strict=True):
+            if rare_only and record[3] is not None:
+                self._let_go(record)
+                if self._held <= self._budget:
+                    return
+        for record in self._records:
+            frame = record[3]
+            if frame is not None and frame.decoded_bytes:
+                self._held -= frame.decoded_bytes
+                frame.release()
+                self.converted += 1
+                if self._held <= self._budget:
+                    return
+
+    def _let_go(self, record: list) -> None:
+        self._held -= record[3].decoded_bytes
+        record[3] = None
 
     def drop_before(self, time_s: float) -> None:
         """Forget frames before ``time_s``, keeping the last one before it (it may be the
@@ -158,8 +165,6 @@ class _Window:
             _, _, _, frame = self._records.popleft()
             if frame is not None:
                 self._held -= frame.decoded_bytes
-        while self._holding and self._holding[0][3] is None:
-            self._holding.popleft()
 
     def sample(self, span: Span) -> tuple[np.ndarray, tuple[float, ...]]:
         """The span's frames by the sampling rule, cropped, and their times."""
@@ -269,6 +274,14 @@ def _candidates(
         earliest_unreported_cut_s=detector.earliest_unreported_cut_s,
         longest_gap_s=gap_s,
     )
+
+
+def _meets(lo: np.ndarray, hi: np.ndarray, ranges: list) -> np.ndarray:
+    """Which cells ``[lo, hi]`` meet at least one of ``ranges``."""
+    if not ranges:
+        return np.zeros(lo.shape, bool)
+    bounds = np.asarray(ranges)
+    return ((lo[:, None] <= bounds[None, :, 1]) & (hi[:, None] >= bounds[None, :, 0])).any(axis=1)
 
 
 def _always(_time_s: float) -> bool:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.candidates import Candidates, candidate_samples
-from indexer.frames import Frame, center_crop, decode_frame_again, decode_frames
+from indexer.frames import Frame, decode_frame_again, decode_frames
 from indexer.segment import Segmenter, SegmentRules, Span, sample_times
 from indexer.shots import DEFAULT_THRESHOLD, ShotDetector
 
@@ -82,8 +82,10 @@ class SamplingPlan:
 # 10 s clip and 2 s of the next, while the video may still end and merge into it): 500 MB of
 # 720p at 30 fps; at 1080p and above the oldest are converted early (8 ms a 1080p frame).
 WINDOW_BYTES = int(float(os.environ.get("CLIPDEX_WINDOW_MB", 640)) * 2**20)
-# Frames between two passes that let go of pictures no clip can sample any more.
-_PRUNE_EVERY = 4
+# Frames (or seconds) between two passes that let go of pictures no clip can sample any more
+# (a pass costs about 1 ms: 0.06 s a minute of 30 fps video), or sooner when past the budget.
+_PRUNE_EVERY = 32
+_PRUNE_EVERY_S = 1.0
 
 
 class _Window:
@@ -101,8 +103,9 @@ class _Window:
         self._plan = plan
         self._budget = WINDOW_BYTES
         self._held = 0  # bytes of decoded pictures in the window
-        # [time_s, decoding index, pts, Frame or None once no clip can sample it]
+        # [time_s, decoding index, pts, Frame or None once no clip can sample it, its bytes]
         self._records: deque[list] = deque()
+        self._times: deque[float] = deque()  # the records' times, for numpy
         self._count = 0
         self.peak_pictures = 0
         self.peak_bytes = 0
@@ -110,72 +113,67 @@ class _Window:
         self.redecoded = 0
 
     def add(self, frame: Frame) -> None:
-        self._records.append([frame.time_s, self._count, frame.pts, frame])
+        size = frame.decoded_bytes
+        self._records.append([frame.time_s, self._count, frame.pts, frame, size])
+        self._times.append(frame.time_s)
         self._count += 1
-        self._held += frame.decoded_bytes
+        self._held += size
         self.peak_bytes = max(self.peak_bytes, self._held)
 
     @property
-    def pictures(self) -> int:
-        return sum(1 for r in self._records if r[3] is not None)
+    def over_budget(self) -> bool:
+        return self._held > self._budget
 
     def prune(self, candidates: Candidates) -> None:
         """Let go of the frames that are nearest to no time where a sample may still fall;
         past ``WINDOW_BYTES``, also of those only rare outcomes could sample (they would be
         decoded again if needed), then convert the oldest early."""
-        self.peak_pictures = max(self.peak_pictures, self.pictures)
-        if len(self._records) < 2:
+        records = list(self._records)
+        holding = np.fromiter((r[3] is not None for r in records), bool, len(records))
+        self.peak_pictures = max(self.peak_pictures, int(holding.sum()))
+        if len(records) < 2:
             return
-        times = np.fromiter((r[0] for r in self._records), float, len(self._records))
-        # Each frame is nearest to the times within its cell: from halfway to the previous
-        # distinct frame time to halfway to the next (over all frames, kept or not).
-        distinct, where = np.unique(times, return_inverse=True)
-        halfway = (distinct[:-1] + distinct[1:]) / 2
-        lo = np.concatenate(([-np.inf], halfway))[where] - 1e-9
-        hi = np.concatenate((halfway, [np.inf]))[where] + 1e-9
+        lo, hi = _cells(np.array(self._times))
         likely = (hi >= candidates.future_from_s) | _meets(lo, hi, candidates.ranges)
         rare = _meets(lo, hi, candidates.rare_ranges) & ~likely
-        for record, wanted in zip(self._records, likely | rare, strict=True):
-            if not wanted and record[3] is not None:
-                self._let_go(record)
+        for index in np.flatnonzero(holding & ~(likely | rare)):
+            self._let_go(records[index])
         if self._held <= self._budget:
             return
-        for record, rare_only in zip(self._records, rare, strict=True):
-            if rare_only and record[3] is not None:
-                self._let_go(record)
-                if self._held <= self._budget:
-                    return
-        for record in self._records:
-            frame = record[3]
-            if frame is not None and frame.decoded_bytes:
-                self._held -= frame.decoded_bytes
-                frame.release()
+        for index in np.flatnonzero(holding & rare):
+            self._let_go(records[index])
+            if self._held <= self._budget:
+                return
+        for index in np.flatnonzero(holding & likely):
+            record = records[index]
+            if record[4]:
+                self._held -= record[4]
+                record[3].release()
+                record[4] = 0
                 self.converted += 1
                 if self._held <= self._budget:
                     return
 
     def _let_go(self, record: list) -> None:
-        self._held -= record[3].decoded_bytes
-        record[3] = None
+        self._held -= record[4]
+        record[3], record[4] = None, 0
 
     def drop_before(self, time_s: float) -> None:
         """Forget frames before ``time_s``, keeping the last one before it (it may be the
         nearest frame to a sample just after ``time_s``)."""
         while len(self._records) > 1 and self._records[1][0] <= time_s:
-            _, _, _, frame = self._records.popleft()
-            if frame is not None:
-                self._held -= frame.decoded_bytes
+            self._held -= self._records.popleft()[4]
+            self._times.popleft()
 
     def sample(self, span: Span) -> tuple[np.ndarray, tuple[float, ...]]:
         """The span's frames by the sampling rule, cropped, and their times."""
-        times = np.fromiter((r[0] for r in self._records), float, len(self._records))
+        times = np.array(self._times)
         picks = []
         for midpoint in sample_times(span, self._plan.frames_per_clip):
             distance = np.abs(times - midpoint)
             nearest = np.flatnonzero(distance == distance.min())
             picks.append(self._records[min(nearest, key=lambda i: (times[i], i))])
-        crop = self._plan.crop_size
-        frames = np.stack([center_crop(self._pixels(record), crop) for record in picks])
+        frames = np.stack([self._pixels(record) for record in picks])
         return frames, tuple(float(record[0]) for record in picks)
 
     def _pixels(self, record: list) -> np.ndarray:
@@ -183,13 +181,18 @@ class _Window:
             plan = self._plan
             logger.debug("decoding frame %d of %s again (%.3f s)", record[1], self._path, record[0])
             record[3] = decode_frame_again(
-                self._path, record[1], record[2], plan.shortest_edge, resample=plan.resample
+                self._path,
+                record[1],
+                record[2],
+                plan.shortest_edge,
+                resample=plan.resample,
+                crop=plan.crop_size,
             )
             self.redecoded += 1
         frame = record[3]
         if not frame.converted:
             self.converted += 1
-        return frame.rgb
+        return frame.model_pixels
 
 
 def iter_clips(
@@ -219,10 +222,15 @@ def iter_clips(
     interval = 1.0 / fps_hint if fps_hint > 0 else 0.04
     longest_gap = interval
     frames = decode_frames(
-        path, plan.shortest_edge, threads=plan.decode_threads, resample=plan.resample
+        path,
+        plan.shortest_edge,
+        threads=plan.decode_threads,
+        resample=plan.resample,
+        crop=plan.crop_size,
     )
     gate = gate or nullcontext()
-    count = 0
+    count = next_prune = 0
+    next_prune_s = 0.0
     while True:
         with gate:
             frame = next(frames, None)
@@ -245,8 +253,9 @@ def iter_clips(
             clips = list(_sampled(spans, window))
             window.drop_before(segmenter.keep_from_s)
             count += 1
-            if count % _PRUNE_EVERY == 0:
+            if count >= next_prune or frame.time_s >= next_prune_s or window.over_budget:
                 window.prune(_candidates(plan, segmenter, detector, frame.time_s, longest_gap))
+                next_prune, next_prune_s = count + _PRUNE_EVERY, frame.time_s + _PRUNE_EVERY_S
         yield from clips
     if last is not None:
         spans = [s for cut in detector.finish(last.pts, last.time_base) for s in segmenter.cut(cut)]
@@ -276,12 +285,33 @@ def _candidates(
     )
 
 
+def _cells(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each frame's cell, the times it is nearest to: from halfway to the previous distinct
+    frame time to halfway to the next (over all frames, kept or not), widened by rounding."""
+    if np.all(times[1:] > times[:-1]):  # the usual case: presentation order
+        halfway = (times[:-1] + times[1:]) / 2
+        lo, hi = np.concatenate(([-np.inf], halfway)), np.concatenate((halfway, [np.inf]))
+    else:
+        distinct, where = np.unique(times, return_inverse=True)
+        halfway = (distinct[:-1] + distinct[1:]) / 2
+        lo = np.concatenate(([-np.inf], halfway))[where]
+        hi = np.concatenate((halfway, [np.inf]))[where]
+    return lo - 1e-9, hi + 1e-9
+
+
 def _meets(lo: np.ndarray, hi: np.ndarray, ranges: list) -> np.ndarray:
     """Which cells ``[lo, hi]`` meet at least one of ``ranges``."""
     if not ranges:
         return np.zeros(lo.shape, bool)
-    bounds = np.asarray(ranges)
-    return ((lo[:, None] <= bounds[None, :, 1]) & (hi[:, None] >= bounds[None, :, 0])).any(axis=1)
+    merged: list[list[float]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    starts, ends = np.asarray(merged).T
+    first = np.searchsorted(ends, lo)  # the first range not ending before the cell starts
+    return (first < len(ends)) & (starts[np.minimum(first, len(ends) - 1)] <= hi)
 
 
 def _always(_time_s: float) -> bool:

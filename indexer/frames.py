@@ -4,14 +4,14 @@ A sampled frame's model pixels (``Frame.model_pixels``) are made the way the che
 processor makes them from PyAV's RGB frame: ``to_ndarray(format="rgb24")`` at full resolution,
 then PIL's ``Image.resize`` to the processor's shortest edge with the processor's filter
 (``resample`` in ``preprocessor_config.json``; BILINEAR for X-CLIP), then its center crop.
-transformers 5 runs these calls in ``VideoMAEImageProcessorPil`` (what X-CLIP checkpoints load
-without torchvision). Only the crop is resized (PIL's ``box``, the crop's region of the source,
-with the same filter): 40 % less work than resizing the whole frame, and the same pixels but
-for rounding of the filter's coefficients (the box is passed as 32-bit floats): at most 1 grey
-level apart, on 0.04 % of the pixels of real footage. Only sampled frames are converted (8 a
-clip). ``resample=None`` keeps the old approximation (swscale's bilinear filter straight from
-YUV at the model's size: 1.1-1.4 grey levels off on average, up to 54), only so that
-``benchmarks/index.py --pixels`` can compare the two.
+transformers 5 runs these very calls in ``VideoMAEImageProcessorPil`` (what X-CLIP checkpoints
+load without torchvision), so the pixels are the reference pipeline's, bit for bit. (Resizing
+only the crop, with PIL's ``box``, would save 40 % of the resize but rounds the filter's
+coefficients differently: 1 grey level off on 0.04 % of the pixels, which moved the tiny test
+model's re-ranked scores by up to 0.01.) Only sampled frames are converted (8 a clip): about
+7 ms each at 720p. ``resample=None`` keeps the old approximation (swscale's bilinear filter
+straight from YUV at the model's size: 1.1-1.4 grey levels off on average, up to 54), only so
+that ``benchmarks/index.py --pixels`` can compare the two.
 """
 
 from __future__ import annotations
@@ -95,10 +95,7 @@ class Frame:
     def model_pixels(self) -> np.ndarray:
         """(crop, crop, 3) uint8: the processor's resized and center-cropped frame."""
         if self._pixels is None:
-            if self._resample is None or self._crop is None or self._rgb is not None:
-                self._pixels = center_crop(self.rgb, self._crop or self._edge)
-            else:
-                self._pixels = processor_rgb(self._frame, self._edge, self._resample, self._crop)
+            self._pixels = np.ascontiguousarray(center_crop(self.rgb, self._crop or self._edge))
         return self._pixels
 
     @property
@@ -235,30 +232,20 @@ def _plane(frame: av.VideoFrame, index: int, rows: int) -> np.ndarray:
     return np.frombuffer(frame.planes[index], np.uint8).reshape(rows, -1)
 
 
-def processor_rgb(
-    frame: av.VideoFrame, shortest_edge: int, resample: int, crop: int | None = None
-) -> np.ndarray:
+def processor_rgb(frame: av.VideoFrame, shortest_edge: int, resample: int) -> np.ndarray:
     """The frame as the checkpoint's processor resizes PyAV's RGB frame: full-resolution
     ``rgb24`` (made upright), then PIL's resize of the shortest edge with ``resample`` (the
-    size rounded as ``get_resize_output_image_size`` rounds it); with ``crop``, only the
-    central ``crop`` x ``crop`` of the result is made (the module docstring says how close).
-    About 0.5 ms for the conversion and 6 ms (3.8 ms with ``crop``) for the resize of 720p."""
+    size rounded as ``get_resize_output_image_size`` rounds it). About 0.5 ms for the
+    conversion and 6-7 ms for the resize of a 720p frame."""
     rgb = frame.to_ndarray(format="rgb24")
     rotation = display_rotation(frame)
     if rotation:
         rgb = np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90)))
     height, width = rgb.shape[:2]
-    out_w, out_h = scaled_size(width, height, shortest_edge)
-    if crop is None:
-        if (out_w, out_h) == (width, height):
-            return rgb
-        return np.asarray(Image.fromarray(rgb).resize((out_w, out_h), resample=resample))
-    left, top = max(0, (out_w - crop) // 2), max(0, (out_h - crop) // 2)
-    crop_w, crop_h = min(crop, out_w), min(crop, out_h)
-    # The crop's region in source pixels, at the whole resize's scale.
-    scale_x, scale_y = width / out_w, height / out_h
-    box = (left * scale_x, top * scale_y, (left + crop_w) * scale_x, (top + crop_h) * scale_y)
-    return np.asarray(Image.fromarray(rgb).resize((crop_w, crop_h), resample=resample, box=box))
+    size = scaled_size(width, height, shortest_edge)
+    if size == (width, height):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize(size, resample=resample))
 
 
 def _upright_rgb(frame: av.VideoFrame, shortest_edge: int) -> np.ndarray:

@@ -20,6 +20,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.candidates import Candidates, candidate_samples
+from indexer.cpus import usable_cpus
 from indexer.frames import Frame, decode_frame_again, decode_frames
 from indexer.segment import Segmenter, SegmentRules, Span, sample_times
 from indexer.shots import DEFAULT_THRESHOLD, ShotDetector
@@ -82,6 +84,8 @@ class SamplingPlan:
 # 10 s clip and 2 s of the next, while the video may still end and merge into it): 500 MB of
 # 720p at 30 fps; at 1080p and above the oldest are converted early (8 ms a 1080p frame).
 WINDOW_BYTES = int(float(os.environ.get("CLIPDEX_WINDOW_MB", 640)) * 2**20)
+# Threads converting a clip's sampled frames at once.
+_CONVERT_THREADS = min(2, usable_cpus())
 # Frames (or seconds) between two passes that let go of pictures no clip can sample any more
 # (a pass costs about 1 ms: 0.06 s a minute of 30 fps video), or sooner when past the budget.
 _PRUNE_EVERY = 32
@@ -173,26 +177,31 @@ class _Window:
             distance = np.abs(times - midpoint)
             nearest = np.flatnonzero(distance == distance.min())
             picks.append(self._records[min(nearest, key=lambda i: (times[i], i))])
-        frames = np.stack([self._pixels(record) for record in picks])
+        for record in picks:
+            if record[3] is None:
+                self._decode_again(record)
+        fresh = {id(r[3]): r[3] for r in picks if not r[3].converted}
+        self.converted += len(fresh)
+        if len(fresh) > 1 and _CONVERT_THREADS > 1:
+            # PIL and swscale let go of the GIL: on 2 cores the model is paused while the
+            # decoder has its turn, so the second core converts too (half the wall time).
+            with ThreadPoolExecutor(_CONVERT_THREADS) as pool:
+                list(pool.map(lambda frame: frame.model_pixels, fresh.values()))
+        frames = np.stack([record[3].model_pixels for record in picks])
         return frames, tuple(float(record[0]) for record in picks)
 
-    def _pixels(self, record: list) -> np.ndarray:
-        if record[3] is None:
-            plan = self._plan
-            logger.debug("decoding frame %d of %s again (%.3f s)", record[1], self._path, record[0])
-            record[3] = decode_frame_again(
-                self._path,
-                record[1],
-                record[2],
-                plan.shortest_edge,
-                resample=plan.resample,
-                crop=plan.crop_size,
-            )
-            self.redecoded += 1
-        frame = record[3]
-        if not frame.converted:
-            self.converted += 1
-        return frame.model_pixels
+    def _decode_again(self, record: list) -> None:
+        plan = self._plan
+        logger.debug("decoding frame %d of %s again (%.3f s)", record[1], self._path, record[0])
+        record[3] = decode_frame_again(
+            self._path,
+            record[1],
+            record[2],
+            plan.shortest_edge,
+            resample=plan.resample,
+            crop=plan.crop_size,
+        )
+        self.redecoded += 1
 
 
 def iter_clips(

@@ -74,8 +74,8 @@ def find_query_model(library_folder: Path, model_digest: str | None) -> Path | N
 class QueryModel:
     """The ``search.text.TextEncoder`` of an exported query model (see the module docstring).
 
-    ``encode_text`` and ``rerank`` return what ``XClipEncoder``'s do. The re-rank graph is
-    loaded on first use, so ``--no-rerank`` never pays for it.
+    ``encode_text`` and ``rerank`` return what ``XClipEncoder``'s do. Raises QueryModelError
+    when the folder's files cannot be loaded.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -92,13 +92,13 @@ class QueryModel:
             self._tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_NAME))
             self._ort = onnxruntime
             self._text = self._session(TEXT_GRAPH)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            self._rerank = self._session(RERANK_GRAPH)  # small: the prompt generator only
+        except Exception as exc:  # noqa: BLE001 - ONNX Runtime's errors derive from Exception only
             raise QueryModelError(f"cannot use the query model in {self.folder}: {exc}") from exc
         # What transformers does for ``tokenizer([text], padding=True, truncation=True)``: one
         # text is never padded; it is cut to the model's length, special tokens included.
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length)
-        self._rerank = None
 
     def _session(self, name: str):
         ort = self._ort
@@ -133,8 +133,6 @@ class QueryModel:
         (``XClipEncoder.rerank``: the folded prompt generator, traced)."""
         if len(features) == 0:
             return np.zeros(0, dtype=np.float32)
-        if self._rerank is None:
-            self._rerank = self._session(RERANK_GRAPH)
         (scores,) = self._rerank.run(
             None,
             {

@@ -236,7 +236,9 @@ def load_encoder(model: str | None, library, quantize: str = "none") -> object:
     return encoder
 
 
-def load_text_encoder(model: str | None, library, quantize: str = "none", timings=None):
+def load_text_encoder(
+    model: str | None, library, quantize: str = "none", timings=None, *, prepack: bool = False
+):
     """The encoder a text search needs, and what to run once the results are out.
 
     With an exported query model for the library's model (``clipdex.query_model``) this is
@@ -244,7 +246,8 @@ def load_text_encoder(model: str | None, library, quantize: str = "none", timing
     fraction of a second. Otherwise (no export yet, ``--quantize int8``, a library whose model
     identity is unknown, or ``CLIPDEX_QUERY_MODEL=torch``) it is the torch encoder, and the
     second value writes the export for the next search (None when there is nothing to write).
-    ``timings`` (a ``clipdex.timings.Timings``) records the "import" and "load" stages.
+    ``timings`` (a ``clipdex.timings.Timings``) records the "import" and "load" stages;
+    ``prepack`` is for a long-lived process (``clipdex.query_model.QueryModel`` says why).
     """
     from clipdex.model_identity import model_digest, resolve_model_id
     from clipdex.query_model import QueryModel, QueryModelError, find_query_model
@@ -269,7 +272,7 @@ def load_text_encoder(model: str | None, library, quantize: str = "none", timing
             import tokenizers  # noqa: F401
         try:
             with timings.stage("load"):
-                return QueryModel(folder), None
+                return QueryModel(folder, prepack=prepack), None
         except QueryModelError as exc:
             logger.warning("%s; searching with torch and writing it again", exc)
             import shutil

@@ -30,6 +30,7 @@ from clipdex.query_model import (
     RERANK_GRAPH,
     TEXT_GRAPH,
     TOKENIZER_NAME,
+    WEIGHTS_SUFFIX,
     QueryModel,
     find_query_model,
     query_model_folder,
@@ -147,6 +148,8 @@ def _export(encoder, folder: Path, model_digest: str) -> None:
                 output_names=["scores"],
                 dynamic_axes={"features": {0: "clips"}, "video": {0: "clips"}, "scores": {0: "clips"}},
             )
+        for graph in (TEXT_GRAPH, RERANK_GRAPH):
+            _move_weights_out(folder / graph)
     except Exception as exc:  # noqa: BLE001 - whatever the tracer trips on, search stays on torch
         raise QueryExportError(f"the ONNX export failed: {exc}") from exc
     tokenizer.backend_tokenizer.save(str(folder / TOKENIZER_NAME))
@@ -160,6 +163,23 @@ def _export(encoder, folder: Path, model_digest: str) -> None:
         "max_length": min(int(tokenizer.model_max_length), positions),
     }
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _move_weights_out(graph: Path) -> None:
+    """Rewrite ``graph`` with its weights in ``<graph>.weights`` (ONNX external data)."""
+    import onnx
+
+    weights = graph.with_name(graph.name + WEIGHTS_SUFFIX)
+    model = onnx.load(str(graph))
+    onnx.save_model(
+        model,
+        str(graph),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=weights.name,
+        size_threshold=1024,
+    )
+    weights.chmod(0o644)  # onnx writes it 0600: the library's other users read it too
 
 
 def _check(encoder, folder: Path) -> None:

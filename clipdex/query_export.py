@@ -87,9 +87,11 @@ def write_query_model(encoder, library_folder: Path, model_digest: str) -> Path:
         try:
             os.rename(staging, target)
         except OSError:
-            if find_query_model(library_folder, model_digest) is None:
-                raise
-            logger.debug("another process installed %s first", target)
+            if find_query_model(library_folder, model_digest) is not None:
+                logger.debug("another process installed %s first", target)
+            else:  # an export of an older format, or a damaged one: replace it
+                shutil.rmtree(target, ignore_errors=True)
+                os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _remove_others(root, keep=target)

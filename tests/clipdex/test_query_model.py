@@ -189,3 +189,14 @@ def test_a_search_without_export_uses_torch_then_writes_it(video_dir, library_di
     _same_hits(hits, expected)
     assert "searching with torch and writing it again" in result.stderr
     assert QueryModel(find_query_model(library_dir, folder.name)).encode_text("x").shape == (64,)
+
+
+def test_an_export_of_an_older_format_is_replaced(indexed, tmp_path):
+    _, encoder, _ = indexed
+    folder = write_query_model(encoder, tmp_path, "c" * 64)
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest | {"format": FORMAT_VERSION - 1}))
+    (folder / TEXT_GRAPH).unlink()
+    assert find_query_model(tmp_path, "c" * 64) is None
+    assert write_query_model(encoder, tmp_path, "c" * 64) == folder
+    assert find_query_model(tmp_path, "c" * 64) == folder

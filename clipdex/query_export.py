@@ -148,7 +148,11 @@ def _export(encoder, folder: Path, model_digest: str) -> None:
                 opset_version=OPSET,
                 input_names=["text", "features", "video"],
                 output_names=["scores"],
-                dynamic_axes={"features": {0: "clips"}, "video": {0: "clips"}, "scores": {0: "clips"}},
+                dynamic_axes={
+                    "features": {0: "clips"},
+                    "video": {0: "clips"},
+                    "scores": {0: "clips"},
+                },
             )
         for graph in (TEXT_GRAPH, RERANK_GRAPH):
             _move_weights_out(folder / graph)

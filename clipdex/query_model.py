@@ -87,9 +87,9 @@ class QueryModel:
     """The ``search.text.TextEncoder`` of an exported query model (see the module docstring).
 
     ``encode_text`` and ``rerank`` return what ``XClipEncoder``'s do. Raises QueryModelError
-    when the folder's files cannot be loaded. ``prepack`` lets ONNX Runtime repack the weights
-    for its matrix kernels while loading: about 0.3 s more to load the full-size text tower,
-    about 2x faster per query after; worth it for the server, not for one CLI search.
+    when the folder's files cannot be loaded. ``prepack`` lets ONNX Runtime repack the text
+    tower's weights for its matrix kernels while loading: about 0.3 s more to load the full-size
+    tower, about 2x faster per query after; worth it for the server, not for one CLI search.
     """
 
     def __init__(self, folder: Path, *, prepack: bool = False) -> None:
@@ -97,7 +97,6 @@ class QueryModel:
         from tokenizers import Tokenizer
 
         self.folder = Path(folder)
-        self._prepack = prepack
         try:
             manifest = json.loads((self.folder / MANIFEST_NAME).read_text())
             self.model_id: str = manifest["model_id"]
@@ -106,8 +105,9 @@ class QueryModel:
             max_length = int(manifest["max_length"])
             self._tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_NAME))
             self._ort = onnxruntime
-            self._text = self._session(TEXT_GRAPH)
-            self._rerank = self._session(RERANK_GRAPH)  # small: the prompt generator only
+            self._text = self._session(TEXT_GRAPH, prepack=prepack)
+            # Small (the prompt generator only) and run a few times per search: worth packing.
+            self._rerank = self._session(RERANK_GRAPH, prepack=True)
         except Exception as exc:  # noqa: BLE001 - ONNX Runtime's errors derive from Exception only
             raise QueryModelError(f"cannot use the query model in {self.folder}: {exc}") from exc
         # What transformers does for ``tokenizer([text], padding=True, truncation=True)``: one
@@ -115,7 +115,7 @@ class QueryModel:
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length)
 
-    def _session(self, name: str):
+    def _session(self, name: str, *, prepack: bool):
         ort = self._ort
         options = ort.SessionOptions()
         options.intra_op_num_threads = QUERY_THREADS
@@ -124,7 +124,7 @@ class QueryModel:
         # The graph as traced: fusions reorder float arithmetic (the scores would drift from
         # the torch path's) and cost load time for a graph that runs once or twice.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        if not self._prepack:
+        if not prepack:
             options.add_session_config_entry("session.disable_prepacking", "1")
         options.log_severity_level = 3
         return ort.InferenceSession(

@@ -45,8 +45,8 @@ def command(
     as_json: bool,
 ) -> None:
     """Index videos in PATH... (files or folders)."""
-    from indexer.decode_process import prepare
     from clipdex.query_export import ensure_query_model
+    from indexer.decode_process import prepare
     from indexer.pipeline import Indexer, IndexObserver, IndexReport
     from storage.errors import LibraryWriteError
 

@@ -59,7 +59,9 @@ def _serve(
 
         library = obj.library()
         # The ONNX query model when the library has one: the first search skips torch too.
-        app = create_app(library, lambda: load_text_encoder(model, library, prepack=True)[0], token=token)
+        app = create_app(
+            library, lambda: load_text_encoder(model, library, prepack=True)[0], token=token
+        )
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
         )

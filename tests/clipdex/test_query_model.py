@@ -97,7 +97,7 @@ def test_search_gives_the_torch_paths_hits_and_scores(indexed, rerank):
 def test_rerank_of_many_candidates_equals_the_torch_one(indexed):
     _, encoder, exported = indexed
     rng = np.random.default_rng(7)
-    features = (0.5 * rng.standard_normal((300, encoder.feature_tokens, encoder.embed_dim)))
+    features = 0.5 * rng.standard_normal((300, encoder.feature_tokens, encoder.embed_dim))
     video = rng.standard_normal((300, encoder.embed_dim))
     features, video = features.astype(np.float32), video.astype(np.float32)
     text = encoder.encode_text(QUERIES[0])

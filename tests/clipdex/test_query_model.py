@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 
+from clipdex.cli import load_text_encoder
 from clipdex.encoder import XClipEncoder
 from clipdex.model_identity import model_digest
 from clipdex.query_export import write_query_model
@@ -169,8 +170,29 @@ def test_cli_search_runs_without_torch_and_answers_as_torch_does(video_dir, libr
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert result.returncode == 0, result.stderr[-2000:]
     assert "onnxruntime" in imported and "search.text" in imported
-    assert not {"torch", "transformers"} & imported
+    assert not {"torch", "transformers", "alembic"} & imported
     assert json.loads(result.stdout)["hits"]
+
+
+@pytest.mark.slow
+def test_which_encoder_a_search_gets(video_dir, library_dir, monkeypatch):
+    """The ONNX one where the export exists (also for serve), torch for int8 or when forced."""
+    assert run("index", str(video_dir)).exit_code == 0
+    with Library.open(library_dir) as library:
+        encoder, export = load_text_encoder(None, library, prepack=True)
+        assert isinstance(encoder, QueryModel) and export is None
+        encoder, export = load_text_encoder(None, library, "int8")
+        assert isinstance(encoder, XClipEncoder) and encoder.quantize == "int8"
+        assert export is None  # int8 is not exported
+        monkeypatch.setenv("CLIPDEX_QUERY_MODEL", "torch")
+        encoder, export = load_text_encoder(None, library)
+        assert isinstance(encoder, XClipEncoder) and export is None  # forced: nothing written
+        monkeypatch.delenv("CLIPDEX_QUERY_MODEL")
+        shutil.rmtree(query_model_root(library_dir))
+        encoder, export = load_text_encoder(None, library)
+        assert isinstance(encoder, XClipEncoder) and export is not None
+        export()
+        assert isinstance(load_text_encoder(None, library)[0], QueryModel)
 
 
 @pytest.mark.slow

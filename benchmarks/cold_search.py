@@ -6,9 +6,9 @@ Then ``clipdex search`` runs ``--runs`` times per path, each in a new process, a
 two paths so that the machine's load falls on both alike: today's path (torch and transformers,
 forced with ``CLIPDEX_QUERY_MODEL=torch``) and the ONNX one. Each run's wall time is split with
 the timings the command prints under ``CLIPDEX_TIMINGS=1``: "import" (the model runtime's
-modules), "load" (the model), "query" (the search), and "start" (the rest: Python itself,
-clipdex's modules, opening the library). Medians are reported, and whether both paths returned
-the same hits.
+modules), "load" (the model), "query" (the search), and "rest" (Python's start and exit, which
+for the torch path includes tearing torch down, clipdex's modules, opening the library).
+Medians are reported, and whether both paths returned the same hits.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from benchmarks.machine import checkpoint, table, write
 
 REPO = Path(__file__).resolve().parents[1]
 QUERY = "a dog jumping into a lake"
-STAGES = ("start", "import", "load", "query")
+STAGES = ("rest", "import", "load", "query")
 PATHS = {"torch": {"CLIPDEX_QUERY_MODEL": "torch"}, "onnx": {}}
 SCORE_TOLERANCE = 1e-5
 
@@ -80,7 +80,7 @@ def cold_search(library: Path, extra_env: dict[str, str]) -> tuple[dict[str, flo
 
     stages = parse_line(result.stderr) or {}
     times = {name: stages.get(name, 0.0) for name in STAGES[1:]}
-    times["start"] = wall - sum(times.values())
+    times["rest"] = wall - sum(times.values())
     times["total"] = wall
     return times, json.loads(result.stdout)["hits"]
 

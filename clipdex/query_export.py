@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -43,6 +44,7 @@ OPSET = 17
 # How far the export may be from the torch path on the probe before it is refused: float
 # rounding of a different kernel library is ~1e-6.
 PROBE_TOLERANCE = 1e-4
+ABANDONED_AFTER_S = 3600
 _PROBE_TEXTS = ("a dog jumping into a lake", "x")
 
 
@@ -78,6 +80,7 @@ def write_query_model(encoder, library_folder: Path, model_digest: str) -> Path:
     """
     root = query_model_root(library_folder)
     root.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(root)
     target = query_model_folder(library_folder, model_digest)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=root))
     staging.chmod(0o755)  # mkdtemp's 0700 would hide the export from the library's other users
@@ -206,6 +209,19 @@ def _check(encoder, folder: Path) -> None:
     scores = exported.rerank(exported.encode_text(_PROBE_TEXTS[0]), features, video)
     if np.abs(scores - reference).max() > PROBE_TOLERANCE:
         raise QueryExportError("the exported re-rank does not match the torch model")
+
+
+def _remove_abandoned(root: Path) -> None:
+    """Drop staging folders of exports killed half-way (as large as an export): one untouched
+    for ABANDONED_AFTER_S is no live export's, which takes a minute at most."""
+    now = time.time()
+    for folder in root.glob(".export-*"):
+        try:
+            if now - folder.stat().st_mtime > ABANDONED_AFTER_S:
+                shutil.rmtree(folder, ignore_errors=True)
+                logger.info("removed %s, left by an interrupted export", folder)
+        except OSError:
+            continue
 
 
 def _remove_others(root: Path, keep: Path) -> None:

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -125,7 +126,14 @@ def test_an_export_of_another_format_or_model_is_not_used(indexed, tmp_path):
 
 def test_a_new_model_replaces_the_old_export(indexed, tmp_path):
     _, encoder, exported = indexed
+    abandoned = query_model_root(tmp_path) / ".export-killed"  # an export killed half-way
+    live = query_model_root(tmp_path) / ".export-running"
+    abandoned.mkdir(parents=True)
+    live.mkdir()
+    os.utime(abandoned, (time.time() - 7200, time.time() - 7200))
     old = write_query_model(encoder, tmp_path, "a" * 64)
+    assert not abandoned.exists() and live.is_dir()
+    live.rmdir()
     new = write_query_model(encoder, tmp_path, "b" * 64)
     assert not old.exists() and new.is_dir()
     assert sorted(p.name for p in query_model_root(tmp_path).iterdir()) == ["b" * 64]

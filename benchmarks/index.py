@@ -11,7 +11,11 @@ about 3 Mbit/s at 720p), with the full-size X-CLIP architecture (random weights)
 - essential work: decoding every frame (no conversion) at PyAV's best threading for that file,
   plus the video tower alone on clipdex's clips (same count and batch size).
 Ratios are naive / clipdex (speed-up) and clipdex / essential (overhead). Also reported: what
-decoding only reference frames would save, and what it does to the cuts (``--nonref``).
+decoding only reference frames would save, and what it does to the cuts (``--nonref``), and what
+the processor's own pixels cost (``--pixels``): clipdex's pixels are made as ``XCLIPProcessor``
+makes them (full-size RGB, PIL's resize); the run also indexes with the earlier approximation
+(swscale's bilinear resize straight from YUV at the model's size) and times the decoding pass
+alone both ways, with what the look-back window held.
 """
 
 from __future__ import annotations
@@ -136,7 +140,10 @@ def model_only(encoder, clips: int, batch: int) -> float:
     return time.perf_counter() - start
 
 
-def clipdex_run(path: Path, encoder, batch: int, workers: bool = True) -> tuple[float, int]:
+def clipdex_run(path: Path, encoder, batch: int, *, swscale: bool = False) -> tuple[float, int]:
+    """``Indexer.run`` on a fresh library; ``swscale``: with the earlier approximate pixels."""
+    from dataclasses import replace
+
     from indexer.pipeline import Indexer
     from storage.library import Library
     from tests.support.library import bind_settings
@@ -144,8 +151,11 @@ def clipdex_run(path: Path, encoder, batch: int, workers: bool = True) -> tuple[
     with tempfile.TemporaryDirectory() as tmp:
         library = Library.open(Path(tmp))
         settings = library.bind(bind_settings(encoder))
+        indexer = Indexer(library, encoder, settings, batch_clips=batch)
+        if swscale:
+            indexer.plan = replace(indexer.plan, resample=None)
         start = time.perf_counter()
-        report = Indexer(library, encoder, settings, batch_clips=batch).run([path])
+        report = indexer.run([path])
         elapsed = time.perf_counter() - start
         library.close()
     if report.failed:
@@ -155,9 +165,44 @@ def clipdex_run(path: Path, encoder, batch: int, workers: bool = True) -> tuple[
 
 def real_clips(path: Path, encoder):
     """The file's clips as clipdex cuts and samples them (in-process)."""
-    from indexer.pipeline import Indexer
     from indexer.probe import probe
     from indexer.sampling import iter_clips
+
+    return list(iter_clips(path, real_plan(encoder), probe(path).fps))
+
+
+def decoding_pass(path: Path, encoder, repeats: int = 2) -> dict:
+    """The decoding pass alone (decode, shot detection, window, sampled frames' pixels), with
+    the processor's pixels and with swscale's, alternated; best of ``repeats`` each."""
+    from dataclasses import replace
+
+    from indexer.probe import probe
+    from indexer.sampling import iter_clips
+
+    plan = real_plan(encoder)
+    fps = probe(path).fps
+    best = {"processor": float("inf"), "swscale": float("inf")}
+    stats: dict = {}
+    for _ in range(repeats):
+        for mode in best:
+            chosen = plan if mode == "processor" else replace(plan, resample=None)
+            start = time.perf_counter()
+            for _clip in iter_clips(path, chosen, fps, window_stats=stats):
+                pass
+            best[mode] = min(best[mode], time.perf_counter() - start)
+    return {
+        "pass_processor_s": best["processor"],
+        "pass_swscale_s": best["swscale"],
+        "window_peak_pictures": stats["peak_pictures"],
+        "window_peak_mb": stats["peak_bytes"] / 2**20,
+        "window_converted": stats["converted"],
+        "window_redecoded": stats["redecoded"],
+    }
+
+
+def real_plan(encoder):
+    """The sampling plan ``Indexer`` would use for ``encoder`` on a fresh library."""
+    from indexer.pipeline import Indexer
     from storage.library import Library
     from tests.support.library import bind_settings
 
@@ -165,7 +210,7 @@ def real_clips(path: Path, encoder):
         library = Library.open(Path(tmp))
         plan = Indexer(library, encoder, library.bind(bind_settings(encoder))).plan
         library.close()
-    return list(iter_clips(path, plan, probe(path).fps))
+    return plan
 
 
 def int8_cosine(clips, fp32, int8, batch: int) -> float:
@@ -193,6 +238,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--nonref", action="store_true", help="also time reference-only decoding and its cuts"
     )
+    parser.add_argument(
+        "--pixels",
+        action="store_true",
+        help="also index with the earlier swscale pixels and time the decoding pass both ways",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     from clipdex.encoder import XClipEncoder
@@ -217,6 +267,14 @@ def main(argv: list[str] | None = None) -> None:
         row["clipdex_fp32_s"], clips = clipdex_run(path, fp32, args.batch)
         row["clipdex_int8_s"], _ = clipdex_run(path, int8, args.batch)
         row["clips"] = clips
+        if args.pixels:
+            row["clipdex_fp32_swscale_s"], _ = clipdex_run(path, fp32, args.batch, swscale=True)
+            row["clipdex_fp32_again_s"], _ = clipdex_run(path, fp32, args.batch)
+            row.update(decoding_pass(path, fp32))
+            # processor pixels against swscale's: the best of two runs each, as a fraction
+            faithful = min(row["clipdex_fp32_s"], row["clipdex_fp32_again_s"])
+            row["pixels_cost_index"] = faithful / row["clipdex_fp32_swscale_s"] - 1
+            row["pixels_cost_pass"] = row["pass_processor_s"] / row["pass_swscale_s"] - 1
         row["decode_only_s"], row["decode_threading"] = decode_only(path)
         row["model_only_fp32_s"] = model_only(fp32, clips, args.batch)
         row["model_only_int8_s"] = model_only(int8, clips, args.batch)
@@ -236,7 +294,9 @@ def main(argv: list[str] | None = None) -> None:
         row["overhead_int8"] = row["clipdex_int8_s"] / essential8
         row["realtime_fp32"] = seconds_f / row["clipdex_fp32_s"]
         row = {
-            k: round(v, 3) if isinstance(v, float) and k != "int8_min_cosine" else v
+            k: round(v, 4 if k.startswith("pixels_cost") else 3)
+            if isinstance(v, float) and k != "int8_min_cosine"
+            else v
             for k, v in row.items()
         }
         results.append(row)
@@ -273,6 +333,36 @@ def main(argv: list[str] | None = None) -> None:
             rows,
         )
     )
+    if args.pixels:
+        print(
+            table(
+                [
+                    "file",
+                    "index s swscale",
+                    "index s processor",
+                    "cost",
+                    "pass s swscale",
+                    "pass s processor",
+                    "cost",
+                    "window peak",
+                    "converted / re-decoded",
+                ],
+                [
+                    [
+                        r["file"],
+                        f"{r['clipdex_fp32_swscale_s']:.2f}",
+                        f"{min(r['clipdex_fp32_s'], r['clipdex_fp32_again_s']):.2f}",
+                        f"{100 * r['pixels_cost_index']:+.1f}%",
+                        f"{r['pass_swscale_s']:.2f}",
+                        f"{r['pass_processor_s']:.2f}",
+                        f"{100 * r['pixels_cost_pass']:+.1f}%",
+                        f"{r['window_peak_pictures']} ({r['window_peak_mb']:.0f} MB)",
+                        f"{r['window_converted']} / {r['window_redecoded']}",
+                    ]
+                    for r in results
+                ],
+            )
+        )
     path = write(
         "index-smoke" if args.smoke and not args.out else "index",
         {"batch": args.batch, "results": results},

@@ -44,6 +44,7 @@ class PreprocessSpec:
     crop_size: int = 224
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    resample: int = 2  # PIL's filter for the resize (2: BILINEAR, the X-CLIP processors')
 
 
 def _missing_model_message(model_id: str, reason: str) -> str:
@@ -82,6 +83,7 @@ def _read_preprocess_spec(model) -> PreprocessSpec:
         crop_size=int(crop),
         mean=tuple(config.get("image_mean", PreprocessSpec.mean)),
         std=tuple(config.get("image_std", PreprocessSpec.std)),
+        resample=int(config.get("resample", PreprocessSpec.resample)),
     )
 
 

@@ -1,11 +1,14 @@
 """The terminal progress bar for ``index``: files, clips, clips/s, real-time factor and ETA.
 
 Drawn only on an interactive stderr and never with ``--json``; the indexer itself only calls
-the observer methods.
+the observer methods. While the bar is drawn, log lines (``clipdex: failed PATH: reason``) go
+through it: the bar is cleared, the line printed, the bar redrawn below, so a line never lands
+on a half-drawn bar.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -20,6 +23,7 @@ class BarObserver(IndexObserver):
 
     def __init__(self) -> None:
         self._bar: tqdm | None = None
+        self._handlers: list[logging.Handler] = []
         self._clips = 0
         self._video_s = 0.0
         self._started = time.monotonic()
@@ -27,6 +31,9 @@ class BarObserver(IndexObserver):
     def start(self, total_files: int) -> None:
         self._started = time.monotonic()
         self._bar = tqdm(total=total_files, unit="file", file=sys.stderr, dynamic_ncols=True)
+        root = logging.getLogger()
+        self._handlers = root.handlers[:]
+        root.handlers[:] = [ThroughBar(self._bar, handler) for handler in self._handlers]
 
     def file_started(self, path: Path, duration_s: float) -> None:
         if self._bar is not None:
@@ -50,7 +57,24 @@ class BarObserver(IndexObserver):
 
     def close(self) -> None:
         if self._bar is not None:
+            logging.getLogger().handlers[:] = self._handlers
             self._bar.close()
+            self._bar = None
+
+
+class ThroughBar(logging.Handler):
+    """Writes what ``handler`` would write, through the bar (tqdm clears it, then redraws)."""
+
+    def __init__(self, bar: tqdm, handler: logging.Handler) -> None:
+        super().__init__(handler.level)
+        self.bar = bar
+        self.handler = handler
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.bar.write(self.handler.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never break indexing
+            self.handleError(record)
 
 
 def _short(name: str, width: int = 28) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
 
 def timestamp(seconds: float) -> str:
     """HH:MM:SS.mmm, the way players and editors show time."""
@@ -14,10 +16,34 @@ def timestamp(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 clip``, ``7 clips``, ``0 clips``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped as ``ls -b`` shows them (a newline as the two
+    characters ``\\n``, others as ``\\xNN``), so a path holding one stays on its line and the
+    columns stay aligned. Only for display: JSON output carries paths as they are."""
+    if text.isprintable():
+        return text
+    return "".join(_escape(c) if not c.isprintable() else c for c in text)
+
+
+def _escape(c: str) -> str:
+    if c in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[c]
+    if 0xDC80 <= ord(c) <= 0xDCFF:  # a byte that is not UTF-8, as os.fsdecode keeps it
+        return f"\\x{ord(c) - 0xDC00:02x}"
+    return f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+
+
 def table(
     headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int] = frozenset()
 ) -> str:
-    """Columns padded to their widest cell; the last column is never padded."""
+    """Columns padded to their widest cell; the last column is never padded. Control characters
+    in cells (a newline in a file name) are escaped (``printable``)."""
+    rows = [[printable(str(cell)) for cell in row] for row in rows]
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     lines = []
     for row in [headers, *rows]:

@@ -26,5 +26,8 @@ def library_status(library: Library) -> dict:
         "generation": library.generation(),
     }
     if settings:
-        info["clip_seconds"] = {"min": settings.min_clip_s, "max": settings.max_clip_s}
+        info["clip_seconds"] = {
+            "min": round(settings.min_clip_s, 3),
+            "max": round(settings.max_clip_s, 3),
+        }
     return info

@@ -8,7 +8,7 @@ read is a failure the user must hear about; any other file that is not a video i
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,18 +140,31 @@ def classify(path: Path, *, named: bool = False) -> Candidate | None:
     return Candidate(path, expected=suffix in VIDEO_EXTENSIONS)
 
 
-def walk(root: Path) -> Iterator[Candidate]:
-    """Candidates under ``root`` in a stable order; hidden folders are not entered."""
-    if root.is_file():
+def walk(
+    root: Path, on_error: Callable[[Path, OSError], None] | None = None
+) -> Iterator[Candidate]:
+    """Candidates under ``root`` in a stable order; hidden folders are not entered.
+
+    Only regular files are candidates: a FIFO, socket or device named ``x.mp4`` is skipped like a
+    folder named ``x.mp4`` (opening a FIFO blocks until something writes to it). A folder that
+    cannot be listed is passed to ``on_error`` with the reason; its files are not yielded, and
+    they are not gone either (see ``indexer.presence``).
+    """
+    if os.path.isfile(root):
         candidate = classify(root, named=True)
         if candidate:
             yield candidate
         return
-    for folder, dirs, files in os.walk(root, followlinks=False):
+
+    def unreadable(exc: OSError) -> None:
+        if on_error is not None:
+            on_error(Path(exc.filename) if exc.filename else root, exc)
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             path = Path(folder) / name
-            if not path.is_file():
+            if not path.is_file():  # S_ISREG, after symlinks
                 continue
             candidate = classify(path)
             if candidate:

@@ -1,9 +1,17 @@
-"""Decode a video once, sequentially, into small upright RGB frames with their times.
+"""Decode a video once, sequentially, into frames with their times and pixels on demand.
 
-Each frame is converted straight to the model's working size (shortest edge = the processor's
-``shortest_edge``) by swscale while converting to RGB, which is far cheaper than converting at
-full resolution and resizing afterwards; swscale's bilinear filter widens with the scale factor,
-so downscaling is antialiased like PIL's bilinear resize in the checkpoint's processor.
+A sampled frame's model pixels (``Frame.model_pixels``) are made the way the checkpoint's image
+processor makes them from PyAV's RGB frame: ``to_ndarray(format="rgb24")`` at full resolution,
+then PIL's ``Image.resize`` to the processor's shortest edge with the processor's filter
+(``resample`` in ``preprocessor_config.json``; BILINEAR for X-CLIP), then its center crop.
+transformers 5 runs these very calls in ``VideoMAEImageProcessorPil`` (what X-CLIP checkpoints
+load without torchvision), so the pixels are the reference pipeline's, bit for bit. (Resizing
+only the crop, with PIL's ``box``, would save 40 % of the resize but rounds the filter's
+coefficients differently: 1 grey level off on 0.04 % of the pixels, which moved the tiny test
+model's re-ranked scores by up to 0.01.) Only sampled frames are converted (8 a clip): about
+7 ms each at 720p. ``resample=None`` keeps the old approximation (swscale's bilinear filter
+straight from YUV at the model's size: 1.1-1.4 grey levels off on average, up to 54), only so
+that ``benchmarks/index.py --pixels`` can compare the two.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from PIL import Image
 
 from indexer.errors import DecodeStopped, VideoOpenError
 from indexer.probe import check_picture_size, display_rotation, open_container, video_stream
@@ -35,24 +44,59 @@ class Frame:
     decoding it (swscale's antialiased resize: about 1.2 ms per 720p frame).
     """
 
-    __slots__ = ("time_s", "pts", "time_base", "_frame", "_edge", "_rgb", "_small", "_gray")
+    __slots__ = (
+        "time_s",
+        "pts",
+        "time_base",
+        "_frame",
+        "_edge",
+        "_resample",
+        "_crop",
+        "_rgb",
+        "_pixels",
+        "_small",
+        "_gray",
+    )
 
-    def __init__(self, time_s: float, pts: int, time_base: Fraction, frame, edge: int) -> None:
+    def __init__(
+        self,
+        time_s: float,
+        pts: int,
+        time_base: Fraction,
+        frame,
+        edge: int,
+        resample: int | None = Image.Resampling.BILINEAR,
+        crop: int | None = None,
+    ) -> None:
         self.time_s = time_s
         self.pts = pts
         self.time_base = time_base
         self._frame = frame
         self._edge = edge
+        self._resample = resample
+        self._crop = crop
+        self._pixels: np.ndarray | None = None
         self._rgb: np.ndarray | None = None
         self._small: np.ndarray | None = None
         self._gray: np.ndarray | None = None
 
     @property
     def rgb(self) -> np.ndarray:
-        """(H, W, 3) uint8, upright, shortest edge resized to the working size."""
+        """(H, W, 3) uint8, upright, shortest edge resized to the working size as the
+        checkpoint's processor resizes it (the whole frame; see the module docstring)."""
         if self._rgb is None:
-            self._rgb = _upright_rgb(self._frame, self._edge)
+            if self._resample is None:
+                self._rgb = _upright_rgb(self._frame, self._edge)
+            else:
+                self._rgb = processor_rgb(self._frame, self._edge, self._resample)
         return self._rgb
+
+    @property
+    def model_pixels(self) -> np.ndarray:
+        """(crop, crop, 3) uint8: the processor's resized and center-cropped frame."""
+        if self._pixels is None:
+            self._pixels = np.ascontiguousarray(center_crop(self.rgb, self._crop or self._edge))
+        return self._pixels
 
     @property
     def gray(self) -> np.ndarray:
@@ -85,6 +129,11 @@ class Frame:
         return luma
 
     @property
+    def converted(self) -> bool:
+        """Whether ``model_pixels`` have been made already."""
+        return self._pixels is not None
+
+    @property
     def decoded_bytes(self) -> int:
         """Memory held by the decoded picture (0 once released)."""
         if self._frame is None:
@@ -92,10 +141,10 @@ class Frame:
         return sum(plane.buffer_size for plane in self._frame.planes)
 
     def release(self) -> None:
-        """Convert to RGB now and let the decoded picture go (``small`` must have been read
-        already if it is wanted)."""
+        """Make ``model_pixels`` now and let the decoded picture go (``small`` and ``gray``
+        must have been read already if they are wanted)."""
         if self._frame is not None:
-            _ = self.rgb
+            _ = self.model_pixels
             self._frame = None
 
     @property
@@ -183,6 +232,22 @@ def _plane(frame: av.VideoFrame, index: int, rows: int) -> np.ndarray:
     return np.frombuffer(frame.planes[index], np.uint8).reshape(rows, -1)
 
 
+def processor_rgb(frame: av.VideoFrame, shortest_edge: int, resample: int) -> np.ndarray:
+    """The frame as the checkpoint's processor resizes PyAV's RGB frame: full-resolution
+    ``rgb24`` (made upright), then PIL's resize of the shortest edge with ``resample`` (the
+    size rounded as ``get_resize_output_image_size`` rounds it). About 0.5 ms for the
+    conversion and 6-7 ms for the resize of a 720p frame."""
+    rgb = frame.to_ndarray(format="rgb24")
+    rotation = display_rotation(frame)
+    if rotation:
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90)))
+    height, width = rgb.shape[:2]
+    size = scaled_size(width, height, shortest_edge)
+    if size == (width, height):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize(size, resample=resample))
+
+
 def _upright_rgb(frame: av.VideoFrame, shortest_edge: int) -> np.ndarray:
     rotation = display_rotation(frame)
     width, height = frame.width, frame.height
@@ -200,9 +265,16 @@ def _upright_rgb(frame: av.VideoFrame, shortest_edge: int) -> np.ndarray:
 
 
 def decode_frames(
-    path: Path, shortest_edge: int, *, reference_only: bool = False, threads: int = 0
+    path: Path,
+    shortest_edge: int,
+    *,
+    reference_only: bool = False,
+    threads: int = 0,
+    resample: int | None = Image.Resampling.BILINEAR,
+    crop: int | None = None,
 ) -> Iterator[Frame]:
-    """Every frame of the first video stream, in presentation order, as small RGB arrays.
+    """Every frame of the first video stream, in decoding order (presentation order for every
+    sane file), with its time: ``(pts - stream start) * time_base`` seconds.
 
     ``reference_only`` skips frames no other frame refers to (most B-frames): about half the
     frames of a typical H.264/HEVC file, and a third of the decoding time, leaving 12-15 frames
@@ -230,9 +302,10 @@ def decode_frames(
                 pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
                 last_pts = pts
                 time_s = max(0.0, float((pts - start) * time_base))
-                yield Frame(time_s, pts, time_base, frame, shortest_edge)
+                yield Frame(time_s, pts, time_base, frame, shortest_edge, resample, crop)
         except av.error.FFmpegError as exc:
-            reason = f"decoding failed at {time_s:.2f} s ({exc.strerror or exc})"
+            where = f"{float(((last_pts or start) - start) * time_base):.2f} s"
+            reason = f"decoding failed at {where} ({exc.strerror or exc})"
             if last_pts is None:
                 raise VideoOpenError(str(path), reason) from None
             # Frames came before the failure (a file cut off or damaged midway): the caller
@@ -241,3 +314,43 @@ def decode_frames(
             # simply ends with FFmpeg's automatic count, so callers must not rely on an error
             # to notice truncation (indexer/completeness.py compares sizes and durations).
             raise DecodeStopped(str(path), reason, time_s) from None
+
+
+def decode_frame_again(
+    path: Path,
+    index: int,
+    pts: int,
+    shortest_edge: int,
+    *,
+    resample: int | None = Image.Resampling.BILINEAR,
+    crop: int | None = None,
+) -> Frame:
+    """Frame ``index`` (in decoding order, with timestamp ``pts``) of ``path``, decoded again.
+
+    Seeks to the keyframe at or before ``pts`` and decodes up to the frame with that timestamp;
+    if the timestamps cannot be trusted for that (a frame without one, or the seek lands past
+    it), decodes from the start and counts frames. Decoding is deterministic, so the pixels are
+    the ones the first pass saw. Raises VideoOpenError like ``decode_frames``.
+    """
+    with open_container(path) as container:
+        stream = video_stream(container, path)
+        stream.thread_type = "AUTO"
+        start = stream.start_time or 0
+        time_base = stream.time_base or Fraction(1, 90000)
+        try:
+            container.seek(pts, stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                if frame.pts is None or frame.pts > pts:
+                    break
+                if frame.pts == pts:
+                    time_s = max(0.0, float((pts - start) * time_base))
+                    found = Frame(time_s, pts, time_base, frame, shortest_edge, resample, crop)
+                    found.release()  # its model pixels, made while its container is open
+                    return found
+        except av.error.FFmpegError:
+            pass  # decode from the start below
+    frames = decode_frames(path, shortest_edge, resample=resample, crop=crop)
+    for number, frame in enumerate(frames):
+        if number == index:
+            return frame
+    raise VideoOpenError(str(path), f"frame {index} is gone on decoding the file again")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import queue
 import threading
 from pathlib import Path
@@ -146,7 +147,7 @@ class EventSource:
             if observer is not None and not observer.is_alive():
                 return "the file-system observer stopped"
         for root, (observer, _watch) in self._watches.items():
-            if not root.is_dir():
+            if not os.path.isdir(root):
                 continue  # gone: the watcher's root check deals with it
             if any(not e.is_alive() for e in observer.emitters if Path(e.watch.path) == root):
                 return f"watching {root} stopped"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -25,12 +26,14 @@ from indexer.errors import DecodeStopped, VideoOpenError
 from indexer.fingerprint import fingerprint
 from indexer.framehash import FrameHasher
 from indexer.preprocess import to_pixel_values
+from indexer.presence import is_missing, is_vacant
 from indexer.probe import VideoInfo, probe
 from indexer.sampling import ClipFrames, SamplingPlan, iter_clips
 from storage import frame_hashes as hash_repo
 from storage import repository as repo
 from storage.codec import decode_embedding, decode_features
 from storage.library import Library
+from storage.models import STATUS_FAILED
 from storage.settings import LibrarySettings
 
 logger = logging.getLogger(__name__)
@@ -66,15 +69,17 @@ class IndexObserver:
     def clips_encoded(self, count: int, video_s: float) -> None: ...
 
     def file_done(self, path: Path, outcome: str, detail: str = "") -> None:
-        """``detail``: the clip count of an indexed file, the reason of a failure or of a
+        """``detail``: the clip count of an indexed file (digits), the reason of a failure or of a
         partial file (indexed as far as it could be read), the old path of a moved file, the
         source of a copy."""
 
 
 @dataclass
 class IndexReport:
-    """What a run did; ``failed`` holds (path, reason) pairs, ``partial`` the same for files
-    indexed only as far as they could be read (counted in ``indexed`` too)."""
+    """What a run did; ``failed`` holds (path, reason) pairs (files, and folders that could
+    not be listed); ``partial`` the same for files indexed only as far as they could be read
+    (counted in ``indexed`` too); ``unavailable`` maps a root that is empty or missing (a share
+    that is not mounted) to how many of its videos were kept although their files are not there."""
 
     indexed: int = 0
     skipped: int = 0
@@ -83,6 +88,7 @@ class IndexReport:
     clips_added: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     partial: list[tuple[str, str]] = field(default_factory=list)
+    unavailable: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,21 +155,44 @@ class Indexer:
         if decode_in_worker:
             prepare()
 
-    def run(self, roots: Iterable[Path], report: IndexReport | None = None) -> IndexReport:
-        """Index everything under ``roots``, then prune vanished files under them.
+    def run(
+        self,
+        roots: Iterable[Path],
+        report: IndexReport | None = None,
+        *,
+        prune_missing: bool = False,
+    ) -> IndexReport:
+        """Index everything under ``roots``, then prune vanished files under them (see
+        ``prune`` for roots that are empty or missing).
 
         Counts go into ``report`` as they happen, so a caller that passes its own still knows
         what was done when the run stops with an error (e.g. LibraryWriteError: disk full).
         """
         roots = [Path(os.path.abspath(r)) for r in roots]
-        candidates = [c for root in roots if root.exists() for c in walk(root)]
         report = IndexReport() if report is None else report
+        candidates = [
+            candidate
+            for root in roots
+            if not is_missing(root)  # an unreadable one is walked, to be reported
+            for candidate in walk(
+                root, on_error=lambda folder, exc: self.folder_unreadable(folder, exc, report)
+            )
+        ]
         self.observer.start(len(candidates))
         self.index_files(candidates, report)
-        self.prune(roots, report)
+        self.prune(roots, report, prune_missing=prune_missing)
         self.library.vectors()  # bring the FAISS cache up to date, then persist it
         self.library.save_vectors()
         return report
+
+    def folder_unreadable(self, folder: Path, exc: OSError, report: IndexReport) -> None:
+        """A folder could not be listed: report it as failed (its files are not pruned)."""
+        if isinstance(exc, FileNotFoundError):
+            return  # removed while we walked: nothing to report, pruning deals with it
+        reason = f"cannot read folder ({exc.strerror or exc})"
+        logger.warning("failed %s: %s", folder, reason)
+        report.failed.append((str(folder), reason))
+        self.observer.file_done(folder, "failed", reason)
 
     def index_file(self, candidate: Candidate, report: IndexReport) -> str:
         """Bring one file up to date; returns the outcome (indexed/skipped/moved/failed/...)."""
@@ -196,20 +225,28 @@ class Indexer:
         """Everything before decoding: skip unchanged, fingerprint, reuse known clips, probe."""
         path = candidate.path
         try:
-            stat = path.stat()
+            status = path.stat()
         except OSError as exc:
-            return self._fail(path, f"cannot read ({exc.strerror})", None, report)
-        state = _FileState(path, stat.st_size, stat.st_mtime_ns)
+            return self._fail(path, f"{UNREADABLE} ({exc.strerror})", None, report)
+        if not stat.S_ISREG(status.st_mode):  # a FIFO would block the open below
+            self.observer.file_done(path, "ignored")
+            return "ignored"
+        state = _FileState(path, status.st_size, status.st_mtime_ns)
         with self.library.session() as session:
             row = repo.get_video_by_path(str(path), session=session)
-            if row and row.size_bytes == state.size_bytes and row.mtime_ns == state.mtime_ns:
+            if (
+                row
+                and row.size_bytes == state.size_bytes
+                and row.mtime_ns == state.mtime_ns
+                and not _was_unreadable(row)  # chmod changes neither: try it again
+            ):
                 report.skipped += 1
                 self.observer.file_done(path, "skipped")
                 return "skipped"
         try:
             digest = fingerprint(path)
         except OSError as exc:
-            return self._fail(path, f"cannot read ({exc.strerror})", None, report)
+            return self._fail(path, f"{UNREADABLE} ({exc.strerror})", state, report)
         if embedding.has_digest(digest):
             embedding.drain()  # a copy of a file still in the queue: reuse its clips once in
         if self._reuse_known(state, digest, report):
@@ -228,29 +265,49 @@ class Indexer:
         roots: Sequence[Path],
         report: IndexReport,
         *,
-        available: Callable[[Path], bool] = Path.is_dir,
+        available: Callable[[Path], bool] | None = None,
+        prune_missing: bool = False,
+        gone: Iterable[Path] = (),
     ) -> None:
-        """Delete rows of files under ``roots`` that no longer exist (roots must be present,
-        so an unmounted share never wipes its videos). ``available`` says whether a root folder
-        is really there (the watcher also requires a former mount point to be mounted)."""
-        present = [r for r in roots if available(r)]
-        gone_files = [str(r) for r in roots if not r.exists()]
+        """Delete the rows of files under ``roots`` that are gone.
+
+        A root that is empty or missing (what an unmounted share leaves behind) keeps its
+        videos unless ``prune_missing``; they are counted in ``report.unavailable``. So does a
+        root that ``available`` rejects (the watcher's knowledge: a former mount point that is
+        no longer mounted), and the folders in ``gone`` (shares the watcher saw unmounted
+        inside a root). A file we may not stat (an unreadable folder) is not gone.
+        """
+        gone = list(gone)
+        done: set[int] = set()
         with self.library.session() as session, session.begin():
-            folders = [str(r) for r in present]
-            rows = repo.videos_under(folders, session=session) if folders else []
-            rows += [v for p in gone_files if (v := repo.get_video_by_path(p, session=session))]
-            for video in rows:
-                if Path(video.path).exists():
-                    continue
-                # Asked again after the file was found missing: a share unmounted during this
-                # scan would otherwise look like every one of its files was deleted.
-                root = next((r for r in present if Path(video.path).is_relative_to(r)), None)
-                if root is not None and not available(root):
-                    continue
-                logger.info("removed %s (file is gone)", video.path)
-                repo.delete_video(video, session=session)
-                report.removed += 1
-                self.observer.file_done(Path(video.path), "removed")
+            for root in roots:
+                for video in repo.videos_under([str(root)], session=session):
+                    path = Path(video.path)
+                    if video.id in done or not is_missing(path):
+                        continue
+                    done.add(video.id)
+                    # Asked after the file was found missing, so that a share unmounted
+                    # during this scan is not taken for every one of its files deleted.
+                    away = next((g for g in gone if path.is_relative_to(g)), None)
+                    if away or not self._root_holds(root, path, available, prune_missing):
+                        key = str(away or root)
+                        report.unavailable[key] = report.unavailable.get(key, 0) + 1
+                        continue
+                    logger.info("removed %s (file is gone)", video.path)
+                    repo.delete_video(video, session=session)
+                    report.removed += 1
+                    self.observer.file_done(path, "removed")
+
+    @staticmethod
+    def _root_holds(
+        root: Path, path: Path, available: Callable[[Path], bool] | None, prune_missing: bool
+    ) -> bool:
+        """Whether ``root`` is there to say that ``path`` (missing) was deleted."""
+        if available is not None and not available(root):
+            return False
+        if prune_missing:
+            return True
+        return not is_vacant(root.parent if path == root else root)
 
     def _reuse_known(self, state: _FileState, digest: str, report: IndexReport) -> bool:
         """A moved file keeps its clips; a copy of an indexed file reuses its vectors."""
@@ -261,7 +318,7 @@ class Indexer:
             ]
             if not known:
                 return False
-            gone = [v for v in known if not Path(v.path).exists()]
+            gone = [v for v in known if is_missing(Path(v.path))]
             if gone:
                 logger.info("moved %s -> %s", gone[0].path, path)
                 origin = gone[0].path
@@ -319,8 +376,8 @@ class Indexer:
             report.partial.append((str(path), verdict.partial))
             self.observer.file_done(path, "partial", verdict.partial)
             return "partial"
-        logger.info("indexed %s (%d clips)", path, len(clips))
-        self.observer.file_done(path, "indexed", f"{len(clips)} clips")
+        logger.info("indexed %s (%d clip%s)", path, len(clips), "" if len(clips) == 1 else "s")
+        self.observer.file_done(path, "indexed", str(len(clips)))
         return "indexed"
 
     def _encode_batch(self, batch: list[ClipFrames], threads: int | None) -> list[repo.ClipRecord]:
@@ -355,6 +412,15 @@ class Indexer:
                 hash_repo.delete_frame_hashes(video.id, session=session)
         self.observer.file_done(path, "failed", reason)
         return "failed"
+
+
+# The start of the reason of a file that could not be read at all (permissions, I/O): such a
+# file is tried again even if its size and mtime did not change (chmod changes neither).
+UNREADABLE = "cannot read"
+
+
+def _was_unreadable(row) -> bool:
+    return row.status == STATUS_FAILED and (row.error or "").startswith(UNREADABLE)
 
 
 def _record(state: _FileState, digest: str, facts, duration_s: float) -> repo.VideoRecord:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,11 @@ class VideoInfo:
 def open_container(path: Path) -> av.container.InputContainer:
     """Open ``path`` for reading, turning PyAV's errors into a VideoOpenError with a reason."""
     try:
-        if path.stat().st_size == 0:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            # FFmpeg would block opening a FIFO until a writer comes, or read a device forever.
+            raise VideoOpenError(str(path), "not a regular file (a pipe, socket or device)")
+        if status.st_size == 0:
             raise VideoOpenError(str(path), "empty file")
         return av.open(str(path), **OPEN_OPTIONS)
     except VideoOpenError:

@@ -55,6 +55,12 @@ class Segmenter:
         return self._open_start
 
     @property
+    def pending(self) -> Span | None:
+        """The last closed clip, held back while a short final fragment may still merge into it
+        (``finish``): it is final once the next clip closes."""
+        return self._pending
+
+    @property
     def keep_from_s(self) -> float:
         """Frames at or after this time may still be needed by a clip that is not final."""
         return self._pending[0] if self._pending else self._open_start

@@ -10,6 +10,7 @@ that keeps appending delays the file even if no event reached us.
 from __future__ import annotations
 
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,11 +30,15 @@ class _Pending:
 
 
 def _signature(path: Path) -> Signature | None:
+    """Size and mtime of a regular file; None for anything else (gone, a FIFO, a device...),
+    which drops it: only regular files are ever handed out to be opened."""
     try:
-        stat = os.stat(path)
+        status = os.stat(path)
     except OSError:
         return None
-    return stat.st_size, stat.st_mtime_ns
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    return status.st_size, status.st_mtime_ns
 
 
 class Settler:

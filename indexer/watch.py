@@ -11,6 +11,13 @@ Ordering matters for moves. A rename shows up as "old path gone" plus "new file"
 row were pruned first its clips would be deleted and the new file embedded again. So pruning
 waits until no file is waiting to settle (or ``prune_hold_s`` has passed, for a writer that
 never stops), and the settled new file is matched to the old row by fingerprint first.
+
+Shares come and go. Every second (and before every prune) the roots are checked: a root that
+was a mount point and no longer is, or that is empty or missing while the library holds videos
+under it (``indexer.presence``), is *unavailable*: unwatched, its videos kept, a notice sent;
+when it is back it is *returned*: watched again and reconciled (unchanged files are skipped, so
+nothing is embedded again). Mount points inside a root are followed the same way, from the
+kernel's mount table, in both the inotify and the polling mode.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from watchdog.events import (
+    EVENT_TYPE_ATTRIB,
     EVENT_TYPE_CLOSED,
     EVENT_TYPE_CREATED,
     EVENT_TYPE_DELETED,
@@ -36,8 +44,10 @@ from indexer.discover import classify, is_ignored_name, walk
 from indexer.errors import VideoOpenError
 from indexer.fsevents import EventSource
 from indexer.pipeline import Indexer, IndexObserver, IndexReport
+from indexer.presence import is_missing, is_mount_point, is_vacant, mount_points
 from indexer.probe import probe
 from indexer.settle import DEFAULT_SETTLE_S, Clock, Settler
+from storage import repository as repo
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +63,12 @@ ROOT_CHECK_S = 1.0
 class WatchObserver(IndexObserver):
     """Progress callbacks for a watcher: the indexer's per-file ones plus the watcher's own."""
 
-    def notice(self, event: str, path: Path | None = None, detail: str = "") -> None:
-        """``event`` is one of: watching, unavailable, returned, rescan, stopped."""
+    def notice(
+        self, event: str, path: Path | None = None, detail: str = "", videos: int | None = None
+    ) -> None:
+        """``event`` is one of: watching, unavailable, returned, rescan, stopped. For
+        ``unavailable``, ``detail`` says how the folder is absent and ``videos`` how many
+        videos under it are kept; for ``rescan``, ``detail`` is the reason."""
 
 
 class Watcher:
@@ -70,6 +84,7 @@ class Watcher:
         observer: WatchObserver | None = None,
         clock: Clock = time.monotonic,
         prune_hold_s: float | None = None,
+        prune_missing: bool = False,
     ) -> None:
         self.indexer = indexer
         self.roots = sorted({Path(os.path.abspath(r)) for r in roots})
@@ -80,8 +95,13 @@ class Watcher:
         self._tick_s = min(0.5, max(0.02, settle_s / 4))
         self._prune_hold_s = prune_hold_s if prune_hold_s is not None else max(30.0, 10 * settle_s)
         self._prune_since: float | None = None
+        self._prune_missing = prune_missing
         self._present: dict[Path, bool] = {}
-        self._mount_point: dict[Path, bool] = {}
+        self._mount_point: dict[Path, bool] = {}  # a root was a mount point while watched
+        self._mounted: dict[Path, bool] = {}  # ... at the last check
+        # Mount points inside present roots seen while watching, and those of them unmounted.
+        self._submounts: set[Path] = set()
+        self._gone: set[Path] = set()
         self._roots_checked = float("-inf")
         self._unsaved_since: float | None = None
         self._stop = threading.Event()
@@ -147,6 +167,11 @@ class Watcher:
             self._arrived(src, event.is_directory)
         elif kind in (EVENT_TYPE_MODIFIED, EVENT_TYPE_CLOSED) and not event.is_directory:
             self._arrived(src, False)
+        elif kind == EVENT_TYPE_ATTRIB and not event.is_directory:
+            # chmod: a file recorded as unreadable may be readable now (the indexer skips it
+            # again cheaply if its row says it was fine). Folders' attribute events are not
+            # followed: one fires for every subfolder created, and walking would cost more.
+            self._arrived(src, False)
 
     def _arrived(self, path: Path, is_directory: bool) -> None:
         """Something appeared or changed at ``path``: let it (or its files) settle."""
@@ -154,10 +179,10 @@ class Watcher:
             return
         if is_directory:
             # A folder moved in or created: its files may predate our watch on it.
-            for candidate in walk(path):
+            for candidate in walk(path, on_error=self._unreadable):
                 self.settler.touch(candidate.path)
         elif classify(path) is not None:
-            self.settler.touch(path)
+            self.settler.touch(path)  # only a regular file is taken (see Settler)
 
     def _forget(self, path: Path, is_directory: bool) -> None:
         """Something left ``path``: prune later, once moves had their chance to be matched."""
@@ -212,9 +237,18 @@ class Watcher:
         if len(self.settler) and self._clock() - self._prune_since < self._prune_hold_s:
             return
         self._prune_since = None
-        removed = self.report.removed
-        self.indexer.prune(self._present_roots(), self.report, available=self._available)
+        self._check_roots(force=True)  # an unmount just now must not read as deletions
+        removed, kept = self.report.removed, dict(self.report.unavailable)
+        self.indexer.prune(
+            self._present_roots(),
+            self.report,
+            available=self._available,
+            prune_missing=self._prune_missing,
+            gone=self._gone,
+        )
         self._changed("removed" if self.report.removed > removed else "skipped")
+        if self.report.unavailable != kept:
+            self._check_roots(force=True)  # a root went away since the last check: say so
 
     def _changed(self, outcome: str) -> None:
         if outcome not in ("skipped", "ignored") and self._unsaved_since is None:
@@ -249,9 +283,20 @@ class Watcher:
         if not force and now - self._roots_checked < ROOT_CHECK_S:
             return
         self._roots_checked = now
+        mounts = mount_points()
         for root in self.roots:
-            present = self._available(root)
-            was = self._present.get(root)
+            absence = self._absence(root, mounts)
+            present, was = absence is None, self._present.get(root)
+            mounted_over = self._mounted.get(root) is False and self._mount_point.get(root)
+            self._mounted[root] = bool(self._mount_point.get(root)) and absence is None
+            if present and was and mounted_over:
+                # A share mounted on a watched folder (empty until now): inotify still watches
+                # the folder underneath, and the share's files were never seen.
+                logger.warning("%s was mounted: catching up", root)
+                self.observer.notice("rescan", root, "mounted")
+                self.source.unwatch(root)
+                self.source.watch(root)
+                self._reconcile([root], self._stop)
             if present == was:
                 continue
             self._present[root] = present
@@ -264,26 +309,74 @@ class Watcher:
             else:
                 self.source.unwatch(root)
                 self.settler.forget_under(root)
-                logger.warning(
-                    "%s is unavailable: keeping its videos, watching for it to return", root
-                )
-                self.observer.notice("unavailable", root)
+                self._notice_unavailable(root, absence)
+        if mounts is not None:
+            self._check_submounts(mounts)
+
+    def _check_submounts(self, mounts: frozenset[Path]) -> None:
+        """Follow shares mounted inside a root (``/media/nas`` when watching ``/media``): the
+        root stays, but the files under the share must not be taken for deleted."""
+        roots = self._present_roots()
+        mounted = {m for m in mounts if any(m != r and m.is_relative_to(r) for r in roots)}
+        self._submounts |= mounted
+        for point in sorted(self._submounts - mounted - self._gone):
+            if any(point.is_relative_to(r) for r in roots):  # else its root's notice says it
+                self._gone.add(point)
+                self.settler.forget_under(point)
+                self._notice_unavailable(point, "no longer mounted")
+        for point in sorted(self._gone & mounted):
+            self._gone.discard(point)
+            logger.warning("%s is back: catching up", point)
+            self.observer.notice("returned", point)
+            root = next(r for r in roots if point.is_relative_to(r))
+            self.source.unwatch(root)  # inotify: watch the folders of the file system mounted
+            self.source.watch(root)
+            self._reconcile([point], self._stop)
+
+    def _notice_unavailable(self, folder: Path, absence: str) -> None:
+        with self.indexer.library.session() as session:
+            kept = repo.count_videos_under([str(folder)], session=session)
+        logger.warning(
+            "%s is unavailable (%s): keeping its %d videos, watching for it to return",
+            folder,
+            absence,
+            kept,
+        )
+        self.observer.notice("unavailable", folder, absence, videos=kept)
 
     def _available(self, root: Path) -> bool:
-        """The root is a folder, and still a mount point if it was one when first seen: an
-        unmounted share often leaves its empty mount-point folder behind, which must not read
-        as "every file was deleted"."""
-        if not root.is_dir():
-            return False
-        mounted = os.path.ismount(root)
-        return mounted or not self._mount_point.setdefault(root, mounted)
+        return self._absence(root) is None
+
+    def _absence(self, root: Path, mounts: frozenset[Path] | None = None) -> str | None:
+        """Why ``root`` cannot be trusted to show its files, or None when it can.
+
+        It must be a folder; if it was a mount point while we watched, it must still be one;
+        and unless pruning missing files was asked for, a root that holds nothing while the
+        library holds videos under it is a share that is not mounted (``indexer.presence``).
+        """
+        if not os.path.isdir(root):
+            return "missing" if is_missing(root) else "not a readable folder"
+        if is_mount_point(root, mounts if mounts is not None else mount_points()):
+            self._mount_point[root] = True
+        elif self._mount_point.get(root):
+            return "no longer mounted"
+        if self._prune_missing or not is_vacant(root):
+            return None
+        if self._present.get(root) is False:
+            return "empty"  # still as it was when it went away: no need to ask the database
+        with self.indexer.library.session() as session:
+            held = repo.count_videos_under([str(root)], session=session)
+        return "empty, but the library holds videos under it" if held else None
+
+    def _unreadable(self, folder: Path, exc: OSError) -> None:
+        self.indexer.folder_unreadable(folder, exc, self.report)
 
     def _reconcile(self, roots: list[Path], stop: threading.Event) -> None:
         """What ``clipdex index`` does, except that files modified within the settle time go
         through the settler (they may still be being written), and pruning waits for them."""
         recent = time.time() - self.settler.settle_s
         for root in roots:
-            for candidate in walk(root):
+            for candidate in walk(root, on_error=self._unreadable):
                 if stop.is_set():
                     return
                 try:

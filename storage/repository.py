@@ -307,6 +307,15 @@ def videos_under(roots: list[str], *, session: Session) -> list[Video]:
     return _by_path(session.scalars(select(Video).where(or_(*conditions))))
 
 
+def count_videos_under(roots: list[str], *, session: Session) -> int:
+    """How many rows ``videos_under`` would return, without loading them."""
+    conditions = _under(roots)
+    if not conditions:
+        return 0
+    query = select(func.count()).select_from(Video).where(or_(*conditions))
+    return int(session.scalar(query) or 0)
+
+
 def _under(roots: Iterable[str]) -> list[ColumnElement[bool]]:
     """SQL conditions, any of which puts a video at or under one of ``roots`` (see videos_under)."""
     conditions = []

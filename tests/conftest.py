@@ -50,6 +50,15 @@ def xclip_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def xclip_base_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full-size ``xclip-base-patch32`` architecture with random weights (600 MB on disk),
+    built once per session, only by the tests that ask for it."""
+    from tests.support.checkpoint import build_checkpoint
+
+    return build_checkpoint(tmp_path_factory.mktemp("xclip-base"), size="base")
+
+
+@pytest.fixture(scope="session")
 def known_videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SyntheticVideo]:
     """The shared synthetic videos (``cuts.mp4``, ``still.mp4``, ``red.mp4``) and their facts.
 

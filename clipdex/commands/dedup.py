@@ -7,7 +7,7 @@ import json
 import click
 
 from clipdex.cli import Context, _typed_errors, json_option
-from clipdex.render import timestamp
+from clipdex.render import plural, printable, timestamp
 
 
 @click.command("dedup")
@@ -38,8 +38,8 @@ def command(obj: Context, min_seconds: float, threshold: float, as_json: bool) -
     )
     if report.unhashed:
         click.echo(
-            f"clipdex: {report.unhashed} video(s) were indexed without frame hashes and are only "
-            "checked for exact copies; re-index them into a new library to include them",
+            f"clipdex: {plural(report.unhashed, 'video')} indexed without frame hashes: checked "
+            "for exact copies only; re-index into a new library to include them",
             err=True,
         )
     if as_json:
@@ -55,7 +55,7 @@ def _span(start_s: float, end_s: float) -> str:
 def _pair(finding) -> str:
     return (
         f"{finding.similarity:.3f}  A {_span(finding.a_start_s, finding.a_end_s)} ~ "
-        f"B {_span(finding.b_start_s, finding.b_end_s)}  A={finding.a.path}  B={finding.b.path}"
+        f"B {_span(finding.b_start_s, finding.b_end_s)}  A={printable(finding.a.path)}  B={printable(finding.b.path)}"
     )
 
 
@@ -66,10 +66,10 @@ def _print_text(report) -> None:
     for number, group in enumerate(report.groups, 1):
         label = "exact copies" if group.kind == "exact" else "near-duplicates"
         click.echo(
-            f"group {number}: {label} ({len(group.videos)} videos, similarity {group.similarity:.3f})"
+            f"group {number}: {label} ({plural(len(group.videos), 'video')}, similarity {group.similarity:.3f})"
         )
         for video in group.videos:
-            click.echo(f"  {video.path}")
+            click.echo(f"  {printable(video.path)}")
         if group.kind != "exact":
             for match in group.matches:
                 click.echo(f"    {_pair(match)}")

@@ -20,6 +20,7 @@ from clipdex.cli import (
     model_option,
     quantize_option,
 )
+from clipdex.render import plural
 
 
 @click.command("index")
@@ -28,6 +29,12 @@ from clipdex.cli import (
 @click.option("--min-clip", type=float, default=None, help="Shortest clip in seconds [2.0].")
 @click.option("--max-clip", type=float, default=None, help="Longest clip in seconds [10.0].")
 @click.option("--shot-threshold", type=float, default=None, help="Cut sensitivity [27.0].")
+@click.option(
+    "--prune-missing",
+    is_flag=True,
+    help="Also prune the videos under a PATH that is empty or missing (by default they are "
+    "kept: that is what a share that is not mounted looks like).",
+)
 @batch_option
 @quantize_option
 @json_option
@@ -42,6 +49,7 @@ def command(
     max_clip: float | None,
     shot_threshold: float | None,
     batch_clips: int,
+    prune_missing: bool,
     as_json: bool,
 ) -> None:
     """Index videos in PATH... (files or folders)."""
@@ -65,7 +73,7 @@ def command(
             observer = BarObserver()
         try:
             Indexer(library, encoder, settings, batch_clips=batch_clips, observer=observer).run(
-                paths, report
+                paths, report, prune_missing=prune_missing
             )
         finally:
             if hasattr(observer, "close"):
@@ -85,15 +93,15 @@ def command(
 
 
 def _check_roots(paths: tuple[Path, ...], library) -> None:
-    """A path that does not exist is a usage error, unless it is a file the library holds
-    (then indexing it prunes it)."""
+    """A path that does not exist is a usage error, unless the library holds videos at or
+    under it (a file that was deleted, or a share that is not mounted)."""
     from storage import repository as repo
 
     for path in paths:
         if path.exists():
             continue
         with library.session() as session:
-            if repo.get_video_by_path(str(path.absolute()), session=session) is None:
+            if not repo.count_videos_under([str(path.absolute())], session=session):
                 raise ClipdexError(f"{path}: no such file or folder")
 
 
@@ -101,6 +109,13 @@ def _print_report(report, as_json: bool, error: str | None = None) -> None:
     """The summary on stdout; ``error`` says why the run stopped early (then in the JSON)."""
     failed = [{"path": p, "error": e} for p, e in report.failed]
     partial = [{"path": p, "error": e} for p, e in report.partial]
+    kept = [{"path": p, "videos": n} for p, n in sorted(report.unavailable.items())]
+    for root in kept:
+        click.echo(
+            f"clipdex: kept {root['videos']} videos under {root['path']}: it is empty or "
+            "missing (a share that is not mounted?); --prune-missing prunes them",
+            err=True,
+        )
     if as_json:
         payload = {
             "indexed": report.indexed,
@@ -110,6 +125,7 @@ def _print_report(report, as_json: bool, error: str | None = None) -> None:
             "clips_added": report.clips_added,
             "failed": failed,
             "partial": partial,
+            "kept_unavailable": kept,
         }
         click.echo(json.dumps(payload | ({"error": error} if error else {})))
         return
@@ -118,5 +134,6 @@ def _print_report(report, as_json: bool, error: str | None = None) -> None:
     of_them = f" ({len(partial)} partial)" if partial else ""
     click.echo(
         f"indexed {report.indexed}{of_them}, skipped {report.skipped}, moved {report.moved}, "
-        f"removed {report.removed}; {report.clips_added} clips added; {len(failed)} failed"
+        f"removed {report.removed}; {plural(report.clips_added, 'clip')} added; "
+        f"{len(failed)} failed"
     )

@@ -1,4 +1,5 @@
-"""``clipdex similar``: clips that look like a stored clip, or like a stretch of any video file."""
+"""``clipdex similar``: clips that look like a stored clip, a stretch of any video file, or a
+picture."""
 
 from __future__ import annotations
 
@@ -52,7 +53,9 @@ def command(
     """Find the clips most similar to --clip ID, or to FILE (from --start to --end).
 
     FILE may be any video, indexed or not: it is embedded on the fly with the library's model.
-    Scores are cosines of X-CLIP video embeddings.
+    It may also be a picture (PNG, JPEG or WebP, recognised by content), taken as a clip in
+    which nothing moves. Scores are cosines of X-CLIP video embeddings; each hit is one clip
+    (adjacent clips are not merged).
     """
     from search.similar import UnknownClipError, similar_to_clip
 
@@ -76,6 +79,8 @@ def command(
 
 
 def _similar_to_file(library, file: Path, start_s, end_s, k: int, exclude_same_video: bool):
+    from indexer.errors import VideoOpenError
+    from indexer.picture import embed_picture, is_picture
     from indexer.sampling import SamplingPlan
     from indexer.span_embedding import embed_span
     from search.similar import similar_to_embedding
@@ -84,12 +89,23 @@ def _similar_to_file(library, file: Path, start_s, end_s, k: int, exclude_same_v
     if not file.is_file():
         raise ClipdexError(f"{file}: no such file")
     path = str(file.absolute())
+    picture = is_picture(file)
+    if picture and (start_s is not None or end_s is not None):
+        raise click.UsageError(f"--start and --end apply to a video; {file} is a picture")
     settings = library.settings
     if settings is None:
-        return {"path": path, "start": start_s, "end": end_s}, []
+        return {"path": path} if picture else {"path": path, "start": start_s, "end": end_s}, []
     encoder = load_encoder(None, library)
     plan = SamplingPlan.for_library(encoder, settings)
-    span = embed_span(file, encoder, plan, start_s or 0.0, end_s)
+    if picture:
+        embedding = embed_picture(file, encoder, plan, name=str(file))
+        return {"path": path, "picture": True}, similar_to_embedding(library, embedding, k)
+    try:
+        span = embed_span(file, encoder, plan, start_s or 0.0, end_s)
+    except VideoOpenError as exc:
+        raise ClipdexError(
+            f"{file}: neither a picture (PNG, JPEG, WebP) nor a readable video ({exc.reason})"
+        ) from exc
     exclude = None
     if exclude_same_video:
         with library.session() as session:

@@ -7,6 +7,7 @@ import json
 import click
 
 from clipdex.cli import Context, _typed_errors, json_option
+from clipdex.render import printable
 
 
 @click.command("status")
@@ -30,6 +31,6 @@ def command(obj: Context, as_json: bool) -> None:
     click.echo(f"videos:   {videos} indexed{of_them}, {len(failed)} failed")
     click.echo(f"clips:    {clips}")
     for item in failed:
-        click.echo(f"failed:   {item['path']}: {item['error']}")
+        click.echo(f"failed:   {printable(item['path'])}: {item['error']}")
     for item in partial:
-        click.echo(f"partial:  {item['path']}: {item['error']}")
+        click.echo(f"partial:  {printable(item['path'])}: {item['error']}")

@@ -47,6 +47,12 @@ from indexer.settle import DEFAULT_SETTLE_S
     metavar="SECONDS",
     help="Poll the folders every SECONDS instead of using inotify (network file systems).",
 )
+@click.option(
+    "--prune-missing",
+    is_flag=True,
+    help="Prune the videos under a folder that is empty (by default an empty folder that the "
+    "library holds videos under is taken for a share that is not mounted).",
+)
 @batch_option
 @quantize_option
 @json_option
@@ -60,6 +66,7 @@ def command(
     poll_s: float | None,
     batch_clips: int,
     quantize: str,
+    prune_missing: bool,
     as_json: bool,
 ) -> None:
     """Watch folders and index changes as they happen, until SIGINT or SIGTERM."""
@@ -68,7 +75,18 @@ def command(
     # exit 0 either way.
     with StopRequest() as stop:
         try:
-            _watch(obj, paths, model, settle_s, poll_s, batch_clips, quantize, as_json, stop)
+            _watch(
+                obj,
+                paths,
+                model,
+                settle_s,
+                poll_s,
+                batch_clips,
+                quantize,
+                prune_missing,
+                as_json,
+                stop,
+            )
         except KeyboardInterrupt:
             if as_json and not stop.running:
                 click.echo(json.dumps({"event": "stopped"}))  # the watcher never ran to say it
@@ -83,6 +101,7 @@ def _watch(
     poll_s: float | None,
     batch_clips: int,
     quantize: str,
+    prune_missing: bool,
     as_json: bool,
     stop: StopRequest,
 ) -> None:
@@ -96,9 +115,16 @@ def _watch(
     _check_roots(roots, library)
     prepare()  # the decoder's process server starts while the model loads
     encoder, settings = bind_encoder(library, model, quantize)
-    printer = EventPrinter(as_json)
+    printer = EventPrinter(as_json, roots)
     indexer = Indexer(library, encoder, settings, batch_clips=batch_clips, observer=printer)
-    watcher = Watcher(indexer, roots, settle_s=settle_s, poll_s=poll_s, observer=printer)
+    watcher = Watcher(
+        indexer,
+        roots,
+        settle_s=settle_s,
+        poll_s=poll_s,
+        observer=printer,
+        prune_missing=prune_missing,
+    )
     stop.started()  # from here the watcher finishes the video in progress, then says "stopped"
     watcher.run(stop.event)
 

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from clipdex.server import api, media, security
+from clipdex.server import api, media, security, upload
 from clipdex.server.state import Served
 from clipdex.server.thumbnails import THUMBS_DIRNAME, Thumbnails
 from search.text import TextEncoder
@@ -42,6 +42,7 @@ def create_app(
     app.state.served = Served(library, load_encoder, Thumbnails(library.folder / THUMBS_DIRNAME))
     app.add_middleware(security.Guard, token=token)
     app.include_router(api.router)
+    app.include_router(upload.router)
     app.include_router(media.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -30,9 +30,12 @@ def test_query_benchmark_smoke(tmp_path, capsys) -> None:
 
 def test_index_benchmark_smoke(tmp_path, capsys) -> None:
     out = tmp_path / "index.json"
-    index_benchmark.main(["--smoke", "--nonref", "--out", str(out)])
+    index_benchmark.main(["--smoke", "--nonref", "--pixels", "--out", str(out)])
     (row,) = json.loads(out.read_text())["results"]
     assert row["clips"] == row["naive_clips"] == 1
+    # --pixels: the processor's pixels against swscale's, in the same run
+    assert row["clipdex_fp32_swscale_s"] > 0 and row["pass_processor_s"] > 0
+    assert row["window_converted"] == 8 and row["window_redecoded"] == 0
     assert row["cuts_all_frames"] == [] and 0 < row["nonref_frames"] <= 120
     for key in ("naive_s", "clipdex_fp32_s", "clipdex_int8_s", "decode_only_s"):
         assert row[key] > 0

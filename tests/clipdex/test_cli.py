@@ -255,3 +255,32 @@ def test_bad_search_filters_are_one_usage_line(args, message):
     result = run("search", "x", *args)
     assert result.exit_code == 2
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
+
+
+def test_a_count_of_one_is_singular(known_videos):
+    result = run("index", known_videos["red.mp4"].path)  # 3 s of one colour: one clip
+    assert result.exit_code == 0
+    assert "; 1 clip added; 0 failed" in result.stdout
+
+
+def test_a_newline_in_a_path_is_escaped_in_the_table_not_in_json(tmp_path, known_videos):
+    odd = tmp_path / "two\nlines\t.mp4"
+    shutil.copy(known_videos["red.mp4"].path, odd)
+    shutil.copy(known_videos["cuts.mp4"].path, tmp_path / "plain.mp4")
+    assert run("index", tmp_path).exit_code == 0
+    lines = run("search", "red", "-k", "2").stdout.splitlines()
+    assert len(lines) == 3  # the header and two hits, one line each
+    assert any(line.endswith("/two\\nlines\\t.mp4") for line in lines[1:])
+    assert len({line.index("/") for line in lines[1:]}) == 1  # still aligned
+    assert str(odd) in {hit["path"] for hit in run_json("search", "red", "-k", "2")["hits"]}
+
+
+def test_similar_returns_single_clips_as_the_readme_says(video_dir):
+    """``similar`` never merges adjacent clips (``search`` does); the README says so."""
+    assert run("index", video_dir).exit_code == 0
+    clips = run_json("clips", video_dir / "cuts.mp4")["clips"]  # red 0-2, blue 2-5, green 5-7.5
+    hits = run_json("similar", "--clip", clips[0]["clip_id"], "-k", "10")["hits"]
+    spans = {(h["start"], h["end"]) for h in hits if h["path"].endswith("cuts.mp4")}
+    assert spans == {(2.0, 5.0), (5.0, 7.5)}  # touching, yet two hits
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "it does not merge adjacent clips of a video: each hit is one clip" in readme

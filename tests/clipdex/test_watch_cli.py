@@ -132,7 +132,7 @@ def test_kill_9_restart_live_search_and_sigterm(
     assert code == 0, "\n".join(watch.stderr)
     events = watch.events()
     assert events[-1] == {"event": "stopped"}
-    assert {"event": "indexed", "path": str(late), "detail": "1 clips"} in events
+    assert {"event": "indexed", "path": str(late), "clips": 1} in events
     assert not any("Traceback" in line for line in watch.stderr)
     with Library.open(library_dir) as library:
         assert consistent(library) == (len(videos) + 1, len(videos) + 1)

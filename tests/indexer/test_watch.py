@@ -21,6 +21,7 @@ from indexer.watch import Watcher, WatchObserver
 from storage import repository as repo
 from storage.library import Library
 from tests.support.library import bind_settings
+from tests.support.mounts import mount, mounts_undone, requires_root
 from tests.support.videos import moving_shapes
 from tests.support.watching import consistent, snapshot, wait_until
 
@@ -61,7 +62,9 @@ class Recorder(WatchObserver):
     def file_done(self, path: Path, outcome: str, detail: str = "") -> None:
         self.events.append((outcome, str(path), detail))
 
-    def notice(self, event: str, path: Path | None = None, detail: str = "") -> None:
+    def notice(
+        self, event: str, path: Path | None = None, detail: str = "", videos: int | None = None
+    ) -> None:
         self.events.append((event, str(path or ""), detail))
 
     def outcomes(self, outcome: str) -> Counter[str]:
@@ -342,3 +345,20 @@ def test_a_partial_file_is_reported_and_indexed_whole_once_completed(
         assert (video.status, video.error) == ("indexed", None)
         assert video.duration_s == pytest.approx(12.0, abs=0.1)
     assert not log.outcomes("failed")
+
+
+@requires_root
+def test_a_share_mounted_on_a_watched_empty_folder_is_caught_up(
+    library_dir: Path, encoder: XClipEncoder, reader: Library, clips: list[Path], tmp_path: Path
+) -> None:
+    """Watching a share's folder before it was ever mounted (a new library): inotify watches
+    the empty folder underneath, so the mount itself must be noticed and the share scanned."""
+    store, root = tmp_path / "store", tmp_path / "nas"
+    store.mkdir()
+    root.mkdir()
+    shutil.copy(clips[0], store / "on-the-share.mp4")
+    with mounts_undone(root), watching(library_dir, encoder, [root]) as log:
+        mount("--bind", store, root)
+        wait_until(lambda: snapshot(reader, root), "the share's file to be indexed")
+    assert log.outcomes("indexed") == Counter({str(root / "on-the-share.mp4"): 1})
+    assert ("rescan", str(root), "mounted") in log.events

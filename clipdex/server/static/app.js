@@ -90,6 +90,24 @@ async function findSimilar(hit) {
   }
 }
 
+// A picture or short video, chosen or dropped: POST it to /api/similar (nothing is kept).
+async function searchWithFile(file) {
+  if (!file) return;
+  if (pending) pending.abort();
+  pending = new AbortController();
+  $("message").textContent = `Looking for clips like ${file.name}…`;
+  const form = new FormData();
+  form.append("file", file);
+  try {
+    const response = await fetch(`/api/similar?k=${K}`, { method: "POST", body: form, signal: pending.signal });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(problem(body.detail) || `${response.status} ${response.statusText}`);
+    show(body.hits, `${body.hits.length} clips like ${file.name}`);
+  } catch (error) {
+    if (error.name !== "AbortError") $("message").textContent = `Search with ${file.name} failed: ${error.message}`;
+  }
+}
+
 function playHit(hit, card) {
   const video = $("video");
   playing = hit;
@@ -144,6 +162,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("rerank").addEventListener("change", search);
   $("filters").addEventListener("input", schedule);
   $("search-form").addEventListener("submit", (event) => { event.preventDefault(); clearTimeout(timer); search(); });
+  $("upload").addEventListener("change", (event) => { searchWithFile(event.target.files[0]); event.target.value = ""; });
+  document.addEventListener("dragover", (event) => event.preventDefault());
+  document.addEventListener("drop", (event) => { event.preventDefault(); searchWithFile(event.dataTransfer.files[0]); });
   $("video").addEventListener("timeupdate", markSpan);
   $("video").addEventListener("loadedmetadata", markSpan);
   document.addEventListener("keydown", (event) => {

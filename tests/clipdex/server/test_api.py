@@ -441,3 +441,26 @@ def test_bad_filters_are_a_422_naming_the_parameter(client, params, parameter) -
     assert response.status_code == 422
     (error,) = response.json()["detail"]
     assert error["loc"] == ["query", parameter] and error["msg"]
+
+
+def test_json_times_are_rounded_to_the_millisecond(tmp_path, tiny_encoder) -> None:
+    """A variable-frame-rate file's average rate (30.4438137219148...) and every time in the
+    JSON come out with at most three decimals."""
+    from tests.support.videos import variable_frame_rate
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    variable_frame_rate(videos / "vfr.mp4")
+    index_into(tmp_path / "lib", tiny_encoder, [videos])
+    with Library.open(tmp_path / "lib") as library:
+        app = create_app(library, lambda: tiny_encoder)
+        with TestClient(app, base_url=LOOPBACK) as client:
+            hit = client.get("/api/search", params={"q": "anything"}).json()["hits"][0]
+            video = client.get(f"/api/videos/{hit['video_id']}").json()
+            status = client.get("/api/status").json()
+            similar = client.get(f"/api/clips/{hit['clip_id']}/similar").json()
+    numbers = [video["duration"], video["fps"], *status["clip_seconds"].values()]
+    for item in [hit, *video["clips"], similar["clip"], *similar["hits"]]:
+        numbers += [item["start"], item["end"]]
+    assert all(round(n, 3) == n for n in numbers), numbers
+    assert video["fps"] == 30.444

@@ -222,3 +222,53 @@ def test_filters_narrow_the_search_in_chromium(server, browser, served) -> None:
     assert [c["score"] for c in cards] == [f"score {h['score']:.3f}" for h in expected]
     page.screenshot(path=str(_artifacts() / "serve-filters.png"))
     assert errors == []
+
+
+def test_search_with_a_chosen_or_dropped_picture_in_chromium(server, browser, served) -> None:
+    """A frame of the blue shot, chosen with the file input or dropped on the page, finds that
+    shot first (POST /api/similar)."""
+    import base64
+    import io
+
+    import av
+
+    with av.open(str(served.videos / "cuts.mp4")) as container:
+        frame = next(f for f in container.decode(video=0) if f.time >= 3.5)  # blue: 2.0-5.0 s
+    buffer = io.BytesIO()
+    frame.to_image().save(buffer, format="PNG")
+    png = buffer.getvalue()
+
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server)
+    page.wait_for_function("document.getElementById('status').textContent.includes('3 videos')")
+    page.set_input_files(
+        "#upload", files=[{"name": "blue.png", "mimeType": "image/png", "buffer": png}]
+    )
+    page.wait_for_function(
+        "/^\\d+ clips like blue.png$/.test(document.getElementById('message').textContent)",
+        timeout=90_000,  # the first upload loads the model
+    )
+    best = _cards(page)[0]
+    assert best["name"] in {"cuts.mp4", "cuts.webm"} and best["span"] == "0:02.0–0:05.0"
+    page.wait_for_function(
+        "[...document.querySelectorAll('#results .card img')].every(i => i.complete && i.naturalWidth)"
+    )
+    page.screenshot(path=str(_artifacts() / "serve-picture.png"))
+
+    # Then drop the same picture anywhere on the page.
+    page.evaluate(
+        """(data) => {
+          const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+          const transfer = new DataTransfer();
+          transfer.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+          document.body.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true }));
+        }""",
+        base64.b64encode(png).decode(),
+    )
+    page.wait_for_function(
+        "/^\\d+ clips like dropped.png$/.test(document.getElementById('message').textContent)"
+    )
+    assert _cards(page)[0]["span"] == "0:02.0–0:05.0"
+    assert errors == []

@@ -26,6 +26,8 @@ EXIT_FAILED_FILES = 1
 EXIT_USAGE = 2
 EXIT_CANNOT_WRITE = 3  # disk full, or a read-only library folder or database
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
+# "torch" makes text searches load the torch model even where an ONNX query model exists.
+QUERY_MODEL_ENV = "CLIPDEX_QUERY_MODEL"
 
 
 class ClipdexError(click.ClickException):
@@ -232,6 +234,69 @@ def load_encoder(model: str | None, library, quantize: str = "none") -> object:
     if check and digest is None:  # a hub id fetched just now: its files are here only now
         library.check_model(wanted, model_digest(wanted))
     return encoder
+
+
+def load_text_encoder(
+    model: str | None, library, quantize: str = "none", timings=None, *, prepack: bool = False
+):
+    """The encoder a text search needs, and what to run once the results are out.
+
+    With an exported query model for the library's model (``clipdex.query_model``) this is
+    the ONNX one, and neither torch nor transformers is imported: a cold search costs a
+    fraction of a second. Otherwise (no export yet, ``--quantize int8``, a library whose model
+    identity is unknown, or ``CLIPDEX_QUERY_MODEL=torch``) it is the torch encoder, and the
+    second value writes the export for the next search (None when there is nothing to write).
+    ``timings`` (a ``clipdex.timings.Timings``) records the "import" and "load" stages;
+    ``prepack`` is for a long-lived process (``clipdex.query_model.QueryModel`` says why).
+    """
+    from clipdex.model_identity import model_digest, resolve_model_id
+    from clipdex.query_model import QueryModel, QueryModelError, find_query_model
+    from clipdex.timings import Timings
+
+    timings = timings or Timings()
+    held = library.settings
+    digest = held.model_digest if held is not None else None
+    fast = quantize == "none" and os.environ.get(QUERY_MODEL_ENV, "").lower() != "torch"
+    if fast and digest and model is not None:
+        # A named model must be the library's (as load_encoder checks): then the library's
+        # export is its export. A hub id not downloaded here has no digest: torch decides.
+        named = model_digest(resolve_model_id(model))
+        if named is None:
+            digest = None
+        else:
+            library.check_model(resolve_model_id(model), named)
+    folder = find_query_model(library.folder, digest) if fast else None
+    if folder is not None:
+        with timings.stage("import"):
+            import onnxruntime  # noqa: F401 - timed apart from loading the graphs
+            import tokenizers  # noqa: F401
+        try:
+            with timings.stage("load"):
+                return QueryModel(folder, prepack=prepack), None
+        except QueryModelError as exc:
+            logger.warning("%s; searching with torch and writing it again", exc)
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+    with timings.stage("import"):
+        import torch  # noqa: F401 - timed apart from loading the model
+        import transformers  # noqa: F401
+    with timings.stage("load"):
+        encoder = load_encoder(model, library, quantize)
+    if not (fast and digest):
+        return encoder, None
+    return encoder, functools.partial(_export_query_model, encoder, library, digest)
+
+
+def _export_query_model(encoder, library, digest: str) -> None:
+    """Write the library's query model from ``encoder``, if it is that very model."""
+    from clipdex.model_identity import model_digest
+    from clipdex.query_export import ensure_query_model
+
+    if model_digest(encoder.model_id) != digest:
+        logger.info("the model's files are not the library's model: no query model written")
+        return
+    ensure_query_model(encoder, library.folder, digest)
 
 
 def build_cli() -> click.Group:

@@ -154,10 +154,9 @@ class XClipEncoder:
         torch = self._torch
         inputs = self._tokenizer([text], padding=True, truncation=True, return_tensors="pt")
         with torch.inference_mode(), _query_threads(torch):
-            out = self._model.get_text_features(
-                input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")
+            embedding = text_features(
+                self._model, inputs["input_ids"], inputs.get("attention_mask")
             )
-        embedding = out if isinstance(out, torch.Tensor) else out.pooler_output
         return embedding[0].numpy().astype(np.float32)
 
     def rerank(
@@ -174,20 +173,42 @@ class XClipEncoder:
         if len(features) == 0:
             return np.zeros(0, dtype=np.float32)
         with torch.inference_mode(), _query_threads(torch):
-            feats = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
-            text = torch.from_numpy(np.ascontiguousarray(text_embedding, dtype=np.float32))
-            text = text.view(1, -1)  # one row: the first layer's query is the same for all clips
-            conditioned = text + _folded_prompts(self._model.prompts_generator, text, feats)
-            conditioned = conditioned / conditioned.norm(p=2, dim=-1, keepdim=True)
-            video = torch.from_numpy(np.ascontiguousarray(video_embeddings, dtype=np.float32))
-            video = video / video.norm(p=2, dim=-1, keepdim=True)
-            scores = (conditioned * video).sum(dim=-1)
+            scores = rerank_scores(
+                self._model.prompts_generator,
+                torch.from_numpy(np.ascontiguousarray(text_embedding, dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(video_embeddings, dtype=np.float32)),
+            )
         return scores.numpy().astype(np.float32)
 
     @property
     def model(self):
         """The underlying ``XCLIPModel`` (tests and benchmarks compare against its forward)."""
         return self._model
+
+    @property
+    def tokenizer(self):
+        """The checkpoint's transformers tokenizer (the query export saves its fast tokenizer)."""
+        return self._tokenizer
+
+
+def text_features(model, input_ids, attention_mask):
+    """``model.get_text_features`` as a ``(B, D)`` tensor, whichever form transformers returns
+    (what ``encode_text`` runs, and what ``clipdex.query_export`` traces)."""
+    import torch
+
+    out = model.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
+    return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+
+def rerank_scores(generator, text, feats, video):
+    """The re-rank of ``XClipEncoder.rerank`` on tensors: ``text`` (D,), ``feats`` (B, P, D),
+    ``video`` (B, D) -> (B,) (what ``rerank`` runs, and what ``clipdex.query_export`` traces)."""
+    text = text.view(1, -1)  # one row: the first layer's query is the same for all clips
+    conditioned = text + _folded_prompts(generator, text, feats)
+    conditioned = conditioned / conditioned.norm(p=2, dim=-1, keepdim=True)
+    video = video / video.norm(p=2, dim=-1, keepdim=True)
+    return (conditioned * video).sum(dim=-1)
 
 
 @contextmanager

@@ -53,6 +53,7 @@ def command(
     as_json: bool,
 ) -> None:
     """Index videos in PATH... (files or folders)."""
+    from clipdex.query_export import ensure_query_model
     from indexer.decode_process import prepare
     from indexer.pipeline import Indexer, IndexObserver, IndexReport
     from storage.errors import LibraryWriteError
@@ -77,6 +78,8 @@ def command(
         finally:
             if hasattr(observer, "close"):
                 observer.close()
+        # torch is loaded now: write what lets the next searches run without it (once per model).
+        ensure_query_model(encoder, library.folder, settings.model_digest)
     except LibraryWriteError as exc:
         # What was committed before stays whole; say what it was, then why the run stopped.
         _print_report(report, as_json, error=str(exc))

@@ -12,11 +12,12 @@ from clipdex.cli import (
     Context,
     _typed_errors,
     json_option,
-    load_encoder,
+    load_text_encoder,
     model_option,
     quantize_option,
 )
 from clipdex.render import table, timestamp
+from clipdex.timings import Timings
 
 
 @click.command("search")
@@ -109,9 +110,21 @@ def command(
     )
     library = obj.library()
     hits = []
+    timings = Timings()
+    export = None
     if library.settings is not None:
-        encoder = load_encoder(model, library, quantize)
-        hits = search_text(library, encoder, text, options)
+        encoder, export = load_text_encoder(model, library, quantize, timings)
+        with timings.stage("query"):
+            hits = search_text(library, encoder, text, options)
+    timings.report()
+    _print_hits(text, hits, as_json)
+    if export is not None:
+        # The first search of a library without a query model (indexed by an older clipdex)
+        # writes it, after answering: the next searches skip torch.
+        export()
+
+
+def _print_hits(text: str, hits: list, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"query": text, "hits": [h.to_json() for h in hits]}))
         return

@@ -6,7 +6,7 @@ import socket
 
 import click
 
-from clipdex.cli import ClipdexError, Context, _typed_errors, load_encoder, model_option
+from clipdex.cli import ClipdexError, Context, _typed_errors, load_text_encoder, model_option
 from clipdex.stopping import StopRequest
 
 
@@ -58,7 +58,10 @@ def _serve(
         from clipdex.server.app import create_app
 
         library = obj.library()
-        app = create_app(library, lambda: load_encoder(model, library), token=token)
+        # The ONNX query model when the library has one: the first search skips torch too.
+        app = create_app(
+            library, lambda: load_text_encoder(model, library, prepack=True)[0], token=token
+        )
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
         )

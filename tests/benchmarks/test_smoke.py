@@ -49,3 +49,17 @@ def test_rerank_benchmark_smoke(tmp_path) -> None:
     results = json.loads(out.read_text())["results"]
     assert [r["candidates"] for r in results] == [100, 1000]
     assert all(r["max_abs_diff"] < 1e-4 and r["folded_ms"] > 0 for r in results)
+
+
+def test_cold_search_benchmark_smoke(tmp_path, capsys) -> None:
+    from benchmarks import cold_search
+
+    out = tmp_path / "cold.json"
+    cold_search.main(["--smoke", "--out", str(out)])
+    payload = json.loads(out.read_text())
+    assert payload["same_hits"] is True
+    assert [r["path"] for r in payload["results"]] == ["torch", "onnx"]
+    for r in payload["results"]:
+        assert r["runs"] == 1 and r["total_s"] > 0 and r["query_s"] > 0 and r["load_s"] > 0
+        assert abs(r["rest_s"] + r["import_s"] + r["load_s"] + r["query_s"] - r["total_s"]) < 0.5
+    assert "same hits on both paths: True" in capsys.readouterr().out

@@ -188,3 +188,23 @@ def test_a_library_made_before_model_digests_upgrades_and_keeps_working(
         assert lib.bind(wanted).model_digest == "c" * 64
     with Library.open(tmp_path, db_url=db_url) as lib:
         assert lib.settings.model_digest == "c" * 64 and lib.settings.model_id == "/models/xclip"
+
+
+def test_declared_heads_are_alembics() -> None:
+    assert migrations.declared_heads() == migrations.head_revisions()
+
+
+def test_opening_an_up_to_date_library_does_not_import_alembic(tmp_path: Path) -> None:
+    """Every search opens the library: its cold start must not pay for importing Alembic."""
+    Library.open(tmp_path).close()  # creates and migrates
+    code = (
+        "import sys; from storage.library import Library; "
+        f"Library.open(__import__('pathlib').Path({str(tmp_path)!r})).close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

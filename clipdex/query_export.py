@@ -1,0 +1,232 @@
+"""Write a library's query model: the text tower and the re-rank exported to ONNX, once.
+
+``clipdex index`` writes it after indexing (torch is loaded then anyway), and a search that
+finds none searches with torch and writes it afterwards; every later search runs it with ONNX
+Runtime (``clipdex.query_model``) and never imports torch. The folder is keyed by the model's
+digest (``clipdex.model_identity``), so another model gets its own export and the old one is
+removed. The graphs are traced from the functions the torch path runs (``text_features``,
+``rerank_scores``) in float32; an export that does not reproduce the torch path's outputs on a
+probe is not installed.
+
+Only the float32 model is exported: ``--quantize int8`` searches keep the torch path (the
+dynamically quantized Linear layers do not trace to ONNX as they run in torch).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from clipdex.query_model import (
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    RERANK_GRAPH,
+    TEXT_GRAPH,
+    TOKENIZER_NAME,
+    WEIGHTS_SUFFIX,
+    QueryModel,
+    find_query_model,
+    query_model_folder,
+    query_model_root,
+)
+
+logger = logging.getLogger(__name__)
+
+OPSET = 17
+# How far the export may be from the torch path on the probe before it is refused: float
+# rounding of a different kernel library is ~1e-6.
+PROBE_TOLERANCE = 1e-4
+ABANDONED_AFTER_S = 3600
+_PROBE_TEXTS = ("a dog jumping into a lake", "x")
+
+
+class QueryExportError(Exception):
+    """The query model could not be exported or did not reproduce the torch path."""
+
+
+def ensure_query_model(encoder, library_folder: Path, model_digest: str | None) -> Path | None:
+    """The export for ``model_digest`` under the library, written from ``encoder`` if missing.
+
+    ``encoder`` must be the float32 ``XClipEncoder`` of that very model (the caller checked its
+    digest). Returns None, logging why, when the export cannot be written (no digest, a
+    read-only library folder, a graph that does not trace): search then simply stays on torch.
+    """
+    if not model_digest or getattr(encoder, "quantize", None):
+        return None
+    found = find_query_model(library_folder, model_digest)
+    if found is not None:
+        return found
+    try:
+        return write_query_model(encoder, library_folder, model_digest)
+    except (OSError, QueryExportError) as exc:
+        logger.warning("could not write the fast query model (search stays on torch): %s", exc)
+        return None
+
+
+def write_query_model(encoder, library_folder: Path, model_digest: str) -> Path:
+    """Export, check and install the query model; returns its folder.
+
+    Written into a temporary folder beside its place and renamed into it, so a reader sees a
+    whole export or none; another process that installed it first wins. Exports of other
+    models under the library are removed.
+    """
+    root = query_model_root(library_folder)
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(root)
+    target = query_model_folder(library_folder, model_digest)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=root))
+    staging.chmod(0o755)  # mkdtemp's 0700 would hide the export from the library's other users
+    try:
+        _export(encoder, staging, model_digest)
+        _check(encoder, staging)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if find_query_model(library_folder, model_digest) is not None:
+                logger.debug("another process installed %s first", target)
+            else:  # an export of an older format, or a damaged one: replace it
+                shutil.rmtree(target, ignore_errors=True)
+                os.rename(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _remove_others(root, keep=target)
+    logger.info("wrote the query model %s", target)
+    return target
+
+
+def _export(encoder, folder: Path, model_digest: str) -> None:
+    import torch
+
+    from clipdex.encoder import rerank_scores, text_features
+
+    model = encoder.model
+    tokenizer = encoder.tokenizer
+
+    class Traced(torch.nn.Module):
+        """Holds the model as a submodule, so its weights export as initializers."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+    class Text(Traced):
+        def forward(self, input_ids, attention_mask):
+            return text_features(self.model, input_ids, attention_mask)
+
+    class Rerank(Traced):
+        def forward(self, text, features, video):
+            return rerank_scores(self.model.prompts_generator, text, features, video)
+
+    ids = tokenizer([_PROBE_TEXTS[0]], padding=True, truncation=True, return_tensors="pt")
+    dim, tokens = encoder.embed_dim, encoder.feature_tokens
+    rerank_inputs = (torch.zeros(dim), torch.zeros(3, tokens, dim), torch.ones(3, dim))
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            # The tracer warns about every Python branch on a shape; the probe below checks
+            # that the graph holds for other lengths and batch sizes.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Text(),
+                (ids["input_ids"], ids["attention_mask"]),
+                str(folder / TEXT_GRAPH),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["text"],
+                dynamic_axes={"input_ids": {1: "tokens"}, "attention_mask": {1: "tokens"}},
+            )
+            torch.onnx.export(
+                Rerank(),
+                rerank_inputs,
+                str(folder / RERANK_GRAPH),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=["text", "features", "video"],
+                output_names=["scores"],
+                dynamic_axes={
+                    "features": {0: "clips"},
+                    "video": {0: "clips"},
+                    "scores": {0: "clips"},
+                },
+            )
+        for graph in (TEXT_GRAPH, RERANK_GRAPH):
+            _move_weights_out(folder / graph)
+    except Exception as exc:  # noqa: BLE001 - whatever the tracer trips on, search stays on torch
+        raise QueryExportError(f"the ONNX export failed: {exc}") from exc
+    tokenizer.backend_tokenizer.save(str(folder / TOKENIZER_NAME))
+    positions = int(model.config.text_config.max_position_embeddings)
+    manifest = {
+        "format": FORMAT_VERSION,
+        "model_digest": model_digest,
+        "model_id": encoder.model_id,
+        "embed_dim": encoder.embed_dim,
+        # transformers' "no limit" is a huge number; the position table is the real limit.
+        "max_length": min(int(tokenizer.model_max_length), positions),
+    }
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _move_weights_out(graph: Path) -> None:
+    """Rewrite ``graph`` with its weights in ``<graph>.weights`` (ONNX external data)."""
+    import onnx
+
+    weights = graph.with_name(graph.name + WEIGHTS_SUFFIX)
+    model = onnx.load(str(graph))
+    onnx.save_model(
+        model,
+        str(graph),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=weights.name,
+        size_threshold=1024,
+    )
+    weights.chmod(0o644)  # onnx writes it 0600: the library's other users read it too
+
+
+def _check(encoder, folder: Path) -> None:
+    """Refuse an export whose tokens, text embeddings or re-rank scores differ from torch's."""
+    exported = QueryModel(folder)
+    rng = np.random.default_rng(0)
+    for text in _PROBE_TEXTS + (" ".join(["word"] * 100),):
+        expected_ids = encoder.tokenizer([text], padding=True, truncation=True)["input_ids"][0]
+        if exported.token_ids(text) != list(expected_ids):
+            raise QueryExportError(f"the exported tokenizer splits {text!r} differently")
+        reference = encoder.encode_text(text)
+        if np.abs(exported.encode_text(text) - reference).max() > PROBE_TOLERANCE:
+            raise QueryExportError("the exported text tower does not match the torch model")
+    features = rng.standard_normal((5, encoder.feature_tokens, encoder.embed_dim))
+    video = rng.standard_normal((5, encoder.embed_dim))
+    features, video = features.astype(np.float32), video.astype(np.float32)
+    reference = encoder.rerank(encoder.encode_text(_PROBE_TEXTS[0]), features, video)
+    scores = exported.rerank(exported.encode_text(_PROBE_TEXTS[0]), features, video)
+    if np.abs(scores - reference).max() > PROBE_TOLERANCE:
+        raise QueryExportError("the exported re-rank does not match the torch model")
+
+
+def _remove_abandoned(root: Path) -> None:
+    """Drop staging folders of exports killed half-way (as large as an export): one untouched
+    for ABANDONED_AFTER_S is no live export's, which takes a minute at most."""
+    now = time.time()
+    for folder in root.glob(".export-*"):
+        try:
+            if now - folder.stat().st_mtime > ABANDONED_AFTER_S:
+                shutil.rmtree(folder, ignore_errors=True)
+                logger.info("removed %s, left by an interrupted export", folder)
+        except OSError:
+            continue
+
+
+def _remove_others(root: Path, keep: Path) -> None:
+    """Drop the exports of other models (the library moved to another model)."""
+    for folder in root.iterdir():
+        if folder != keep and folder.is_dir() and not folder.name.startswith("."):
+            shutil.rmtree(folder, ignore_errors=True)
+            logger.info("removed the query model of another model, %s", folder.name)

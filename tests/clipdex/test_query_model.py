@@ -1,0 +1,232 @@
+"""The ONNX query model: same tokens, embeddings, scores and hits as the torch path, no torch.
+
+A real library is indexed with the tiny checkpoint; its query model is exported from the torch
+encoder and searched with both, through ``search_text`` and through the real ``clipdex search``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from clipdex.cli import load_text_encoder
+from clipdex.encoder import XClipEncoder
+from clipdex.model_identity import model_digest
+from clipdex.query_export import write_query_model
+from clipdex.query_model import (
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    TEXT_GRAPH,
+    QueryModel,
+    find_query_model,
+    query_model_root,
+)
+from indexer.pipeline import Indexer
+from search.text import SearchOptions, rank_clips, search_text
+from storage.library import Library
+from tests.support.cli import REPO, run, run_json
+from tests.support.library import bind_settings
+
+TOLERANCE = 1e-5
+QUERIES = ["a dog jumping into a lake", "red shapes moving", "an empty street at night"]
+TEXTS = [
+    *QUERIES,
+    "A Dog, JUMPING!!  into   the lake...",
+    "ünïcödé café naïve 日本語のテキスト 🐕‍🦺 emoji",
+    "don't stop: it's 3:45pm & 10% off #tags @people",
+    "people dancing at night " * 30,  # far beyond 77 tokens: truncated
+    "x",
+]
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory, xclip_checkpoint, video_dir):
+    """The shared videos indexed into a library, its query model exported; returns
+    (library, torch encoder, query model)."""
+    encoder = XClipEncoder(str(xclip_checkpoint))
+    library = Library.open(tmp_path_factory.mktemp("query-model-lib"))
+    digest = model_digest(str(xclip_checkpoint))
+    settings = library.bind(bind_settings(encoder))
+    report = Indexer(library, encoder, settings).run([video_dir])
+    assert report.indexed == 3 and not report.failed
+    folder = write_query_model(encoder, library.folder, digest)
+    assert find_query_model(library.folder, digest) == folder
+    yield library, encoder, QueryModel(folder)
+    library.close()
+
+
+def test_tokens_are_the_clip_tokenizers(indexed):
+    _, encoder, exported = indexed
+    for text in TEXTS:
+        expected = encoder.tokenizer([text], padding=True, truncation=True)["input_ids"][0]
+        assert exported.token_ids(text) == list(expected), text
+    assert len(exported.token_ids(TEXTS[-2])) == 77  # cut to the model's length, EOS last
+    assert exported.token_ids(TEXTS[-2])[-1] == encoder.tokenizer.eos_token_id
+
+
+def test_text_embedding_equals_the_torch_one(indexed):
+    _, encoder, exported = indexed
+    for text in TEXTS:
+        np.testing.assert_allclose(
+            exported.encode_text(text), encoder.encode_text(text), atol=TOLERANCE, rtol=0
+        )
+
+
+@pytest.mark.parametrize("rerank", [True, False])
+def test_search_gives_the_torch_paths_hits_and_scores(indexed, rerank):
+    library, encoder, exported = indexed
+    for query in QUERIES:
+        options = SearchOptions(k=100, rerank=rerank)  # every clip is a candidate
+        expected = rank_clips(library, encoder, query, options)
+        got = rank_clips(library, exported, query, options)
+        assert len(got) == len(expected) > 5
+        assert [i for i, _ in got] == [i for i, _ in expected], query
+        np.testing.assert_allclose(
+            [s for _, s in got], [s for _, s in expected], atol=TOLERANCE, rtol=0
+        )
+        hits = search_text(library, exported, query, SearchOptions(k=3, rerank=rerank))
+        torch_hits = search_text(library, encoder, query, SearchOptions(k=3, rerank=rerank))
+        assert [(h.path, h.start_s) for h in hits] == [(h.path, h.start_s) for h in torch_hits]
+
+
+def test_rerank_of_many_candidates_equals_the_torch_one(indexed):
+    _, encoder, exported = indexed
+    rng = np.random.default_rng(7)
+    features = 0.5 * rng.standard_normal((300, encoder.feature_tokens, encoder.embed_dim))
+    video = rng.standard_normal((300, encoder.embed_dim))
+    features, video = features.astype(np.float32), video.astype(np.float32)
+    text = encoder.encode_text(QUERIES[0])
+    np.testing.assert_allclose(
+        exported.rerank(text, features, video),
+        encoder.rerank(text, features, video),
+        atol=TOLERANCE,
+        rtol=0,
+    )
+    assert exported.rerank(text, features[:0], video[:0]).shape == (0,)
+
+
+def test_an_export_of_another_format_or_model_is_not_used(indexed, tmp_path):
+    library, _, exported = indexed
+    copy = tmp_path / "query-model" / exported.model_digest
+    shutil.copytree(exported.folder, copy)
+    assert find_query_model(tmp_path, exported.model_digest) == copy
+    assert find_query_model(tmp_path, "0" * 64) is None
+    assert find_query_model(tmp_path, None) is None
+    manifest = json.loads((copy / MANIFEST_NAME).read_text())
+    (copy / MANIFEST_NAME).write_text(json.dumps(manifest | {"format": FORMAT_VERSION + 1}))
+    assert find_query_model(tmp_path, exported.model_digest) is None
+
+
+def test_a_new_model_replaces_the_old_export(indexed, tmp_path):
+    _, encoder, exported = indexed
+    abandoned = query_model_root(tmp_path) / ".export-killed"  # an export killed half-way
+    live = query_model_root(tmp_path) / ".export-running"
+    abandoned.mkdir(parents=True)
+    live.mkdir()
+    os.utime(abandoned, (time.time() - 7200, time.time() - 7200))
+    old = write_query_model(encoder, tmp_path, "a" * 64)
+    assert not abandoned.exists() and live.is_dir()
+    live.rmdir()
+    new = write_query_model(encoder, tmp_path, "b" * 64)
+    assert not old.exists() and new.is_dir()
+    assert sorted(p.name for p in query_model_root(tmp_path).iterdir()) == ["b" * 64]
+
+
+def _search(*args: str, env: dict[str, str] | None = None) -> list[tuple[str, float, float]]:
+    saved = {name: os.environ.get(name) for name in env or {}}
+    os.environ.update(env or {})
+    try:
+        hits = run_json("search", *args)["hits"]
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return [(h["path"], h["start"], h["score"]) for h in hits]
+
+
+def _same_hits(got, expected) -> None:
+    assert [(p, s) for p, s, _ in got] == [(p, s) for p, s, _ in expected]
+    np.testing.assert_allclose([x for *_, x in got], [x for *_, x in expected], atol=TOLERANCE)
+
+
+@pytest.mark.slow
+def test_cli_search_runs_without_torch_and_answers_as_torch_does(video_dir, library_dir):
+    assert run("index", str(video_dir)).exit_code == 0
+    (folder,) = query_model_root(library_dir).iterdir()  # written by index
+    assert find_query_model(library_dir, folder.name) == folder
+    for args in (("red shapes moving",), ("a dog", "--no-rerank"), ("a dog", "--not", "red")):
+        torch_hits = _search(*args, env={"CLIPDEX_QUERY_MODEL": "torch"})
+        _same_hits(_search(*args), torch_hits)
+    # A real process: -X importtime lists every module imported, on stderr.
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "clipdex", "search", "red", "--json"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        cwd=REPO,
+        timeout=120,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "onnxruntime" in imported and "search.text" in imported
+    assert not {"torch", "transformers", "alembic"} & imported
+    assert json.loads(result.stdout)["hits"]
+
+
+@pytest.mark.slow
+def test_which_encoder_a_search_gets(video_dir, library_dir, monkeypatch):
+    """The ONNX one where the export exists (also for serve), torch for int8 or when forced."""
+    assert run("index", str(video_dir)).exit_code == 0
+    with Library.open(library_dir) as library:
+        encoder, export = load_text_encoder(None, library, prepack=True)
+        assert isinstance(encoder, QueryModel) and export is None
+        encoder, export = load_text_encoder(None, library, "int8")
+        assert isinstance(encoder, XClipEncoder) and encoder.quantize == "int8"
+        assert export is None  # int8 is not exported
+        monkeypatch.setenv("CLIPDEX_QUERY_MODEL", "torch")
+        encoder, export = load_text_encoder(None, library)
+        assert isinstance(encoder, XClipEncoder) and export is None  # forced: nothing written
+        monkeypatch.delenv("CLIPDEX_QUERY_MODEL")
+        shutil.rmtree(query_model_root(library_dir))
+        encoder, export = load_text_encoder(None, library)
+        assert isinstance(encoder, XClipEncoder) and export is not None
+        export()
+        assert isinstance(load_text_encoder(None, library)[0], QueryModel)
+
+
+@pytest.mark.slow
+def test_a_search_without_export_uses_torch_then_writes_it(video_dir, library_dir):
+    assert run("index", str(video_dir)).exit_code == 0
+    (folder,) = query_model_root(library_dir).iterdir()
+    expected = _search("red shapes moving")
+    shutil.rmtree(folder)
+    assert _search("red shapes moving") == expected  # the torch path, exact
+    assert find_query_model(library_dir, folder.name) == folder  # and it wrote the export
+    # A damaged export is set aside: torch answers, and the export is written again.
+    (folder / TEXT_GRAPH).write_bytes(b"not an onnx graph")
+    result = run("search", "red shapes moving", "--json")
+    assert result.exit_code == 0, result.output
+    hits = [(h["path"], h["start"], h["score"]) for h in json.loads(result.stdout)["hits"]]
+    _same_hits(hits, expected)
+    assert "searching with torch and writing it again" in result.stderr
+    assert QueryModel(find_query_model(library_dir, folder.name)).encode_text("x").shape == (64,)
+
+
+def test_an_export_of_an_older_format_is_replaced(indexed, tmp_path):
+    _, encoder, _ = indexed
+    folder = write_query_model(encoder, tmp_path, "c" * 64)
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest | {"format": FORMAT_VERSION - 1}))
+    (folder / TEXT_GRAPH).unlink()
+    assert find_query_model(tmp_path, "c" * 64) is None
+    assert write_query_model(encoder, tmp_path, "c" * 64) == folder
+    assert find_query_model(tmp_path, "c" * 64) == folder

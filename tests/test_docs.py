@@ -60,8 +60,7 @@ def test_the_pages_exist_and_link_to_each_other():
         assert f"docs/{page.name}" in readme_links, f"README.md does not link {page.name}"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_every_relative_link_points_at_a_file_and_anchor(page: Path):
+def _broken_links(page: Path) -> list[str]:
     broken = []
     for link in _relative_links(page):
         target, _, anchor = link.partition("#")
@@ -70,7 +69,25 @@ def test_every_relative_link_points_at_a_file_and_anchor(page: Path):
             broken.append(f"{link}: no such file")
         elif anchor and anchor not in _anchors(file):
             broken.append(f"{link}: no heading #{anchor} in {file.name}")
-    assert not broken, f"{page.name}: {broken}"
+    return broken
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_relative_link_points_at_a_file_and_anchor(page: Path):
+    assert not _broken_links(page), f"{page.name}: {_broken_links(page)}"
+
+
+def test_the_link_checker_catches_a_broken_link(tmp_path: Path):
+    (tmp_path / "other.md").write_text("# Other page\n\n## The `serve` part: details\n")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "[ok](other.md#the-serve-part-details) [gone](missing.md) [bad](other.md#nowhere)\n"
+        "[web](https://example.org/x) `[code](missing.md)`\n```\n[block](missing.md)\n```\n"
+    )
+    assert _broken_links(page) == [
+        "missing.md: no such file",
+        "other.md#nowhere: no heading #nowhere in other.md",
+    ]
 
 
 def _clipdex_commands(text: str) -> list[list[str]]:

@@ -1,9 +1,9 @@
 """The ``clipdex`` command line: the composition root.
 
 It builds the library and the encoder and hands them to ``indexer`` and ``search``; it alone
-turns typed errors into one-line messages and exit codes (see the README's table: 0 ok, 1 some
-files failed, 2 usage or configuration error, 3 the library could not be written, 130
-interrupted). Heavy imports (torch, transformers) happen only inside the commands that need the
+turns typed errors into one-line messages and exit codes (see the table in docs/commands.md:
+0 ok, 1 some files failed, 2 usage or configuration error, 3 the library could not be written,
+130 interrupted). Heavy imports (torch, transformers) happen only inside the commands that need the
 model, so ``clipdex --help`` stays fast.
 """
 

@@ -1,6 +1,6 @@
 """What ``clipdex watch`` prints: a line per file event on stderr, or JSON lines on stdout.
 
-The JSON events (one object per line; the README lists them): ``indexed`` {path, clips},
+The JSON events (one object per line; docs/watching.md lists them): ``indexed`` {path, clips},
 ``partial`` {path, error}, ``failed`` {path, error}, ``moved`` and ``copied`` {path, from},
 ``removed`` {path}, ``watching`` {roots}, ``unavailable`` {path: the watched folder, reason,
 videos: how many are kept}, ``returned`` {path}, ``rescan`` {reason, and path when one folder

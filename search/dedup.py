@@ -34,7 +34,7 @@ SEGMENT = "segment"
 
 @dataclass(frozen=True)
 class DedupOptions:
-    """Thresholds; see the README for why these defaults."""
+    """Thresholds; see docs/duplicates.md for why these defaults."""
 
     min_seconds: float = 2.0  # shortest matched span reported
     threshold: float = 0.6  # lowest similarity of a finding (0-1)

@@ -16,8 +16,10 @@ from clipdex.cli import (
     model_option,
     quantize_option,
 )
-from clipdex.render import table, timestamp
+from clipdex.render import plural, printable, table, timestamp
 from clipdex.timings import Timings
+
+FORMATS = ("table", "json", "paths", "paths+time")
 
 
 @click.command("search")
@@ -56,6 +58,22 @@ from clipdex.timings import Timings
 @click.option(
     "--max-duration", type=float, metavar="SECONDS", help="Only videos this long or shorter."
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="table (default), json (as --json), paths (one video per line, rank order) "
+    "or paths+time (PATH<TAB>START<TAB>END per hit, seconds).",
+)
+@click.option(
+    "--open",
+    "open_rank",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Open hit N in mpv or vlc at its start (else the desktop's player, from the beginning).",
+)
 @model_option
 @quantize_option
 @json_option
@@ -76,6 +94,8 @@ def command(
     model: str | None,
     quantize: str,
     as_json: bool,
+    fmt: str | None,
+    open_rank: int | None,
 ) -> None:
     """Find the clips that best match TEXT.
 
@@ -86,6 +106,9 @@ def command(
         raise click.UsageError(
             'the query is empty: describe what to find, e.g. clipdex search "a dog on a beach"'
         )
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError(f"--json and --format {fmt} disagree: give one of them")
+    fmt = "json" if as_json else (fmt or "table")
     from clipdex.search_filters import FilterError, narrowing
     from search.text import SearchOptions, search_text
 
@@ -117,22 +140,62 @@ def command(
         with timings.stage("query"):
             hits = search_text(library, encoder, text, options)
     timings.report()
-    _print_hits(text, hits, as_json)
+    _print_hits(text, hits, fmt)
+    if open_rank is not None:
+        _open_hit(hits, open_rank)
     if export is not None:
         # The first search of a library without a query model (indexed by an older clipdex)
         # writes it, after answering: the next searches skip torch.
         export()
 
 
-def _print_hits(text: str, hits: list, as_json: bool) -> None:
-    if as_json:
+def _print_hits(text: str, hits: list, fmt: str) -> None:
+    if fmt == "json":
         click.echo(json.dumps({"query": text, "hits": [h.to_json() for h in hits]}))
         return
     if not hits:
         click.echo("no hits", err=True)
+        return
+    if fmt == "paths":
+        # One line per video, in the rank of its best hit: for xargs, mpv --playlist...
+        for path in dict.fromkeys(h.path for h in hits):
+            click.echo(path)
+        return
+    if fmt == "paths+time":
+        for h in hits:
+            hit = h.to_json()
+            click.echo(f"{hit['path']}\t{hit['start']}\t{hit['end']}")
         return
     rows = [
         (str(i), f"{h.score:.4f}", f"{timestamp(h.start_s)}-{timestamp(h.end_s)}", h.path)
         for i, h in enumerate(hits, 1)
     ]
     click.echo(table(("#", "score", "span", "path"), rows, right={0}))
+
+
+def _open_hit(hits: list, rank: int) -> None:
+    """Start the system's player at hit ``rank``'s start (1-based, as the table numbers hits)."""
+    from clipdex.player import PlayerError, choose, launch
+
+    if rank > len(hits):
+        raise click.UsageError(
+            f"--open {rank}: there {'is' if len(hits) == 1 else 'are'} only "
+            f"{plural(len(hits), 'hit')}"
+        )
+    hit = hits[rank - 1]
+    try:
+        command = choose(hit.path, hit.start_s)
+        launch(command)
+    except PlayerError as exc:
+        raise ClipdexError(str(exc)) from None
+    where = f"{timestamp(hit.start_s)} ({hit.to_json()['start']} s)"
+    if command.seeks:
+        click.echo(
+            f"clipdex: opening {printable(hit.path)} at {where} in {command.player}", err=True
+        )
+    else:
+        click.echo(
+            f"clipdex: no mpv or vlc on PATH: {command.player} opens {printable(hit.path)} at its "
+            f"beginning; the hit starts at {where}",
+            err=True,
+        )

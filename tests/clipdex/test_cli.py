@@ -275,12 +275,12 @@ def test_a_newline_in_a_path_is_escaped_in_the_table_not_in_json(tmp_path, known
     assert str(odd) in {hit["path"] for hit in run_json("search", "red", "-k", "2")["hits"]}
 
 
-def test_similar_returns_single_clips_as_the_readme_says(video_dir):
-    """``similar`` never merges adjacent clips (``search`` does); the README says so."""
+def test_similar_returns_single_clips_as_the_docs_say(video_dir):
+    """``similar`` never merges adjacent clips (``search`` does); docs/duplicates.md says so."""
     assert run("index", video_dir).exit_code == 0
     clips = run_json("clips", video_dir / "cuts.mp4")["clips"]  # red 0-2, blue 2-5, green 5-7.5
     hits = run_json("similar", "--clip", clips[0]["clip_id"], "-k", "10")["hits"]
     spans = {(h["start"], h["end"]) for h in hits if h["path"].endswith("cuts.mp4")}
     assert spans == {(2.0, 5.0), (5.0, 7.5)}  # touching, yet two hits
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert "it does not merge adjacent clips of a video: each hit is one clip" in readme
+    page = (Path(__file__).resolve().parents[2] / "docs" / "duplicates.md").read_text()
+    assert "it does not merge adjacent clips of a video: each hit is one clip" in page

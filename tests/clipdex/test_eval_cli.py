@@ -33,10 +33,10 @@ CAPTIONS = [
 
 
 def _readme_eval_keys() -> set[str]:
-    """The top-level keys the README's "JSON shapes" gives for ``eval --json``."""
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    """The top-level keys the "JSON shapes" of docs/commands.md give for ``eval --json``."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "commands.md").read_text()
     start = text.index("eval   --json")
-    shape = text[start : text.index("see below", start)]
+    shape = text[start : text.index("see quality.md", start)]
     depth, keys = 0, set()
     for token in re.findall(r'[{}\[\]]|"[a-z_]+"', shape):
         if token in "{[":

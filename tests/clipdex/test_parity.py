@@ -95,7 +95,7 @@ def test_recall_score_equals_feature_cosine(indexed, query):
 
 
 def test_float16_features_cost_is_small(indexed):
-    """Measures the score error of storing re-rank features as float16 (the README quotes it)."""
+    """Measures the score error of storing re-rank features as float16 (docs/library.md and docs/speed.md quote it)."""
     library, encoder, frames = indexed
     worst = 0.0
     for clip_frames in frames.values():

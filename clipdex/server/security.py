@@ -127,7 +127,9 @@ class Guard:
         elif token_matches(self.token, from_query) and scope["path"] == "/":
             # Keep the token out of the address bar and history: set the cookie, reload "/"
             # with the rest of the query (a shared search link: ?q=...&token=...).
-            rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != TOKEN_QUERY])
+            rest = urlencode(
+                [(k, v) for k, v in request.query_params.multi_items() if k != TOKEN_QUERY]
+            )
             target = f"/?{rest}" if rest else "/"
             await RedirectResponse(target, 303)(scope, receive, self._setting_cookie(send))
         elif token_matches(self.token, from_query):

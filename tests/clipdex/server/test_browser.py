@@ -287,9 +287,7 @@ def _watch(page) -> dict[str, list[str]]:
     seen: dict[str, list[str]] = {"errors": [], "console": [], "failed": []}
     page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
     page.on("console", lambda m: m.type == "error" and seen["console"].append(m.text))
-    page.on(
-        "response", lambda r: r.status >= 400 and seen["failed"].append(f"{r.status} {r.url}")
-    )
+    page.on("response", lambda r: r.status >= 400 and seen["failed"].append(f"{r.status} {r.url}"))
     return seen
 
 
@@ -321,8 +319,12 @@ def test_url_paging_failed_files_and_unplayable_video_in_chromium(
         page.wait_for_function("location.search === '?q=a+plain+colour'")
         page.wait_for_function("document.querySelectorAll('#results .card').length === 15")
         page.fill("#q", "a video that cannot play")
-        page.wait_for_function("new URLSearchParams(location.search).get('q') === 'a video that cannot play'")
-        page.wait_for_function("/a video that cannot play/.test(document.getElementById('message').textContent)")
+        page.wait_for_function(
+            "new URLSearchParams(location.search).get('q') === 'a video that cannot play'"
+        )
+        page.wait_for_function(
+            "/a video that cannot play/.test(document.getElementById('message').textContent)"
+        )
         assert page.input_value("#count") == "24"
         page.go_back()
         page.wait_for_function("document.getElementById('q').value === 'a plain colour'")
@@ -349,7 +351,9 @@ def test_url_paging_failed_files_and_unplayable_video_in_chromium(
         avi = next(c for c in _cards(page) if c["name"] == "odd.avi")
         page.locator(f"#results .card[data-clip='{avi['clip']}'] .play").click()
         page.wait_for_selector("#cannot-play", state="visible", timeout=15_000)
-        assert page.text_content("#cannot-play-why").startswith("This browser cannot play odd.avi: ")
+        assert page.text_content("#cannot-play-why").startswith(
+            "This browser cannot play odd.avi: "
+        )
         href = page.get_attribute("#download", "href")
         assert href == f"/api/videos/{avi['video']}/media"
         assert page.get_attribute("#download", "download") == "odd.avi"
@@ -358,12 +362,30 @@ def test_url_paging_failed_files_and_unplayable_video_in_chromium(
             assert response.read() == (odd.videos / "odd.avi").read_bytes()
         page.screenshot(path=str(_artifacts() / "serve-cannot-play.png"))
 
+        # Similar clips are a search of their own in the URL; Back returns to the text search.
+        page.locator(f"#results .card[data-clip='{avi['clip']}'] .similar").click()
+        page.wait_for_function(
+            "/clips similar to odd.avi/.test(document.getElementById('message').textContent)"
+        )
+        assert page.evaluate("location.search") == f"?similar={avi['clip']}&k=12"
+        similar = _cards(page)
+        page.go_back()
+        page.wait_for_function(
+            "document.getElementById('message').textContent === '12 results for “a plain colour”'"
+        )
+        page.go_forward()  # as a shared link of similar clips would
+        page.wait_for_function(
+            "/clips similar to odd.avi/.test(document.getElementById('message').textContent)"
+        )
+        assert [c["clip"] for c in _cards(page)] == [c["clip"] for c in similar]
+
         # "/" goes into a focused box; elsewhere it focuses the search box.
         page.locator("#filters summary").click()
         page.focus("[data-param=in]")
         page.keyboard.type("/srv/videos")
         assert page.input_value("[data-param=in]") == "/srv/videos"
         assert page.evaluate("document.activeElement.dataset.param") == "in"
+        page.fill("#q", "a plain colour")
         page.focus("#q")
         page.keyboard.press("End")
         page.keyboard.type(" a/b")

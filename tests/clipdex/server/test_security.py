@@ -239,7 +239,9 @@ def test_token_in_the_url_sets_a_cookie_for_videos_and_images(guarded) -> None:
     guarded.cookies.clear()
     assert guarded.get("/", params={"token": "wrong" * 4}).status_code == 401
     # A shared search link keeps its search, and only the token leaves the URL.
-    shared = guarded.get("/", params={"q": "a dog & cat", "k": 48, "token": TOKEN}, follow_redirects=False)
+    shared = guarded.get(
+        "/", params={"q": "a dog & cat", "k": 48, "token": TOKEN}, follow_redirects=False
+    )
     assert shared.status_code == 303 and shared.headers["location"] == "/?q=a+dog+%26+cat&k=48"
 
 

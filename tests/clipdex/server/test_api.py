@@ -388,7 +388,9 @@ def test_a_negative_text_lowers_what_matches_it_by_the_documented_formula(
         atol=2e-6,
     )
     assert _spans(hits["hits"]) == _spans(_expected(library, ids, recall))
-    assert set(hits) == {"query", "hits"} and all(set(h) == HIT_KEYS for h in hits["hits"])
+    assert set(hits) == {"query", "offset", "more", "hits"} and all(
+        set(h) == HIT_KEYS for h in hits["hits"]
+    )
 
 
 def test_filters_and_min_score_narrow_the_search(client, served) -> None:

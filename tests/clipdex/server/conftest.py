@@ -19,7 +19,7 @@ from clipdex.server.app import create_app
 from indexer.pipeline import Indexer
 from storage.library import Library
 from tests.support.library import bind_settings
-from tests.support.videos import encode_with, known_cuts, moving_shapes
+from tests.support.videos import cut_off, encode_with, known_cuts, moving_shapes
 
 LOOPBACK = "http://127.0.0.1:8000"
 PLAIN = 14
@@ -74,7 +74,8 @@ def client(library: Library, served: Served) -> Iterator[TestClient]:
 @pytest.fixture(scope="session")
 def odd(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: XClipEncoder) -> Served:
     """A library with ``odd.avi`` (MPEG-4 Part 2 in AVI: PyAV reads it, Chromium cannot play
-    it), ``broken.mp4`` (not a video: it fails to index, with a reason) and ``PLAIN`` one-shot
+    it), ``broken.mp4`` (not a video: it fails to index, with a reason), ``cut.mkv`` (cut off at
+    30 %: indexed in part, with the reason) and ``PLAIN`` one-shot
     videos of distinct colours ``plain-NN.mp4`` (more hits than a page of 12)."""
     videos = tmp_path_factory.mktemp("odd-videos")
     for n in range(PLAIN):
@@ -82,6 +83,8 @@ def odd(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: XClipEncoder) ->
         known_cuts(videos / f"plain-{n:02d}.mp4", [(1.2, colour)], fps=10, size=(96, 64))
     moving_shapes(videos / "odd.avi", seconds=3.0, fps=25, seed=5, codec="mpeg4")
     (videos / "broken.mp4").write_bytes(b"this is not a video\n" * 50)
+    whole = moving_shapes(tmp_path_factory.mktemp("whole") / "cut.mkv", 20.0, 10, (96, 64), 7)
+    cut_off(videos / "cut.mkv", whole, 0.3)  # indexed in part: 6 of the 20 s it claims
     folder = tmp_path_factory.mktemp("odd-library")
     with Library.open(folder) as library:
         settings = library.bind(bind_settings(tiny_encoder))

@@ -514,8 +514,10 @@ def test_videos_lists_failed_files_with_their_reason(odd) -> None:
     with Library.open(odd.folder) as library:
         with TestClient(create_app(library, lambda: odd.encoder), base_url=LOOPBACK) as client:
             body = client.get("/api/videos").json()
-    assert body["total"] == 2 + PLAIN
-    broken, avi = body["videos"][:2]
+    assert body["total"] == 3 + PLAIN
+    broken, cut, avi = body["videos"][:3]
+    assert Path(cut["path"]).name == "cut.mkv" and cut["status"] == "indexed"
+    assert cut["error"].startswith("truncated (") and cut["clips"] >= 1
     assert Path(broken["path"]).name == "broken.mp4" and broken["status"] == "failed"
     assert broken["error"] and broken["clips"] == 0 and broken["duration"] is None
     assert Path(avi["path"]).name == "odd.avi" and avi["status"] == "indexed" and avi["clips"] >= 1

@@ -309,15 +309,15 @@ def test_url_paging_failed_files_and_unplayable_video_in_chromium(
         assert page.input_value("#q") == "a plain colour" and page.input_value("#count") == "12"
         assert _count(page) == 12 and page.is_visible("#more")
         page.click("#more")
-        page.wait_for_function("document.querySelectorAll('#results .card').length === 15")
-        assert page.is_hidden("#more")  # 14 plain videos and odd.avi: nothing more
-        assert len(set(c["clip"] for c in _cards(page))) == 15
-        assert page.text_content("#message") == "15 results for “a plain colour”"
+        page.wait_for_function("document.querySelectorAll('#results .card').length === 16")
+        assert page.is_hidden("#more")  # 14 plain videos, odd.avi and cut.mkv: nothing more
+        assert len(set(c["clip"] for c in _cards(page))) == 16
+        assert page.text_content("#message") == "16 results for “a plain colour”"
 
         # The count is part of the URL; Back returns to the 12 of the shared link.
         page.select_option("#count", "24")  # the default: left out of the URL
         page.wait_for_function("location.search === '?q=a+plain+colour'")
-        page.wait_for_function("document.querySelectorAll('#results .card').length === 15")
+        page.wait_for_function("document.querySelectorAll('#results .card').length === 16")
         page.fill("#q", "a video that cannot play")
         page.wait_for_function(
             "new URLSearchParams(location.search).get('q') === 'a video that cannot play'"
@@ -334,20 +334,25 @@ def test_url_paging_failed_files_and_unplayable_video_in_chromium(
         page.wait_for_function("document.querySelectorAll('#results .card').length === 12")
         assert page.evaluate("location.search") == "?q=a+plain+colour&k=12"
 
-        # The failed file, with its reason.
+        # The failed file and the one read in part, with their reasons.
         toggle = page.locator("#failed-toggle")
         toggle.wait_for()
-        assert toggle.text_content() == "1 failed: show why" and page.is_hidden("#failed")
+        assert toggle.text_content() == "1 failed, 1 partly read: show why"
+        assert page.is_hidden("#failed")
         toggle.click()
-        assert page.is_visible("#failed") and toggle.text_content() == "1 failed: hide why"
-        item = page.text_content("#failed-list li")
-        assert str(odd.videos / "broken.mp4") in item and "(not indexed): " in item
-        assert len(item.split("(not indexed): ", 1)[1]) > 5  # a reason, not a blank
+        assert page.is_visible("#failed")
+        assert toggle.text_content() == "1 failed, 1 partly read: hide why"
+        broken, cut = page.eval_on_selector_all(
+            "#failed-list li", "items => items.map(i => i.textContent)"
+        )
+        assert broken.startswith(f"{odd.videos / 'broken.mp4'} (not indexed): ")
+        assert len(broken.split("(not indexed): ", 1)[1]) > 5  # a reason, not a blank
+        assert cut.startswith(f"{odd.videos / 'cut.mkv'} (indexed in part): truncated (")
         page.screenshot(path=str(_artifacts() / "serve-failed-and-more.png"), full_page=True)
 
         # The AVI: the video element's error is turned into a message and a download link.
         page.click("#more")
-        page.wait_for_function("document.querySelectorAll('#results .card').length === 15")
+        page.wait_for_function("document.querySelectorAll('#results .card').length === 16")
         avi = next(c for c in _cards(page) if c["name"] == "odd.avi")
         page.locator(f"#results .card[data-clip='{avi['clip']}'] .play").click()
         page.wait_for_selector("#cannot-play", state="visible", timeout=15_000)

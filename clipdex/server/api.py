@@ -10,6 +10,7 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import func, select
 
 from clipdex.search_filters import DATE_HELP, FilterError, narrowing
 from clipdex.server import security
@@ -24,6 +25,8 @@ from storage.models import Clip, Video
 logger = logging.getLogger(__name__)
 
 MAX_K = 100
+MAX_DEPTH = 1000  # offset + k: how deep a search may page
+MAX_LIMIT = 500  # videos per page of /api/videos
 MAX_NEGATIVES = 10  # each costs a pass of the text tower and a re-rank
 router = APIRouter(prefix="/api")
 
@@ -47,7 +50,10 @@ def status(state: Shared) -> dict:
 def search(
     state: Shared,
     q: Annotated[str, Query(max_length=1000, description="What to look for (not blank)")] = "",
-    k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    k: Annotated[int, Query(ge=1, le=MAX_K, description="Hits per page")] = 10,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_DEPTH - 1, description="Hits to skip: the page's first rank")
+    ] = 0,
     rerank: bool = True,
     negatives: Annotated[
         list[str] | None,
@@ -62,9 +68,14 @@ def search(
     min_duration: Annotated[float | None, Query(ge=0, description="Seconds")] = None,
     max_duration: Annotated[float | None, Query(ge=0, description="Seconds")] = None,
 ) -> dict:
+    """Hits ``offset`` to ``offset + k`` of the best ``offset + k`` spans; ``more`` is true when
+    this page is full (a next page may have hits). A page is a slice of the deeper ranking, so a
+    span of an earlier page may come back grown (merged with a clip found only now)."""
     from clipdex.encoder import ModelLoadError
     from storage.errors import StorageError
 
+    if offset + k > MAX_DEPTH:
+        raise invalid("offset", f"offset + k must be at most {MAX_DEPTH}")
     if len(negatives or ()) > MAX_NEGATIVES:
         raise invalid("not", f"at most {MAX_NEGATIVES} negative texts")
     try:
@@ -79,20 +90,63 @@ def search(
         )
     except FilterError as exc:
         raise invalid(exc.field, exc.reason) from None
-    options = SearchOptions(k, rerank, narrow.min_score, narrow.negatives, narrow.only)
+    # With offset 0 this is exactly `clipdex search -k K` (asking one deeper would change the
+    # merging of the last spans), so `more` only says the page is full: the next may be empty.
+    options = SearchOptions(offset + k, rerank, narrow.min_score, narrow.negatives, narrow.only)
     text = q.strip()
     if not text:
         # Every clip is equally far from nothing: refuse rather than return arbitrary hits.
         raise HTTPException(status_code=422, detail="the query is empty: describe what to find")
     if state.library.settings is None:
-        return {"query": q, "hits": []}
+        return {"query": q, "offset": offset, "more": False, "hits": []}
     try:
         with state.model_lock:
             hits = search_text(state.library, state.encoder(), text, options)
     except (ModelLoadError, StorageError) as exc:
         logger.warning("search failed: %s", exc)
         raise HTTPException(status_code=503, detail=str(exc)) from exc
-    return {"query": q, "hits": [hit.to_json() for hit in hits]}
+    page = hits[offset : offset + k]
+    more = len(hits) == offset + k
+    return {"query": q, "offset": offset, "more": more, "hits": [hit.to_json() for hit in page]}
+
+
+@router.get("/videos", summary="The library's videos (indexed and failed), a page at a time")
+def videos(
+    state: Shared,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+) -> dict:
+    """Videos by path with their clip counts; ``total`` counts them all, failed ones included
+    (with their ``error``; an indexed video read only in part also has one)."""
+    clip_count = (
+        select(Clip.video_id, func.count(Clip.id).label("n")).group_by(Clip.video_id).subquery()
+    )
+    query = (
+        select(Video, func.coalesce(clip_count.c.n, 0))
+        .outerjoin(clip_count, clip_count.c.video_id == Video.id)
+        .order_by(Video.path, Video.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    with state.library.session() as session:
+        total = session.scalar(select(func.count(Video.id)))
+        rows = session.execute(query).all()
+    return {
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "videos": [
+            {
+                "video_id": row.id,
+                "path": row.path,
+                "status": row.status,
+                "error": row.error,
+                "duration": None if row.duration_s is None else round(row.duration_s, 3),
+                "clips": clips,
+            }
+            for row, clips in rows
+        ],
+    }
 
 
 @router.get("/clips/{clip_id}", summary="One clip: its video, path and time span")

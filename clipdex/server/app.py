@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from clipdex.server import api, media, security, upload
+from clipdex.server.docs import add_docs
 from clipdex.server.state import Served
 from clipdex.server.thumbnails import THUMBS_DIRNAME, Thumbnails
 from search.text import TextEncoder
@@ -37,7 +38,11 @@ def create_app(
     """The application over ``library``. With ``token`` every request must carry it; without,
     only loopback Host names are accepted (see ``security.Guard``)."""
     app = FastAPI(
-        title="clipdex", summary="Semantic video search over a clipdex library", version="0.1.0"
+        title="clipdex",
+        summary="Semantic video search over a clipdex library",
+        version="0.1.0",
+        docs_url=None,  # add_docs serves them from local assets
+        redoc_url=None,
     )
     app.state.served = Served(library, load_encoder, Thumbnails(library.folder / THUMBS_DIRNAME))
     app.add_middleware(security.Guard, token=token)
@@ -45,9 +50,14 @@ def create_app(
     app.include_router(upload.router)
     app.include_router(media.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_docs(app)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:  # browsers ask for it even where the page links the SVG
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
     return app

@@ -15,7 +15,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
@@ -125,8 +125,13 @@ class Guard:
         if token_matches(self.token, offered):
             await self.app(scope, receive, send)
         elif token_matches(self.token, from_query) and scope["path"] == "/":
-            # Keep the token out of the address bar and history: set the cookie, reload "/".
-            await RedirectResponse("/", 303)(scope, receive, self._setting_cookie(send))
+            # Keep the token out of the address bar and history: set the cookie, reload "/"
+            # with the rest of the query (a shared search link: ?q=...&token=...).
+            rest = urlencode(
+                [(k, v) for k, v in request.query_params.multi_items() if k != TOKEN_QUERY]
+            )
+            target = f"/?{rest}" if rest else "/"
+            await RedirectResponse(target, 303)(scope, receive, self._setting_cookie(send))
         elif token_matches(self.token, from_query):
             await self.app(scope, receive, self._setting_cookie(send))
         else:

@@ -19,9 +19,10 @@ from clipdex.server.app import create_app
 from indexer.pipeline import Indexer
 from storage.library import Library
 from tests.support.library import bind_settings
-from tests.support.videos import encode_with, known_cuts, moving_shapes
+from tests.support.videos import cut_off, encode_with, known_cuts, moving_shapes
 
 LOOPBACK = "http://127.0.0.1:8000"
+PLAIN = 14
 SHOTS = [(2.0, (220, 40, 40)), (3.0, (40, 80, 220)), (2.5, (40, 200, 70))]
 
 
@@ -68,3 +69,25 @@ def client(library: Library, served: Served) -> Iterator[TestClient]:
     app = create_app(library, lambda: served.encoder)
     with TestClient(app, base_url=LOOPBACK) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def odd(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: XClipEncoder) -> Served:
+    """A library with ``odd.avi`` (MPEG-4 Part 2 in AVI: PyAV reads it, Chromium cannot play
+    it), ``broken.mp4`` (not a video: it fails to index, with a reason), ``cut.mkv`` (cut off at
+    30 %: indexed in part, with the reason) and ``PLAIN`` one-shot
+    videos of distinct colours ``plain-NN.mp4`` (more hits than a page of 12)."""
+    videos = tmp_path_factory.mktemp("odd-videos")
+    for n in range(PLAIN):
+        colour = (40 + 15 * n, 220 - 12 * n, (90 * n) % 256)
+        known_cuts(videos / f"plain-{n:02d}.mp4", [(1.2, colour)], fps=10, size=(96, 64))
+    moving_shapes(videos / "odd.avi", seconds=3.0, fps=25, seed=5, codec="mpeg4")
+    (videos / "broken.mp4").write_bytes(b"this is not a video\n" * 50)
+    whole = moving_shapes(tmp_path_factory.mktemp("whole") / "cut.mkv", 20.0, 10, (96, 64), 7)
+    cut_off(videos / "cut.mkv", whole, 0.3)  # indexed in part: 6 of the 20 s it claims
+    folder = tmp_path_factory.mktemp("odd-library")
+    with Library.open(folder) as library:
+        settings = library.bind(bind_settings(tiny_encoder))
+        report = Indexer(library, tiny_encoder, settings).run([videos])
+    assert [Path(path).name for path, _ in report.failed] == ["broken.mp4"], report.failed
+    return Served(folder, videos, tiny_encoder)

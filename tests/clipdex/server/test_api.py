@@ -20,7 +20,7 @@ from search.hits import hits_for, merge_top
 from search.text import SearchOptions, search_text
 from storage import repository as repo
 from storage.library import Library
-from tests.clipdex.server.conftest import LOOPBACK, Served, index_into
+from tests.clipdex.server.conftest import LOOPBACK, PLAIN, Served, index_into
 from tests.support.videos import moving_shapes
 
 REPO = Path(__file__).resolve().parents[3]
@@ -388,7 +388,9 @@ def test_a_negative_text_lowers_what_matches_it_by_the_documented_formula(
         atol=2e-6,
     )
     assert _spans(hits["hits"]) == _spans(_expected(library, ids, recall))
-    assert set(hits) == {"query", "hits"} and all(set(h) == HIT_KEYS for h in hits["hits"])
+    assert set(hits) == {"query", "offset", "more", "hits"} and all(
+        set(h) == HIT_KEYS for h in hits["hits"]
+    )
 
 
 def test_filters_and_min_score_narrow_the_search(client, served) -> None:
@@ -464,3 +466,83 @@ def test_json_times_are_rounded_to_the_millisecond(tmp_path, tiny_encoder) -> No
         numbers += [item["start"], item["end"]]
     assert all(round(n, 3) == n for n in numbers), numbers
     assert video["fps"] == 30.444
+
+
+def test_search_pages_with_offset(client) -> None:
+    """A page is the slice of the deeper ranking; ``more`` is true while pages are full."""
+    params = {"q": "red shapes moving"}
+    deep = client.get("/api/search", params={**params, "k": 2}).json()
+    assert len(deep["hits"]) == 2 and deep["more"] is True and deep["offset"] == 0
+    second = client.get("/api/search", params={**params, "k": 1, "offset": 1}).json()
+    assert second["offset"] == 1 and second["more"] is True
+    assert second["hits"] == deep["hits"][1:2]
+    first = client.get("/api/search", params={**params, "k": 1}).json()
+    assert [h["clip_id"] for h in first["hits"]] == [h["clip_id"] for h in deep["hits"][:1]]
+    everything = client.get("/api/search", params={**params, "k": 100}).json()
+    assert everything["more"] is False and len(everything["hits"]) == 3  # one span per video
+    last = client.get("/api/search", params={**params, "k": 10, "offset": 3}).json()
+    assert last["hits"] == [] and last["more"] is False
+    too_deep = client.get("/api/search", params={**params, "k": 100, "offset": 901})
+    assert too_deep.status_code == 422
+    assert too_deep.json()["detail"][0]["loc"] == ["query", "offset"]
+
+
+def test_videos_lists_the_library_a_page_at_a_time(client, served) -> None:
+    whole = client.get("/api/videos").json()
+    assert whole["total"] == 3 and whole["offset"] == 0
+    names = [Path(v["path"]).name for v in whole["videos"]]
+    assert names == ["cuts.mp4", "cuts.webm", "shapes.mp4"]  # by path
+    cuts = whole["videos"][0]
+    detail = client.get(f"/api/videos/{cuts['video_id']}").json()
+    assert cuts == {
+        "video_id": detail["video_id"],
+        "path": str(served.videos / "cuts.mp4"),
+        "status": "indexed",
+        "error": None,
+        "duration": detail["duration"],
+        "clips": len(detail["clips"]),
+    }
+    assert cuts["clips"] == 3 and cuts["duration"] == pytest.approx(7.5, abs=0.05)
+    page = client.get("/api/videos", params={"offset": 1, "limit": 1}).json()
+    assert page["total"] == 3 and page["videos"] == whole["videos"][1:2]
+    assert client.get("/api/videos", params={"offset": 3}).json()["videos"] == []
+    assert client.get("/api/videos", params={"limit": 0}).status_code == 422
+    assert client.get("/api/videos", params={"offset": -1}).status_code == 422
+
+
+def test_videos_lists_failed_files_with_their_reason(odd) -> None:
+    with Library.open(odd.folder) as library:
+        with TestClient(create_app(library, lambda: odd.encoder), base_url=LOOPBACK) as client:
+            body = client.get("/api/videos").json()
+    assert body["total"] == 3 + PLAIN
+    broken, cut, avi = body["videos"][:3]
+    assert Path(cut["path"]).name == "cut.mkv" and cut["status"] == "indexed"
+    assert cut["error"].startswith("truncated (") and cut["clips"] >= 1
+    assert Path(broken["path"]).name == "broken.mp4" and broken["status"] == "failed"
+    assert broken["error"] and broken["clips"] == 0 and broken["duration"] is None
+    assert Path(avi["path"]).name == "odd.avi" and avi["status"] == "indexed" and avi["clips"] >= 1
+
+
+def test_docs_work_offline_from_local_assets(client) -> None:
+    """/docs and /redoc reference only this server's own URLs, and those are served."""
+    for page in ("/docs", "/redoc"):
+        response = client.get(page)
+        assert response.status_code == 200
+        urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", response.text)
+        assert urls, response.text
+        for url in urls:
+            assert url.startswith("/") and not url.startswith("//"), (page, url)
+            assert client.get(url).status_code == 200, url
+        assert "cdn." not in response.text and "googleapis" not in response.text
+    js = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert "javascript" in js.headers["content-type"] and len(js.content) > 500_000
+    assert client.get("/openapi.json").json()["paths"]["/api/videos"]
+
+
+def test_favicon_is_served(client) -> None:
+    for url in ("/favicon.ico", "/static/favicon.svg"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("image/svg+xml")
+        assert response.content.startswith(b"<svg")
+    assert '<link rel="icon" href="/static/favicon.svg"' in client.get("/").text

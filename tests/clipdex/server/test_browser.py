@@ -18,6 +18,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -55,21 +56,22 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def server(served, xclip_checkpoint: Path) -> Iterator[str]:
-    """``clipdex serve`` on a free loopback port, as a user starts it; yields its URL."""
+@contextmanager
+def _serving(folder: Path, checkpoint: Path) -> Iterator[str]:
+    """``clipdex serve`` of the library at ``folder`` on a free loopback port, as a user starts
+    it; yields its URL."""
     port = _free_port()
     command = [
         sys.executable,
         "-m",
         "clipdex",
         "--library",
-        str(served.folder),
+        str(folder),
         "serve",
         "--port",
         str(port),
         "--model",
-        str(xclip_checkpoint),
+        str(checkpoint),
     ]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -90,6 +92,12 @@ def server(served, xclip_checkpoint: Path) -> Iterator[str]:
         process.terminate()
         _, stderr = process.communicate(timeout=20)
     assert b"Traceback" not in stderr, stderr.decode()
+
+
+@pytest.fixture
+def server(served, xclip_checkpoint: Path) -> Iterator[str]:
+    with _serving(served.folder, xclip_checkpoint) as url:
+        yield url
 
 
 @pytest.fixture
@@ -272,3 +280,160 @@ def test_search_with_a_chosen_or_dropped_picture_in_chromium(server, browser, se
     )
     assert _cards(page)[0]["span"] == "0:02.0–0:05.0"
     assert errors == []
+
+
+def _watch(page) -> dict[str, list[str]]:
+    """Collect page errors, console errors and failed responses (a missing favicon is one)."""
+    seen: dict[str, list[str]] = {"errors": [], "console": [], "failed": []}
+    page.on("pageerror", lambda exc: seen["errors"].append(str(exc)))
+    page.on("console", lambda m: m.type == "error" and seen["console"].append(m.text))
+    page.on("response", lambda r: r.status >= 400 and seen["failed"].append(f"{r.status} {r.url}"))
+    return seen
+
+
+def _count(page) -> int:
+    return page.eval_on_selector_all("#results .card", "cards => cards.length")
+
+
+def test_url_paging_failed_files_and_unplayable_video_in_chromium(
+    browser, odd, xclip_checkpoint
+) -> None:
+    """A search link runs its search; the count selector and "More results" page; Back restores
+    the previous search; failed files show their reason; an AVI Chromium cannot play says so
+    and offers the file and the moment; "/" is typed into a box that has the focus."""
+    with _serving(odd.folder, xclip_checkpoint) as url:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        seen = _watch(page)
+        page.goto(f"{url}/?q=a+plain+colour&k=12")  # a bookmarked or shared search
+        page.wait_for_selector("#results .card", timeout=90_000)  # the first search loads the model
+        assert page.input_value("#q") == "a plain colour" and page.input_value("#count") == "12"
+        assert _count(page) == 12 and page.is_visible("#more")
+        page.click("#more")
+        page.wait_for_function("document.querySelectorAll('#results .card').length === 16")
+        assert page.is_hidden("#more")  # 14 plain videos, odd.avi and cut.mkv: nothing more
+        assert len(set(c["clip"] for c in _cards(page))) == 16
+        assert page.text_content("#message") == "16 results for “a plain colour”"
+
+        # The count is part of the URL; Back returns to the 12 of the shared link.
+        page.select_option("#count", "24")  # the default: left out of the URL
+        page.wait_for_function("location.search === '?q=a+plain+colour'")
+        page.wait_for_function("document.querySelectorAll('#results .card').length === 16")
+        page.fill("#q", "a video that cannot play")
+        page.wait_for_function(
+            "new URLSearchParams(location.search).get('q') === 'a video that cannot play'"
+        )
+        page.wait_for_function(
+            "/a video that cannot play/.test(document.getElementById('message').textContent)"
+        )
+        assert page.input_value("#count") == "24"
+        page.go_back()
+        page.wait_for_function("document.getElementById('q').value === 'a plain colour'")
+        assert page.evaluate("location.search") == "?q=a+plain+colour"
+        page.go_back()
+        page.wait_for_function("document.getElementById('count').value === '12'")
+        page.wait_for_function("document.querySelectorAll('#results .card').length === 12")
+        assert page.evaluate("location.search") == "?q=a+plain+colour&k=12"
+
+        # The failed file and the one read in part, with their reasons.
+        toggle = page.locator("#failed-toggle")
+        toggle.wait_for()
+        assert toggle.text_content() == "1 failed, 1 partly read: show why"
+        assert page.is_hidden("#failed")
+        toggle.click()
+        assert page.is_visible("#failed")
+        assert toggle.text_content() == "1 failed, 1 partly read: hide why"
+        broken, cut = page.eval_on_selector_all(
+            "#failed-list li", "items => items.map(i => i.textContent)"
+        )
+        assert broken.startswith(f"{odd.videos / 'broken.mp4'} (not indexed): ")
+        assert len(broken.split("(not indexed): ", 1)[1]) > 5  # a reason, not a blank
+        assert cut.startswith(f"{odd.videos / 'cut.mkv'} (indexed in part): truncated (")
+        page.screenshot(path=str(_artifacts() / "serve-failed-and-more.png"), full_page=True)
+
+        # The AVI: the video element's error is turned into a message and a download link.
+        page.click("#more")
+        page.wait_for_function("document.querySelectorAll('#results .card').length === 16")
+        avi = next(c for c in _cards(page) if c["name"] == "odd.avi")
+        page.locator(f"#results .card[data-clip='{avi['clip']}'] .play").click()
+        page.wait_for_selector("#cannot-play", state="visible", timeout=15_000)
+        assert page.text_content("#cannot-play-why").startswith(
+            "This browser cannot play odd.avi: "
+        )
+        href = page.get_attribute("#download", "href")
+        assert href == f"/api/videos/{avi['video']}/media"
+        assert page.get_attribute("#download", "download") == "odd.avi"
+        assert page.text_content("#play-at") == avi["span"].split("–")[0]
+        with urllib.request.urlopen(url + href) as response:
+            assert response.read() == (odd.videos / "odd.avi").read_bytes()
+        page.screenshot(path=str(_artifacts() / "serve-cannot-play.png"))
+
+        # Similar clips are a search of their own in the URL; Back returns to the text search.
+        page.locator(f"#results .card[data-clip='{avi['clip']}'] .similar").click()
+        page.wait_for_function(
+            "/clips similar to odd.avi/.test(document.getElementById('message').textContent)"
+        )
+        assert page.evaluate("location.search") == f"?similar={avi['clip']}&k=12"
+        similar = _cards(page)
+        page.go_back()
+        page.wait_for_function(
+            "document.getElementById('message').textContent === '12 results for “a plain colour”'"
+        )
+        page.go_forward()  # as a shared link of similar clips would
+        page.wait_for_function(
+            "/clips similar to odd.avi/.test(document.getElementById('message').textContent)"
+        )
+        assert [c["clip"] for c in _cards(page)] == [c["clip"] for c in similar]
+
+        # "/" goes into a focused box; elsewhere it focuses the search box.
+        page.locator("#filters summary").click()
+        page.focus("[data-param=in]")
+        page.keyboard.type("/srv/videos")
+        assert page.input_value("[data-param=in]") == "/srv/videos"
+        assert page.evaluate("document.activeElement.dataset.param") == "in"
+        page.fill("#q", "a plain colour")
+        page.focus("#q")
+        page.keyboard.press("End")
+        page.keyboard.type(" a/b")
+        assert page.input_value("#q") == "a plain colour a/b"
+        page.locator("h1").click()
+        page.keyboard.press("/")
+        assert page.evaluate("document.activeElement.id") == "q"
+        assert page.input_value("#q") == "a plain colour a/b"
+        page.close()
+    # The browser's own fetch of the AVI for <video> may be cut short; nothing else may fail.
+    assert seen["errors"] == [] and seen["failed"] == [], seen
+    assert [m for m in seen["console"] if "odd.avi" not in m and "media" not in m] == [], seen
+
+
+def test_empty_library_and_offline_docs_in_chromium(browser, tmp_path, xclip_checkpoint) -> None:
+    """An empty library says how to index; /docs renders Swagger UI with every request to
+    anywhere but the server refused."""
+    with _serving(tmp_path / "empty-library", xclip_checkpoint) as url:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        outside: list[str] = []
+
+        def offline(route) -> None:
+            if route.request.url.startswith(url):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", offline)
+        page = context.new_page()
+        seen = _watch(page)
+        page.goto(url)
+        page.wait_for_selector("#empty", state="visible")
+        assert "clipdex index ~/Videos" in page.text_content("#empty")
+        assert page.text_content("#library-path") == str(tmp_path / "empty-library")
+        assert page.text_content("#status") == "0 videos, 0 clips" and _count(page) == 0
+        page.screenshot(path=str(_artifacts() / "serve-empty.png"))
+
+        page.goto(f"{url}/docs")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+        assert "clipdex" in page.text_content(".swagger-ui .info .title")
+        page.wait_for_selector(".swagger-ui .opblock-summary-path[data-path='/api/videos']")
+        page.screenshot(path=str(_artifacts() / "serve-docs-offline.png"))
+        context.close()
+    assert outside == [], outside
+    assert seen["errors"] == [] and seen["failed"] == [] and seen["console"] == [], seen

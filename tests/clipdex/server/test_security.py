@@ -56,6 +56,9 @@ TRAVERSALS = [
     "/api/videos/1e3/media",
     "/api/clips/..%2f1/similar",
     "/api/clips/%2e%2e/thumbnail.jpg",
+    "/docs-assets/../../../../etc/passwd",
+    "/docs-assets/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/docs-assets/..%2f..%2f..%2fconsts.py",
 ]
 
 
@@ -207,7 +210,11 @@ def guarded(library, served) -> Iterator[TestClient]:
         "/api/videos/1/media",
         "/api/clips/1/thumbnail.jpg",
         "/docs",
+        "/redoc",
+        "/docs-assets/swagger-ui.css",
         "/openapi.json",
+        "/api/videos",
+        "/favicon.ico",
     ],
 )
 def test_every_request_needs_the_token(guarded, url) -> None:
@@ -231,6 +238,11 @@ def test_token_in_the_url_sets_a_cookie_for_videos_and_images(guarded) -> None:
     assert guarded.cookies.get(security.TOKEN_COOKIE) == TOKEN
     guarded.cookies.clear()
     assert guarded.get("/", params={"token": "wrong" * 4}).status_code == 401
+    # A shared search link keeps its search, and only the token leaves the URL.
+    shared = guarded.get(
+        "/", params={"q": "a dog & cat", "k": 48, "token": TOKEN}, follow_redirects=False
+    )
+    assert shared.status_code == 303 and shared.headers["location"] == "/?q=a+dog+%26+cat&k=48"
 
 
 @pytest.mark.parametrize(

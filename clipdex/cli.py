@@ -236,6 +236,12 @@ def load_encoder(model: str | None, library, quantize: str = "none") -> object:
     return encoder
 
 
+def query_model_allowed() -> bool:
+    """False when ``CLIPDEX_QUERY_MODEL=torch``: search with torch, and write no query model
+    (neither after ``index`` nor after a search)."""
+    return os.environ.get(QUERY_MODEL_ENV, "").lower() != "torch"
+
+
 def load_text_encoder(
     model: str | None, library, quantize: str = "none", timings=None, *, prepack: bool = False
 ):
@@ -256,7 +262,7 @@ def load_text_encoder(
     timings = timings or Timings()
     held = library.settings
     digest = held.model_digest if held is not None else None
-    fast = quantize == "none" and os.environ.get(QUERY_MODEL_ENV, "").lower() != "torch"
+    fast = quantize == "none" and query_model_allowed()
     if fast and digest and model is not None:
         # A named model must be the library's (as load_encoder checks): then the library's
         # export is its export. A hub id not downloaded here has no digest: torch decides.

@@ -37,6 +37,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "slow: a test that takes more than a few seconds")
     os.environ.update(_OFFLINE_ENV)
+    # Searches take the torch path and nothing writes the ONNX query model (about 1 s per
+    # library with the tiny model, over ~80 indexed libraries): tests/clipdex/test_query_model.py
+    # and the cold-search benchmark's smoke test clear this and test the ONNX path against torch.
+    os.environ["CLIPDEX_QUERY_MODEL"] = "torch"
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from clipdex.cli import (
     json_option,
     model_option,
     quantize_option,
+    query_model_allowed,
 )
 from clipdex.render import plural
 
@@ -78,8 +79,10 @@ def command(
         finally:
             if hasattr(observer, "close"):
                 observer.close()
-        # torch is loaded now: write what lets the next searches run without it (once per model).
-        ensure_query_model(encoder, library.folder, settings.model_digest)
+        if query_model_allowed():
+            # torch is loaded now: write what lets the next searches run without it (once per
+            # model).
+            ensure_query_model(encoder, library.folder, settings.model_digest)
     except LibraryWriteError as exc:
         # What was committed before stays whole; say what it was, then why the run stopped.
         _print_report(report, as_json, error=str(exc))

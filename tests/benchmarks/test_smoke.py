@@ -51,7 +51,8 @@ def test_rerank_benchmark_smoke(tmp_path) -> None:
     assert all(r["max_abs_diff"] < 1e-4 and r["folded_ms"] > 0 for r in results)
 
 
-def test_cold_search_benchmark_smoke(tmp_path, capsys) -> None:
+def test_cold_search_benchmark_smoke(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("CLIPDEX_QUERY_MODEL", raising=False)  # the suite forces torch
     from benchmarks import cold_search
 
     out = tmp_path / "cold.json"

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from storage.library import Library
-from tests.clipdex.test_watch_cli import WatchProcess
 from tests.support.cli import run
 from tests.support.mounts import mount, mounts_undone, requires_root, umount
+from tests.support.processes import ClipdexProcess, watch_process
 from tests.support.videos import moving_shapes
 from tests.support.watching import consistent, snapshot
 
@@ -41,7 +41,7 @@ def share(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
         yield store, root
 
 
-def _events(watch: WatchProcess, kind: str, path: Path | None = None) -> list[dict]:
+def _events(watch: ClipdexProcess, kind: str, path: Path | None = None) -> list[dict]:
     return [
         e for e in watch.events() if e["event"] == kind and (path is None or e["path"] == str(path))
     ]
@@ -63,7 +63,7 @@ def test_watch_keeps_an_unmounted_share_and_catches_up_when_it_returns(
     if watched == "parent":
         moving_shapes(local, seconds=1.0, size=(64, 48), seed=28)
     poll = ["--poll", "1"] if mode == "poll" else []
-    watch = WatchProcess(str(folder), "--json", *poll)
+    watch = watch_process(str(folder), "--json", *poll)
     try:
         watch.wait_for(lambda: _events(watch, "watching"), "the share to be indexed")
         with Library.open(library_dir) as library:
@@ -116,7 +116,7 @@ def test_watch_started_while_the_share_is_not_mounted_prunes_nothing(
     with Library.open(library_dir) as library:
         before = snapshot(library, root)
     umount(root)  # the service restarts before the NAS is back
-    watch = WatchProcess(str(root), "--json", "--poll", "1")
+    watch = watch_process(str(root), "--json", "--poll", "1")
     try:
         watch.wait_for(lambda: _events(watch, "unavailable", root), "an unavailable event")
         watch.wait_for(lambda: _events(watch, "watching"), "the watcher to start")

@@ -9,13 +9,9 @@ line and exit 2, with nothing claiming that it serves.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
-import threading
 import urllib.request
 from pathlib import Path
 
@@ -23,73 +19,9 @@ import pytest
 
 from storage import repository as repo
 from storage.library import Library
+from tests.support.processes import ClipdexProcess
 from tests.support.videos import moving_shapes
 from tests.support.watching import consistent, wait_until
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-class Running:
-    """``python -m clipdex ARGS`` with its output lines collected as they come."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "clipdex", *args],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO), "CLIPDEX_THREADS": "1"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._readers = [
-            threading.Thread(target=self._collect, args=(stream, lines), daemon=True)
-            for stream, lines in (
-                (self.process.stdout, self.stdout),
-                (self.process.stderr, self.stderr),
-            )
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    @staticmethod
-    def _collect(stream, lines: list[str]) -> None:
-        for line in stream:
-            lines.append(line.rstrip("\n"))
-
-    def wait_for(self, predicate, what: str) -> None:
-        def met() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"exited early ({self.process.returncode}) waiting for {what}:\n"
-                    + "\n".join(self.stderr)
-                )
-            return predicate()
-
-        wait_until(met, what, timeout_s=120)
-
-    def catches(self, signum: int) -> bool:
-        """Whether the process has its own handler for ``signum`` (from /proc: SigCgt)."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        caught = int(
-            next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16
-        )
-        return bool(caught >> (signum - 1) & 1)
-
-    def maps(self, library: str) -> bool:
-        """Whether the process has loaded a shared library whose name contains ``library``."""
-        return library in Path(f"/proc/{self.process.pid}/maps").read_text()
-
-    def stop(self, signum: int) -> int:
-        self.process.send_signal(signum)
-        return self.finish()
-
-    def finish(self) -> int:
-        code = self.process.wait(timeout=120)
-        for reader in self._readers:
-            reader.join(timeout=10)
-        return code
 
 
 def _free_port() -> int:
@@ -112,7 +44,7 @@ def media(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 def test_watch_exits_0_on_a_signal_as_soon_as_it_starts(media, signum):
-    watch = Running("watch", str(media), "--json")
+    watch = ClipdexProcess("watch", str(media), "--json")
     try:
         wait_until(lambda: watch.catches(signal.SIGTERM), "the stop handlers", timeout_s=60)
         assert not watch.maps("libtorch"), "torch was imported before the handlers"
@@ -125,7 +57,7 @@ def test_watch_exits_0_on_a_signal_as_soon_as_it_starts(media, signum):
 
 
 def test_watch_exits_0_on_sigterm_while_it_loads_the_model(media, library_dir):
-    watch = Running("watch", str(media), "--json")
+    watch = ClipdexProcess("watch", str(media), "--json")
     try:
         watch.wait_for(lambda: watch.maps("libtorch"), "torch to be loading")
         assert not watch.stdout, "it had already started"
@@ -148,7 +80,7 @@ def test_watch_exits_0_on_sigterm_while_it_loads_the_model(media, library_dir):
 # --- serve ----------------------------------------------------------------------------------
 
 
-def _serving(server: Running, port: int) -> bool:
+def _serving(server: ClipdexProcess, port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5) as answer:
             return answer.status == 200
@@ -168,7 +100,7 @@ def _serving(server: Running, port: int) -> bool:
 )
 def test_serve_exits_0_on_a_signal_at_any_moment(moment, signum):
     port = _free_port()
-    server = Running("serve", "--port", str(port))
+    server = ClipdexProcess("serve", "--port", str(port))
     try:
         if moment == "handlers":
             wait_until(lambda: server.catches(signal.SIGTERM), "the stop handlers", timeout_s=60)
@@ -190,7 +122,7 @@ def test_serve_on_a_busy_port_is_one_line_and_exit_2():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = Running("serve", "--port", str(port))
+        server = ClipdexProcess("serve", "--port", str(port))
         code = server.finish()
     assert code == 2
     assert server.stderr == [
@@ -209,7 +141,7 @@ def test_ctrl_c_during_index_exits_130_and_keeps_what_was_committed(tmp_path, li
         moving_shapes(folder / f"v{seed}.mp4", seconds=1.5, size=(64, 48), seed=seed)
         for seed in range(8)
     ]
-    index = Running("index", str(folder), "--json")
+    index = ClipdexProcess("index", str(folder), "--json")
     database = library_dir / "clipdex.db"
 
     def committed() -> int:

@@ -10,8 +10,8 @@ import signal
 import time
 from pathlib import Path
 
-from tests.clipdex.test_watch_cli import WatchProcess
 from tests.support.cli import run_json
+from tests.support.processes import watch_process
 from tests.support.videos import moving_shapes
 
 
@@ -21,7 +21,7 @@ def test_watch_skips_fifos_indexes_the_rest_and_stops_on_sigint(
     root = tmp_path / "media"
     root.mkdir()
     os.mkfifo(root / "before.mp4")  # there at the start: the reconcile
-    watch = WatchProcess(str(root), "--json")
+    watch = watch_process(str(root), "--json")
     try:
         watch.wait_for(lambda: any(e["event"] == "watching" for e in watch.events()), "start")
         os.mkfifo(root / "x.mp4")  # arriving while watched: events and the settler

@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,59 +19,11 @@ from clipdex.cli import cli
 from clipdex.commands import register
 from storage.library import Library
 from storage.vectors import VectorIndex
+from tests.support.processes import watch_process
 from tests.support.videos import moving_shapes
 from tests.support.watching import consistent, snapshot, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class WatchProcess:
-    """``python -m clipdex watch`` with its stdout and stderr lines collected as they come."""
-
-    def __init__(self, *args: str) -> None:
-        env = {**os.environ, "CLIPDEX_THREADS": "1"}  # see tests/indexer/test_watch.py
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "clipdex", "watch", "--settle", "0.3", *args],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._readers = [
-            threading.Thread(target=self._collect, args=(stream, lines), daemon=True)
-            for stream, lines in (
-                (self.process.stdout, self.stdout),
-                (self.process.stderr, self.stderr),
-            )
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    @staticmethod
-    def _collect(stream, lines: list[str]) -> None:
-        for line in stream:
-            lines.append(line.rstrip("\n"))
-
-    def events(self) -> list[dict]:
-        return [json.loads(line) for line in list(self.stdout)]
-
-    def wait_for(self, predicate, what: str) -> None:
-        def met() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError("clipdex watch exited early:\n" + "\n".join(self.stderr))
-            return predicate()
-
-        wait_until(met, what)
-
-    def stop(self, signum: int) -> int:
-        self.process.send_signal(signum)
-        code = self.process.wait(timeout=60)
-        for reader in self._readers:
-            reader.join(timeout=10)
-        return code
 
 
 @pytest.fixture
@@ -91,7 +42,7 @@ def test_kill_9_restart_live_search_and_sigterm(
 ) -> None:
     """One story, to start as few model-loading processes as possible (each costs seconds)."""
     videos = [_video(root / f"v{i}.mp4", seed=10 + i) for i in range(5)]
-    first = WatchProcess(str(root), "--poll", "0.5")  # the polling observer, from the CLI
+    first = watch_process(str(root), "--poll", "0.5")  # the polling observer, from the CLI
     try:
         first.wait_for(
             lambda: any(line.startswith("indexed ") for line in first.stderr), "a first file"
@@ -103,7 +54,7 @@ def test_kill_9_restart_live_search_and_sigterm(
         indexed_before, _ = consistent(library)
     assert 1 <= indexed_before <= len(videos)
 
-    watch = WatchProcess(str(root), "--json", "--quantize", "int8")  # as `index` takes it
+    watch = watch_process(str(root), "--json", "--quantize", "int8")  # as `index` takes it
     try:
         watch.wait_for(lambda: any(e["event"] == "watching" for e in watch.events()), "restart")
         with Library.open(library_dir) as library:

@@ -9,8 +9,12 @@ observer, a root that came back) is answered the same way: rescan.
 
 Ordering matters for moves. A rename shows up as "old path gone" plus "new file"; if the old
 row were pruned first its clips would be deleted and the new file embedded again. So pruning
-waits until no file is waiting to settle (or ``prune_hold_s`` has passed, for a writer that
-never stops), and the settled new file is matched to the old row by fingerprint first.
+waits until no file is waiting to settle and no file has left for ``PRUNE_GRACE_S`` (or
+``prune_hold_s`` has passed, for a writer that never stops), and the settled new file is matched
+to the old row by fingerprint first. The grace covers the halves of a move that arrive apart:
+watchdog pairs the kernel's moved-from and moved-to within half a second, and unpaired halves
+(a file moved out and back in under a new name, or a busy machine) come as a deletion and,
+later, a creation.
 
 Shares come and go. Every second (and before every prune) the roots are checked: a root that
 was a mount point and no longer is, or that is empty or missing while the library holds videos
@@ -58,6 +62,8 @@ PROBE_RETRIES = 2
 # Save the FAISS cache once nothing happened for this long after a change.
 SAVE_AFTER_QUIET_S = 2.0
 ROOT_CHECK_S = 1.0
+# Prune no sooner than this after the last file left: the other half of a move may follow.
+PRUNE_GRACE_S = 2.0
 
 
 class WatchObserver(IndexObserver):
@@ -95,6 +101,7 @@ class Watcher:
         self._tick_s = min(0.5, max(0.02, settle_s / 4))
         self._prune_hold_s = prune_hold_s if prune_hold_s is not None else max(30.0, 10 * settle_s)
         self._prune_since: float | None = None
+        self._last_left = float("-inf")
         self._prune_missing = prune_missing
         self._present: dict[Path, bool] = {}
         self._mount_point: dict[Path, bool] = {}  # a root was a mount point while watched
@@ -192,8 +199,9 @@ class Watcher:
             self.settler.forget(path)
         if not self._relevant(path, is_directory) or not (is_directory or classify(path)):
             return  # a temporary file renamed to its final name, a sidecar deleted...
+        self._last_left = self._clock()
         if self._prune_since is None:
-            self._prune_since = self._clock()
+            self._prune_since = self._last_left
 
     def _relevant(self, path: Path, is_directory: bool = False) -> bool:
         """Inside a present root, in no hidden folder, and (for a file) not a temporary one;
@@ -234,7 +242,9 @@ class Watcher:
     def _prune_if_quiet(self) -> None:
         if self._prune_since is None:
             return
-        if len(self.settler) and self._clock() - self._prune_since < self._prune_hold_s:
+        now = self._clock()
+        settling = len(self.settler) or now - self._last_left < PRUNE_GRACE_S
+        if settling and now - self._prune_since < self._prune_hold_s:
             return
         self._prune_since = None
         self._check_roots(force=True)  # an unmount just now must not read as deletions

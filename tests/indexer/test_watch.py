@@ -187,6 +187,32 @@ def test_rename_and_folder_rename_keep_clip_ids(
     consistent(reader)
 
 
+def test_a_move_whose_halves_arrive_apart_keeps_its_clip_ids(
+    library_dir: Path, encoder: XClipEncoder, reader: Library, clips: list[Path], tmp_path: Path
+) -> None:
+    """Moved out of the root and back in under a new name a second later: inotify cannot
+    pair the two halves, so the watcher sees a deletion, then a creation (as it does for any
+    rename on a machine too busy to pair them in time). The clips must follow the file."""
+    root, outside = tmp_path / "media", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    shutil.copy(clips[0], root / "take.mp4")
+    shutil.copy(clips[1], root / "stays.mp4")  # an empty root would read as an unmounted share
+    with watching(library_dir, encoder, [root]) as log:
+        before = _settled(reader, root, 2)
+        (root / "take.mp4").rename(outside / "take.mp4")
+        time.sleep(1.0)
+        (outside / "take.mp4").rename(root / "take-final.mp4")
+        expected = {
+            str(root / "take-final.mp4"): before[str(root / "take.mp4")],
+            str(root / "stays.mp4"): before[str(root / "stays.mp4")],
+        }
+        wait_until(lambda: snapshot(reader, root) == expected, "the move to be recorded")
+    assert log.outcomes("moved") == Counter({str(root / "take-final.mp4"): 1})
+    assert not log.outcomes("removed"), "the file was pruned before its other half arrived"
+    consistent(reader)
+
+
 def test_files_leaving_are_pruned_and_a_folder_moving_in_is_indexed(
     library_dir: Path, encoder: XClipEncoder, reader: Library, clips: list[Path], tmp_path: Path
 ) -> None:

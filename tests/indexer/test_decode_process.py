@@ -98,20 +98,23 @@ def test_files_after_a_crash_are_decoded_by_a_new_worker(known_videos) -> None:
 
 
 def test_a_decoder_past_its_time_limit_is_killed(known_videos, monkeypatch) -> None:
-    """Clips keep coming (no stall), but the file takes longer than its limit allows."""
-    monkeypatch.setattr(decode_process, "TIME_LIMIT_PER_VIDEO_S", 0.0)
+    """Clips keep coming (no stall), but the file takes longer than its limit allows: 3 s of
+    stall allowance + 0.04 s per second of video = 4 s for the 25 s file, and a slow consumer
+    takes 1.5 s per event (the worker prefetches one clip, so it waits for us and never
+    stalls; the 3 s allowance leaves room for a busy machine to decode a clip)."""
+    monkeypatch.setattr(decode_process, "TIME_LIMIT_PER_VIDEO_S", 0.04)
     monkeypatch.setattr(decode_process, "PREFETCH_CLIPS", 1)
     video = known_videos["still.mp4"]
-    with decode_process.DecodeWorker(PLAN, stall_s=1.0) as worker:
+    with decode_process.DecodeWorker(PLAN, stall_s=3.0) as worker:
         worker.submit(0, video.path, video.fps, video.duration_s)
         kinds = []
         while (event := worker.next()) is not None:
             kinds.append(event.kind)
             if event.kind == "error":
                 reason = event.payload
-            time.sleep(0.6)  # a slow consumer: the worker is never idle for a whole second
-    assert kinds[-1] == "error" and "clip" in kinds
-    assert reason == "decoder too slow (over 1 s for a 25 s video)"
+            time.sleep(1.5)
+    assert kinds[-1] == "error" and "clip" in kinds and "done" not in kinds
+    assert reason == "decoder too slow (over 4 s for a 25 s video)"
 
 
 def test_paused_worker_makes_no_progress(known_videos) -> None:

@@ -47,13 +47,15 @@ class TextEncoder(Protocol):
 @dataclass(frozen=True)
 class SearchOptions:
     """How to search. ``negatives`` are texts to steer away from (``--not``); ``min_score``
-    drops hits scoring below it; ``only`` restricts the search to matching videos."""
+    drops hits scoring below it; ``only`` restricts the search to matching videos;
+    ``max_rounds`` bounds the re-rank's deepening (``max_depth``)."""
 
     k: int = 10
     rerank: bool = True
     min_score: float | None = None
     negatives: tuple[str, ...] = ()
     only: repo.VideoFilter | None = None
+    max_rounds: int = MAX_ROUNDS
 
 
 def initial_depth(k: int) -> int:
@@ -62,10 +64,10 @@ def initial_depth(k: int) -> int:
     return max(MIN_DEPTH, 10 * k)
 
 
-def max_depth(k: int) -> int:
-    """The most candidates one query re-ranks (over all its rounds): the depth after
-    ``MAX_ROUNDS - 1`` doublings of ``initial_depth(k)``."""
-    return initial_depth(k) * 2 ** (MAX_ROUNDS - 1)
+def max_depth(k: int, rounds: int = MAX_ROUNDS) -> int:
+    """The most candidates one query re-ranks over all its ``rounds``: the depth after
+    ``rounds - 1`` doublings of ``initial_depth(k)``."""
+    return initial_depth(k) * 2 ** (max(1, rounds) - 1)
 
 
 def recall_direction(texts: list[np.ndarray]) -> tuple[np.ndarray, float]:
@@ -105,7 +107,7 @@ def rank_clips(
     if total == 0:
         return []
     depth = min(total, initial_depth(options.k))
-    deepest = min(total, max_depth(options.k))
+    deepest = min(total, max_depth(options.k, options.max_rounds))
     scored: dict[int, float] = {}  # re-ranked so far: a deeper round scores only new clips
     while True:
         scores, ids = vectors.search(direction[None, :], depth, among=among)

@@ -152,13 +152,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shares", default="model,1.0,0.3,0.1")
     parser.add_argument("--rounds", default="1,2,3,4", help="re-rank round bounds to compare")
     parser.add_argument("--model", type=Path, default=None, help="checkpoint folder")
-    parser.add_argument("--smoke", action="store_true", help="tiny model, 600 clips (CI)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny model, 300 clips, 3 queries (CI)"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     from benchmarks.query import build_db
     from clipdex.encoder import XClipEncoder
 
-    clips, count = (600, 4) if args.smoke else (args.clips, args.queries)
+    clips, count = (300, 3) if args.smoke else (args.clips, args.queries)
     model = args.model or checkpoint("tiny" if args.smoke else "base")
     encoder = XClipEncoder(str(model))
     names = queries(count)

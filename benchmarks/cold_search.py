@@ -8,7 +8,9 @@ forced with ``CLIPDEX_QUERY_MODEL=torch``) and the ONNX one. Each run's wall tim
 the timings the command prints under ``CLIPDEX_TIMINGS=1``: "import" (the model runtime's
 modules), "load" (the model), "query" (the search), and "rest" (Python's start and exit, which
 for the torch path includes tearing torch down, clipdex's modules, opening the library).
-Medians are reported, and whether both paths returned the same hits.
+Medians are reported, and whether both paths returned the same hits. One more ONNX-path run
+under ``python -X importtime`` splits the imports by package (``import_breakdown``: the heavy
+libraries "rest" holds), with the importtime overhead included.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 QUERY = "a dog jumping into a lake"
 STAGES = ("rest", "import", "load", "query")
 PATHS = {"torch": {"CLIPDEX_QUERY_MODEL": "torch"}, "onnx": {}}
+# The libraries whose import a cold search pays for, reported apart by ``import_breakdown``.
+HEAVY = ("numpy", "sqlalchemy", "faiss", "onnxruntime", "tokenizers", "click")
 SCORE_TOLERANCE = 1e-5
 
 
@@ -50,8 +54,7 @@ def build_library(folder: Path, model: Path, clips: int) -> None:
     write_query_model(encoder, folder, digest)
 
 
-def cold_search(library: Path, extra_env: dict[str, str]) -> tuple[dict[str, float], list]:
-    """One ``clipdex search`` in a new process: its stage times (seconds) and its hits."""
+def search_env(library: Path, extra_env: dict[str, str]) -> dict[str, str]:
     env = dict(
         os.environ,
         PYTHONPATH=str(REPO),
@@ -64,6 +67,12 @@ def cold_search(library: Path, extra_env: dict[str, str]) -> tuple[dict[str, flo
     for name in ("CLIPDEX_MODEL", "CLIPDEX_DB_URL", "CLIPDEX_QUERY_MODEL"):
         if name not in extra_env:
             env.pop(name, None)
+    return env
+
+
+def cold_search(library: Path, extra_env: dict[str, str]) -> tuple[dict[str, float], list]:
+    """One ``clipdex search`` in a new process: its stage times (seconds) and its hits."""
+    env = search_env(library, extra_env)
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "clipdex", "search", QUERY, "--json"],
@@ -83,6 +92,39 @@ def cold_search(library: Path, extra_env: dict[str, str]) -> tuple[dict[str, flo
     times["rest"] = wall - sum(times.values())
     times["total"] = wall
     return times, json.loads(result.stdout)["hits"]
+
+
+def import_breakdown(library: Path) -> dict[str, float]:
+    """Seconds spent importing each HEAVY package, everything imported ("all"), and clipdex's
+    own packages with what they import that is not HEAVY ("other"), in one ONNX-path search
+    under ``-X importtime``."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "clipdex", "search", QUERY, "--json"],
+        capture_output=True,
+        text=True,
+        env=search_env(library, {}),
+        cwd=REPO,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"clipdex search failed: {result.stderr[-2000:]}")
+    packages: dict[str, float] = {}
+    total = 0.0
+    for line in result.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        _, cumulative, name = line.split("|")
+        seconds = int(cumulative) / 1e6
+        if not name.startswith("  "):  # a top-level import: its time includes its children's
+            total += seconds
+        name = name.strip()
+        if name in HEAVY and name not in packages:
+            packages[name] = seconds
+    return {
+        **{name: round(packages.get(name, 0.0), 3) for name in HEAVY},
+        "other": round(total - sum(packages.values()), 3),
+        "all": round(total, 3),
+    }
 
 
 def same_hits(a: list, b: list) -> bool:
@@ -110,6 +152,7 @@ def main(argv: list[str] | None = None) -> None:
                 times, found = cold_search(library, env)
                 timings[name].append(times)
                 hits[name] = found
+        imports = import_breakdown(library)
     results = []
     for name, runs_of in timings.items():
         medians = {
@@ -121,6 +164,10 @@ def main(argv: list[str] | None = None) -> None:
     rows = [[r["path"], *(f"{r[f'{s}_s']:.3f}" for s in (*STAGES, "total"))] for r in results]
     print(table(["path", *(f"{s} s" for s in STAGES), "total s (median)"], rows))
     print(f"same hits on both paths: {identical}")
+    print(
+        "imports of the ONNX path (s, under -X importtime): "
+        + ", ".join(f"{name} {seconds:.3f}" for name, seconds in imports.items())
+    )
     name = "cold_search"
     path = write(
         f"{name}-smoke" if args.smoke and not args.out else name,
@@ -131,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
             "query": QUERY,
             "same_hits": identical,
             "results": results,
+            "onnx_imports_s": imports,
         },
         args.out,
     )

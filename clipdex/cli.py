@@ -58,8 +58,23 @@ class ClipdexGroup(click.Group):
     """The group whose errors all look alike: ``clipdex: error: ...`` on one line, exit 2.
 
     Click prints usage errors as a "Usage:" block and "Error: ..."; doing it here rather than in
-    ``main`` gives CliRunner (the tests) exactly what a user sees.
+    ``main`` gives CliRunner (the tests) exactly what a user sees. Commands named in
+    ``lazy_commands`` (``clipdex.commands.register_lazily``) are imported when first asked for.
     """
+
+    lazy_commands: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in self.lazy_commands:
+            from clipdex.commands import load
+
+            command = load(cmd_name)
+            self.add_command(command, cmd_name)
+        return command
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
@@ -314,7 +329,10 @@ def build_cli() -> click.Group:
 
 
 def main() -> None:
-    app = build_cli()
+    from clipdex.commands import register_lazily
+
+    register_lazily(cli)  # a command's imports are paid only when it runs
+    app = cli
     try:
         app.main(prog_name="clipdex")
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no tracebacks

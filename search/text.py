@@ -24,7 +24,14 @@ from storage.library import Library
 logger = logging.getLogger(__name__)
 
 MIN_DEPTH = 50
-MAX_DEPTH = 2000
+# The bound on a query's re-rank, whatever the model's weights do: at most MAX_ROUNDS rounds,
+# the depth doubling between them, so at most ``max_depth(k)`` = 4 x ``initial_depth(k)``
+# candidates are fetched and re-ranked (400 for k = 10). The stopping rule (``_stable``) is an
+# estimate that random weights never satisfy (their prompts swamp the text: the re-rank is
+# uncorrelated with recall), and before this bound a query doubled its depth up to 2,000
+# candidates (1.5 s cold at 400k clips, issue 16). benchmarks/deepening.py measures how often
+# the bounded top k equals an exhaustive re-rank of every clip.
+MAX_ROUNDS = 3
 
 
 class TextEncoder(Protocol):
@@ -40,19 +47,27 @@ class TextEncoder(Protocol):
 @dataclass(frozen=True)
 class SearchOptions:
     """How to search. ``negatives`` are texts to steer away from (``--not``); ``min_score``
-    drops hits scoring below it; ``only`` restricts the search to matching videos."""
+    drops hits scoring below it; ``only`` restricts the search to matching videos;
+    ``max_rounds`` bounds the re-rank's deepening (``max_depth``)."""
 
     k: int = 10
     rerank: bool = True
     min_score: float | None = None
     negatives: tuple[str, ...] = ()
     only: repo.VideoFilter | None = None
+    max_rounds: int = MAX_ROUNDS
 
 
 def initial_depth(k: int) -> int:
     """How many candidates the re-rank starts with: ten per wanted hit (merging adjacent clips
     consumes candidates), at least MIN_DEPTH."""
     return max(MIN_DEPTH, 10 * k)
+
+
+def max_depth(k: int, rounds: int = MAX_ROUNDS) -> int:
+    """The most candidates one query re-ranks over all its ``rounds``: the depth after
+    ``rounds - 1`` doublings of ``initial_depth(k)``."""
+    return initial_depth(k) * 2 ** (max(1, rounds) - 1)
 
 
 def recall_direction(texts: list[np.ndarray]) -> tuple[np.ndarray, float]:
@@ -92,6 +107,7 @@ def rank_clips(
     if total == 0:
         return []
     depth = min(total, initial_depth(options.k))
+    deepest = min(total, max_depth(options.k, options.max_rounds))
     scored: dict[int, float] = {}  # re-ranked so far: a deeper round scores only new clips
     while True:
         scores, ids = vectors.search(direction[None, :], depth, among=among)
@@ -102,9 +118,9 @@ def rank_clips(
         reranked = sorted(
             ((i, scored[i]) for i, _ in found if i in scored), key=lambda pair: -pair[1]
         )
-        if depth >= min(total, MAX_DEPTH) or _stable(found, reranked, options.k):
+        if depth >= deepest or _stable(found, reranked, options.k):
             return reranked
-        depth = min(total, MAX_DEPTH, depth * 2)
+        depth = min(deepest, depth * 2)
 
 
 def _matching_ids(library: Library, only: repo.VideoFilter | None) -> np.ndarray | None:

@@ -1,13 +1,41 @@
-"""One module per command; ``register`` adds them to the ``clipdex`` group."""
+"""One module per command; ``register`` adds them to the ``clipdex`` group.
+
+The ``clipdex`` script registers them lazily (``register_lazily``): a command's module, and
+what it imports at the top, is imported only when that command runs, so ``clipdex search``
+pays for no other command's imports (the server's, the watcher's, the indexer's).
+"""
 
 from __future__ import annotations
 
+import importlib
+
 import click
+
+# Command name -> its module, in the order of ``clipdex --help``.
+MODULES = {
+    "index": "clipdex.commands.index",
+    "search": "clipdex.commands.search",
+    "similar": "clipdex.commands.similar",
+    "dedup": "clipdex.commands.dedup",
+    "clips": "clipdex.commands.clips",
+    "status": "clipdex.commands.status",
+    "watch": "clipdex.commands.watch",
+    "serve": "clipdex.commands.serve",
+    "eval": "clipdex.commands.eval",
+}
+
+
+def load(name: str) -> click.Command:
+    """The command ``name`` (a key of MODULES), importing its module."""
+    return importlib.import_module(MODULES[name]).command
 
 
 def register(group: click.Group) -> None:
-    from clipdex.commands import clips, dedup, index, search, serve, similar, status, watch
-    from clipdex.commands import eval as evaluate
+    """Add every command to ``group`` now (tests and tools that inspect ``group.commands``)."""
+    for name in MODULES:
+        group.add_command(load(name))
 
-    for module in (index, search, similar, dedup, clips, status, watch, serve, evaluate):
-        group.add_command(module.command)
+
+def register_lazily(group: click.Group) -> None:
+    """Let ``group`` (a ``clipdex.cli.ClipdexGroup``) import each command when it is asked for."""
+    group.lazy_commands = dict(MODULES)

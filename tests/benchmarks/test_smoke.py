@@ -64,3 +64,24 @@ def test_cold_search_benchmark_smoke(tmp_path, capsys, monkeypatch) -> None:
         assert r["runs"] == 1 and r["total_s"] > 0 and r["query_s"] > 0 and r["load_s"] > 0
         assert abs(r["rest_s"] + r["import_s"] + r["load_s"] + r["query_s"] - r["total_s"]) < 0.5
     assert "same hits on both paths: True" in capsys.readouterr().out
+
+
+def test_deepening_benchmark_smoke(tmp_path, capsys) -> None:
+    from benchmarks import deepening
+
+    out = tmp_path / "deepening.json"
+    deepening.main(["--smoke", "--shares", "model,0.1", "--rounds", "1,3", "--out", str(out)])
+    results = json.loads(out.read_text())["results"]
+    assert [(r["share"], r["max_rounds"]) for r in results] == [
+        ("model", 1),
+        ("model", 3),
+        ("0.1", 1),
+        ("0.1", 3),
+    ]
+    for r in results:
+        assert (
+            0 < r["candidates_max"] <= r["bound_candidates"] and r["rounds_max"] <= r["max_rounds"]
+        )
+        assert 0 <= r["same_top_k"] <= r["queries"]
+    assert abs(results[2]["measured_share"] - 0.1) < 1e-3  # the stand-in's share is as asked
+    assert "same top k" in capsys.readouterr().out

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from search.hits import hits_for, merge_top
-from search.text import SearchOptions, search_text
+from search.text import MAX_ROUNDS, SearchOptions, max_depth, search_text
 from storage import repository as repo
 from storage.library import Library
 from storage.repository import ClipRecord
@@ -79,6 +79,45 @@ def test_deeper_rounds_rerank_only_new_clips_and_match_an_exhaustive_rerank(tmp_
         (h.path, h.start_s, h.end_s) for h in expected
     ]
     assert [h.score for h in hits] == [h.score for h in expected]
+
+
+class SwampingEncoder(ShiftingEncoder):
+    """Re-ranked score = recall cosine + a per-clip shift ten times the recall scores' spread:
+    the stopping estimate is never met (as with random X-CLIP weights), so only the bound
+    stops the deepening."""
+
+    def rerank(self, text, features, video_embeddings) -> np.ndarray:
+        self.calls.append(len(features))
+        return video_embeddings @ self.query + 10 * _shift(video_embeddings)
+
+
+def test_the_deepening_stops_at_its_bound_whatever_the_rerank_does(tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    query = _unit(rng.standard_normal(DIM))
+    with Library.open(tmp_path / "lib") as library:
+        library.bind(small_settings())
+        with library.session() as session, session.begin():
+            for v in range(50):
+                clips = [
+                    ClipRecord(
+                        3.0 * c,
+                        3.0 * c + 2.0,
+                        _unit(query + 0.05 * rng.standard_normal(DIM)),
+                        rng.standard_normal((4, DIM)).astype(np.float32),
+                    )
+                    for c in range(20)
+                ]
+                repo.save_indexed_video(video_record(f"/m/{v:02}.mp4"), clips, session=session)
+        assert len(library.vectors()) == 1000
+        for k, rounds in ((10, MAX_ROUNDS), (10, 4), (5, 2), (10, 1)):
+            encoder = SwampingEncoder(query)
+            hits = search_text(library, encoder, "q", SearchOptions(k=k, max_rounds=rounds))
+            assert len(hits) == k
+            # Each round doubles the depth and scores only the clips new to it, up to the bound.
+            first = max(50, 10 * k)
+            assert encoder.calls == [first] + [first * 2**r for r in range(rounds - 1)]
+            assert sum(encoder.calls) == max_depth(k, rounds) < 1000
+    assert max_depth(10) == 400 and MAX_ROUNDS == 3
 
 
 class ArithmeticEncoder:

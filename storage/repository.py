@@ -373,6 +373,23 @@ def clips_of_video(video_id: int, *, session: Session) -> list[Clip]:
     )
 
 
+def clip_at(video_id: int, time_s: float, *, session: Session) -> int | None:
+    """The id of the clip of a video playing at ``time_s`` (the last one starting at or before
+    it, else the first), or None for a video without clips."""
+    order = (Clip.start_s.desc(), Clip.id)
+    found = session.scalar(
+        select(Clip.id)
+        .where(Clip.video_id == video_id, Clip.start_s <= time_s)
+        .order_by(*order)
+        .limit(1)
+    )
+    if found is None:
+        found = session.scalar(
+            select(Clip.id).where(Clip.video_id == video_id).order_by(Clip.start_s).limit(1)
+        )
+    return found
+
+
 def clip_hits(clip_ids: list[int], *, session: Session) -> dict[int, ClipHit]:
     """Path and time range of each clip id that still exists (vanished ids are left out)."""
     hits: dict[int, ClipHit] = {}

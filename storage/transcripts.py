@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Select, bindparam, case, delete, func, insert, literal_column, select, table
 from sqlalchemy.orm import Session
@@ -34,7 +34,8 @@ _MARKED = re.compile(f"{_OPEN}([^{_CLOSE}]*){_CLOSE}")
 class TranscriptMatch:
     """A line that matched a query: where it is, what it says, and how well it matched.
 
-    ``marks`` are (start, end) character offsets into ``text`` of the words that matched.
+    ``marks`` are (start, end) character offsets into ``text`` of the words that matched;
+    ``coverage`` is the share of the query's words and phrases the line has (phrases always).
     """
 
     line_id: int
@@ -47,6 +48,7 @@ class TranscriptMatch:
     language: str | None
     score: float
     marks: tuple[tuple[int, int], ...]
+    coverage: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,33 @@ def search_transcripts(
     )
     score = literal_column("score")
     statement = statement.order_by(score.desc(), TranscriptLineRow.id).limit(limit)
-    return [_match(row) for row in session.execute(statement)]
+    matches = [_match(row) for row in session.execute(statement)]
+    units = len(query.phrases) + len(query.words)
+    if units == 1 or not matches:
+        return matches
+    found = {m.line_id: len(query.phrases) for m in matches}
+    for word in query.words:
+        for line_id in _lines_with(word, list(found), session):
+            found[line_id] += 1
+    return [replace(m, coverage=found[m.line_id] / units) for m in matches]
+
+
+def _lines_with(word: str, line_ids: list[int], session: Session) -> list[int]:
+    """Which of ``line_ids`` contain ``word`` (by stem), through the full-text index."""
+    single = FullTextQuery((), (word,))
+    if session.get_bind().dialect.name == "postgresql":
+        vector = func.to_tsvector(PG_CONFIG, TranscriptLineRow.text)
+        statement = select(TranscriptLineRow.id).where(vector.op("@@")(pg_tsquery(single)))
+        statement = statement.where(TranscriptLineRow.id.in_(line_ids))
+    else:
+        rowid = literal_column(f"{FULL_TEXT_TABLE}.rowid")
+        statement = (
+            select(rowid)
+            .select_from(table(FULL_TEXT_TABLE))
+            .where(literal_column(FULL_TEXT_TABLE).op("MATCH")(fts5_expression(single)))
+            .where(rowid.in_(line_ids))
+        )
+    return list(session.scalars(statement))
 
 
 def _columns() -> tuple:

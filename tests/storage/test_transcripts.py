@@ -156,3 +156,23 @@ def test_an_empty_library_has_no_transcripts(library: Library, rng: np.random.Ge
     with library.session() as session:
         assert not tr.has_transcripts(session=session)
         assert tr.transcript_counts(session=session) == tr.TranscriptCounts(0, 0, 1, 0)
+
+
+def test_coverage_is_the_share_of_query_words_a_line_has(library: Library, two) -> None:
+    coverage = {m.text: m.coverage for m in _search(library, "minister inflation autumn")}
+    assert coverage == {
+        "The minister says inflation is falling.": pytest.approx(2 / 3),
+        "Falling leaves in autumn": pytest.approx(1 / 3),
+        "Inflation? Not in my kitchen.": pytest.approx(1 / 3),
+    }
+    (match,) = _search(library, '"inflation is falling" minister kitchen')
+    assert match.coverage == pytest.approx(2 / 3)
+    assert _search(library, "falls")[0].coverage == 1.0
+
+
+def test_clip_at_a_time(library: Library, rng: np.random.Generator) -> None:
+    video_id, clip_ids = add_video(library, "/m/a.mp4", 3, rng)  # clips of 2 s
+    with library.session() as session:
+        found = [repository.clip_at(video_id, t, session=session) for t in (0.0, 3.9, 4.0, 99)]
+        assert repository.clip_at(12345, 1.0, session=session) is None
+    assert found == [clip_ids[0], clip_ids[1], clip_ids[2], clip_ids[2]]

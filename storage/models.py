@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.sql import expression
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.transcript import SOURCES
@@ -88,6 +90,12 @@ class LibraryRow(Base):
     max_clip_s: Mapped[float] = mapped_column(Float)
     shot_threshold: Mapped[float] = mapped_column(Float)
     generation: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # Speech recognition: off, auto (files without subtitle text) or always; and the
+    # faster-whisper model it was turned on with (revision 0005).
+    speech_mode: Mapped[str] = mapped_column(
+        String(8), default="off", server_default=text("'off'")
+    )
+    speech_model: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -120,6 +128,11 @@ class Video(Base):
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     indexed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Whether the text stage considered this file with speech on (listened, or found subtitles
+    # that made listening unnecessary); false files are listened to once speech is turned on.
+    speech_checked: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=expression.false()
+    )
 
     def __repr__(self) -> str:
         return f"Video(id={self.id!r}, path={self.path!r}, status={self.status!r})"

@@ -51,18 +51,30 @@ def find_sidecars(video: Path) -> list[Sidecar]:
 
 def sidecars_in(video: Path, names: list[str]) -> list[Sidecar]:
     """The sidecars of ``video`` among ``names``, the sorted listing of its folder."""
+    found = [_named(video, name) for name in names]
+    return [s for s in found if s is not None and s.path.is_file()]
+
+
+def is_sidecar_name(name: str) -> bool:
+    return Path(name).suffix.lower() in SIDECAR_EXTENSIONS
+
+
+def is_sidecar_of(video: Path, sidecar: Path) -> bool:
+    """Whether ``sidecar`` (present or not) is named as a sidecar of ``video``."""
+    return sidecar.parent == video.parent and _named(video, sidecar.name) is not None
+
+
+def _named(video: Path, name: str) -> Sidecar | None:
     stem = video.stem
-    found = []
-    for name in names:
-        path = video.parent / name
-        if path.suffix.lower() not in SIDECAR_EXTENSIONS or not name.startswith(stem + "."):
-            continue
-        middle = name[len(stem) + 1 : -len(path.suffix)]
-        if middle == "":
-            found.append(Sidecar(path, None))
-        elif _LANGUAGE.match(middle):
-            found.append(Sidecar(path, middle.replace("_", "-")))
-    return [s for s in found if s.path.is_file()]
+    suffix = Path(name).suffix
+    if suffix.lower() not in SIDECAR_EXTENSIONS or not name.startswith(stem + "."):
+        return None
+    middle = name[len(stem) + 1 : -len(suffix)]
+    if middle == "":
+        return Sidecar(video.parent / name, None)
+    if _LANGUAGE.match(middle):
+        return Sidecar(video.parent / name, middle.replace("_", "-"))
+    return None
 
 
 def read_sidecar(sidecar: Sidecar) -> list[TranscriptLine]:

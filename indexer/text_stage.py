@@ -42,6 +42,10 @@ class TextStage:
         transcript_repo.copy_transcript(source.id, target_id, session=session)
         speech_settings.set_speech_checked(target_id, source.speech_checked, session=session)
 
+    def forget_folder(self, folder: Path) -> None:
+        """A sidecar in ``folder`` appeared, changed or left: list it again."""
+        self.reader.sidecars.forget(folder)
+
     def refresh(self, video: Video, session_factory) -> TextResult | None:
         """Bring the text of an indexed file whose pictures are unchanged up to date: its
         sidecar lines from the sidecars there now, and its speech if speech is on and the file

@@ -73,7 +73,19 @@ class WhisperRecognizer:
         return lines
 
 
+# Loaded models by (name, threads): a process that indexes twice (tests, an embedding caller)
+# loads a model once.
+_LOADED: dict[tuple[str, int], object] = {}
+
+
 def _load(name: str, threads: int):
+    key = (name, threads)
+    if key not in _LOADED:
+        _LOADED[key] = _load_model(name, threads)
+    return _LOADED[key]
+
+
+def _load_model(name: str, threads: int):
     try:
         from faster_whisper import WhisperModel
     except ImportError:

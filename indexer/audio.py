@@ -9,10 +9,13 @@ its worker process and its crash containment unchanged.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+
+from indexer.timeline import stream_start_s, video_origin_s
 
 SAMPLE_RATE = 16_000
 # The longest audio decoded for recognition: 16 kHz float32 is 230 MB per hour, and longer
@@ -31,6 +34,14 @@ class AudioError(Exception):
         self.samples = samples if samples is not None else np.zeros(0, np.float32)
 
 
+@dataclass(frozen=True)
+class Audio:
+    """Samples at SAMPLE_RATE, and where the first one plays on the clips' timeline."""
+
+    samples: np.ndarray
+    start_s: float = 0.0
+
+
 def has_audio(path: Path) -> bool:
     """Whether ``path`` has an audio stream (False when it cannot be opened)."""
     try:
@@ -40,9 +51,9 @@ def has_audio(path: Path) -> bool:
         return False
 
 
-def decode_audio(path: Path, *, max_s: float = MAX_AUDIO_S) -> np.ndarray | None:
-    """The first audio track as 16 kHz mono float32 in [-1, 1]; None when there is no audio
-    stream. Raises AudioError when the track cannot be decoded (with what came before)."""
+def decode_audio(path: Path, *, max_s: float = MAX_AUDIO_S) -> Audio | None:
+    """The first audio track as 16 kHz mono float32 in [-1, 1], with its start on the clips'
+    timeline; None when there is no audio stream. Raises AudioError when the track cannot be decoded (with what came before)."""
     chunks: list[np.ndarray] = []
     try:
         container = av.open(str(path))
@@ -52,6 +63,7 @@ def decode_audio(path: Path, *, max_s: float = MAX_AUDIO_S) -> np.ndarray | None
         if not container.streams.audio:
             return None
         stream = container.streams.audio[0]
+        start_s = stream_start_s(stream) - video_origin_s(container)
         stream.thread_type = "AUTO"
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         limit = int(max_s * SAMPLE_RATE)
@@ -71,4 +83,4 @@ def decode_audio(path: Path, *, max_s: float = MAX_AUDIO_S) -> np.ndarray | None
             samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
             raise AudioError(path, f"audio failed to decode ({exc})", samples) from None
     samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    return np.ascontiguousarray(samples[:limit], dtype=np.float32)
+    return Audio(np.ascontiguousarray(samples[:limit], dtype=np.float32), start_s)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import av
 
+from indexer.timeline import video_origin_s
 from storage.transcript import SOURCE_SUBTITLES, TranscriptLine
 
 logger = logging.getLogger(__name__)
@@ -64,11 +65,12 @@ def _read_streams(container, streams, result: EmbeddedText) -> None:
     # One demux pass over the subtitle streams only: the video and audio packets are skipped
     # by the demuxer without being decoded, so this costs a read of the file, not a decode.
     languages = {s.index: _language(s) for s in streams}
+    origin_s = video_origin_s(container)
     try:
         for packet in container.demux(*streams):
             if packet.pts is None or packet.time_base is None:
                 continue  # the flush packet at the end of each stream
-            start_s = float(packet.pts * packet.time_base)
+            start_s = max(0.0, float(packet.pts * packet.time_base) - origin_s)
             duration_s = float(packet.duration * packet.time_base) if packet.duration else 0.0
             for rect in packet.decode():
                 text = _plain(rect)

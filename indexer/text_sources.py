@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from indexer.audio import MAX_AUDIO_S, SAMPLE_RATE, AudioError, decode_audio
+from indexer.audio import MAX_AUDIO_S, SAMPLE_RATE, Audio, AudioError, decode_audio
 from indexer.sidecars import Sidecar, SidecarError, read_sidecar, sidecars_in
 from indexer.subtitle_streams import read_subtitle_streams
-from storage.transcript import SOURCE_SIDECAR, TranscriptLine
+from storage.transcript import TranscriptLine
 
 logger = logging.getLogger(__name__)
 
@@ -116,22 +116,23 @@ class TextReader:
 
     def _listen(self, path: Path, result: TextResult) -> None:
         try:
-            samples = decode_audio(path)
+            audio = decode_audio(path)
         except AudioError as exc:
             result.notes.append(exc.reason)
-            samples = exc.samples if exc.samples.size else None
-        if samples is None or not samples.size:
+            audio = Audio(exc.samples) if exc.samples.size else None
+        if audio is None or not audio.samples.size:
             return
-        if samples.size >= int(MAX_AUDIO_S * SAMPLE_RATE):
+        if audio.samples.size >= int(MAX_AUDIO_S * SAMPLE_RATE):
             result.notes.append(f"speech recognised in the first {MAX_AUDIO_S / 3600:g} hours only")
         try:
-            result.lines.extend(self.recognizer.transcribe(samples))
+            heard = self.recognizer.transcribe(audio.samples)
         except Exception as exc:  # noqa: BLE001 - the pictures are indexed whatever the model did
             logger.debug("speech recognition failed on %s", path, exc_info=True)
             result.notes.append(f"speech recognition failed ({type(exc).__name__}: {exc})")
             return
+        shift = audio.start_s
+        result.lines.extend(
+            replace(line, start_s=max(0.0, line.start_s + shift), end_s=max(0.0, line.end_s + shift))
+            for line in heard
+        )
         result.transcribed = True
-
-
-def sidecar_lines(lines: list[TranscriptLine]) -> list[TranscriptLine]:
-    return [line for line in lines if line.source == SOURCE_SIDECAR]

@@ -104,7 +104,9 @@ def read_sidecar(sidecar: Sidecar) -> list[TranscriptLine]:
         if not text or event.end < event.start:
             continue
         lines.append(
-            TranscriptLine(event.start / 1000, event.end / 1000, text, SOURCE_SIDECAR, sidecar.language)
+            TranscriptLine(
+                event.start / 1000, event.end / 1000, text, SOURCE_SIDECAR, sidecar.language
+            )
         )
     lines.sort(key=lambda line: (line.start_s, line.end_s))
     return lines

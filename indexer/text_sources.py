@@ -132,7 +132,9 @@ class TextReader:
             return
         shift = audio.start_s
         result.lines.extend(
-            replace(line, start_s=max(0.0, line.start_s + shift), end_s=max(0.0, line.end_s + shift))
+            replace(
+                line, start_s=max(0.0, line.start_s + shift), end_s=max(0.0, line.end_s + shift)
+            )
             for line in heard
         )
         result.transcribed = True

@@ -26,8 +26,8 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.sql import expression
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import expression
 
 from storage.transcript import SOURCES
 
@@ -92,9 +92,7 @@ class LibraryRow(Base):
     generation: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     # Speech recognition: off, auto (files without subtitle text) or always; and the
     # faster-whisper model it was turned on with (revision 0005).
-    speech_mode: Mapped[str] = mapped_column(
-        String(8), default="off", server_default=text("'off'")
-    )
+    speech_mode: Mapped[str] = mapped_column(String(8), default="off", server_default=text("'off'"))
     speech_model: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

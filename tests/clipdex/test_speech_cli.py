@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from storage import speech_settings, transcripts
 from storage import repository as repo
+from storage import speech_settings, transcripts
 from storage.library import Library
 from tests.support.cli import run, run_json
 from tests.support.speech import spoken_video, write_srt
@@ -130,9 +130,7 @@ def test_a_broken_audio_track_is_a_note_and_the_pictures_are_indexed(
     assert f"note {broken}: audio failed to decode" in result.stderr
 
 
-def test_a_speech_model_that_cannot_load_is_one_line_and_exit_2(
-    tmp_path: Path, originals
-) -> None:
+def test_a_speech_model_that_cannot_load_is_one_line_and_exit_2(tmp_path: Path, originals) -> None:
     videos = tmp_path / "videos"
     videos.mkdir()
     shutil.copy(originals["spoken"], videos / "spoken.mp4")

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from storage.transcript import SOURCE_SPEECH, TranscriptLine
+
+if TYPE_CHECKING:  # the CLI imports this module for its error type: keep that import light
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from logging.config import fileConfig
 from sqlalchemy import Connection, create_engine, pool
 
 from alembic import context
-from storage.models import Base
+from storage.models import Base, is_modelled
 
 DEFAULT_URL = "sqlite:///clipdex.db"
 
@@ -38,7 +38,13 @@ def database_url() -> str:
 
 def _configure(**kwargs: object) -> None:
     # render_as_batch: SQLite cannot ALTER most things, batch mode copies the table instead.
-    context.configure(target_metadata=target_metadata, render_as_batch=True, **kwargs)
+    # include_name: autogenerate leaves alone the full-text index, which the models do not describe.
+    context.configure(
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        include_name=is_modelled,
+        **kwargs,
+    )
 
 
 def run_migrations_offline() -> None:

@@ -132,6 +132,7 @@ def _typed_errors(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from clipdex.encoder import ModelLoadError
+        from clipdex.speech_model import SpeechModelError
         from indexer.errors import VideoOpenError
         from storage.errors import LibraryWriteError, StorageError
 
@@ -142,7 +143,7 @@ def _typed_errors(func: Callable) -> Callable:
             if ctx and ctx.debug:
                 raise
             raise ClipdexError(str(exc), EXIT_CANNOT_WRITE) from exc
-        except (ModelLoadError, StorageError, VideoOpenError, ValueError) as exc:
+        except (ModelLoadError, SpeechModelError, StorageError, VideoOpenError, ValueError) as exc:
             if ctx and ctx.debug:
                 raise
             raise ClipdexError(str(exc)) from exc

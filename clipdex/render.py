@@ -58,3 +58,30 @@ def table(
                 cells.append(text.ljust(widths[i]))
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def snippet(text: str, marks: Sequence[Sequence[int]], width: int = 48) -> str:
+    """A short piece of ``text`` around its first marked words, each marked word in
+    ``*stars*``, cut at word boundaries with an ellipsis where text was left out."""
+    if not marks:
+        return _shortened(text, width)
+    begin = max(0, marks[0][0] - width // 4)
+    if begin:
+        space = text.rfind(" ", 0, begin)
+        begin = space + 1 if space >= 0 else begin
+    pieces, cursor = [], begin
+    for start, end in marks:
+        if start < cursor:
+            continue
+        pieces += [text[cursor:start], "*", text[start:end], "*"]
+        cursor = end
+    pieces.append(text[cursor:])
+    shown = _shortened("".join(pieces), width + 2 * len(marks))
+    return ("…" if begin else "") + shown
+
+
+def _shortened(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    cut = text.rfind(" ", 0, width)
+    return text[: cut if cut > width // 2 else width].rstrip() + "…"

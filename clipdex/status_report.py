@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from storage import repository as repo
+from storage import transcripts
 from storage.library import Library
 
 
 def library_status(library: Library) -> dict:
     """Model, counts, failed and partial files and generation; the database URL has its
     password masked. ``partial`` lists indexed files that could be read only in part, with the
-    reason; they are counted in ``videos``."""
+    reason; they are counted in ``videos``. ``transcripts`` counts indexed videos by what their
+    lines came from: ``speech`` recognised, ``subtitles`` (embedded or a sidecar file; a video
+    with both kinds of lines counts in both), ``neither`` (no lines), and all ``lines``."""
     settings = library.settings
     with library.session() as session:
         videos, clips, _ = repo.counts(session=session)
         failed = [{"path": v.path, "error": v.error} for v in repo.failed_videos(session=session)]
         partial = [{"path": v.path, "error": v.error} for v in repo.partial_videos(session=session)]
+        text = transcripts.transcript_counts(session=session)
     info = {
         "library": str(library.folder),
         "database": library.engine.url.render_as_string(),  # password masked
@@ -24,6 +28,12 @@ def library_status(library: Library) -> dict:
         "failed": failed,
         "partial": partial,
         "generation": library.generation(),
+        "transcripts": {
+            "speech": text.speech,
+            "subtitles": text.subtitles,
+            "neither": text.neither,
+            "lines": text.lines,
+        },
     }
     if settings:
         info["clip_seconds"] = {

@@ -29,6 +29,7 @@ from indexer.preprocess import to_pixel_values
 from indexer.presence import is_missing, is_vacant
 from indexer.probe import VideoInfo, probe
 from indexer.sampling import ClipFrames, SamplingPlan, iter_clips
+from indexer.text_stage import TextStage
 from storage import frame_hashes as hash_repo
 from storage import repository as repo
 from storage.codec import decode_embedding, decode_features
@@ -89,6 +90,10 @@ class IndexReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     partial: list[tuple[str, str]] = field(default_factory=list)
     unavailable: dict[str, int] = field(default_factory=dict)
+    # The text stage's counts (indexer/text_stage.py): files whose speech was recognised, and
+    # (path, note) pairs on audio or subtitles that were skipped or failed (pictures indexed).
+    transcribed: int = 0
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -128,8 +133,11 @@ class Indexer:
         observer: IndexObserver | None = None,
         decode_in_worker: bool = True,
         stall_s: float = DEFAULT_STALL_S,
+        text: TextStage | None = None,
     ) -> None:
         self.library = library
+        # Subtitles are always read; speech only when the stage's reader has it on.
+        self.text = text or TextStage()
         self.settings = settings
         self.encoder = encoder
         self.batch_clips = batch_clips
@@ -241,6 +249,7 @@ class Indexer:
                 and not _was_unreadable(row)  # chmod changes neither: try it again
             ):
                 report.skipped += 1
+                self._refresh_text(row, report)
                 self.observer.file_done(path, "skipped")
                 return "skipped"
         try:
@@ -323,6 +332,7 @@ class Indexer:
                 logger.info("moved %s -> %s", gone[0].path, path)
                 origin = gone[0].path
                 repo.move_video(gone[0], path, state.size_bytes, state.mtime_ns, session=session)
+                moved = gone[0]
                 outcome = "moved"
                 report.moved += 1
             else:
@@ -344,12 +354,16 @@ class Indexer:
                     record, clips, partial=source.error, session=session
                 )
                 hash_repo.copy_frame_hashes(source.id, video.id, session=session)
+                self.text.copy(source, video.id, session=session)
+                moved = None
                 report.indexed += 1
                 report.clips_added += len(clips)
                 outcome = "copied"
                 if source.error:  # a copy of a partial file is just as partial
                     logger.warning("partial %s: %s", path, source.error)
                     report.partial.append((path, source.error))
+        if moved is not None:  # its lines moved with it; the new folder may hold other sidecars
+            self._refresh_text(moved, report)
         self.observer.file_done(state.path, outcome, origin)
         return True
 
@@ -366,9 +380,12 @@ class Indexer:
         info = pending.info
         verdict = judge(info, pending.state.size_bytes, clips[-1].end_s, decoded.stopped)
         record = _record(pending.state, pending.digest, info, verdict.duration_s)
+        text = self.text.read(path)
         with self.library.session() as session, session.begin():
             video = repo.save_indexed_video(record, clips, partial=verdict.partial, session=session)
             hash_repo.save_frame_hashes(video.id, *decoded.hashes.arrays(), session=session)
+            self.text.store(video.id, text, session=session)
+        _count_text(str(path), text, report)
         report.indexed += 1
         report.clips_added += len(clips)
         if verdict.partial:
@@ -389,6 +406,11 @@ class Indexer:
             repo.ClipRecord(c.start_s, c.end_s, embeddings[i], features[i])
             for i, c in enumerate(batch)
         ]
+
+    def _refresh_text(self, row, report: IndexReport) -> None:
+        """Text of a file whose pictures are unchanged: sidecars changed, or speech turned on."""
+        if result := self.text.refresh(row, self.library.session):
+            _count_text(row.path, result, report)
 
     def _has_row(self, path: Path) -> bool:
         with self.library.session() as session:
@@ -421,6 +443,11 @@ UNREADABLE = "cannot read"
 
 def _was_unreadable(row) -> bool:
     return row.status == STATUS_FAILED and (row.error or "").startswith(UNREADABLE)
+
+
+def _count_text(path: str, result, report: IndexReport) -> None:
+    report.transcribed += result.transcribed
+    report.notes.extend((path, note) for note in result.notes)
 
 
 def _record(state: _FileState, digest: str, facts, duration_s: float) -> repo.VideoRecord:
@@ -560,7 +587,10 @@ class _EmbedQueue:
         if file.decoded is None or file.queued:
             return
         del self._files[job]
-        outcome = self._indexer._commit(file.pending, file.records, file.decoded, self._report)
+        # The commit reads the file's text first (speech recognition takes the cores a while):
+        # taking turns with the decoder, the decoder waits for it as for the model.
+        with self._decoder.paused():
+            outcome = self._indexer._commit(file.pending, file.records, file.decoded, self._report)
         self.outcomes.append((job, outcome))
 
 

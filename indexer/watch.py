@@ -44,13 +44,14 @@ from watchdog.events import (
     FileSystemEvent,
 )
 
-from indexer.discover import classify, is_ignored_name, walk
+from indexer.discover import Candidate, classify, is_ignored_name, walk
 from indexer.errors import VideoOpenError
 from indexer.fsevents import EventSource
 from indexer.pipeline import Indexer, IndexObserver, IndexReport
 from indexer.presence import is_missing, is_mount_point, is_vacant, mount_points
 from indexer.probe import probe
 from indexer.settle import DEFAULT_SETTLE_S, Clock, Settler
+from indexer.sidecars import is_sidecar_name, is_sidecar_of
 from storage import repository as repo
 
 logger = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ class Watcher:
             # A folder moved in or created: its files may predate our watch on it.
             for candidate in walk(path, on_error=self._unreadable):
                 self.settler.touch(candidate.path)
-        elif classify(path) is not None:
+        elif classify(path) is not None or is_sidecar_name(path.name):
             self.settler.touch(path)  # only a regular file is taken (see Settler)
 
     def _forget(self, path: Path, is_directory: bool) -> None:
@@ -197,6 +198,8 @@ class Watcher:
             self.settler.forget_under(path)
         else:
             self.settler.forget(path)
+            if is_sidecar_name(path.name) and self._relevant(path):
+                self._sidecar_changed(path)  # removed: its videos lose its lines
         if not self._relevant(path, is_directory) or not (is_directory or classify(path)):
             return  # a temporary file renamed to its final name, a sidecar deleted...
         self._last_left = self._clock()
@@ -223,6 +226,9 @@ class Watcher:
         for path, deferrals in self.settler.due():
             if stop.is_set():
                 return  # the next start's reconcile picks up what is left
+            if is_sidecar_name(path.name) and self._relevant(path):
+                self._sidecar_changed(path)
+                continue
             candidate = classify(path)
             if candidate is None or not self._relevant(path):
                 continue
@@ -231,6 +237,19 @@ class Watcher:
                 self.settler.defer(path, deferrals)
                 continue
             self._changed(self.indexer.index_file(candidate, self.report))
+
+    def _sidecar_changed(self, sidecar: Path) -> None:
+        """A subtitle file appeared, changed or left: bring the text of the indexed videos it
+        belongs to up to date (their pictures are not embedded again)."""
+        self.indexer.text.forget_folder(sidecar.parent)
+        with self.indexer.library.session() as session:
+            videos = [
+                Path(v.path)
+                for v in repo.videos_under([str(sidecar.parent)], session=session)
+                if is_sidecar_of(Path(v.path), sidecar)
+            ]
+        for video in videos:
+            self._changed(self.indexer.index_file(Candidate(video, expected=True), self.report))
 
     def _probes(self, path: Path) -> bool:
         try:

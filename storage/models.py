@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -26,6 +27,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import expression
+
+from storage.transcript import SOURCES
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -38,6 +42,19 @@ NAMING_CONVENTION = {
 STATUS_INDEXED = "indexed"
 STATUS_FAILED = "failed"
 LIBRARY_ROW_ID = 1
+
+# The full-text index of transcript lines is the backend's own (SQLite FTS5 virtual table,
+# triggers and shadow tables; a PostgreSQL expression index), made by migration 0004 and not
+# described by these models; comparing the models with a database leaves them out.
+FULL_TEXT_TABLE = "transcript_fts"
+FULL_TEXT_INDEX = "ix_transcript_lines_text_search"
+
+
+def is_modelled(name: str | None, type_: str, _parents: object = None) -> bool:
+    """Whether a database object is one these models describe (Alembic's ``include_name``)."""
+    if type_ == "table" and name is not None and name.startswith(FULL_TEXT_TABLE):
+        return False
+    return not (type_ == "index" and name == FULL_TEXT_INDEX)
 
 
 def utcnow() -> datetime:
@@ -73,6 +90,10 @@ class LibraryRow(Base):
     max_clip_s: Mapped[float] = mapped_column(Float)
     shot_threshold: Mapped[float] = mapped_column(Float)
     generation: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # Speech recognition: off, auto (files without subtitle text) or always; and the
+    # faster-whisper model it was turned on with (revision 0005).
+    speech_mode: Mapped[str] = mapped_column(String(8), default="off", server_default=text("'off'"))
+    speech_model: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -105,6 +126,11 @@ class Video(Base):
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     indexed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Whether the text stage considered this file with speech on (listened, or found subtitles
+    # that made listening unnecessary); false files are listened to once speech is turned on.
+    speech_checked: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=expression.false()
+    )
 
     def __repr__(self) -> str:
         return f"Video(id={self.id!r}, path={self.path!r}, status={self.status!r})"
@@ -172,3 +198,27 @@ class FrameHashRow(Base):
     times: Mapped[bytes] = mapped_column(LargeBinary)
     hashes: Mapped[bytes] = mapped_column(LargeBinary)
     informative: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TranscriptLineRow(Base):
+    """One line of what a video says (``storage.transcript.TranscriptLine``), with its times.
+
+    Goes with its video (ON DELETE CASCADE) and stays with it when the file moves (same video
+    id). Full-text search reads the backend's index over ``text`` (see ``FULL_TEXT_TABLE``).
+    """
+
+    __tablename__ = "transcript_lines"
+    __table_args__ = (
+        CheckConstraint(
+            "source IN (" + ", ".join(f"'{source}'" for source in SOURCES) + ")", name="source"
+        ),
+        Index("ix_transcript_lines_video_id_start_s", "video_id", "start_s"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(35))
+    text: Mapped[str] = mapped_column(Text)

@@ -30,6 +30,7 @@ from storage.models import (
     Clip,
     ClipTombstone,
     LibraryRow,
+    TranscriptLineRow,
     Video,
     utcnow,
 )
@@ -153,6 +154,13 @@ def _remove_clips(video_id: int, generation: int, session: Session) -> None:
     session.execute(delete(Clip).where(Clip.video_id == video_id))
 
 
+def _forget_content(video_id: int, generation: int, session: Session) -> None:
+    """Remove what a row's old content gave it, before the row describes new content: its
+    clips (tombstoned) and its transcript lines (the caller stores the new file's, if any)."""
+    _remove_clips(video_id, generation, session)
+    session.execute(delete(TranscriptLineRow).where(TranscriptLineRow.video_id == video_id))
+
+
 def _drop_video(video: Video, generation: int, session: Session) -> None:
     """Tombstone a video's clips and delete its row, flushed so its path is free at once."""
     _remove_clips(video.id, generation, session)
@@ -221,7 +229,8 @@ def save_indexed_video(
 ) -> Video:
     """Store a video and all of its clips, replacing whatever was stored at that path.
 
-    An existing row keeps its id; its old clips are tombstoned. Embeddings are L2-normalised
+    An existing row keeps its id; its old clips are tombstoned and its transcript lines
+    deleted (the caller stores the new content's, ``storage.transcripts``). Embeddings are L2-normalised
     here so the index's inner product is a cosine whatever the caller passed. ``partial``:
     why only part of the file could be indexed (kept in ``error``; the status stays indexed).
     """
@@ -232,7 +241,7 @@ def save_indexed_video(
         video = Video(path=record.path)
         session.add(video)
     else:
-        _remove_clips(video.id, generation, session)
+        _forget_content(video.id, generation, session)
     for field in ("size_bytes", "mtime_ns", "fingerprint", "duration_s", "fps", "width"):
         setattr(video, field, getattr(record, field))
     video.height, video.codec, video.rotation = record.height, record.codec, record.rotation
@@ -255,7 +264,8 @@ def save_failed_video(
 ) -> Video:
     """Record that a file could not be indexed, replacing (and tombstoning) what was there.
 
-    Size and mtime are kept so discovery does not retry an unchanged broken file every run.
+    Size and mtime are kept so discovery does not retry an unchanged broken file every run;
+    the clips and transcript lines of what was there are removed.
     """
     generation = bump_generation(session)
     video = get_video_by_path(path, session=session)
@@ -263,7 +273,7 @@ def save_failed_video(
         video = Video(path=path)
         session.add(video)
     else:
-        _remove_clips(video.id, generation, session)
+        _forget_content(video.id, generation, session)
     video.size_bytes, video.mtime_ns, video.fingerprint = size_bytes, mtime_ns, fingerprint
     video.duration_s = video.fps = None
     video.width = video.height = None
@@ -334,18 +344,24 @@ def clip_ids_matching(wanted: VideoFilter, *, session: Session) -> np.ndarray:
     are found among the matching clips, not cut from an unfiltered top k.
     """
     query = select(Clip.id).join(Video, Video.id == Clip.video_id)
-    query = query.where(Video.status == STATUS_INDEXED)
-    if wanted.folders:
-        query = query.where(or_(*_under(wanted.folders)))
-    if wanted.after_ns is not None:
-        query = query.where(Video.mtime_ns >= wanted.after_ns)
-    if wanted.before_ns is not None:
-        query = query.where(Video.mtime_ns < wanted.before_ns)
-    if wanted.min_duration_s is not None:
-        query = query.where(Video.duration_s >= wanted.min_duration_s)
-    if wanted.max_duration_s is not None:
-        query = query.where(Video.duration_s <= wanted.max_duration_s)
+    query = query.where(Video.status == STATUS_INDEXED, *video_conditions(wanted))
     return np.fromiter(session.scalars(query.order_by(Clip.id)), dtype=np.int64)
+
+
+def video_conditions(wanted: VideoFilter) -> list[ColumnElement[bool]]:
+    """SQL conditions on ``Video`` that together say a video passes ``wanted`` (none: all do)."""
+    conditions = []
+    if wanted.folders:
+        conditions.append(or_(*_under(wanted.folders)))
+    if wanted.after_ns is not None:
+        conditions.append(Video.mtime_ns >= wanted.after_ns)
+    if wanted.before_ns is not None:
+        conditions.append(Video.mtime_ns < wanted.before_ns)
+    if wanted.min_duration_s is not None:
+        conditions.append(Video.duration_s >= wanted.min_duration_s)
+    if wanted.max_duration_s is not None:
+        conditions.append(Video.duration_s <= wanted.max_duration_s)
+    return conditions
 
 
 def clips_of_video(video_id: int, *, session: Session) -> list[Clip]:
@@ -355,6 +371,23 @@ def clips_of_video(video_id: int, *, session: Session) -> list[Clip]:
             select(Clip).where(Clip.video_id == video_id).order_by(Clip.start_s, Clip.id)
         )
     )
+
+
+def clip_at(video_id: int, time_s: float, *, session: Session) -> int | None:
+    """The id of the clip of a video playing at ``time_s`` (the last one starting at or before
+    it, else the first), or None for a video without clips."""
+    order = (Clip.start_s.desc(), Clip.id)
+    found = session.scalar(
+        select(Clip.id)
+        .where(Clip.video_id == video_id, Clip.start_s <= time_s)
+        .order_by(*order)
+        .limit(1)
+    )
+    if found is None:
+        found = session.scalar(
+            select(Clip.id).where(Clip.video_id == video_id).order_by(Clip.start_s).limit(1)
+        )
+    return found
 
 
 def clip_hits(clip_ids: list[int], *, session: Session) -> dict[int, ClipHit]:

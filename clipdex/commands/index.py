@@ -22,6 +22,7 @@ from clipdex.cli import (
     query_model_allowed,
 )
 from clipdex.render import plural
+from clipdex.speech_binding import speech_options, text_stage
 
 
 @click.command("index")
@@ -36,6 +37,7 @@ from clipdex.render import plural
     help="Also prune the videos under a PATH that is empty or missing (by default they are "
     "kept: that is what a share that is not mounted looks like).",
 )
+@speech_options
 @batch_option
 @quantize_option
 @json_option
@@ -52,6 +54,10 @@ def command(
     batch_clips: int,
     prune_missing: bool,
     as_json: bool,
+    speech: bool,
+    speech_always: bool,
+    no_speech: bool,
+    speech_model: str | None,
 ) -> None:
     """Index videos in PATH... (files or folders)."""
     from clipdex.query_export import ensure_query_model
@@ -67,15 +73,27 @@ def command(
         encoder, settings = bind_encoder(
             library, model, quantize, min_clip, max_clip, shot_threshold
         )
+        text = text_stage(
+            library,
+            speech=speech,
+            speech_always=speech_always,
+            no_speech=no_speech,
+            speech_model=speech_model,
+        )
         observer = IndexObserver()
         if not as_json and sys.stderr.isatty():
             from clipdex.progress import BarObserver
 
             observer = BarObserver()
         try:
-            Indexer(library, encoder, settings, batch_clips=batch_clips, observer=observer).run(
-                paths, report, prune_missing=prune_missing
-            )
+            Indexer(
+                library,
+                encoder,
+                settings,
+                batch_clips=batch_clips,
+                observer=observer,
+                text=text,
+            ).run(paths, report, prune_missing=prune_missing)
         finally:
             if hasattr(observer, "close"):
                 observer.close()
@@ -129,14 +147,17 @@ def _print_report(report, as_json: bool, error: str | None = None) -> None:
             "failed": failed,
             "partial": partial,
             "kept_unavailable": kept,
+            "transcribed": report.transcribed,
+            "notes": [{"path": p, "note": n} for p, n in report.notes],
         }
         click.echo(json.dumps(payload | ({"error": error} if error else {})))
         return
     # Each failure and partial file was already logged on stderr as it happened; the summary
     # only counts them.
     of_them = f" ({len(partial)} partial)" if partial else ""
+    heard = f"; {report.transcribed} transcribed" if report.transcribed else ""
     click.echo(
         f"indexed {report.indexed}{of_them}, skipped {report.skipped}, moved {report.moved}, "
-        f"removed {report.removed}; {plural(report.clips_added, 'clip')} added; "
+        f"removed {report.removed}; {plural(report.clips_added, 'clip')} added{heard}; "
         f"{len(failed)} failed"
     )

@@ -16,10 +16,11 @@ from clipdex.cli import (
     model_option,
     quantize_option,
 )
-from clipdex.render import plural, printable, table, timestamp
+from clipdex.render import plural, printable, snippet, table, timestamp
 from clipdex.timings import Timings
 
 FORMATS = ("table", "json", "paths", "paths+time")
+SOURCES = ("visual", "speech", "all")  # search.fusion.SEARCH_SOURCES, without importing search
 
 
 @click.command("search")
@@ -74,6 +75,14 @@ FORMATS = ("table", "json", "paths", "paths+time")
     metavar="N",
     help="Open hit N in mpv or vlc at its start (else the desktop's player, from the beginning).",
 )
+@click.option(
+    "--source",
+    type=click.Choice(SOURCES),
+    default=None,
+    help="What to match: visual (X-CLIP on the pictures), speech (transcripts and subtitles, "
+    "no model needed) or all (both, fused) [default: all when the library has transcripts, "
+    "else visual].",
+)
 @model_option
 @quantize_option
 @json_option
@@ -96,10 +105,13 @@ def command(
     as_json: bool,
     fmt: str | None,
     open_rank: int | None,
+    source: str | None,
 ) -> None:
     """Find the clips that best match TEXT.
 
     DATE is YYYY-MM-DD or an ISO 8601 time; a video's recording time is its file's mtime.
+    Words match transcripts by stem ("falling" finds "falls"); a "quoted phrase" must be said
+    as written. --not and --min-score act on the pictures' (X-CLIP) score.
     """
     if not text.strip():
         # Every clip is equally far from nothing: the "hits" would be arbitrary.
@@ -110,7 +122,8 @@ def command(
         raise click.UsageError(f"--json and --format {fmt} disagree: give one of them")
     fmt = "json" if as_json else (fmt or "table")
     from clipdex.search_filters import FilterError, narrowing
-    from search.text import SearchOptions, search_text
+    from search.fusion import SOURCE_SPEECH, default_source, search_spans
+    from search.text import SearchOptions
 
     try:
         narrow = narrowing(
@@ -131,16 +144,21 @@ def command(
         negatives=narrow.negatives,
         only=narrow.only,
     )
+    if source == SOURCE_SPEECH and (min_score is not None or negatives):
+        raise click.UsageError("--min-score and --not act on pictures: not with --source speech")
     library = obj.library()
     hits = []
     timings = Timings()
     export = None
     if library.settings is not None:
-        encoder, export = load_text_encoder(model, library, quantize, timings)
+        source = source or default_source(library)
+        encoder = None
+        if source != SOURCE_SPEECH:
+            encoder, export = load_text_encoder(model, library, quantize, timings)
         with timings.stage("query"):
-            hits = search_text(library, encoder, text, options)
+            hits = search_spans(library, encoder, text, options, source)
     timings.report()
-    _print_hits(text, hits, fmt)
+    _print_hits(text, hits, fmt, source)
     if open_rank is not None:
         _open_hit(hits, open_rank)
     if export is not None:
@@ -149,9 +167,10 @@ def command(
         export()
 
 
-def _print_hits(text: str, hits: list, fmt: str) -> None:
+def _print_hits(text: str, hits: list, fmt: str, source: str | None) -> None:
     if fmt == "json":
-        click.echo(json.dumps({"query": text, "hits": [h.to_json() for h in hits]}))
+        found = {"query": text, "source": source, "hits": [h.to_json() for h in hits]}
+        click.echo(json.dumps(found))
         return
     if not hits:
         click.echo("no hits", err=True)
@@ -166,11 +185,15 @@ def _print_hits(text: str, hits: list, fmt: str) -> None:
             hit = h.to_json()
             click.echo(f"{hit['path']}\t{hit['start']}\t{hit['end']}")
         return
-    rows = [
-        (str(i), f"{h.score:.4f}", f"{timestamp(h.start_s)}-{timestamp(h.end_s)}", h.path)
-        for i, h in enumerate(hits, 1)
-    ]
-    click.echo(table(("#", "score", "span", "path"), rows, right={0}))
+    said = any(h.lines for h in hits)
+    rows = []
+    for i, h in enumerate(hits, 1):
+        row = [str(i), f"{h.score:.4f}", f"{timestamp(h.start_s)}-{timestamp(h.end_s)}"]
+        if said:
+            row.append(snippet(h.lines[0].text, h.lines[0].marks) if h.lines else "")
+        rows.append((*row, h.path))
+    headers = ("#", "score", "span", "said", "path") if said else ("#", "score", "span", "path")
+    click.echo(table(headers, rows, right={0}))
 
 
 def _open_hit(hits: list, rank: int) -> None:
@@ -184,11 +207,11 @@ def _open_hit(hits: list, rank: int) -> None:
         )
     hit = hits[rank - 1]
     try:
-        command = choose(hit.path, hit.start_s)
+        command = choose(hit.path, hit.play_from_s)
         launch(command)
     except PlayerError as exc:
         raise ClipdexError(str(exc)) from None
-    where = f"{timestamp(hit.start_s)} ({hit.to_json()['start']} s)"
+    where = f"{timestamp(hit.play_from_s)} ({round(hit.play_from_s, 3)} s)"
     if command.seeks:
         click.echo(
             f"clipdex: opening {printable(hit.path)} at {where} in {command.player}", err=True

@@ -7,7 +7,7 @@ import json
 import click
 
 from clipdex.cli import Context, _typed_errors, json_option
-from clipdex.render import printable
+from clipdex.render import plural, printable
 
 
 @click.command("status")
@@ -30,6 +30,11 @@ def command(obj: Context, as_json: bool) -> None:
     of_them = f" ({len(partial)} partial)" if partial else ""
     click.echo(f"videos:   {videos} indexed{of_them}, {len(failed)} failed")
     click.echo(f"clips:    {clips}")
+    text = info["transcripts"]
+    click.echo(
+        f"text:     {text['speech']} with speech, {text['subtitles']} with subtitles, "
+        f"{text['neither']} with neither ({plural(text['lines'], 'line')})"
+    )
     for item in failed:
         click.echo(f"failed:   {printable(item['path'])}: {item['error']}")
     for item in partial:

@@ -23,6 +23,7 @@ from clipdex.cli import (
     model_option,
     quantize_option,
 )
+from clipdex.speech_binding import speech_model_option, text_stage
 from clipdex.stopping import StopRequest
 from indexer.settle import DEFAULT_SETTLE_S
 
@@ -53,6 +54,7 @@ from indexer.settle import DEFAULT_SETTLE_S
     help="Prune the videos under a folder that is empty (by default an empty folder that the "
     "library holds videos under is taken for a share that is not mounted).",
 )
+@speech_model_option
 @batch_option
 @quantize_option
 @json_option
@@ -68,6 +70,7 @@ def command(
     quantize: str,
     prune_missing: bool,
     as_json: bool,
+    speech_model: str | None,
 ) -> None:
     """Watch folders and index changes as they happen, until SIGINT or SIGTERM."""
     # First thing, before the heavy imports and the model load. A signal during start-up, or a
@@ -86,6 +89,7 @@ def command(
                 prune_missing,
                 as_json,
                 stop,
+                speech_model,
             )
         except KeyboardInterrupt:
             if as_json and not stop.running:
@@ -104,6 +108,7 @@ def _watch(
     prune_missing: bool,
     as_json: bool,
     stop: StopRequest,
+    speech_model: str | None = None,
 ) -> None:
     from clipdex.watchlog import EventPrinter
     from indexer.decode_process import prepare
@@ -115,8 +120,11 @@ def _watch(
     _check_roots(roots, library)
     prepare()  # the decoder's process server starts while the model loads
     encoder, settings = bind_encoder(library, model, quantize)
+    text = text_stage(library, speech_model=speech_model)  # speech as the library remembers
     printer = EventPrinter(as_json, roots)
-    indexer = Indexer(library, encoder, settings, batch_clips=batch_clips, observer=printer)
+    indexer = Indexer(
+        library, encoder, settings, batch_clips=batch_clips, observer=printer, text=text
+    )
     watcher = Watcher(
         indexer,
         roots,

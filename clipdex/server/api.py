@@ -1,6 +1,7 @@
-"""The JSON routes: status, text search, clip and video details, similar clips.
+"""The JSON routes: status, text search, clip and video details, similar clips, transcripts.
 
-Hits have the shape of ``clipdex search --json`` (``Hit.to_json``), so scripts can use either.
+Hits have the shape of ``clipdex search --json`` (``FusedHit.to_json``; similar clips:
+``Hit.to_json``), so scripts can use either.
 Ids in URLs are plain decimal numbers; anything else, like an unknown id, is 404.
 """
 
@@ -10,15 +11,19 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select
 
 from clipdex.search_filters import DATE_HELP, FilterError, narrowing
 from clipdex.server import security
 from clipdex.server.state import Shared
 from clipdex.status_report import library_status
+from clipdex.webvtt import to_webvtt
+from search.fusion import SEARCH_SOURCES, SOURCE_SPEECH, default_source, search_spans
 from search.similar import similar_to_clip
-from search.text import SearchOptions, search_text
+from search.text import SearchOptions
 from storage import repository as repo
+from storage import transcripts
 from storage.library import Library
 from storage.models import Clip, Video
 
@@ -67,10 +72,20 @@ def search(
     before: Annotated[str | None, Query(description=f"Recorded before: {DATE_HELP}")] = None,
     min_duration: Annotated[float | None, Query(ge=0, description="Seconds")] = None,
     max_duration: Annotated[float | None, Query(ge=0, description="Seconds")] = None,
+    source: Annotated[
+        str | None,
+        Query(
+            pattern=f"^({'|'.join(SEARCH_SOURCES)})$",
+            description="visual (pictures), speech (transcripts and subtitles) or all (both, "
+            "fused); default: all when the library has transcripts, else visual",
+        ),
+    ] = None,
 ) -> dict:
     """Hits ``offset`` to ``offset + k`` of the best ``offset + k`` spans; ``more`` is true when
     this page is full (a next page may have hits). A page is a slice of the deeper ranking, so a
-    span of an earlier page may come back grown (merged with a clip found only now)."""
+    span of an earlier page may come back grown (merged with a clip found only now). Each hit
+    says why it matched: ``visual_score``, ``text_score`` (null for a side that did not find
+    it) and the matched transcript ``lines`` (with the character offsets of matched words)."""
     from clipdex.encoder import ModelLoadError
     from storage.errors import StorageError
 
@@ -97,17 +112,29 @@ def search(
     if not text:
         # Every clip is equally far from nothing: refuse rather than return arbitrary hits.
         raise HTTPException(status_code=422, detail="the query is empty: describe what to find")
+    if source == SOURCE_SPEECH and (min_score is not None or negatives):
+        raise invalid("source", "min_score and not act on pictures: not with source=speech")
     if state.library.settings is None:
-        return {"query": q, "offset": offset, "more": False, "hits": []}
+        return {"query": q, "source": source, "offset": offset, "more": False, "hits": []}
+    source = source or default_source(state.library)
     try:
-        with state.model_lock:
-            hits = search_text(state.library, state.encoder(), text, options)
+        if source == SOURCE_SPEECH:  # words alone: no model, no lock
+            hits = search_spans(state.library, None, text, options, source)
+        else:
+            with state.model_lock:
+                hits = search_spans(state.library, state.encoder(), text, options, source)
     except (ModelLoadError, StorageError) as exc:
         logger.warning("search failed: %s", exc)
         raise HTTPException(status_code=503, detail=str(exc)) from exc
     page = hits[offset : offset + k]
     more = len(hits) == offset + k
-    return {"query": q, "offset": offset, "more": more, "hits": [hit.to_json() for hit in page]}
+    return {
+        "query": q,
+        "source": source,
+        "offset": offset,
+        "more": more,
+        "hits": [hit.to_json() for hit in page],
+    }
 
 
 @router.get("/videos", summary="The library's videos (indexed and failed), a page at a time")
@@ -177,6 +204,40 @@ def video(state: Shared, video_id: str) -> dict:
     with state.library.session() as session:
         clips = repo.clips_of_video(row.id, session=session)
     return video_json(row, clips)
+
+
+@router.get("/videos/{video_id}/transcript", summary="What a video says, line by line")
+def transcript(state: Shared, video_id: str) -> dict:
+    """The video's transcript lines in time order: speech recognised, subtitles read."""
+    row = find_video(state.library, video_id)
+    with state.library.session() as session:
+        lines = transcripts.transcript_of(row.id, session=session)
+    return {
+        "video_id": row.id,
+        "path": row.path,
+        "lines": [
+            {
+                "start": round(line.start_s, 3),
+                "end": round(line.end_s, 3),
+                "text": line.text,
+                "source": line.source,
+                "language": line.language,
+            }
+            for line in lines
+        ],
+    }
+
+
+@router.get(
+    "/videos/{video_id}/transcript.vtt",
+    summary="The transcript as WebVTT captions (the player's captions track)",
+    response_class=PlainTextResponse,
+)
+def transcript_vtt(state: Shared, video_id: str) -> PlainTextResponse:
+    row = find_video(state.library, video_id)
+    with state.library.session() as session:
+        lines = transcripts.transcript_of(row.id, session=session)
+    return PlainTextResponse(to_webvtt(lines), media_type="text/vtt; charset=utf-8")
 
 
 def find_clip(library: Library, text: str) -> repo.ClipHit:

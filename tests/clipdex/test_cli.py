@@ -25,7 +25,11 @@ def test_index_search_clips_status(video_dir, known_videos):
     assert found["query"] == "a red square"
     assert 1 <= len(found["hits"]) <= 2
     for hit in found["hits"]:
-        assert set(hit) == {"path", "start", "end", "score", "clip_id", "video_id"}
+        assert set(hit) == {
+            *("path", "start", "end", "score", "clip_id", "video_id"),
+            *("visual_score", "text_score", "lines"),  # why it matched: pictures only here
+        }
+        assert hit["visual_score"] == hit["score"] and hit["text_score"] is None
         assert hit["path"].startswith(str(video_dir)) and 0 <= hit["start"] < hit["end"]
     scores = [h["score"] for h in found["hits"]]
     assert scores == sorted(scores, reverse=True)
@@ -235,7 +239,7 @@ def test_search_filters_min_score_and_negatives(tmp_path, known_videos, monkeypa
     # A negative equal to the query cancels it exactly, in the re-rank and in recall alone.
     for extra in ((), ("--no-rerank",)):
         same = run_json("search", "red", "--not", "red", *extra)
-        assert same["query"] == "red" and set(same) == {"query", "hits"}
+        assert same["query"] == "red" and set(same) == {"query", "source", "hits"}
         assert len(same["hits"]) == 3 and {h["score"] for h in same["hits"]} == {0.0}
 
 

@@ -17,11 +17,15 @@ import pytest
 
 from clipdex.encoder import XClipEncoder
 from indexer.pipeline import Indexer
+from indexer.text_sources import SPEECH_AUTO, TextReader
+from indexer.text_stage import TextStage
 from indexer.watch import Watcher, WatchObserver
 from storage import repository as repo
+from storage import transcripts
 from storage.library import Library
 from tests.support.library import bind_settings
 from tests.support.mounts import mount, mounts_undone, requires_root
+from tests.support.speech import spoken_video, write_srt
 from tests.support.videos import moving_shapes
 from tests.support.watching import consistent, snapshot, wait_until
 
@@ -82,14 +86,18 @@ def reader(library_dir: Path) -> Iterator[Library]:
 
 @contextmanager
 def watching(
-    library_dir: Path, encoder: XClipEncoder, roots: list[Path], **options: float
+    library_dir: Path,
+    encoder: XClipEncoder,
+    roots: list[Path],
+    text: TextStage | None = None,
+    **options: float,
 ) -> Iterator[Recorder]:
     """Run a watcher on ``roots`` in a thread until the block ends; yields its event log once
     the startup reconcile is done."""
     recorder = Recorder()
     library = Library.open(library_dir)
     settings = library.bind(bind_settings(encoder))
-    indexer = Indexer(library, encoder, settings, observer=recorder)
+    indexer = Indexer(library, encoder, settings, observer=recorder, text=text)
     watcher = Watcher(indexer, roots, settle_s=SETTLE_S, observer=recorder, **options)
     recorder.watcher = watcher
     stop = threading.Event()
@@ -388,3 +396,31 @@ def test_a_share_mounted_on_a_watched_empty_folder_is_caught_up(
         wait_until(lambda: snapshot(reader, root), "the share's file to be indexed")
     assert log.outcomes("indexed") == Counter({str(root / "on-the-share.mp4"): 1})
     assert ("rescan", str(root), "mounted") in log.events
+
+
+def test_new_files_are_transcribed_and_sidecars_followed_when_speech_is_on(
+    tmp_path: Path, library_dir: Path, encoder: XClipEncoder, reader: Library, speech_recognizer
+) -> None:
+    source = spoken_video(tmp_path / "spoken.mp4", "The minister says inflation is falling.")
+    root = tmp_path / "watched"
+    root.mkdir()
+    text = TextStage(TextReader(SPEECH_AUTO, speech_recognizer))
+
+    def said() -> list[tuple[str, str]]:
+        with reader.session() as session:
+            video = repo.get_video_by_path(str(root / "spoken.mp4"), session=session)
+            if video is None:
+                return []
+            lines = transcripts.transcript_of(video.id, session=session)
+            return [(line.source, line.text.lower()) for line in lines]
+
+    with watching(library_dir, encoder, [root], text=text):
+        shutil.copy(source, root / "spoken.mp4")
+        ((kind, words),) = wait_until(said, "the new file's speech")
+        assert kind == "speech" and "inflation" in words
+        clips = snapshot(reader, root)[str(root / "spoken.mp4")].clip_ids
+        write_srt(root / "spoken.srt", [(0.5, 3.0, "prices are coming down")])
+        wait_until(lambda: ("sidecar", "prices are coming down") in said(), "the sidecar's line")
+        (root / "spoken.srt").unlink()
+        wait_until(lambda: [k for k, _ in said()] == ["speech"], "the sidecar's line to go")
+        assert snapshot(reader, root)[str(root / "spoken.mp4")].clip_ids == clips

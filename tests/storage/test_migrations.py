@@ -15,13 +15,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 from alembic import command
-from storage import migrations
+from storage import migrations, transcripts
 from storage.library import Library, create_library_engine
-from storage.models import Base
+from storage.models import Base, is_modelled
 from storage.settings import LibrarySettings
+from storage.transcript import TranscriptLine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"library", "videos", "clips", "clip_tombstones", "frame_hashes"}
+TABLES = {"library", "videos", "clips", "clip_tombstones", "frame_hashes", "transcript_lines"}
 
 
 @pytest.fixture
@@ -40,7 +41,9 @@ def run(engine: Engine, action: str, revision: str) -> None:
 
 
 def tables(engine: Engine) -> set[str]:
-    return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    """The tables the models describe (not the backend's own full-text tables)."""
+    names = set(inspect(engine).get_table_names()) - {"alembic_version"}
+    return {name for name in names if is_modelled(name, "table")}
 
 
 def test_single_head() -> None:
@@ -76,7 +79,12 @@ def test_models_match_migrated_schema(engine: Engine) -> None:
     run(engine, "upgrade", "head")
     with engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "compare_server_default": True}
+            connection,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_name": is_modelled,
+            },
         )
         assert compare_metadata(context, Base.metadata) == []
 
@@ -208,3 +216,52 @@ def test_opening_an_up_to_date_library_does_not_import_alembic(tmp_path: Path) -
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_full_text_index_is_made_and_dropped_with_the_lines(engine: Engine) -> None:
+    """Migration 0004 makes the backend's own full-text index, which the models leave out."""
+    run(engine, "upgrade", "head")
+    inspector = inspect(engine)
+    if engine.dialect.name == "sqlite":
+        made = set(inspector.get_table_names()) - tables(engine) - {"alembic_version"}
+        assert "transcript_fts" in made
+        with engine.connect() as connection:
+            triggers = connection.scalars(
+                text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            ).all()
+        assert sorted(triggers) == [f"transcript_fts_{t}" for t in ("delete", "insert", "update")]
+    else:
+        names = {index["name"] for index in inspector.get_indexes("transcript_lines")}
+        assert "ix_transcript_lines_text_search" in names
+    run(engine, "downgrade", "0003")
+    assert set(inspect(engine).get_table_names()) - {"alembic_version"} == TABLES - {
+        "transcript_lines"
+    }
+
+
+def test_a_library_made_before_transcripts_upgrades_and_searches_words(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    """A library at revision 0003 with an indexed video opens at head; its videos have no lines
+    until lines are stored, and then are found by their words."""
+    url = db_url or f"sqlite:///{tmp_path / 'clipdex.db'}"
+    old = create_library_engine(url)
+    try:
+        run(old, "upgrade", "0003")
+        with old.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO videos (id, path, size_bytes, mtime_ns, status, rotation,"
+                    " indexed_at) VALUES (5, '/m/old.mp4', 10, 1, 'indexed', 0, CURRENT_TIMESTAMP)"
+                )
+            )
+    finally:
+        old.dispose()
+    with Library.open(tmp_path, db_url=db_url) as lib:
+        with lib.session() as session, session.begin():
+            assert transcripts.transcript_counts(session=session).neither == 1
+            line = TranscriptLine(1.0, 2.0, "Grandma sings a song", "sidecar", "en")
+            transcripts.replace_transcript(5, [line], session=session)
+        with lib.session() as session:
+            (match,) = transcripts.search_transcripts("singing", session=session, limit=5)
+    assert (match.video_id, match.path, match.text) == (5, "/m/old.mp4", line.text)

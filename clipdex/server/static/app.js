@@ -44,13 +44,36 @@ function count() {
   return Number($("count").value);
 }
 
+// Where a hit plays from: its first matched transcript line, else the span's start.
+function playFrom(hit) {
+  return hit.lines && hit.lines.length ? hit.lines[0].start : hit.start;
+}
+
+// The matched line, its matched words in <mark>. Offsets count code points (Python's str),
+// so the text is split with Array.from, not indexed in UTF-16 units.
+function said(element, line) {
+  const chars = Array.from(line.text);
+  let at = 0;
+  for (const [start, end] of line.marks || []) {
+    if (start < at) continue;
+    element.append(chars.slice(at, start).join(""));
+    const mark = document.createElement("mark");
+    mark.textContent = chars.slice(start, end).join("");
+    element.append(mark);
+    at = end;
+  }
+  element.append(chars.slice(at).join(""));
+  element.hidden = false;
+}
+
 function card(hit) {
   const item = $("card").content.firstElementChild.cloneNode(true);
   const name = baseName(hit.path);
   Object.assign(item.dataset, { clip: hit.clip_id, video: hit.video_id, start: hit.start, end: hit.end });
   const img = item.querySelector("img");
-  img.src = `/api/clips/${hit.clip_id}/thumbnail.jpg`;
+  if (hit.clip_id != null) img.src = `/api/clips/${hit.clip_id}/thumbnail.jpg`;
   img.alt = `${name} at ${clock((hit.start + hit.end) / 2)}`;
+  if (hit.lines && hit.lines.length) said(item.querySelector(".said"), hit.lines[0]);
   item.querySelector(".name").textContent = name;
   item.querySelector(".span").textContent = `${clock(hit.start)}–${clock(hit.end)}`;
   item.querySelector(".score").textContent = `score ${hit.score.toFixed(3)}`;
@@ -61,6 +84,7 @@ function card(hit) {
   const similar = item.querySelector(".similar");
   similar.setAttribute("aria-label", `Clips similar to ${name} at ${clock(hit.start)}`);
   similar.addEventListener("click", () => findSimilar(hit.clip_id));
+  similar.hidden = hit.clip_id == null;  // a file with words but no pictures
   return item;
 }
 
@@ -228,8 +252,9 @@ function playHit(hit, item) {
   $("cannot-play").hidden = true;
   $("now-playing").textContent = `${baseName(hit.path)} · ${clock(hit.start)}–${clock(hit.end)}`;
   const src = `/api/videos/${hit.video_id}/media`;
+  const from = playFrom(hit);
   const start = () => {
-    video.currentTime = hit.start;
+    video.currentTime = from;
     video.play().catch(() => { video.muted = true; return video.play(); }).catch(() => {});
     markSpan();
   };
@@ -237,10 +262,22 @@ function playHit(hit, item) {
     start();
   } else {
     video.dataset.src = src;
-    video.src = `${src}#t=${hit.start}`;  // media fragment: the browser starts here too
+    captions(video, hit.video_id);
+    video.src = `${src}#t=${from}`;  // media fragment: the browser starts here too
     video.addEventListener("loadedmetadata", start, { once: true });
   }
   $("player").scrollIntoView({ block: "nearest" });
+}
+
+// What the video says, as captions: a fresh <track> per video (changing a track's src does
+// not reliably reload its cues), shown at once.
+function captions(video, videoId) {
+  video.querySelectorAll("track").forEach((track) => track.remove());
+  const track = document.createElement("track");
+  Object.assign(track, { kind: "captions", label: "Transcript", default: true });
+  track.src = `/api/videos/${videoId}/transcript.vtt`;
+  video.append(track);
+  track.track.mode = "showing";
 }
 
 // The browser could not load or decode the file (say an AVI, or a codec it lacks): say so, and
@@ -261,7 +298,7 @@ function cannotPlay() {
   link.href = `/api/videos/${playing.video_id}/media`;
   link.download = name;
   link.title = playing.path;
-  $("play-at").textContent = clock(playing.start);
+  $("play-at").textContent = clock(playFrom(playing));
   $("cannot-play").hidden = false;
   video.removeAttribute("data-src");  // try again from scratch on the next click
 }

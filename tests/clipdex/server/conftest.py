@@ -7,6 +7,7 @@ the nearest neighbours of ``cuts.mp4``'s); ``shapes.mp4`` is one 6 s shot of a m
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,9 @@ from clipdex.encoder import XClipEncoder
 from clipdex.server.app import create_app
 from indexer.pipeline import Indexer
 from storage.library import Library
+from storage.repository import get_video_by_path
+from storage.transcript import TranscriptLine
+from storage.transcripts import replace_transcript
 from tests.support.library import bind_settings
 from tests.support.videos import cut_off, encode_with, known_cuts, moving_shapes
 
@@ -91,3 +95,27 @@ def odd(tmp_path_factory: pytest.TempPathFactory, tiny_encoder: XClipEncoder) ->
         report = Indexer(library, tiny_encoder, settings).run([videos])
     assert [Path(path).name for path, _ in report.failed] == ["broken.mp4"], report.failed
     return Served(folder, videos, tiny_encoder)
+
+
+SAID = {  # what the videos of ``served`` say, as the indexer would store it
+    "cuts.mp4": [
+        TranscriptLine(0.5, 1.5, "A red card & a <b>", "subtitles", "en"),
+        TranscriptLine(2.5, 4.0, "The sky is blue today.", "speech", "en"),
+    ],
+    "shapes.mp4": [TranscriptLine(1.0, 2.0, "Circles and shapes.", "sidecar", None)],
+}
+
+
+@pytest.fixture(scope="session")
+def spoken(tmp_path_factory: pytest.TempPathFactory, served: Served) -> Served:
+    """A copy of ``served``'s library whose videos say ``SAID`` (stored through
+    storage.transcripts, as the indexer stores them); the same video files."""
+    folder = tmp_path_factory.mktemp("spoken") / "library"
+    with Library.open(served.folder):  # checkpoints the WAL: the copy is whole
+        pass
+    shutil.copytree(served.folder, folder)
+    with Library.open(folder) as library, library.session() as session, session.begin():
+        for name, lines in SAID.items():
+            video = get_video_by_path(str(served.videos / name), session=session)
+            replace_transcript(video.id, lines, session=session)
+    return Served(folder, served.videos, served.encoder)

@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from clipdex.server.app import create_app
+from search.fusion import search_spans
 from search.hits import hits_for, merge_top
-from search.text import SearchOptions, search_text
+from search.text import SearchOptions
 from storage import repository as repo
 from storage.library import Library
 from tests.clipdex.server.conftest import LOOPBACK, PLAIN, Served, index_into
@@ -25,6 +26,7 @@ from tests.support.videos import moving_shapes
 
 REPO = Path(__file__).resolve().parents[3]
 HIT_KEYS = {"path", "start", "end", "score", "clip_id", "video_id"}
+SEARCH_HIT_KEYS = HIT_KEYS | {"visual_score", "text_score", "lines"}  # why each hit matched
 
 
 def _video(client: TestClient, name: str) -> dict:
@@ -40,16 +42,18 @@ def test_search_returns_the_cli_json_shape_and_ranking(client, library, served) 
     body = response.json()
     assert body["query"] == "red shapes moving"
     assert 1 <= len(body["hits"]) <= 3
-    assert all(set(hit) == HIT_KEYS for hit in body["hits"])
+    assert all(set(hit) == SEARCH_HIT_KEYS for hit in body["hits"])
     scores = [hit["score"] for hit in body["hits"]]
     assert scores == sorted(scores, reverse=True)
-    expected = search_text(library, served.encoder, "red shapes moving", SearchOptions(k=3))
+    options = SearchOptions(k=3)
+    expected = search_spans(library, served.encoder, "red shapes moving", options, "visual")
     assert body["hits"] == [hit.to_json() for hit in expected]
 
 
 def test_no_rerank_returns_the_recall_cosine(client, library, served) -> None:
     plain = client.get("/api/search", params={"q": "a blue sky", "rerank": "false"}).json()
-    expected = search_text(library, served.encoder, "a blue sky", SearchOptions(rerank=False))
+    options = SearchOptions(rerank=False)
+    expected = search_spans(library, served.encoder, "a blue sky", options, "visual")
     assert plain["hits"] == [hit.to_json() for hit in expected]
     reranked = client.get("/api/search", params={"q": "a blue sky"}).json()
     assert [h["score"] for h in plain["hits"]] != [h["score"] for h in reranked["hits"]]
@@ -388,8 +392,8 @@ def test_a_negative_text_lowers_what_matches_it_by_the_documented_formula(
         atol=2e-6,
     )
     assert _spans(hits["hits"]) == _spans(_expected(library, ids, recall))
-    assert set(hits) == {"query", "offset", "more", "hits"} and all(
-        set(h) == HIT_KEYS for h in hits["hits"]
+    assert set(hits) == {"query", "source", "offset", "more", "hits"} and all(
+        set(h) == SEARCH_HIT_KEYS for h in hits["hits"]
     )
 
 

@@ -188,6 +188,32 @@ def test_search_play_and_similar_in_chromium(server, browser, served) -> None:
     assert errors == []
 
 
+def test_a_said_line_is_marked_played_from_and_captioned_in_chromium(
+    browser, spoken, xclip_checkpoint
+) -> None:
+    """A hit found by its words shows the line with the words marked, plays from the line's
+    start (not the clip's), and the player loads the video's transcript as captions."""
+    with _serving(spoken.folder, xclip_checkpoint) as url:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        seen = _watch(page)
+        page.goto(f"{url}/?q=blue+sky&source=speech")
+        page.wait_for_selector("#results .card .said mark")
+        card = page.locator("#results .card").first
+        assert card.locator(".said").text_content() == "The sky is blue today."
+        assert card.locator(".said mark").all_text_contents() == ["sky", "blue"]
+        assert page.input_value("#filters [data-param=source]") == "speech"
+        card.locator(".play").click()
+        at = _wait_playing(page, {**_cards(page)[0], "start": 2.5, "end": 4.5})
+        assert at >= 2.5  # the line starts at 2.5 s; its clip (blue, 2.0-5.0 s) earlier
+        page.wait_for_function(
+            "document.getElementById('video').textTracks[0]?.cues?.length === 2"
+        )
+        cue = page.evaluate("document.getElementById('video').textTracks[0].cues[1].text")
+        assert cue == "The sky is blue today."
+        page.screenshot(path=str(_artifacts() / "serve-said.png"))
+        assert seen == {"errors": [], "console": [], "failed": []}
+
+
 def test_filters_narrow_the_search_in_chromium(server, browser, served) -> None:
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     errors: list[str] = []

@@ -1,0 +1,225 @@
+"""What a text query asks of the transcript's full-text index, and how each backend spells it.
+
+A query is words and "quoted phrases". Words are alternatives: a line matching more of them,
+or rarer ones, ranks higher (the usual ranked retrieval, so a spoken sentence typed as a query
+still finds the line that says part of it). A phrase must appear, its words in that order.
+Both backends reduce words to English stems (``falling`` finds ``falls`` and ``fall``) and fold
+case; common English words (PostgreSQL's ``english`` stop list) are left out of the bare words,
+so "the" does not match every line, but kept inside phrases.
+
+The user's text never reaches either query language as syntax: SQLite gets every word quoted
+as an FTS5 string, PostgreSQL gets each word and phrase as a bound parameter of
+``plainto_tsquery``/``phraseto_tsquery``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import reduce
+
+from sqlalchemy import ColumnElement, func, literal_column
+
+# FTS5's unicode61 tokenizer: a token is a run of letters, digits (and private-use characters);
+# everything else, the underscore included, separates tokens.
+_TOKEN = re.compile(r"[^\W_]+")
+_PHRASE = re.compile(r'"([^"]*)"')
+# PostgreSQL's english.stop (tsearch_data), so that both backends drop the same words.
+STOP_WORDS = frozenset(
+    [
+        "i",
+        "me",
+        "my",
+        "myself",
+        "we",
+        "our",
+        "ours",
+        "ourselves",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "he",
+        "him",
+        "his",
+        "himself",
+        "she",
+        "her",
+        "hers",
+        "herself",
+        "it",
+        "its",
+        "itself",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "themselves",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "this",
+        "that",
+        "these",
+        "those",
+        "am",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "have",
+        "has",
+        "had",
+        "having",
+        "do",
+        "does",
+        "did",
+        "doing",
+        "a",
+        "an",
+        "the",
+        "and",
+        "but",
+        "if",
+        "or",
+        "because",
+        "as",
+        "until",
+        "while",
+        "of",
+        "at",
+        "by",
+        "for",
+        "with",
+        "about",
+        "against",
+        "between",
+        "into",
+        "through",
+        "during",
+        "before",
+        "after",
+        "above",
+        "below",
+        "to",
+        "from",
+        "up",
+        "down",
+        "in",
+        "out",
+        "on",
+        "off",
+        "over",
+        "under",
+        "again",
+        "further",
+        "then",
+        "once",
+        "here",
+        "there",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "any",
+        "both",
+        "each",
+        "few",
+        "more",
+        "most",
+        "other",
+        "some",
+        "such",
+        "no",
+        "nor",
+        "not",
+        "only",
+        "own",
+        "same",
+        "so",
+        "than",
+        "too",
+        "very",
+        "s",
+        "t",
+        "can",
+        "will",
+        "just",
+        "don",
+        "should",
+        "now",
+    ]
+)
+# The text-search configuration, written as a literal so that the query's expression is the
+# one migration 0004 indexed (a bound parameter would hide the index from the planner).
+PG_CONFIG = literal_column("'english'")
+
+
+@dataclass(frozen=True)
+class FullTextQuery:
+    """Phrases that must match (each a tuple of tokens) and words that may."""
+
+    phrases: tuple[tuple[str, ...], ...]
+    words: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.phrases or self.words)
+
+
+def parse_query(text: str) -> FullTextQuery:
+    """Split ``text`` into quoted phrases and bare words (lower case, stop words left out).
+
+    An unpaired quote is ignored. A quoted single word is a word that must match.
+    """
+    phrases: list[tuple[str, ...]] = []
+    for quoted in _PHRASE.findall(text):
+        tokens = tuple(t.lower() for t in _TOKEN.findall(quoted))
+        if tokens and tokens not in phrases:
+            phrases.append(tokens)
+    rest = _PHRASE.sub(" ", text)
+    words: list[str] = []
+    for token in _TOKEN.findall(rest):
+        word = token.lower()
+        if word not in STOP_WORDS and word not in words:
+            words.append(word)
+    return FullTextQuery(tuple(phrases), tuple(words))
+
+
+def _fts5_string(tokens: tuple[str, ...]) -> str:
+    # Tokens hold no quotes (see _TOKEN), so quoting them makes a plain FTS5 string: never an
+    # operator (AND, NEAR), a column filter or a prefix query.
+    return '"' + " ".join(tokens) + '"'
+
+
+def fts5_expression(query: FullTextQuery) -> str:
+    """The FTS5 MATCH expression: every phrase AND (any phrase or word), for bm25 to rank.
+
+    Repeating the phrases inside the alternatives keeps a line that has the phrases but none of
+    the words, while bm25 (which scores every phrase of the expression) still ranks lines that
+    also have the words above it.
+    """
+    required = [_fts5_string(p) for p in query.phrases]
+    optional = required + [_fts5_string((w,)) for w in query.words]
+    if not required:
+        return " OR ".join(optional)
+    if not query.words:
+        return " AND ".join(required)
+    return " AND ".join([*required, "(" + " OR ".join(optional) + ")"])
+
+
+def pg_tsquery(query: FullTextQuery) -> ColumnElement:
+    """The same query as a PostgreSQL tsquery expression (``&&`` and ``||`` of bound parts)."""
+    required = [func.phraseto_tsquery(PG_CONFIG, " ".join(p)) for p in query.phrases]
+    optional = required + [func.plainto_tsquery(PG_CONFIG, w) for w in query.words]
+    if not required:
+        return reduce(lambda a, b: a.op("||")(b), optional)
+    combined = reduce(lambda a, b: a.op("&&")(b), required)
+    if query.words:
+        combined = combined.op("&&")(reduce(lambda a, b: a.op("||")(b), optional))
+    return combined

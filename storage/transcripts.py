@@ -1,0 +1,267 @@
+"""Queries and changes on transcript lines: what videos say, stored and searched by words.
+
+Like ``storage.repository``, every function takes ``*, session`` and never commits: the indexer
+stores a video's lines in the same transaction as its clips. Lines do not touch the library
+generation, which tracks what the FAISS cache holds (clips); they are read from the database.
+
+Search uses the backend's own full-text index (see migration 0004 and ``storage.fulltext``):
+bm25 over an FTS5 table on SQLite, ``ts_rank_cd`` over a GIN-indexed tsvector on PostgreSQL.
+Scores are the engine's, higher is better, comparable within one query on one backend only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from sqlalchemy import Select, bindparam, case, delete, func, insert, literal_column, select, table
+from sqlalchemy.orm import Session
+
+from storage.fulltext import PG_CONFIG, FullTextQuery, fts5_expression, parse_query, pg_tsquery
+from storage.models import FULL_TEXT_TABLE, STATUS_INDEXED, TranscriptLineRow, Video
+from storage.repository import VideoFilter, video_conditions
+from storage.transcript import SOURCE_SPEECH, TranscriptLine
+
+# Marks around matched words in the highlighted text the backends return; control characters
+# no stored line contains (replace_transcript removes them).
+_OPEN, _CLOSE = "\x02", "\x03"
+_MARKS = re.compile(f"[{_OPEN}{_CLOSE}]")
+_MARKED = re.compile(f"{_OPEN}([^{_CLOSE}]*){_CLOSE}")
+
+
+@dataclass(frozen=True)
+class TranscriptMatch:
+    """A line that matched a query: where it is, what it says, and how well it matched.
+
+    ``marks`` are (start, end) character offsets into ``text`` of the words that matched;
+    ``coverage`` is the share of the query's words and phrases the line has (phrases always).
+    """
+
+    line_id: int
+    video_id: int
+    path: str
+    start_s: float
+    end_s: float
+    text: str
+    source: str
+    language: str | None
+    score: float
+    marks: tuple[tuple[int, int], ...]
+    coverage: float = 1.0
+
+
+@dataclass(frozen=True)
+class TranscriptCounts:
+    """Indexed videos by what their lines came from. A video with both speech and subtitle
+    lines counts in both; ``neither`` have no lines at all."""
+
+    speech: int
+    subtitles: int
+    neither: int
+    lines: int
+
+
+def _rows(video_id: int, lines: Iterable[TranscriptLine]) -> list[dict]:
+    rows = []
+    for line in lines:
+        text = " ".join(_MARKS.sub(" ", line.text).split())
+        if text:
+            rows.append(
+                {
+                    "video_id": video_id,
+                    "start_s": float(line.start_s),
+                    "end_s": float(line.end_s),
+                    "source": line.source,
+                    "language": line.language,
+                    "text": text,
+                }
+            )
+    return rows
+
+
+def replace_transcript(video_id: int, lines: Iterable[TranscriptLine], *, session: Session) -> int:
+    """Store ``lines`` as all of a video's transcript, replacing what it had; return how many.
+
+    Whitespace is collapsed and lines left empty are not stored.
+    """
+    delete_transcript(video_id, session=session)
+    rows = _rows(video_id, lines)
+    if rows:
+        session.execute(insert(TranscriptLineRow), rows)
+    return len(rows)
+
+
+def delete_transcript(video_id: int, *, session: Session) -> None:
+    """Forget a video's lines."""
+    session.execute(delete(TranscriptLineRow).where(TranscriptLineRow.video_id == video_id))
+
+
+def copy_transcript(source_id: int, target_id: int, *, session: Session) -> int:
+    """Give ``target_id`` the lines of ``source_id`` (an exact copy), replacing its own."""
+    return replace_transcript(target_id, transcript_of(source_id, session=session), session=session)
+
+
+def transcript_of(video_id: int, *, session: Session) -> list[TranscriptLine]:
+    """A video's lines in time order."""
+    rows = session.execute(
+        select(
+            TranscriptLineRow.start_s,
+            TranscriptLineRow.end_s,
+            TranscriptLineRow.text,
+            TranscriptLineRow.source,
+            TranscriptLineRow.language,
+        )
+        .where(TranscriptLineRow.video_id == video_id)
+        .order_by(TranscriptLineRow.start_s, TranscriptLineRow.id)
+    )
+    return [TranscriptLine(*row) for row in rows]
+
+
+def has_transcripts(*, session: Session) -> bool:
+    """Whether any video has a line (search then fuses words with pictures by default)."""
+    return session.scalar(select(TranscriptLineRow.id).limit(1)) is not None
+
+
+def transcript_counts(*, session: Session) -> TranscriptCounts:
+    """How many indexed videos have speech lines, subtitle lines (embedded or sidecar), none."""
+    speech_line = case((TranscriptLineRow.source == SOURCE_SPEECH, 1), else_=0)
+    per_video = (
+        select(
+            TranscriptLineRow.video_id.label("video_id"),
+            func.max(speech_line).label("speech"),
+            func.max(1 - speech_line).label("subtitles"),
+            func.count().label("lines"),
+        )
+        .join(Video, Video.id == TranscriptLineRow.video_id)
+        .where(Video.status == STATUS_INDEXED)
+        .group_by(TranscriptLineRow.video_id)
+        .subquery()
+    )
+    speech, subtitles, with_lines, lines = session.execute(
+        select(
+            func.coalesce(func.sum(per_video.c.speech), 0),
+            func.coalesce(func.sum(per_video.c.subtitles), 0),
+            func.count(),
+            func.coalesce(func.sum(per_video.c.lines), 0),
+        )
+    ).one()
+    indexed = session.scalar(
+        select(func.count()).select_from(Video).where(Video.status == STATUS_INDEXED)
+    )
+    return TranscriptCounts(int(speech), int(subtitles), int(indexed or 0) - with_lines, int(lines))
+
+
+def search_transcripts(
+    text: str, *, session: Session, limit: int, wanted: VideoFilter | None = None
+) -> list[TranscriptMatch]:
+    """The ``limit`` lines of indexed videos (passing ``wanted``) that best match ``text``.
+
+    See ``storage.fulltext`` for what a query means; a query with no searchable word finds
+    nothing. Best first; ties in order of line id.
+    """
+    query = parse_query(text)
+    if not query or limit <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        statement = _postgresql_search(query)
+    else:
+        statement = _sqlite_search(query)
+    statement = statement.join(Video, Video.id == TranscriptLineRow.video_id).where(
+        Video.status == STATUS_INDEXED, *video_conditions(wanted or VideoFilter())
+    )
+    score = literal_column("score")
+    statement = statement.order_by(score.desc(), TranscriptLineRow.id).limit(limit)
+    matches = [_match(row) for row in session.execute(statement)]
+    units = len(query.phrases) + len(query.words)
+    if units == 1 or not matches:
+        return matches
+    found = {m.line_id: len(query.phrases) for m in matches}
+    for word in query.words:
+        for line_id in _lines_with(word, list(found), session):
+            found[line_id] += 1
+    return [replace(m, coverage=found[m.line_id] / units) for m in matches]
+
+
+def _lines_with(word: str, line_ids: list[int], session: Session) -> list[int]:
+    """Which of ``line_ids`` contain ``word`` (by stem), through the full-text index."""
+    single = FullTextQuery((), (word,))
+    if session.get_bind().dialect.name == "postgresql":
+        vector = func.to_tsvector(PG_CONFIG, TranscriptLineRow.text)
+        statement = select(TranscriptLineRow.id).where(vector.op("@@")(pg_tsquery(single)))
+        statement = statement.where(TranscriptLineRow.id.in_(line_ids))
+    else:
+        rowid = literal_column(f"{FULL_TEXT_TABLE}.rowid")
+        statement = (
+            select(rowid)
+            .select_from(table(FULL_TEXT_TABLE))
+            .where(literal_column(FULL_TEXT_TABLE).op("MATCH")(fts5_expression(single)))
+            .where(rowid.in_(line_ids))
+        )
+    return list(session.scalars(statement))
+
+
+def _columns() -> tuple:
+    return (
+        TranscriptLineRow.id,
+        TranscriptLineRow.video_id,
+        Video.path,
+        TranscriptLineRow.start_s,
+        TranscriptLineRow.end_s,
+        TranscriptLineRow.text,
+        TranscriptLineRow.source,
+        TranscriptLineRow.language,
+    )
+
+
+def _sqlite_search(query: FullTextQuery) -> Select:
+    fts = table(FULL_TEXT_TABLE)
+    # bm25() is lower for better matches; its negation makes every score "higher is better".
+    score = literal_column(f"-bm25({FULL_TEXT_TABLE})").label("score")
+    marked = func.highlight(literal_column(FULL_TEXT_TABLE), 0, _OPEN, _CLOSE).label("marked")
+    rowid = literal_column(f"{FULL_TEXT_TABLE}.rowid")
+    return (
+        select(*_columns(), score, marked)
+        .select_from(fts)
+        .join(TranscriptLineRow, TranscriptLineRow.id == rowid)
+        .where(
+            literal_column(FULL_TEXT_TABLE).op("MATCH")(bindparam("fts", fts5_expression(query)))
+        )
+    )
+
+
+def _postgresql_search(query: FullTextQuery) -> Select:
+    vector = func.to_tsvector(PG_CONFIG, TranscriptLineRow.text)
+    wanted = pg_tsquery(query)
+    score = func.ts_rank_cd(vector, wanted).label("score")
+    options = f"StartSel={_OPEN}, StopSel={_CLOSE}, HighlightAll=true"
+    marked = func.ts_headline(PG_CONFIG, TranscriptLineRow.text, wanted, options).label("marked")
+    return select(*_columns(), score, marked).where(vector.op("@@")(wanted))
+
+
+def _marks(marked: str | None, text: str) -> tuple[tuple[int, int], ...]:
+    """Offsets of the marked words, when the highlighted text is the stored text marked."""
+    if not marked or _MARKS.sub("", marked) != text:
+        return ()
+    spans, removed = [], 0
+    for found in _MARKED.finditer(marked):
+        start = found.start() - removed
+        spans.append((start, start + len(found.group(1))))
+        removed += 2
+    return tuple(spans)
+
+
+def _match(row) -> TranscriptMatch:
+    line_id, video_id, path, start_s, end_s, text, source, language, score, marked = row
+    return TranscriptMatch(
+        line_id=line_id,
+        video_id=video_id,
+        path=path,
+        start_s=float(start_s),
+        end_s=float(end_s),
+        text=text,
+        source=source,
+        language=language,
+        score=float(score),
+        marks=_marks(marked, text),
+    )

@@ -1,0 +1,178 @@
+"""Transcript lines in a real library, on SQLite (FTS5) and PostgreSQL (tsvector + GIN):
+stored with their video, searched by words, stems and phrases, kept on moves, copied to exact
+copies, and gone with their video."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select, text
+
+from storage import repository
+from storage import transcripts as tr
+from storage.library import Library
+from storage.models import TranscriptLineRow
+from storage.transcript import TranscriptLine
+from tests.storage.records import add_video, delete_path
+
+NEWS = [
+    TranscriptLine(0.0, 2.5, "Good evening, here is the news.", "speech", "en"),
+    TranscriptLine(2.5, 6.0, "The minister says inflation is falling.", "speech", "en"),
+    TranscriptLine(6.0, 9.0, "Markets rallied as prices fell.", "speech", "en"),
+]
+FILM = [
+    TranscriptLine(1.0, 3.0, "  Falling   leaves \n in autumn ", "sidecar", "en"),
+    TranscriptLine(3.0, 3.5, " \n ", "sidecar", "en"),
+    TranscriptLine(4.0, 5.0, "Inflation? Not in my kitchen.", "subtitles", None),
+]
+
+
+def _store(library: Library, video_id: int, lines: list[TranscriptLine]) -> int:
+    with library.session() as session, session.begin():
+        return tr.replace_transcript(video_id, lines, session=session)
+
+
+def _search(library: Library, query: str, limit: int = 10, **wanted) -> list[tr.TranscriptMatch]:
+    with library.session() as session:
+        return tr.search_transcripts(
+            query, session=session, limit=limit, wanted=repository.VideoFilter(**wanted)
+        )
+
+
+def _found(library: Library, query: str, **wanted) -> list[tuple[str, str]]:
+    return [(m.path, m.text) for m in _search(library, query, **wanted)]
+
+
+@pytest.fixture
+def two(library: Library, rng: np.random.Generator) -> tuple[int, int]:
+    news, _ = add_video(library, "/m/news.mp4", 2, rng, fingerprint="a" * 64)
+    film, _ = add_video(library, "/n/film.mkv", 2, rng, fingerprint="b" * 64)
+    assert _store(library, news, NEWS) == 3
+    assert _store(library, film, FILM) == 2  # the blank line is not stored
+    return news, film
+
+
+def test_lines_round_trip_in_time_order_and_replace(library: Library, two) -> None:
+    news, film = two
+    with library.session() as session:
+        assert tr.transcript_of(news, session=session) == NEWS
+        stored = tr.transcript_of(film, session=session)
+    assert [(line.text, line.source, line.language) for line in stored] == [
+        ("Falling leaves in autumn", "sidecar", "en"),
+        ("Inflation? Not in my kitchen.", "subtitles", None),
+    ]
+    _store(library, news, [TranscriptLine(1.0, 2.0, "Completely different words.", "sidecar")])
+    assert _found(library, "minister") == []
+    assert _found(library, "different") == [("/m/news.mp4", "Completely different words.")]
+
+
+def test_words_match_by_stem_and_case(library: Library, two) -> None:
+    # "falling", "falls", "fell"? Porter stems fall/falling/falls alike ("fell" is another word).
+    assert sorted(_found(library, "FALLS")) == [
+        ("/m/news.mp4", "The minister says inflation is falling."),
+        ("/n/film.mkv", "Falling leaves in autumn"),
+    ]
+    match = _search(library, "rally")[0]
+    assert match.text == "Markets rallied as prices fell."
+    assert match.text[slice(*match.marks[0])] == "rallied"
+    assert (match.start_s, match.end_s, match.source) == (6.0, 9.0, "speech")
+
+
+def test_more_words_rank_higher_and_stop_words_do_not_match(library: Library, two) -> None:
+    matches = _search(library, "the minister says inflation is falling")
+    assert matches[0].text == "The minister says inflation is falling."
+    assert matches[0].score > matches[1].score
+    marked = [matches[0].text[a:b] for a, b in matches[0].marks]
+    assert marked == ["minister", "says", "inflation", "falling"]
+    assert {m.text for m in matches} == {
+        "The minister says inflation is falling.",
+        "Falling leaves in autumn",
+        "Inflation? Not in my kitchen.",
+    }
+    assert _found(library, "the is in") == []
+
+
+def test_a_quoted_phrase_must_appear_in_order(library: Library, two) -> None:
+    assert _found(library, '"inflation is falling"') == [
+        ("/m/news.mp4", "The minister says inflation is falling.")
+    ]
+    assert _found(library, '"falling inflation"') == []
+    # a phrase is required, the other words only rank
+    assert _found(library, '"falling leaves" minister') == [
+        ("/n/film.mkv", "Falling leaves in autumn")
+    ]
+
+
+def test_query_syntax_is_never_interpreted(library: Library, two) -> None:
+    for query in ["minister AND NOT", "text:minister*", 'NEAR(minister "', "minister's (", "'"]:
+        found = _found(library, query)
+        assert found in ([], [("/m/news.mp4", "The minister says inflation is falling.")])
+    assert _found(library, "") == [] and _found(library, '"" ,;') == []
+
+
+def test_filters_and_failed_videos(library: Library, two) -> None:
+    assert [p for p, _ in _found(library, "inflation", folders=("/n",))] == ["/n/film.mkv"]
+    assert _found(library, "inflation", max_duration_s=5.0) == []  # records are 10 s long
+    with library.session() as session, session.begin():
+        repository.save_failed_video("/n/film.mkv", 1, 1, "bad", None, session=session)
+    assert [p for p, _ in _found(library, "inflation")] == ["/m/news.mp4"]
+    assert _search(library, "inflation", limit=0) == []
+
+
+def test_moves_keep_lines_copies_copy_them_reindexing_and_pruning_remove_them(
+    library: Library, two, rng: np.random.Generator
+) -> None:
+    news, film = two
+    copy, _ = add_video(library, "/m/copy.mp4", 2, rng, fingerprint="a" * 64)
+    with library.session() as session, session.begin():
+        video = repository.get_video_by_path("/m/news.mp4", session=session)
+        repository.move_video(video, "/m/moved.mp4", 1000, 1, session=session)
+        assert tr.copy_transcript(news, copy, session=session) == 3
+    assert sorted(p for p, _ in _found(library, "minister")) == ["/m/copy.mp4", "/m/moved.mp4"]
+    add_video(library, "/m/copy.mp4", 1, rng)  # the file changed: its old words are gone
+    assert [p for p, _ in _found(library, "minister")] == ["/m/moved.mp4"]
+    delete_path(library, "/m/moved.mp4")
+    delete_path(library, "/n/film.mkv")
+    assert _found(library, "minister") == [] and _found(library, "autumn") == []
+    with library.session() as session:
+        assert session.scalar(select(func.count()).select_from(TranscriptLineRow)) == 0
+        if session.get_bind().dialect.name == "sqlite":  # the FTS5 index agrees with the rows
+            session.execute(
+                text("INSERT INTO transcript_fts(transcript_fts) VALUES ('integrity-check')")
+            )
+            assert session.scalar(text("SELECT count(*) FROM transcript_fts_docsize")) == 0
+
+
+def test_counts_by_source(library: Library, two, rng: np.random.Generator) -> None:
+    add_video(library, "/m/silent.mp4", 1, rng)
+    with library.session() as session:
+        assert tr.has_transcripts(session=session)
+        counts = tr.transcript_counts(session=session)
+    assert counts == tr.TranscriptCounts(speech=1, subtitles=1, neither=1, lines=5)
+
+
+def test_an_empty_library_has_no_transcripts(library: Library, rng: np.random.Generator) -> None:
+    add_video(library, "/m/a.mp4", 1, rng)
+    with library.session() as session:
+        assert not tr.has_transcripts(session=session)
+        assert tr.transcript_counts(session=session) == tr.TranscriptCounts(0, 0, 1, 0)
+
+
+def test_coverage_is_the_share_of_query_words_a_line_has(library: Library, two) -> None:
+    coverage = {m.text: m.coverage for m in _search(library, "minister inflation autumn")}
+    assert coverage == {
+        "The minister says inflation is falling.": pytest.approx(2 / 3),
+        "Falling leaves in autumn": pytest.approx(1 / 3),
+        "Inflation? Not in my kitchen.": pytest.approx(1 / 3),
+    }
+    (match,) = _search(library, '"inflation is falling" minister kitchen')
+    assert match.coverage == pytest.approx(2 / 3)
+    assert _search(library, "falls")[0].coverage == 1.0
+
+
+def test_clip_at_a_time(library: Library, rng: np.random.Generator) -> None:
+    video_id, clip_ids = add_video(library, "/m/a.mp4", 3, rng)  # clips of 2 s
+    with library.session() as session:
+        found = [repository.clip_at(video_id, t, session=session) for t in (0.0, 3.9, 4.0, 99)]
+        assert repository.clip_at(12345, 1.0, session=session) is None
+    assert found == [clip_ids[0], clip_ids[1], clip_ids[2], clip_ids[2]]

@@ -116,6 +116,10 @@ class Indexer:
         """How the executor cuts and samples this library's files."""
         return self.executor.plan
 
+    @plan.setter
+    def plan(self, plan: SamplingPlan) -> None:
+        self.executor.plan = plan
+
     def run(
         self,
         roots: Iterable[Path],

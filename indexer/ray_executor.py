@@ -20,7 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ray
 
@@ -40,6 +40,7 @@ DEFAULT_RETRIES = 2
 # decoding the rest, as the local executor splits a machine.
 ACTOR_CPUS = 2
 _POLL_S = 0.5
+CHUNKS_AHEAD = 8
 # One encoder factory call per actor: ``factory(device=..., threads=...)`` -> ClipEncoder.
 EncoderFactory = Callable[..., ClipEncoder]
 FileStages = Callable[..., Iterator[ClipFrames | Decoded]]
@@ -95,26 +96,35 @@ class Sizing:
 
 @dataclass(frozen=True)
 class _DecodeSummary:
-    """What the driver receives from a decode task; the clips travel separately."""
+    """The last thing a decode task yields (its clips went before it, in chunks)."""
 
     clips: int
     decoded: Decoded | None = None
     error: str | None = None
 
 
-def _decode(job: FileJob, plan: SamplingPlan, stages: FileStages):
-    """A file through the per-file stages: (summary, clips). Errors travel as text."""
-    clips: list[ClipFrames] = []
+def _decode(job: FileJob, plan: SamplingPlan, stages: FileStages, chunk_clips: int):
+    """A file through the per-file stages, streamed: lists of up to ``chunk_clips`` clips as
+    they are cut, then one ``_DecodeSummary``. Errors travel as text."""
+    chunk: list[ClipFrames] = []
+    count = 0
     try:
         for item in stages(job.path, plan, job.fps_hint):
             if isinstance(item, Decoded):
-                return _DecodeSummary(len(clips), item), clips
-            clips.append(item)
+                if chunk:
+                    yield chunk
+                yield _DecodeSummary(count, item)
+                return
+            chunk.append(item)
+            count += 1
+            if len(chunk) >= chunk_clips:
+                yield chunk
+                chunk = []
+        yield _DecodeSummary(0, error="decoder error (no end of stream)")
     except VideoOpenError as exc:
-        return _DecodeSummary(0, error=exc.reason), []
+        yield _DecodeSummary(0, error=exc.reason)
     except Exception as exc:  # noqa: BLE001 - any decoder bug becomes this file's failure
-        return _DecodeSummary(0, error=f"decoder error ({type(exc).__name__}: {exc})"), []
-    return _DecodeSummary(0, error="decoder error (no end of stream)"), []
+        yield _DecodeSummary(0, error=f"decoder error ({type(exc).__name__}: {exc})")
 
 
 class _Embedder:
@@ -136,17 +146,17 @@ class _Embedder:
 
 
 @dataclass
-class _Decoding:
+class _File:
+    """A file in flight: its decode stream, the last chunk received (held back until the next
+    item shows it was not the summary) and the embeddings back so far, by chunk."""
+
     job: FileJob
     deadline: float
-    clips_ref: ray.ObjectRef
-
-
-@dataclass
-class _Embedding:
-    job: FileJob
-    decoded: Decoded
-    actor: int
+    stream: object  # ray.ObjectRefGenerator
+    held: ray.ObjectRef | None = None
+    chunks: int = 0
+    records: dict[int, list] = field(default_factory=dict)
+    summary: _DecodeSummary | None = None
 
 
 class RayExecutor:
@@ -180,7 +190,13 @@ class RayExecutor:
             )
         self._factory = factory
         self._decode = ray.remote(_decode).options(
-            num_cpus=1, num_returns=2, max_retries=max_retries, retry_exceptions=False
+            num_cpus=1,
+            num_returns="streaming",
+            max_retries=max_retries,
+            retry_exceptions=False,
+            # Chunks a decode task runs ahead of the driver: bounds a long file's clips in
+            # the object store (1.2 MB a clip at 224 px).
+            _generator_backpressure_num_objects=CHUNKS_AHEAD,
         )
         self._stages = stages
         self._actor_class = ray.remote(_Embedder).options(
@@ -193,29 +209,32 @@ class RayExecutor:
         self._load = [0] * len(self.actors)  # files in flight per actor
         # Enough files in flight to keep every decode slot and actor busy, and a few ahead.
         self.capacity = max(4, 2 * (cpus + len(self.actors)))
-        self._decoding: dict[ray.ObjectRef, _Decoding] = {}
-        self._embedding: dict[ray.ObjectRef, _Embedding] = {}
+        self._files: dict[int, _File] = {}  # job -> file
+        self._streams: dict[object, int] = {}  # decode stream -> job
+        self._embedding: dict[ray.ObjectRef, tuple[int, int, int]] = {}  # -> job, chunk, actor
         self._events: deque[ExecutorEvent] = deque()
 
     def submit(self, job: FileJob) -> None:
-        summary, clips = self._decode.remote(job, self.plan, self._stages)
+        stream = self._decode.remote(job, self.plan, self._stages, self.batch_clips)
         deadline = time.monotonic() + self.stall_s + TIME_LIMIT_PER_VIDEO_S * job.duration_s
-        self._decoding[summary] = _Decoding(job, deadline, clips)
+        self._files[job.job] = _File(job, deadline, stream)
+        self._streams[stream] = job.job
         self._events.append(FileStarted(job.job))
 
     def next(self) -> ExecutorEvent:
         while not self._events:
-            if not self._decoding and not self._embedding:
+            if not self._files:
                 raise RuntimeError("next() with no file in flight")
             self._step()
         return self._events.popleft()
 
     def release(self) -> None:
-        for ref in self._decoding:
-            ray.cancel(ref, force=True)
+        for stream in self._streams:
+            ray.cancel(stream, force=True)
         for ref in self._embedding:
             ray.cancel(ref)  # an actor's call cannot be forced: its actor keeps the model
-        self._decoding.clear()
+        self._files.clear()
+        self._streams.clear()
         self._embedding.clear()
         self._events.clear()
         self._load = [0] * len(self.actors)
@@ -232,62 +251,98 @@ class RayExecutor:
         return self._actor_class.remote(self._factory, device, self.sizing.actor_cpus)
 
     def _step(self) -> None:
-        refs = [*self._decoding, *self._embedding]
-        ready, _ = ray.wait(refs, num_returns=1, timeout=_POLL_S)
-        for ref in ready:
-            if ref in self._decoding:
-                self._decoded(ref, self._decoding.pop(ref))
+        waiting = [*self._streams, *self._embedding]
+        ready, _ = ray.wait(waiting, num_returns=1, timeout=_POLL_S) if waiting else ([], [])
+        for item in ready:
+            if item in self._streams:
+                self._streamed(item)
             else:
-                self._embedded(ref, self._embedding.pop(ref))
+                self._embedded(item, *self._embedding.pop(item))
         now = time.monotonic()
-        for ref, decoding in list(self._decoding.items()):
-            if now >= decoding.deadline:
-                del self._decoding[ref]
-                ray.cancel(ref, force=True)
-                limit = self.stall_s + TIME_LIMIT_PER_VIDEO_S * decoding.job.duration_s
-                duration = decoding.job.duration_s
+        for file in list(self._files.values()):
+            if file.summary is None and now >= file.deadline:
+                ray.cancel(file.stream, force=True)
+                duration = file.job.duration_s
+                limit = self.stall_s + TIME_LIMIT_PER_VIDEO_S * duration
                 self._fail(
-                    decoding.job,
-                    f"decoder too slow (over {limit:.0f} s for a {duration:.0f} s video)",
+                    file, f"decoder too slow (over {limit:.0f} s for a {duration:.0f} s video)"
                 )
 
-    def _decoded(self, ref: ray.ObjectRef, decoding: _Decoding) -> None:
-        job = decoding.job
+    def _streamed(self, stream) -> None:
+        """The next item of a decode stream: the chunk held before it goes to a model."""
+        file = self._files.get(self._streams[stream])
         try:
-            summary: _DecodeSummary = ray.get(ref)
-        except ray.exceptions.RayError as exc:
-            self._fail(job, _died("decoder", exc, self.max_retries))
+            ref = next(stream)
+        except StopIteration:
+            del self._streams[stream]
+            if file is not None and file.held is not None:
+                self._summarised(file, file.held)
             return
-        if summary.error is not None:
-            self._events.append(FileResult(job.job, error=summary.error))
-        elif summary.clips == 0:
-            self._events.append(FileResult(job.job, [], summary.decoded))
-        else:
-            actor = min(range(len(self.actors)), key=self._load.__getitem__)
-            self._load[actor] += 1
-            records = self.actors[actor].embed.remote(decoding.clips_ref, self.batch_clips)
-            self._embedding[records] = _Embedding(job, summary.decoded, actor)
+        if file is None:
+            return
+        if file.held is not None:
+            self._embed(file, file.held)
+        file.held = ref
 
-    def _embedded(self, ref: ray.ObjectRef, embedding: _Embedding) -> None:
-        job = embedding.job
-        self._load[embedding.actor] -= 1
+    def _embed(self, file: _File, chunk: ray.ObjectRef) -> None:
+        actor = min(range(len(self.actors)), key=self._load.__getitem__)
+        self._load[actor] += 1
+        records = self.actors[actor].embed.remote(chunk, self.batch_clips)
+        self._embedding[records] = (file.job.job, file.chunks, actor)
+        file.chunks += 1
+
+    def _summarised(self, file: _File, ref: ray.ObjectRef) -> None:
+        try:
+            file.summary = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            self._fail(file, _died("decoder", exc, self.max_retries))
+            return
+        if file.summary.error is not None:
+            self._fail(file, file.summary.error, log=False)
+        else:
+            self._finish_if_complete(file)
+
+    def _embedded(self, ref: ray.ObjectRef, job: int, chunk: int, actor: int) -> None:
+        self._load[actor] -= 1
+        file = self._files.get(job)
         try:
             records = ray.get(ref)
         except ray.exceptions.ActorDiedError as exc:
             # Restarted and retried max_retries times already: give up on this actor too.
-            self.actors[embedding.actor] = self._new_actor()
-            self._fail(job, _died("model worker", exc, self.max_retries))
+            self.actors[actor] = self._new_actor()
+            if file is not None:
+                self._fail(file, _died("model worker", exc, self.max_retries))
             return
         except ray.exceptions.RayError as exc:
-            self._fail(job, _died("model worker", exc, self.max_retries))
+            # A chunk that was an error (its decode task died) fails here first.
+            role = "decoder" if "Actor" not in type(exc).__name__ else "model worker"
+            if file is not None:
+                self._fail(file, _died(role, _cause(exc), self.max_retries))
             return
-        video_s = sum(r.end_s - r.start_s for r in records)
-        self._events.append(ClipsEmbedded(len(records), video_s))
-        self._events.append(FileResult(job.job, records, embedding.decoded))
+        if file is None:
+            return
+        self._events.append(ClipsEmbedded(len(records), sum(r.end_s - r.start_s for r in records)))
+        file.records[chunk] = records
+        self._finish_if_complete(file)
 
-    def _fail(self, job: FileJob, reason: str) -> None:
-        logger.warning("%s: %s", job.path, reason)
-        self._events.append(FileResult(job.job, error=reason))
+    def _finish_if_complete(self, file: _File) -> None:
+        if file.summary is None or len(file.records) < file.chunks:
+            return
+        del self._files[file.job.job]
+        records = [r for chunk in sorted(file.records) for r in file.records[chunk]]
+        self._events.append(FileResult(file.job.job, records, file.summary.decoded))
+
+    def _fail(self, file: _File, reason: str, *, log: bool = True) -> None:
+        """Give up on ``file``: what is still coming for it is ignored."""
+        if log:
+            logger.warning("%s: %s", file.job.path, reason)
+        del self._files[file.job.job]
+        self._events.append(FileResult(file.job.job, error=reason))
+
+
+def _cause(exc: Exception) -> Exception:
+    """The error under a RayTaskError that only passed another task's failure on."""
+    return getattr(exc, "cause", None) or exc
 
 
 def _died(role: str, exc: Exception, retries: int) -> str:

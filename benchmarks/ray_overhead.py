@@ -6,7 +6,8 @@ with the full-size X-CLIP architecture (random weights):
 - ray-N: the same run through ``RayExecutor`` with N model actors on a local Ray cluster of
   N + 1 logical CPUs (one left to the decode tasks); the actors' start (model load) is timed
   apart from the run, since a cluster pays it once, not per file.
-Overhead = ray run / plain run - 1 (the issue's goal: at most 15 % on a 5-minute file).
+Overhead = ray run / the faster of two plain runs (one before, one after) - 1 (the issue's goal:
+at most 15 % on a 5-minute file).
 
 The commit ceiling is what one driver can store when executors deliver faster than it writes:
 videos of ``--clips-per-video`` clips with the full-size model's embeddings and re-rank
@@ -158,11 +159,13 @@ def main() -> None:
     plain_s, clips = plain_run(path, encoder, args.batch)
     runs["plain"] = {"run_s": plain_s, "clips": clips}
     for actors in map(int, args.actors.split(",")):
-        result = ray_run(path, encoder, model_dir, args.batch, actors)
-        result["overhead"] = result["run_s"] / plain_s - 1
-        runs[f"ray-{actors}"] = result
+        runs[f"ray-{actors}"] = ray_run(path, encoder, model_dir, args.batch, actors)
     again, _ = plain_run(path, encoder, args.batch)  # the machine's drift over the run
     runs["plain-again"] = {"run_s": again, "clips": clips}
+    # Against the faster plain run: other jobs on a shared machine only ever slow a run down.
+    for name, result in runs.items():
+        if name.startswith("ray-"):
+            result["overhead"] = result["run_s"] / min(plain_s, again) - 1
 
     sizes = {
         "videos": args.commit_videos,

@@ -277,6 +277,8 @@ class RayExecutor:
             del self._streams[stream]
             if file is not None and file.held is not None:
                 self._summarised(file, file.held)
+            elif file is not None:
+                self._fail(file, "decoder error (its task ended without a result)")
             return
         if file is None:
             return

@@ -147,13 +147,18 @@ def _executor(address, actors, encoder, settings, batch_clips, device) -> Iterat
     except ray_executor.RayUnavailableError as exc:
         raise ClipdexError(str(exc)) from exc
     quantize = getattr(encoder, "quantize", None)
-    executor = ray_executor.RayExecutor(
-        functools.partial(XClipEncoder, encoder.model_id, quantize=quantize),
-        SamplingPlan.for_library(encoder, settings),
-        batch_clips=batch_clips,
-        actors=actors,
-        use_gpus=device != "cpu",
-    )
+    try:
+        executor = ray_executor.RayExecutor(
+            functools.partial(XClipEncoder, encoder.model_id, quantize=quantize),
+            SamplingPlan.for_library(encoder, settings),
+            batch_clips=batch_clips,
+            actors=actors,
+            use_gpus=device != "cpu",
+        )
+    except BaseException:
+        if started:
+            ray_executor.disconnect()
+        raise
     try:
         yield executor
     finally:

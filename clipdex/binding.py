@@ -44,7 +44,13 @@ def check_overrides(settings, min_clip, max_clip, shot_threshold) -> None:
 
 
 def bind_encoder(
-    library, model, quantize="none", min_clip=None, max_clip=None, shot_threshold=None
+    library,
+    model,
+    quantize="none",
+    min_clip=None,
+    max_clip=None,
+    shot_threshold=None,
+    device="cpu",
 ):
     """Load the encoder for ``library`` (checked against its model first) and bind the library
     to it: returns (encoder, the library's settings). Shared by ``index`` and ``watch``.
@@ -53,7 +59,7 @@ def bind_encoder(
     weights replaced in place under the library's own path are refused too."""
     from clipdex.model_identity import model_digest
 
-    encoder = load_encoder(model, library, quantize)
+    encoder = load_encoder(model, library, quantize, device)
     digest = model_digest(encoder.model_id)
     settings = library.bind(
         wanted_settings(encoder, min_clip, max_clip, shot_threshold, model_digest=digest)

@@ -131,6 +131,7 @@ def _typed_errors(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        from clipdex.device import DeviceError
         from clipdex.encoder import ModelLoadError
         from clipdex.speech_model import SpeechModelError
         from indexer.errors import VideoOpenError
@@ -143,7 +144,14 @@ def _typed_errors(func: Callable) -> Callable:
             if ctx and ctx.debug:
                 raise
             raise ClipdexError(str(exc), EXIT_CANNOT_WRITE) from exc
-        except (ModelLoadError, SpeechModelError, StorageError, VideoOpenError, ValueError) as exc:
+        except (
+            DeviceError,
+            ModelLoadError,
+            SpeechModelError,
+            StorageError,
+            VideoOpenError,
+            ValueError,
+        ) as exc:
             if ctx and ctx.debug:
                 raise
             raise ClipdexError(str(exc)) from exc
@@ -211,9 +219,30 @@ def batch_option(func: Callable) -> Callable:
         "--batch",
         "batch_clips",
         type=int,
-        default=8,
+        default=None,
+        help="Clips per forward pass [default: 8 on a CPU, 32 on CUDA, 16 on MPS].",
+    )(func)
+
+
+def device_option(func: Callable) -> Callable:
+    """``--device auto|cpu|cuda[:N]|mps``: where the model runs (``index`` and ``watch``)."""
+
+    def check(ctx, param, value: str) -> str:
+        from clipdex.device import DeviceError, check_device_name
+
+        try:
+            return check_device_name(value)
+        except DeviceError as exc:
+            raise click.BadParameter(str(exc)) from exc
+
+    return click.option(
+        "--device",
+        envvar="CLIPDEX_DEVICE",
+        default="auto",
         show_default=True,
-        help="Clips per forward pass.",
+        callback=check,
+        help="Where the model runs: auto (CUDA if available, else the CPU), cpu, cuda[:N], "
+        "mps. Decoding stays on the CPU.",
     )(func)
 
 
@@ -229,7 +258,7 @@ def quantize_option(func: Callable) -> Callable:
     )(func)
 
 
-def load_encoder(model: str | None, library, quantize: str = "none") -> object:
+def load_encoder(model: str | None, library, quantize: str = "none", device: str = "cpu") -> object:
     """The encoder for ``model`` (else the library's, else the default).
 
     A model named for a bound library is checked against it by what it is (config and weights,
@@ -246,7 +275,7 @@ def load_encoder(model: str | None, library, quantize: str = "none") -> object:
     digest = model_digest(wanted) if check else None
     if check and digest is not None:
         library.check_model(wanted, digest)
-    encoder = XClipEncoder(wanted, quantize=None if quantize == "none" else quantize)
+    encoder = XClipEncoder(wanted, quantize=None if quantize == "none" else quantize, device=device)
     if check and digest is None:  # a hub id fetched just now: its files are here only now
         library.check_model(wanted, model_digest(wanted))
     return encoder

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "microsoft/xclip-base-patch32"
 QUANTIZE_CHOICES = (None, "int8")
 QUERY_THREADS = 1
+# float16 is kept only where the first batch's embeddings and features all stay this close
+# (cosine) to float32's: well inside what the int8 option already accepts (about 0.99).
+HALF_TOLERANCE = 0.999
 # The towers whose Linear layers dynamic int8 replaces. The prompt generator stays float32:
 # the folded re-rank reads its weights directly and costs little.
 _INT8_TOWERS = ("vision_model", "mit", "text_model")
@@ -104,21 +107,38 @@ class XClipEncoder:
     """
 
     def __init__(
-        self, model_id: str, *, threads: int | None = None, quantize: str | None = None
+        self,
+        model_id: str,
+        *,
+        threads: int | None = None,
+        quantize: str | None = None,
+        device: str = "cpu",
+        half: bool | None = None,
     ) -> None:
+        """``device``: ``auto``, ``cpu``, ``cuda[:N]`` or ``mps`` (clipdex/device.py);
+        ``half``: run the video tower in float16 (None: on CUDA only), kept only if its first
+        batch agrees with float32 within HALF_TOLERANCE."""
         import torch
 
+        from clipdex.device import DeviceError, device_kind, resolve_device
+
         self.model_id = resolve_model_id(model_id)
+        self.device = resolve_device(device)
         torch.set_num_threads(threads or default_threads())
         self._torch = torch
-        self._model, self._tokenizer = _load(self.model_id)
         if quantize not in QUANTIZE_CHOICES:
             raise ValueError(
                 f"unknown quantization {quantize!r}: expected one of {QUANTIZE_CHOICES}"
             )
+        if quantize and device_kind(self.device) != "cpu":
+            raise DeviceError(f"--quantize {quantize} runs on the CPU only, not {self.device}")
+        self._model, self._tokenizer = _load(self.model_id)
         self.quantize = quantize
         if quantize == "int8":
             _quantize_towers(self._model)
+        self._model.to(self.device)
+        self.half = device_kind(self.device) == "cuda" if half is None else half
+        self._half_checked = False
         config = self._model.config
         self.frames_per_clip: int = int(config.vision_config.num_frames)
         self.image_size: int = int(config.vision_config.image_size)
@@ -136,9 +156,19 @@ class XClipEncoder:
         decoder while it works); by default, the encoder's own count.
         """
         torch = self._torch
-        model = self._model
         with torch.inference_mode(), _threads(torch, threads):
             values = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32))
+            values = values.to(self.device)
+            if self.half and not self._half_checked:
+                return self._check_half(values)
+            return self._video_tower(values, half=self.half)
+
+    def _video_tower(self, values, *, half: bool) -> tuple[np.ndarray, np.ndarray]:
+        torch = self._torch
+        model = self._model
+        kind = self.device.partition(":")[0]
+        # autocast keeps the numerically touchy ops (layer norms, softmax) in float32.
+        with torch.autocast(kind, dtype=torch.float16, enabled=half):
             batch, frames = values.shape[:2]
             vision = model.vision_model(pixel_values=values.flatten(0, 1))
             cls = model.visual_projection(vision.pooler_output).view(batch, frames, -1)
@@ -146,18 +176,40 @@ class XClipEncoder:
             tokens = model.prompts_visual_layernorm(vision.last_hidden_state[:, 1:, :])
             tokens = tokens @ model.prompts_visual_projection
             features = tokens.view(batch, frames, -1, video.shape[-1]).mean(dim=1)
-            video = video / video.norm(p=2, dim=-1, keepdim=True)
-        return video.numpy().astype(np.float32), features.numpy().astype(np.float32)
+        video = video.float()
+        video = video / video.norm(p=2, dim=-1, keepdim=True)
+        return (
+            video.cpu().numpy().astype(np.float32),
+            features.float().cpu().numpy().astype(np.float32),
+        )
+
+    def _check_half(self, values) -> tuple[np.ndarray, np.ndarray]:
+        """Run the first batch both ways; keep float16 only if it agrees with float32."""
+        exact = self._video_tower(values, half=False)
+        fast = self._video_tower(values, half=True)
+        agreement = half_agreement(exact, fast)
+        self.half = agreement >= HALF_TOLERANCE
+        self._half_checked = True
+        logger.info(
+            "float16 on %s: lowest cosine with float32 %.5f, %s",
+            self.device,
+            agreement,
+            "kept" if self.half else f"below {HALF_TOLERANCE}: staying with float32",
+        )
+        return fast if self.half else exact
 
     def encode_text(self, text: str) -> np.ndarray:
         """The unconditioned text embedding ``(D,)`` (projected, not normalised)."""
         torch = self._torch
         inputs = self._tokenizer([text], padding=True, truncation=True, return_tensors="pt")
         with torch.inference_mode(), _query_threads(torch):
+            mask = inputs.get("attention_mask")
             embedding = text_features(
-                self._model, inputs["input_ids"], inputs.get("attention_mask")
+                self._model,
+                inputs["input_ids"].to(self.device),
+                None if mask is None else mask.to(self.device),
             )
-        return embedding[0].numpy().astype(np.float32)
+        return embedding[0].cpu().numpy().astype(np.float32)
 
     def rerank(
         self, text_embedding: np.ndarray, features: np.ndarray, video_embeddings: np.ndarray
@@ -172,14 +224,18 @@ class XClipEncoder:
         torch = self._torch
         if len(features) == 0:
             return np.zeros(0, dtype=np.float32)
+
+        def tensor(array: np.ndarray):
+            return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
+
         with torch.inference_mode(), _query_threads(torch):
             scores = rerank_scores(
                 self._model.prompts_generator,
-                torch.from_numpy(np.ascontiguousarray(text_embedding, dtype=np.float32)),
-                torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)),
-                torch.from_numpy(np.ascontiguousarray(video_embeddings, dtype=np.float32)),
+                tensor(text_embedding),
+                tensor(features),
+                tensor(video_embeddings),
             )
-        return scores.numpy().astype(np.float32)
+        return scores.cpu().numpy().astype(np.float32)
 
     @property
     def model(self):
@@ -190,6 +246,20 @@ class XClipEncoder:
     def tokenizer(self):
         """The checkpoint's transformers tokenizer (the query export saves its fast tokenizer)."""
         return self._tokenizer
+
+
+def half_agreement(
+    exact: tuple[np.ndarray, np.ndarray], fast: tuple[np.ndarray, np.ndarray]
+) -> float:
+    """The lowest cosine between the float32 and float16 results of one batch: each clip's
+    embedding, and each clip's re-rank features taken as one vector."""
+
+    def lowest(a: np.ndarray, b: np.ndarray) -> float:
+        a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
+        norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        return float(np.min((a * b).sum(axis=1) / np.maximum(norms, 1e-12)))
+
+    return min(lowest(exact[0], fast[0]), lowest(exact[1], fast[1]))
 
 
 def text_features(model, input_ids, attention_mask):

@@ -26,9 +26,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.errors import DecodeStopped, VideoOpenError
-from indexer.framehash import FrameHasher, FrameHashes
-from indexer.sampling import SamplingPlan, iter_clips
+from indexer.errors import VideoOpenError
+from indexer.file_stages import Decoded, file_stages
+from indexer.sampling import SamplingPlan
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _mp_context() -> mp.context.BaseContext:
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         _context = mp.get_context(method)
         if method == "forkserver":
-            _context.set_forkserver_preload(["indexer.sampling", "indexer.framehash"])
+            _context.set_forkserver_preload(["indexer.file_stages"])
     return _context
 
 
@@ -104,16 +104,6 @@ class _WorkerTurn:
 
 
 @dataclass(frozen=True)
-class Decoded:
-    """How a file's decoding ended: its frames' perceptual hashes, and ``stopped``, the reason
-    decoding failed midway (None when it reached the end). The clips of the frames before such
-    a failure were sent."""
-
-    hashes: FrameHashes
-    stopped: str | None = None
-
-
-@dataclass(frozen=True)
 class DecodeEvent:
     """What the worker says about job ``job``: ``start``, a ``clip`` (ClipFrames), ``done``
     (Decoded: the last clip was sent) or ``error`` (a one-line reason)."""
@@ -138,14 +128,9 @@ def _serve(plan: SamplingPlan, requests: mp.Queue, out: mp.Queue, turns: _Turns 
         job, path, fps_hint = request
         _put(out, (job, "start", None))
         try:
-            hasher = FrameHasher()
-            stopped = None
-            try:
-                for clip in iter_clips(Path(path), plan, fps_hint, on_frame=hasher, gate=gate):
-                    _put(out, (job, "clip", clip))
-            except DecodeStopped as exc:
-                stopped = exc.reason
-            _put(out, (job, "done", Decoded(hasher.result, stopped)))
+            for item in file_stages(Path(path), plan, fps_hint, gate=gate):
+                done = isinstance(item, Decoded)
+                _put(out, (job, "done" if done else "clip", item))
         except VideoOpenError as exc:
             _put(out, (job, "error", exc.reason))
         except Exception as exc:  # noqa: BLE001 - any decoder bug becomes this file's failure

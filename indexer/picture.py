@@ -17,8 +17,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from indexer.embed import ClipEncoder
 from indexer.frames import center_crop, scaled_size
-from indexer.pipeline import ClipEncoder
 from indexer.preprocess import to_pixel_values
 from indexer.sampling import SamplingPlan
 

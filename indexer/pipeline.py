@@ -9,26 +9,21 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
 
 from indexer.completeness import judge
-from indexer.cpus import usable_cpus
-from indexer.decode_process import DEFAULT_STALL_S, Decoded, DecodeEvent, DecodeWorker, prepare
+from indexer.decode_process import DEFAULT_STALL_S
 from indexer.discover import Candidate, walk
-from indexer.errors import DecodeStopped, VideoOpenError
+from indexer.embed import ClipEncoder
+from indexer.errors import VideoOpenError
+from indexer.executor import ClipsEmbedded, Executor, FileJob, FileResult, FileStarted
 from indexer.fingerprint import fingerprint
-from indexer.framehash import FrameHasher
-from indexer.preprocess import to_pixel_values
+from indexer.local_executor import LocalExecutor
 from indexer.presence import is_missing, is_vacant
 from indexer.probe import VideoInfo, probe
-from indexer.sampling import ClipFrames, SamplingPlan, iter_clips
+from indexer.sampling import SamplingPlan
 from indexer.text_stage import TextStage
 from storage import frame_hashes as hash_repo
 from storage import repository as repo
@@ -38,26 +33,6 @@ from storage.models import STATUS_FAILED
 from storage.settings import LibrarySettings
 
 logger = logging.getLogger(__name__)
-
-
-class PreprocessConfig(Protocol):
-    shortest_edge: int
-    crop_size: int
-    mean: Sequence[float]
-    std: Sequence[float]
-
-
-class ClipEncoder(Protocol):
-    """What the indexer needs from the model."""
-
-    frames_per_clip: int
-    preprocess: PreprocessConfig
-
-    def encode_clips(
-        self, pixels: np.ndarray, *, threads: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Embeddings and re-rank features; ``threads`` overrides the encoder's thread count."""
-        ...
 
 
 class IndexObserver:
@@ -112,14 +87,6 @@ class _Pending:
     info: VideoInfo
 
 
-@dataclass
-class _InFlight:
-    pending: _Pending
-    records: list = field(default_factory=list)
-    queued: int = 0  # clips received and not yet embedded
-    decoded: Decoded | None = None  # set when the last clip was received
-
-
 class Indexer:
     """Indexes files and folders into a library with a given encoder."""
 
@@ -133,35 +100,33 @@ class Indexer:
         observer: IndexObserver | None = None,
         decode_in_worker: bool = True,
         stall_s: float = DEFAULT_STALL_S,
+        executor: Executor | None = None,
         text: TextStage | None = None,
     ) -> None:
+        """``executor`` runs the per-file work (by default a ``LocalExecutor`` built from
+        ``batch_clips``, ``decode_in_worker`` and ``stall_s``); this object plans and commits."""
         self.library = library
         # Subtitles are always read; speech only when the stage's reader has it on.
         self.text = text or TextStage()
         self.settings = settings
         self.encoder = encoder
-        self.batch_clips = batch_clips
         self.observer = observer or IndexObserver()
-        # Decoding in a worker process overlaps it with inference and contains decoder
-        # crashes and hangs (indexer/decode_process.py); in-process is kept for debugging.
-        self.decode_in_worker = decode_in_worker
-        self.stall_s = stall_s
-        cores = usable_cpus()
-        # Decoding and the model both use every core well (frame threading decodes 1.5-1.7x
-        # faster on 2 threads than on one, the model runs 1.8x faster): on 2 cores they take
-        # turns at both cores (one at a time, switching per frame), which measured faster
-        # than running side by side on one core each or fighting over both. With more cores
-        # they run side by side: the decoder gets a quarter of the cores, the model the rest.
-        self.exclusive_decoding = cores <= 2
-        self.decode_threads = 0 if self.exclusive_decoding else max(1, cores // 4)
-        self.model_threads_while_decoding = (
-            None if self.exclusive_decoding else max(1, cores - self.decode_threads)
+        self.executor = executor or LocalExecutor(
+            encoder,
+            SamplingPlan.for_library(encoder, settings),
+            batch_clips=batch_clips,
+            decode_in_worker=decode_in_worker,
+            stall_s=stall_s,
         )
-        self.plan = replace(
-            SamplingPlan.for_library(encoder, settings), decode_threads=self.decode_threads
-        )
-        if decode_in_worker:
-            prepare()
+
+    @property
+    def plan(self) -> SamplingPlan:
+        """How the executor cuts and samples this library's files."""
+        return self.executor.plan
+
+    @plan.setter
+    def plan(self, plan: SamplingPlan) -> None:
+        self.executor.plan = plan
 
     def run(
         self,
@@ -209,12 +174,11 @@ class Indexer:
     def index_files(self, candidates: Sequence[Candidate], report: IndexReport) -> list[str]:
         """Bring files up to date, in order; returns each one's outcome.
 
-        Files that need embedding go to the decoder as soon as they are checked (a few ahead),
-        and the model takes their clips as they arrive, across files: decoding the next file
-        overlaps with inference on this one. Each file is committed when its last clip is in.
+        Files that need embedding go to the executor as soon as they are checked (a few ahead:
+        its ``capacity``); each is committed when its result comes back.
         """
         outcomes: list[str] = [""] * len(candidates)
-        with _EmbedQueue(self, report) as embedding:
+        with _Dispatch(self, report) as embedding:
             for index, candidate in enumerate(candidates):
                 embedding.make_room()
                 outcome = self._check(candidate, report, embedding)
@@ -228,7 +192,7 @@ class Indexer:
         return outcomes
 
     def _check(
-        self, candidate: Candidate, report: IndexReport, embedding: _EmbedQueue
+        self, candidate: Candidate, report: IndexReport, embedding: _Dispatch
     ) -> str | _Pending:
         """Everything before decoding: skip unchanged, fingerprint, reuse known clips, probe."""
         path = candidate.path
@@ -367,13 +331,14 @@ class Indexer:
         self.observer.file_done(state.path, outcome, origin)
         return True
 
-    def _commit(
-        self, pending: _Pending, clips: list[repo.ClipRecord], decoded: Decoded, report
-    ) -> str:
+    def _commit(self, pending: _Pending, result: FileResult, report: IndexReport) -> str:
         """Store a decoded and embedded file with all its clips, in one transaction; one that
         was read only in part (indexer/completeness.py) is stored as far as it was decoded,
         with the reason, and reported."""
         path = pending.state.path
+        if result.error is not None:
+            return self._fail(path, result.error, pending.state, report, pending.digest)
+        clips, decoded = result.clips, result.decoded
         if not clips:
             reason = decoded.stopped or "no decodable frames"
             return self._fail(path, reason, pending.state, report, pending.digest)
@@ -396,16 +361,6 @@ class Indexer:
         logger.info("indexed %s (%d clip%s)", path, len(clips), "" if len(clips) == 1 else "s")
         self.observer.file_done(path, "indexed", str(len(clips)))
         return "indexed"
-
-    def _encode_batch(self, batch: list[ClipFrames], threads: int | None) -> list[repo.ClipRecord]:
-        spec = self.encoder.preprocess
-        pixels = to_pixel_values([c.frames for c in batch], spec.mean, spec.std)
-        embeddings, features = self.encoder.encode_clips(pixels, threads=threads)
-        self.observer.clips_encoded(len(batch), sum(c.end_s - c.start_s for c in batch))
-        return [
-            repo.ClipRecord(c.start_s, c.end_s, embeddings[i], features[i])
-            for i, c in enumerate(batch)
-        ]
 
     def _refresh_text(self, row, report: IndexReport) -> None:
         """Text of a file whose pictures are unchanged: sidecars changed, or speech turned on."""
@@ -467,171 +422,53 @@ def _record(state: _FileState, digest: str, facts, duration_s: float) -> repo.Vi
     )
 
 
-# Files handed to the decoder ahead of the one whose clips the model is on: enough to keep the
-# decoder busy across file boundaries, few enough that a copy found later waits little.
-FILES_AHEAD = 2
-
-
-class _EmbedQueue:
-    """Files being decoded (in a worker) and embedded (here), with clips batched across files.
-
-    Side by side with the decoder, the model takes whatever clips have arrived, up to
-    ``batch_clips``, as soon as it is free (on a CPU a batch of one is as fast per clip as a
-    batch of eight); taking turns with it (2 cores), it waits for a full batch, or for the
-    decoder to run out of work.
-    """
+class _Dispatch:
+    """The files handed to the executor and not yet back; each is committed as it returns."""
 
     def __init__(self, indexer: Indexer, report: IndexReport) -> None:
         self._indexer = indexer
+        self._executor = indexer.executor
         self._report = report
-        self._decoder: DecodeWorker | _InlineDecoder | None = None
-        self._files: dict[int, _InFlight] = {}  # candidate index (= job) -> file, in order
-        self._batch: list[tuple[int, ClipFrames]] = []
+        self._files: dict[int, _Pending] = {}  # candidate index (= job) -> file
         self.outcomes: list[tuple[int, str]] = []  # (index, outcome) of each file finished
 
-    def __enter__(self) -> _EmbedQueue:
+    def __enter__(self) -> _Dispatch:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._decoder is not None:
-            self._decoder.close()
+        self._executor.release()
 
     def has_digest(self, digest: str) -> bool:
-        return any(f.pending.digest == digest for f in self._files.values())
+        return any(f.digest == digest for f in self._files.values())
 
     def add(self, index: int, pending: _Pending) -> None:
-        if self._decoder is None:
-            indexer = self._indexer
-            self._decoder = (
-                DecodeWorker(
-                    indexer.plan, stall_s=indexer.stall_s, exclusive=indexer.exclusive_decoding
-                )
-                if indexer.decode_in_worker
-                else _InlineDecoder(indexer.plan)
-            )
-        self._files[index] = _InFlight(pending)  # the candidate's index is the decoder's job id
+        self._files[index] = pending
         info = pending.info
-        self._decoder.submit(index, pending.state.path, info.fps, info.duration_s)
+        self._executor.submit(FileJob(index, pending.state.path, info.fps, info.duration_s))
 
     def make_room(self) -> None:
-        """Work until fewer than FILES_AHEAD + 1 files are in flight."""
-        while len(self._files) > FILES_AHEAD:
-            self._step()
+        """Work until a file can be submitted within the executor's capacity."""
+        while len(self._files) >= self._executor.capacity:
+            self._receive()
 
     def drain(self) -> None:
         """Work until every file is stored or failed."""
         while self._files:
-            self._step()
+            self._receive()
 
-    def _step(self) -> None:
-        """Take one decoder event, or embed the waiting clips if none is ready."""
-        # Side by side with the decoder, the model takes whatever has arrived; taking turns
-        # with it, it waits for a full batch (fewer switches, each of which costs cache).
-        wait = not self._batch or (
-            self._indexer.exclusive_decoding
-            and self._decoder.busy
-            and len(self._batch) < self._indexer.batch_clips
-        )
-        event = self._decoder.next(block=wait)
-        if event is None:
-            if not self._batch:
-                raise RuntimeError("files in flight, but no clips and nothing left to decode")
-            self._embed()
-        else:
-            self._handle(event)
-            if len(self._batch) >= self._indexer.batch_clips:
-                self._embed()
-
-    def _handle(self, event: DecodeEvent) -> None:
-        file = self._files.get(event.job)
-        if file is None:
-            return
-        path = file.pending.state.path
-        if event.kind == "start":
-            self._indexer.observer.file_started(path, file.pending.info.duration_s)
-        elif event.kind == "clip":
-            self._batch.append((event.job, event.payload))
-            file.queued += 1
-        elif event.kind == "done":
-            file.decoded = event.payload
-            self._store_if_complete(event.job)
-        elif event.kind == "error":
-            self._batch = [(job, clip) for job, clip in self._batch if job != event.job]
-            del self._files[event.job]
-            pending = file.pending
-            indexer = self._indexer
-            outcome = indexer._fail(
-                path, event.payload, pending.state, self._report, pending.digest
-            )
+    def _receive(self) -> None:
+        event = self._executor.next()
+        observer = self._indexer.observer
+        if isinstance(event, FileStarted):
+            pending = self._files.get(event.job)
+            if pending is not None:
+                observer.file_started(pending.state.path, pending.info.duration_s)
+        elif isinstance(event, ClipsEmbedded):
+            observer.clips_encoded(event.count, event.video_s)
+        elif event.job in self._files:
+            pending = self._files.pop(event.job)
+            # The commit reads the file's text first (speech recognition takes the cores a
+            # while): a local executor's decoder waits for it as it waits for the model.
+            with self._executor.paused():
+                outcome = self._indexer._commit(pending, event, self._report)
             self.outcomes.append((event.job, outcome))
-
-    def _embed(self) -> None:
-        batch, self._batch = (
-            self._batch[: self._indexer.batch_clips],
-            self._batch[self._indexer.batch_clips :],
-        )
-        if not batch:
-            return
-        threads = self._indexer.model_threads_while_decoding if self._decoder.busy else None
-        with self._decoder.paused():
-            records = self._indexer._encode_batch([clip for _, clip in batch], threads)
-        for (job, _), record in zip(batch, records):
-            file = self._files[job]
-            file.records.append(record)
-            file.queued -= 1
-        for job in dict.fromkeys(job for job, _ in batch):
-            self._store_if_complete(job)
-
-    def _store_if_complete(self, job: int) -> None:
-        file = self._files[job]
-        if file.decoded is None or file.queued:
-            return
-        del self._files[job]
-        # The commit reads the file's text first (speech recognition takes the cores a while):
-        # taking turns with the decoder, the decoder waits for it as for the model.
-        with self._decoder.paused():
-            outcome = self._indexer._commit(file.pending, file.records, file.decoded, self._report)
-        self.outcomes.append((job, outcome))
-
-
-class _InlineDecoder:
-    """The worker's protocol, decoding in this process (debugging; no crash containment)."""
-
-    def __init__(self, plan: SamplingPlan) -> None:
-        self._plan = plan
-        self._jobs: deque[tuple[int, Path, float]] = deque()
-        self._current: tuple[int, Iterator[ClipFrames], FrameHasher] | None = None
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._jobs) or self._current is not None
-
-    def submit(self, job: int, path: Path, fps_hint: float, duration_s: float = 0.0) -> None:
-        self._jobs.append((job, path, fps_hint))
-
-    def next(self, *, block: bool = True) -> DecodeEvent | None:
-        if self._current is None:
-            if not self._jobs:
-                return None
-            job, path, fps_hint = self._jobs.popleft()
-            hasher = FrameHasher()
-            self._current = (job, iter_clips(path, self._plan, fps_hint, on_frame=hasher), hasher)
-            return DecodeEvent(job, "start")
-        job, clips, hasher = self._current
-        try:
-            return DecodeEvent(job, "clip", next(clips))
-        except StopIteration:
-            self._current = None
-            return DecodeEvent(job, "done", Decoded(hasher.result))
-        except DecodeStopped as exc:
-            self._current = None
-            return DecodeEvent(job, "done", Decoded(hasher.result, exc.reason))
-        except VideoOpenError as exc:
-            self._current = None
-            return DecodeEvent(job, "error", exc.reason)
-
-    def paused(self) -> AbstractContextManager:
-        return nullcontext()
-
-    def close(self) -> None:
-        self._current = None

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.embed import ClipEncoder
 from indexer.errors import DecodeStopped, VideoOpenError
 from indexer.frames import center_crop, decode_frames
-from indexer.pipeline import ClipEncoder
 from indexer.preprocess import to_pixel_values
 from indexer.probe import probe
 from indexer.sampling import SamplingPlan

@@ -109,6 +109,24 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[dict[str, float]]:
+    """One local Ray cluster for the session (2 CPUs, no dashboard, a small object store),
+    started only if a test asks for one: each start costs seconds. Its workers import this
+    checkout and never reach the network. Yields the cluster's resources."""
+    import ray
+
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=96 * 2**20,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).parents[1]), **_OFFLINE_ENV}},
+    )
+    yield ray.cluster_resources()
+    ray.shutdown()
+
+
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """The SQLAlchemy URL of a fresh, empty PostgreSQL database, dropped after the test."""

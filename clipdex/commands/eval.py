@@ -126,11 +126,13 @@ def _refuse_other_videos(library, files: list[Path], captions_csv: Path) -> None
 def _index(library, files: list[Path], binding: tuple, *, batch_clips: int, bar: bool):
     """Index the benchmark's videos exactly as ``clipdex index FILE...`` does; ``binding`` is
     (model, quantize, min_clip, max_clip, shot_threshold) as ``bind_encoder`` takes them."""
+    from clipdex.device import default_batch_clips
     from indexer.decode_process import prepare
     from indexer.pipeline import Indexer, IndexObserver
 
     prepare()  # the decoder's process server starts while the model loads
     encoder, settings = bind_encoder(library, *binding)
+    batch_clips = batch_clips or default_batch_clips(encoder.device)
     observer = IndexObserver()
     if bar:
         from clipdex.progress import BarObserver

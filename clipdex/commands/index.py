@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -16,6 +19,7 @@ from clipdex.cli import (
     Context,
     _typed_errors,
     batch_option,
+    device_option,
     json_option,
     model_option,
     quantize_option,
@@ -38,7 +42,24 @@ from clipdex.speech_binding import speech_options, text_stage
     "kept: that is what a share that is not mounted looks like).",
 )
 @speech_options
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="auto|ADDRESS",
+    envvar="CLIPDEX_RAY",
+    default=None,
+    help="Decode and embed on a Ray cluster (pip install 'clipdex[ray]'): auto joins the "
+    "cluster `ray start` runs here (else starts a local one), or give its address. Every node "
+    "must read the files at the same paths. See docs/cluster.md.",
+)
+@click.option(
+    "--ray-actors",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Model actors on the cluster [default: one per GPU, else about 3/4 of its CPUs].",
+)
 @batch_option
+@device_option
 @quantize_option
 @json_option
 @click.pass_obj
@@ -51,7 +72,10 @@ def command(
     min_clip: float | None,
     max_clip: float | None,
     shot_threshold: float | None,
-    batch_clips: int,
+    batch_clips: int | None,
+    device: str,
+    ray_address: str | None,
+    ray_actors: int | None,
     prune_missing: bool,
     as_json: bool,
     speech: bool,
@@ -60,6 +84,7 @@ def command(
     speech_model: str | None,
 ) -> None:
     """Index videos in PATH... (files or folders)."""
+    from clipdex.device import default_batch_clips
     from clipdex.query_export import ensure_query_model
     from indexer.decode_process import prepare
     from indexer.pipeline import Indexer, IndexObserver, IndexReport
@@ -71,7 +96,7 @@ def command(
         _check_roots(paths, library)
         prepare()  # the decoder's process server starts while the model loads
         encoder, settings = bind_encoder(
-            library, model, quantize, min_clip, max_clip, shot_threshold
+            library, model, quantize, min_clip, max_clip, shot_threshold, device
         )
         text = text_stage(
             library,
@@ -80,23 +105,26 @@ def command(
             no_speech=no_speech,
             speech_model=speech_model,
         )
+        batch_clips = batch_clips or default_batch_clips(encoder.device)
         observer = IndexObserver()
         if not as_json and sys.stderr.isatty():
             from clipdex.progress import BarObserver
 
             observer = BarObserver()
-        try:
-            Indexer(
-                library,
-                encoder,
-                settings,
-                batch_clips=batch_clips,
-                observer=observer,
-                text=text,
-            ).run(paths, report, prune_missing=prune_missing)
-        finally:
-            if hasattr(observer, "close"):
-                observer.close()
+        with _executor(ray_address, ray_actors, encoder, settings, batch_clips, device) as run:
+            try:
+                Indexer(
+                    library,
+                    encoder,
+                    settings,
+                    batch_clips=batch_clips,
+                    observer=observer,
+                    executor=run,
+                    text=text,
+                ).run(paths, report, prune_missing=prune_missing)
+            finally:
+                if hasattr(observer, "close"):
+                    observer.close()
         if query_model_allowed():
             # torch is loaded now: write what lets the next searches run without it (once per
             # model).
@@ -111,6 +139,46 @@ def command(
     _print_report(report, as_json)
     if report.failed:
         sys.exit(EXIT_FAILED_FILES)
+
+
+@contextmanager
+def _executor(address, actors, encoder, settings, batch_clips, device) -> Iterator:
+    """The Ray executor for ``--ray ADDRESS`` (None without it: the local executor); its model
+    actors load the driver's checkpoint, on GPUs where the cluster has them unless
+    ``--device cpu``."""
+    if address is None:
+        yield None
+        return
+    try:
+        from indexer import ray_executor
+    except ImportError as exc:
+        raise ClipdexError(f"--ray needs Ray: pip install 'clipdex[ray]' ({exc})") from exc
+    from clipdex.encoder import XClipEncoder
+    from indexer.sampling import SamplingPlan
+
+    try:
+        started = ray_executor.connect(address)
+    except ray_executor.RayUnavailableError as exc:
+        raise ClipdexError(str(exc)) from exc
+    quantize = getattr(encoder, "quantize", None)
+    try:
+        executor = ray_executor.RayExecutor(
+            functools.partial(XClipEncoder, encoder.model_id, quantize=quantize),
+            SamplingPlan.for_library(encoder, settings),
+            batch_clips=batch_clips,
+            actors=actors,
+            use_gpus=device != "cpu",
+        )
+    except BaseException:
+        if started:
+            ray_executor.disconnect()
+        raise
+    try:
+        yield executor
+    finally:
+        executor.shutdown()
+        if started:
+            ray_executor.disconnect()
 
 
 def _check_roots(paths: tuple[Path, ...], library) -> None:

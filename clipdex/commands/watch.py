@@ -19,6 +19,7 @@ from clipdex.cli import (
     Context,
     _typed_errors,
     batch_option,
+    device_option,
     json_option,
     model_option,
     quantize_option,
@@ -56,6 +57,7 @@ from indexer.settle import DEFAULT_SETTLE_S
 )
 @speech_model_option
 @batch_option
+@device_option
 @quantize_option
 @json_option
 @click.pass_obj
@@ -66,7 +68,8 @@ def command(
     model: str | None,
     settle_s: float,
     poll_s: float | None,
-    batch_clips: int,
+    batch_clips: int | None,
+    device: str,
     quantize: str,
     prune_missing: bool,
     as_json: bool,
@@ -85,6 +88,7 @@ def command(
                 settle_s,
                 poll_s,
                 batch_clips,
+                device,
                 quantize,
                 prune_missing,
                 as_json,
@@ -103,13 +107,15 @@ def _watch(
     model: str | None,
     settle_s: float,
     poll_s: float | None,
-    batch_clips: int,
+    batch_clips: int | None,
+    device: str,
     quantize: str,
     prune_missing: bool,
     as_json: bool,
     stop: StopRequest,
     speech_model: str | None = None,
 ) -> None:
+    from clipdex.device import default_batch_clips
     from clipdex.watchlog import EventPrinter
     from indexer.decode_process import prepare
     from indexer.pipeline import Indexer
@@ -119,7 +125,8 @@ def _watch(
     roots = [path.absolute() for path in paths]
     _check_roots(roots, library)
     prepare()  # the decoder's process server starts while the model loads
-    encoder, settings = bind_encoder(library, model, quantize)
+    encoder, settings = bind_encoder(library, model, quantize, device=device)
+    batch_clips = batch_clips or default_batch_clips(encoder.device)
     text = text_stage(library, speech_model=speech_model)  # speech as the library remembers
     printer = EventPrinter(as_json, roots)
     indexer = Indexer(

@@ -160,7 +160,7 @@ def test_a_decoding_error_midway_keeps_the_clips_before_it(whole_files, tmp_path
     with Library.open(tmp_path / "lib") as library:
         settings = library.bind(bind_settings(encoder))
         indexer = Indexer(library, encoder, settings)
-        indexer.plan = plan
+        indexer.executor.plan = plan  # decode_threads=1, as above
         report = indexer.run([path])
     ((where, reason),) = report.partial
     assert (where, report.indexed, report.failed) == (str(path), 1, [])

@@ -1,0 +1,87 @@
+"""The executor seam's contract, run against every implementation: the local executor (decode
+worker, and in-process), and the Ray executor on the session's local cluster.
+
+Each submitted file ends in exactly one FileResult: clips in time order with their embeddings
+and how decoding ended, or a one-line error; ClipsEmbedded counts every clip once."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clipdex.encoder import XClipEncoder
+from indexer.executor import ClipsEmbedded, FileJob, FileResult, FileStarted
+from indexer.local_executor import LocalExecutor
+from indexer.probe import probe
+from indexer.sampling import SamplingPlan
+from indexer.segment import SegmentRules
+from tests.support import videos
+
+KINDS = ["local-worker", "local-inline", "ray"]
+
+
+@pytest.fixture(scope="module")
+def encoder(xclip_checkpoint: Path) -> XClipEncoder:
+    return XClipEncoder(str(xclip_checkpoint))
+
+
+@pytest.fixture(scope="module")
+def plan(encoder) -> SamplingPlan:
+    spec = encoder.preprocess
+    return SamplingPlan(
+        SegmentRules(2.0, 10.0), encoder.frames_per_clip, spec.shortest_edge, spec.crop_size
+    )
+
+
+@pytest.fixture(params=KINDS)
+def executor(request, encoder, plan, xclip_checkpoint):
+    if request.param == "ray":
+        from indexer.ray_executor import RayExecutor
+
+        request.getfixturevalue("ray_cluster")
+        made = RayExecutor(functools.partial(XClipEncoder, str(xclip_checkpoint)), plan)
+        yield made
+        made.shutdown()
+        return
+    made = LocalExecutor(encoder, plan, decode_in_worker=request.param == "local-worker")
+    yield made
+    made.release()
+
+
+def run(executor, jobs: list[FileJob]) -> tuple[dict[int, FileResult], list]:
+    for job in jobs:
+        executor.submit(job)
+    results: dict[int, FileResult] = {}
+    events = []
+    while len(results) < len(jobs):
+        event = executor.next()
+        events.append(event)
+        if isinstance(event, FileResult):
+            assert event.job not in results
+            results[event.job] = event
+    return results, events
+
+
+def test_each_file_ends_in_one_result(executor, known_videos, tmp_path):
+    cuts = known_videos["cuts.mp4"].path
+    broken = videos.random_bytes(tmp_path / "broken.mp4")
+    info = probe(cuts)
+    jobs = [FileJob(7, cuts, info.fps, info.duration_s), FileJob(9, broken, 25.0, 1.0)]
+    results, events = run(executor, jobs)
+    assert set(results) == {7, 9}
+    good, bad = results[7], results[9]
+    assert good.error is None and good.decoded is not None and good.decoded.stopped is None
+    assert [round(c.start_s, 3) for c in good.clips] == sorted(
+        round(c.start_s, 3) for c in good.clips
+    )
+    assert len(good.clips) == 3  # cuts.mp4: three shots
+    for clip in good.clips:
+        assert clip.embedding.shape == (clip.features.shape[-1],)
+        assert np.isclose(np.linalg.norm(clip.embedding), 1.0, atol=1e-4)
+    assert len(good.decoded.hashes) > 0
+    assert bad.error and "\n" not in bad.error and not bad.clips
+    assert sum(e.count for e in events if isinstance(e, ClipsEmbedded)) == 3
+    assert {e.job for e in events if isinstance(e, FileStarted)} <= {7, 9}

@@ -10,8 +10,9 @@ observer, a root that came back) is answered the same way: rescan.
 Ordering matters for moves. A rename shows up as "old path gone" plus "new file"; if the old
 row were pruned first its clips would be deleted and the new file embedded again. So pruning
 waits until no file is waiting to settle and no file has left for ``PRUNE_GRACE_S`` (or
-``prune_hold_s`` has passed, for a writer that never stops), and the settled new file is matched
-to the old row by fingerprint first. The grace covers the halves of a move that arrive apart:
+``prune_hold_s`` has passed, for a writer that never stops), and only prunes files that were
+already missing at its previous look, a grace earlier; the settled new file is matched to the
+old row by fingerprint first. The grace covers the halves of a move that arrive apart:
 watchdog pairs the kernel's moved-from and moved-to within half a second, and unpaired halves
 (a file moved out and back in under a new name, or a busy machine) come as a deletion and,
 later, a creation.
@@ -64,7 +65,7 @@ PROBE_RETRIES = 2
 SAVE_AFTER_QUIET_S = 2.0
 ROOT_CHECK_S = 1.0
 # Prune no sooner than this after the last file left: the other half of a move may follow.
-PRUNE_GRACE_S = 2.0
+PRUNE_GRACE_S = 3.0
 
 
 class WatchObserver(IndexObserver):
@@ -91,6 +92,7 @@ class Watcher:
         observer: WatchObserver | None = None,
         clock: Clock = time.monotonic,
         prune_hold_s: float | None = None,
+        prune_grace_s: float = PRUNE_GRACE_S,
         prune_missing: bool = False,
     ) -> None:
         self.indexer = indexer
@@ -103,6 +105,8 @@ class Watcher:
         self._prune_hold_s = prune_hold_s if prune_hold_s is not None else max(30.0, 10 * settle_s)
         self._prune_since: float | None = None
         self._last_left = float("-inf")
+        self._prune_grace_s = prune_grace_s
+        self._missing_seen: set[str] = set()  # files found missing at the last prune's look
         self._prune_missing = prune_missing
         self._present: dict[Path, bool] = {}
         self._mount_point: dict[Path, bool] = {}  # a root was a mount point while watched
@@ -262,11 +266,19 @@ class Watcher:
         if self._prune_since is None:
             return
         now = self._clock()
-        settling = len(self.settler) or now - self._last_left < PRUNE_GRACE_S
+        settling = len(self.settler) or now - self._last_left < self._prune_grace_s
         if settling and now - self._prune_since < self._prune_hold_s:
             return
-        self._prune_since = None
         self._check_roots(force=True)  # an unmount just now must not read as deletions
+        missing = self._missing()
+        if not missing <= self._missing_seen:
+            # Files missing since the last look (perhaps before their event reached us, as
+            # when a pending prune meets a move): their other halves get the grace too.
+            self._missing_seen = missing
+            self._last_left = now
+            return
+        self._missing_seen = set()
+        self._prune_since = None
         removed, kept = self.report.removed, dict(self.report.unavailable)
         self.indexer.prune(
             self._present_roots(),
@@ -278,6 +290,16 @@ class Watcher:
         self._changed("removed" if self.report.removed > removed else "skipped")
         if self.report.unavailable != kept:
             self._check_roots(force=True)  # a root went away since the last check: say so
+
+    def _missing(self) -> set[str]:
+        """The indexed files under present roots that are not on disk now."""
+        roots = [str(root) for root in self._present_roots()]
+        with self.indexer.library.session() as session:
+            return {
+                v.path
+                for v in repo.videos_under(roots, session=session)
+                if is_missing(Path(v.path))
+            }
 
     def _changed(self, outcome: str) -> None:
         if outcome not in ("skipped", "ignored") and self._unsaved_since is None:

@@ -200,13 +200,14 @@ def test_a_move_whose_halves_arrive_apart_keeps_its_clip_ids(
 ) -> None:
     """Moved out of the root and back in under a new name a second later: inotify cannot
     pair the two halves, so the watcher sees a deletion, then a creation (as it does for any
-    rename on a machine too busy to pair them in time). The clips must follow the file."""
+    rename on a machine too busy to pair them in time). The clips must follow the file. (A
+    longer grace than the default: this test runs beside others on a busy machine.)"""
     root, outside = tmp_path / "media", tmp_path / "outside"
     root.mkdir()
     outside.mkdir()
     shutil.copy(clips[0], root / "take.mp4")
     shutil.copy(clips[1], root / "stays.mp4")  # an empty root would read as an unmounted share
-    with watching(library_dir, encoder, [root]) as log:
+    with watching(library_dir, encoder, [root], prune_grace_s=6.0) as log:
         before = _settled(reader, root, 2)
         (root / "take.mp4").rename(outside / "take.mp4")
         time.sleep(1.0)

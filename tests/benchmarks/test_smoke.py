@@ -64,20 +64,3 @@ def test_cold_search_benchmark_smoke(tmp_path, capsys, monkeypatch) -> None:
         assert r["runs"] == 1 and r["total_s"] > 0 and r["query_s"] > 0 and r["load_s"] > 0
         assert abs(r["rest_s"] + r["import_s"] + r["load_s"] + r["query_s"] - r["total_s"]) < 0.5
     assert "same hits on both paths: True" in capsys.readouterr().out
-
-
-def test_transcript_search_benchmark_smoke(tmp_path, capsys) -> None:
-    from benchmarks import transcript_search
-
-    out = tmp_path / "transcripts.json"
-    transcript_search.main(
-        ["--lines", "400", "--vocabulary", "300", "--repeats", "1", "--out", str(out)]
-    )
-    payload = json.loads(out.read_text())
-    assert payload["lines"] == 400 and payload["backend"] == "sqlite"
-    results = {r["query"]: r for r in payload["results"]}
-    assert set(results) == {"common word", "rare word", "five-word sentence", "quoted phrase"}
-    assert results["common word"]["mean_matches"] > results["rare word"]["mean_matches"]
-    assert results["quoted phrase"]["mean_matches"] >= 1  # each phrase is taken from a line
-    assert all(r["p95_ms"] >= r["p50_ms"] > 0 for r in results.values())
-    assert "lines returned" in capsys.readouterr().out

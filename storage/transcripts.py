@@ -158,85 +158,90 @@ def search_transcripts(
     """The ``limit`` lines of indexed videos (passing ``wanted``) that best match ``text``.
 
     See ``storage.fulltext`` for what a query means; a query with no searchable word finds
-    nothing. Best first; ties in order of line id.
+    nothing. Best first; ties in order of line id. Two queries: the ranking reads only ids and
+    scores of every matching line, then the details (highlighting included) are read for the
+    ``limit`` best, so a common word costs its ranking, not a highlight of every line it is on.
     """
     query = parse_query(text)
     if not query or limit <= 0:
         return []
-    if session.get_bind().dialect.name == "postgresql":
-        statement = _postgresql_search(query)
-    else:
-        statement = _sqlite_search(query)
-    statement = statement.join(Video, Video.id == TranscriptLineRow.video_id).where(
-        Video.status == STATUS_INDEXED, *video_conditions(wanted or VideoFilter())
+    engine = _Postgres(query) if session.get_bind().dialect.name == "postgresql" else _Sqlite(query)
+    ranking = (
+        engine.lines(TranscriptLineRow.id, engine.score.label("score"))
+        .join(Video, Video.id == TranscriptLineRow.video_id)
+        .where(Video.status == STATUS_INDEXED, *video_conditions(wanted or VideoFilter()))
+        .order_by(literal_column("score").desc(), TranscriptLineRow.id)
+        .limit(limit)
     )
-    score = literal_column("score")
-    statement = statement.order_by(score.desc(), TranscriptLineRow.id).limit(limit)
-    matches = [_match(row) for row in session.execute(statement)]
+    scores = {int(i): float(score) for i, score in session.execute(ranking)}
+    if not scores:
+        return []
+    details = (
+        engine.lines(*_COLUMNS, engine.marked)
+        .join(Video, Video.id == TranscriptLineRow.video_id)
+        .where(TranscriptLineRow.id.in_(list(scores)))
+    )
+    rows = {row[0]: row for row in session.execute(details)}
+    matches = [_match(rows[i], scores[i]) for i in scores if i in rows]
     units = len(query.phrases) + len(query.words)
-    if units == 1 or not matches:
+    if units == 1:
         return matches
     found = {m.line_id: len(query.phrases) for m in matches}
     for word in query.words:
-        for line_id in _lines_with(word, list(found), session):
+        single = type(engine)(FullTextQuery((), (word,)))
+        having = single.lines(TranscriptLineRow.id).where(TranscriptLineRow.id.in_(list(found)))
+        for line_id in session.scalars(having):
             found[line_id] += 1
     return [replace(m, coverage=found[m.line_id] / units) for m in matches]
 
 
-def _lines_with(word: str, line_ids: list[int], session: Session) -> list[int]:
-    """Which of ``line_ids`` contain ``word`` (by stem), through the full-text index."""
-    single = FullTextQuery((), (word,))
-    if session.get_bind().dialect.name == "postgresql":
-        vector = func.to_tsvector(PG_CONFIG, TranscriptLineRow.text)
-        statement = select(TranscriptLineRow.id).where(vector.op("@@")(pg_tsquery(single)))
-        statement = statement.where(TranscriptLineRow.id.in_(line_ids))
-    else:
+_COLUMNS = (
+    TranscriptLineRow.id,
+    TranscriptLineRow.video_id,
+    Video.path,
+    TranscriptLineRow.start_s,
+    TranscriptLineRow.end_s,
+    TranscriptLineRow.text,
+    TranscriptLineRow.source,
+    TranscriptLineRow.language,
+)
+
+
+class _Sqlite:
+    """A query on SQLite: FTS5 MATCH, bm25, highlight()."""
+
+    def __init__(self, query: FullTextQuery) -> None:
+        self.expression = fts5_expression(query)
+        # bm25() is lower for better matches; negated, every score is "higher is better".
+        self.score = literal_column(f"-bm25({FULL_TEXT_TABLE})")
+        self.marked = func.highlight(literal_column(FULL_TEXT_TABLE), 0, _OPEN, _CLOSE)
+
+    def lines(self, *columns) -> Select:
+        """SELECT ``columns`` FROM the lines matching the query."""
         rowid = literal_column(f"{FULL_TEXT_TABLE}.rowid")
-        statement = (
-            select(rowid)
+        fts = literal_column(FULL_TEXT_TABLE)
+        return (
+            select(*columns)
             .select_from(table(FULL_TEXT_TABLE))
-            .where(literal_column(FULL_TEXT_TABLE).op("MATCH")(fts5_expression(single)))
-            .where(rowid.in_(line_ids))
+            .join(TranscriptLineRow, TranscriptLineRow.id == rowid)
+            .where(fts.op("MATCH")(bindparam("fts", self.expression)))
         )
-    return list(session.scalars(statement))
 
 
-def _columns() -> tuple:
-    return (
-        TranscriptLineRow.id,
-        TranscriptLineRow.video_id,
-        Video.path,
-        TranscriptLineRow.start_s,
-        TranscriptLineRow.end_s,
-        TranscriptLineRow.text,
-        TranscriptLineRow.source,
-        TranscriptLineRow.language,
-    )
+class _Postgres:
+    """A query on PostgreSQL: the GIN-indexed tsvector, ts_rank_cd, ts_headline."""
 
+    def __init__(self, query: FullTextQuery) -> None:
+        self.wanted = pg_tsquery(query)
+        self.vector = func.to_tsvector(PG_CONFIG, TranscriptLineRow.text)
+        self.score = func.ts_rank_cd(self.vector, self.wanted)
+        options = f"StartSel={_OPEN}, StopSel={_CLOSE}, HighlightAll=true"
+        self.marked = func.ts_headline(PG_CONFIG, TranscriptLineRow.text, self.wanted, options)
 
-def _sqlite_search(query: FullTextQuery) -> Select:
-    fts = table(FULL_TEXT_TABLE)
-    # bm25() is lower for better matches; its negation makes every score "higher is better".
-    score = literal_column(f"-bm25({FULL_TEXT_TABLE})").label("score")
-    marked = func.highlight(literal_column(FULL_TEXT_TABLE), 0, _OPEN, _CLOSE).label("marked")
-    rowid = literal_column(f"{FULL_TEXT_TABLE}.rowid")
-    return (
-        select(*_columns(), score, marked)
-        .select_from(fts)
-        .join(TranscriptLineRow, TranscriptLineRow.id == rowid)
-        .where(
-            literal_column(FULL_TEXT_TABLE).op("MATCH")(bindparam("fts", fts5_expression(query)))
+    def lines(self, *columns) -> Select:
+        return (
+            select(*columns).select_from(TranscriptLineRow).where(self.vector.op("@@")(self.wanted))
         )
-    )
-
-
-def _postgresql_search(query: FullTextQuery) -> Select:
-    vector = func.to_tsvector(PG_CONFIG, TranscriptLineRow.text)
-    wanted = pg_tsquery(query)
-    score = func.ts_rank_cd(vector, wanted).label("score")
-    options = f"StartSel={_OPEN}, StopSel={_CLOSE}, HighlightAll=true"
-    marked = func.ts_headline(PG_CONFIG, TranscriptLineRow.text, wanted, options).label("marked")
-    return select(*_columns(), score, marked).where(vector.op("@@")(wanted))
 
 
 def _marks(marked: str | None, text: str) -> tuple[tuple[int, int], ...]:
@@ -251,8 +256,8 @@ def _marks(marked: str | None, text: str) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
-def _match(row) -> TranscriptMatch:
-    line_id, video_id, path, start_s, end_s, text, source, language, score, marked = row
+def _match(row, score: float) -> TranscriptMatch:
+    line_id, video_id, path, start_s, end_s, text, source, language, marked = row
     return TranscriptMatch(
         line_id=line_id,
         video_id=video_id,

@@ -6,7 +6,10 @@ import json
 
 from sqlalchemy import create_engine, make_url, text
 
-from storage.library import DB_FILENAME, index_filename
+from storage.library import DB_FILENAME, Library, index_filename
+from storage.repository import get_video_by_path
+from storage.transcript import TranscriptLine
+from storage.transcripts import replace_transcript
 from tests.support.cli import run, subprocess_run
 
 
@@ -45,6 +48,21 @@ def test_index_search_status_on_postgresql(postgres_url, library_dir, known_vide
         engine.dispose()
     assert sorted(rows) == sorted([str(cuts), str(red)])
     assert {h["clip_id"] for h in hits} <= set(clip_ids)
+
+    # Words too: a line stored as the indexer stores it, found through PostgreSQL's tsvector.
+    with Library.open(library_dir, db_url=postgres_url) as library:
+        with library.session() as session, session.begin():
+            video = get_video_by_path(str(red), session=session)
+            line = TranscriptLine(0.5, 2.0, "The red squares are falling.", "speech", "en")
+            replace_transcript(video.id, [line], session=session)
+    said = run("--db-url", postgres_url, "search", '"square is falling" red', "--json")
+    assert said.exit_code == 0, said.output
+    found = json.loads(said.stdout)
+    assert found["source"] == "all" and found["hits"][0]["path"] == str(red)
+    assert [x["text"] for x in found["hits"][0]["lines"]] == [line.text]
+    assert found["hits"][0]["visual_score"] is not None
+    info = json.loads(run("--db-url", postgres_url, "status", "--json").stdout)
+    assert info["transcripts"] == {"speech": 1, "subtitles": 0, "neither": 1, "lines": 1}
 
 
 def test_unreachable_database_is_one_line_and_exit_2(tmp_path):

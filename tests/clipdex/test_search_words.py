@@ -4,7 +4,6 @@ with the tiny X-CLIP checkpoint, transcript lines stored as the indexer stores t
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,28 @@ LINES = {
 }
 
 
-@pytest.fixture
-def said(video_dir: Path) -> Path:
-    """The three videos indexed, two of them with lines; the library folder."""
-    assert run("index", video_dir).exit_code == 0
-    folder = Path(os.environ["CLIPDEX_LIBRARY"])
+@pytest.fixture(scope="module")
+def said_library(
+    tmp_path_factory: pytest.TempPathFactory, video_dir: Path, xclip_checkpoint: Path
+) -> Path:
+    """The three videos indexed once for the module, two of them with lines; the folder."""
+    folder = tmp_path_factory.mktemp("said-library")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLIPDEX_LIBRARY", str(folder))
+        patch.setenv("CLIPDEX_MODEL", str(xclip_checkpoint))
+        assert run("index", video_dir).exit_code == 0
     with Library.open(folder) as library, library.session() as session, session.begin():
         for name, lines in LINES.items():
             video = repository.get_video_by_path(str(video_dir / name), session=session)
             transcripts.replace_transcript(video.id, lines, session=session)
     return folder
+
+
+@pytest.fixture
+def said(said_library: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's commands use the module's library (searches and status only read it)."""
+    monkeypatch.setenv("CLIPDEX_LIBRARY", str(said_library))
+    return said_library
 
 
 def test_search_fuses_words_with_pictures_and_says_why(said: Path, video_dir: Path) -> None:

@@ -205,9 +205,7 @@ def test_a_said_line_is_marked_played_from_and_captioned_in_chromium(
         card.locator(".play").click()
         at = _wait_playing(page, {**_cards(page)[0], "start": 2.5, "end": 4.5})
         assert at >= 2.5  # the line starts at 2.5 s; its clip (blue, 2.0-5.0 s) earlier
-        page.wait_for_function(
-            "document.getElementById('video').textTracks[0]?.cues?.length === 2"
-        )
+        page.wait_for_function("document.getElementById('video').textTracks[0]?.cues?.length === 2")
         cue = page.evaluate("document.getElementById('video').textTracks[0].cues[1].text")
         assert cue == "The sky is blue today."
         page.screenshot(path=str(_artifacts() / "serve-said.png"))

@@ -1,0 +1,145 @@
+"""Full-text search over transcript lines: ``python -m benchmarks.transcript_search``.
+
+Times ``storage.transcripts.search_transcripts`` (what ``clipdex search`` runs for the words of
+a query, with the fused search's depth of 100 lines) on a real library holding ``--lines``
+transcript lines, on SQLite (FTS5, bm25) or on the PostgreSQL server at ``--db-url`` (GIN,
+ts_rank_cd). 100k clips of 5 to 10 s are about 140 hours of video; speech at one line per 3.5
+s is then about 150k lines, the default size.
+
+What is synthetic, and why: the lines are drawn from a vocabulary of ``--vocabulary`` made-up
+words with Zipf-distributed frequencies (as words in speech are), 4 to 14 words a line, so
+common words match many lines and rare ones few, as they would. Queries: a common word, a rare
+word, a five-word sentence (bare words, ranked by bm25 over every line that has any of them:
+the costly case) and a quoted three-word phrase taken from a stored line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.machine import table, write
+
+LIMIT = 100  # search.text.initial_depth(10): the lines the fused search reads for k = 10
+
+
+def _words(n: int) -> list[str]:
+    consonants, vowels = "bdfgklmnprstvz", "aeiou"
+    rng = np.random.default_rng(1)
+    words: set[str] = set()
+    while len(words) < n:
+        length = int(rng.integers(2, 5))
+        words.add(
+            "".join(rng.choice(list(consonants)) + rng.choice(list(vowels)) for _ in range(length))
+        )
+    return sorted(words)
+
+
+def build(library, lines: int, vocabulary: list[str], seed: int = 0) -> tuple[list[str], float]:
+    """Store ``lines`` lines over videos of 200 lines each; return a few stored lines and the
+    seconds spent storing (the text is drawn beforehand)."""
+    from storage import repository as repo
+    from storage.transcript import TranscriptLine
+    from storage.transcripts import replace_transcript
+    from tests.storage.records import video_record
+
+    rng = np.random.default_rng(seed)
+    words = np.array(vocabulary)
+    weights = 1.0 / np.arange(1, len(vocabulary) + 1)
+    lengths = rng.integers(4, 15, size=lines)
+    drawn = rng.choice(len(words), size=int(lengths.sum()), p=weights / weights.sum())
+    ends = np.cumsum(lengths)
+    texts = [" ".join(words[drawn[end - n : end]]) for end, n in zip(ends, lengths)]
+    stored_s = 0.0
+    for video in range(0, lines, 200):
+        part = texts[video : video + 200]
+        start = time.perf_counter()
+        with library.session() as session, session.begin():
+            record = video_record(f"/bench/{video:08}.mp4")
+            row = repo.save_indexed_video(record, [], session=session)
+            replace_transcript(
+                row.id,
+                [TranscriptLine(3.5 * i, 3.5 * i + 3.0, t, "speech") for i, t in enumerate(part)],
+                session=session,
+            )
+        stored_s += time.perf_counter() - start
+    return texts[::200], stored_s
+
+
+def queries(vocabulary: list[str], stored: list[str]) -> dict[str, list[str]]:
+    rng = np.random.default_rng(2)
+    common, rare = vocabulary[:20], vocabulary[-2000:]
+    phrase = []
+    for text in stored:
+        words = text.split()
+        phrase.append('"' + " ".join(words[:3]) + '"')
+    return {
+        "common word": list(common),
+        "rare word": list(rng.choice(rare, size=20)),
+        "five-word sentence": [" ".join(rng.choice(vocabulary[:3000], size=5)) for _ in range(20)],
+        "quoted phrase": phrase[:20],
+    }
+
+
+def time_queries(library, texts: list[str], repeats: int) -> dict:
+    from storage.transcripts import search_transcripts
+
+    times, found = [], []
+    for _ in range(repeats):
+        for text in texts:
+            with library.session() as session:
+                start = time.perf_counter()
+                matches = search_transcripts(text, session=session, limit=LIMIT)
+                times.append(time.perf_counter() - start)
+            found.append(len(matches))
+    ms = np.array(times) * 1000
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p95_ms": round(float(np.percentile(ms, 95)), 2),
+        "mean_matches": round(float(np.mean(found)), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=150_000)
+    parser.add_argument("--vocabulary", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--db-url", default=None, help="PostgreSQL URL (default: SQLite)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    from storage.library import Library
+    from tests.storage.records import small_settings
+
+    vocabulary = _words(args.vocabulary)
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        Library.open(Path(folder), db_url=args.db_url) as library,
+    ):
+        library.bind(small_settings())
+        stored, build_s = build(library, args.lines, vocabulary)
+        results = []
+        for kind, texts in queries(vocabulary, stored).items():
+            results.append({"query": kind, **time_queries(library, texts, args.repeats)})
+        backend = library.engine.dialect.name
+    rows = [
+        [r["query"], f"{r['p50_ms']}", f"{r['p95_ms']}", f"{r['mean_matches']}"] for r in results
+    ]
+    print(f"{args.lines} lines on {backend}, stored in {build_s:.1f} s")
+    print(table(["query", "p50 ms", "p95 ms", "lines returned"], rows))
+    payload = {
+        "lines": args.lines,
+        "backend": backend,
+        "build_s": round(build_s, 1),
+        "results": results,
+    }
+    print(f"wrote {write(f'transcript-search-{backend}', payload, args.out)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ decoder's time limit is cancelled the same way.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -57,6 +58,7 @@ def connect(address: str) -> bool:
     (then the caller shuts it down); an already connected process keeps its connection."""
     if ray.is_initialized():
         return False
+    _check_reachable(address)
     try:
         ray.init(
             address=None if address == "auto" else address,
@@ -66,6 +68,19 @@ def connect(address: str) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RayUnavailableError(f"cannot reach Ray at {address!r}: {exc}") from exc
     return True
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a cluster address nothing listens at: Ray itself retries for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise RayUnavailableError(
+            f"cannot reach Ray at {address!r}: {exc.strerror or exc}"
+        ) from exc
 
 
 def disconnect() -> None:

@@ -63,6 +63,9 @@ def test_cold_search_benchmark_smoke(tmp_path, capsys, monkeypatch) -> None:
     for r in payload["results"]:
         assert r["runs"] == 1 and r["total_s"] > 0 and r["query_s"] > 0 and r["load_s"] > 0
         assert abs(r["rest_s"] + r["import_s"] + r["load_s"] + r["query_s"] - r["total_s"]) < 0.5
+    imports = payload["onnx_imports_s"]
+    assert imports["sqlalchemy"] > 0 and imports["onnxruntime"] > 0
+    assert abs(imports["all"] - sum(v for n, v in imports.items() if n != "all")) < 0.01
     assert "same hits on both paths: True" in capsys.readouterr().out
 
 

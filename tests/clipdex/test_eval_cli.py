@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import statistics
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -211,8 +212,9 @@ def test_on_a_terminal_bars_then_a_table_and_the_temporary_library_is_removed(
 ):
     """As a user runs it on CLIP4Clip's MSR-VTT test list (header key,vid_key,video_id,sentence),
     in a real process on a terminal: the indexing bar, the captions bar, then the table."""
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
+    # A short folder of its own: the decode worker's socket lives in TMPDIR, and a socket path
+    # may not exceed 107 bytes (tmp_path under a test worker's folder comes close).
+    scratch = Path(tempfile.mkdtemp(prefix="cdx-eval-"))
     monkeypatch.setenv("TMPDIR", str(scratch))
     rows = [("key", "vid_key", "video_id", "sentence")]
     rows += [(f"ret{i}", f"msr{v[5:]}", v, t) for i, (v, t) in enumerate(CAPTIONS)]
@@ -230,6 +232,7 @@ def test_on_a_terminal_bars_then_a_table_and_the_temporary_library_is_removed(
     assert table[3].split()[1:] == ["100.0", "100.0"]  # R@10 of 5 videos
     assert len({len(line) for line in table}) == 1  # right-aligned columns
     assert list(scratch.iterdir()) == []
+    scratch.rmdir()
     assert list(library_dir.iterdir()) == []  # CLIPDEX_LIBRARY (an archive) is left alone
 
 

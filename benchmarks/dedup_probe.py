@@ -1,6 +1,7 @@
 """One side of ``benchmarks/dedup.py``'s before/after comparison, run in its own process.
 
     python benchmarks/dedup_probe.py SET_FOLDER LIBRARY_DIR CHECKPOINT
+    python benchmarks/dedup_probe.py --scan WORK_DIR CLIPS...
 
 Indexes ``SET_FOLDER`` with whichever clipdex is first on ``PYTHONPATH`` (today's tree, or the
 baseline tree that ``benchmarks/dedup.py`` extracts with ``git archive``), runs the duplicate
@@ -48,7 +49,24 @@ def _hashing_cost(folder: Path) -> dict:
     }
 
 
+def _scan_times(work: Path, sizes: list[int]) -> list[dict]:
+    """``benchmarks/dedup.py``'s synthetic scan, loaded from this file's tree by path (the
+    baseline tree has a ``benchmarks.dedup`` of its own first on the path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "dedup_bench", Path(__file__).with_name("dedup.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.scan_times(work, sizes)
+
+
 def main() -> None:
+    if sys.argv[1] == "--scan":
+        work, sizes = Path(sys.argv[2]), [int(s) for s in sys.argv[3:]]
+        print(json.dumps({"scaling": _scan_times(work, sizes)}))
+        return
     folder, library_dir, checkpoint = (Path(a) for a in sys.argv[1:4])
     from sqlalchemy import text
 

@@ -13,6 +13,9 @@ by comparing a region of one video with the whole frame of the other (``search.d
 - ``q0``-``q3``: the four quadrants (top left, top right, bottom left, bottom right): a
   picture-in-picture inset at about a quarter of the frame in that corner; and three of them
   still match the background video under an inset.
+- ``tl80``, ``tr80``, ``bl80``, ``br80``: 80 % windows in each corner: off-centre crops.
+- ``inset``: the box a picture-in-picture shows another video in, where ``indexer.inset``
+  finds one (per window of ``INSET_WINDOW`` hashed frames); uninformative elsewhere.
 
 A horizontal flip needs no extra hash: mirroring a picture multiplies its DCT coefficient of
 horizontal frequency ``u`` by ``(-1) ** u``, and as the bits are signs (thresholded at 0, not at
@@ -29,6 +32,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from indexer.inset import find_inset
+
 from storage.frame_hashes import CURRENT_HASH_VERSION, FLIP_MASK, REGION_NAMES
 
 HASH_RATE_HZ = 2.0  # frames hashed per second of video
@@ -42,7 +47,12 @@ REGIONS: dict[str, tuple[float, float, float, float]] = {
     "q1": (0.5, 0.0, 1.0, 0.5),
     "q2": (0.0, 0.5, 0.5, 1.0),
     "q3": (0.5, 0.5, 1.0, 1.0),
+    "tl80": (0.0, 0.0, 0.8, 0.8),
+    "tr80": (0.2, 0.0, 1.0, 0.8),
+    "bl80": (0.0, 0.2, 0.8, 1.0),
+    "br80": (0.2, 0.2, 1.0, 1.0),
 }
+INSET_WINDOW = 32  # hashed frames (16 s) that share one inset search
 # Rows and columns at the edges darker than this (mean grey level, 0-255) are letterbox bars.
 _BAR_LEVEL = 24.0
 # A thumbnail whose grey levels vary less than this (std, 0-255) is blank or one colour.
@@ -50,7 +60,7 @@ _FLAT_STD = 6.0
 _THUMB = 64  # the trimmed frame is reduced once to this square; regions are cut from it
 
 
-assert tuple(REGIONS) == REGION_NAMES  # the stored order is storage's
+assert (*REGIONS, "inset") == REGION_NAMES  # the stored order is storage's
 
 
 @dataclass
@@ -70,7 +80,7 @@ class FrameHashes:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(times float32 (n,), hashes uint64 (n, regions), informative bool (n, regions))."""
-        count = len(REGIONS)
+        count = len(REGION_NAMES)
         return (
             np.asarray(self.times_s, dtype=np.float32),
             np.asarray(self.hashes, dtype=np.uint64).reshape(-1, count),
@@ -105,14 +115,34 @@ def _gray(pixels: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
 
 
+def thumbnail(pixels: np.ndarray) -> np.ndarray:
+    """The bar-trimmed grey frame reduced to the square every region is cut from (uint8)."""
+    return cv2.resize(_trim_bars(_gray(pixels)), (_THUMB, _THUMB), interpolation=cv2.INTER_AREA)
+
+
+def box_hash(small: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, bool]:
+    """The hash of a box (x0, y0, x1, y1, thumbnail pixels) of a thumbnail, bars trimmed."""
+    x0, y0, x1, y1 = box
+    part = _trim_bars(small[y0:y1, x0:x1])
+    thumb = cv2.resize(part.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA)
+    return _dct_hash(thumb)
+
+
 def region_hashes(pixels: np.ndarray) -> tuple[list[int], list[bool]]:
     """The hash of each of ``REGIONS`` of a frame (RGB, or already grey), and whether each is
-    informative. The frame is reduced once; every region is cut from that thumbnail."""
-    small = cv2.resize(_trim_bars(_gray(pixels)), (_THUMB, _THUMB), interpolation=cv2.INTER_AREA)
+    informative; the inset's column is left uninformative (``FrameHasher`` fills it). The
+    frame is reduced once; every region is cut from that thumbnail."""
+    values, flags = _static_hashes(thumbnail(pixels))
+    return values + [0], flags + [False]
+
+
+def _static_hashes(small: np.ndarray) -> tuple[list[int], list[bool]]:
     small = small.astype(np.float32)
     values, flags = [], []
     for x0, y0, x1, y1 in REGIONS.values():
-        part = small[round(y0 * _THUMB) : round(y1 * _THUMB), round(x0 * _THUMB) : round(x1 * _THUMB)]
+        part = small[
+            round(y0 * _THUMB) : round(y1 * _THUMB), round(x0 * _THUMB) : round(x1 * _THUMB)
+        ]
         thumb = cv2.resize(part, (32, 32), interpolation=cv2.INTER_AREA)
         value, informative = _dct_hash(thumb)
         values.append(value)
@@ -141,7 +171,26 @@ class FrameHasher:
     def __init__(self, rate_hz: float = HASH_RATE_HZ) -> None:
         self._step = 1.0 / rate_hz
         self._next_s = 0.0
-        self.result = FrameHashes()
+        self._result = FrameHashes()
+        self._pending: list[np.ndarray] = []  # thumbnails of the frames awaiting an inset search
+
+    @property
+    def result(self) -> FrameHashes:
+        """Every hash so far (the last window's insets are searched now)."""
+        self._find_insets()
+        return self._result
+
+    def _find_insets(self) -> None:
+        if not self._pending:
+            return
+        box = find_inset(np.stack(self._pending))
+        first = len(self._result) - len(self._pending)
+        if box is not None:
+            for offset, small in enumerate(self._pending):
+                value, informative = box_hash(small, box)
+                self._result.hashes[first + offset][-1] = value
+                self._result.informative[first + offset][-1] = informative
+        self._pending.clear()
 
     def wants(self, time_s: float) -> bool:
         """Whether the frame at ``time_s`` is on the next tick (others need no pixels)."""
@@ -150,9 +199,13 @@ class FrameHasher:
     def __call__(self, time_s: float, pixels: np.ndarray) -> None:
         if not self.wants(time_s):
             return
-        values, flags = region_hashes(pixels)
-        self.result.times_s.append(float(time_s))
-        self.result.hashes.append(values)
-        self.result.informative.append(flags)
+        small = thumbnail(pixels)
+        values, flags = _static_hashes(small)
+        self._result.times_s.append(float(time_s))
+        self._result.hashes.append(values + [0])
+        self._result.informative.append(flags + [False])
+        self._pending.append(small)
+        if len(self._pending) >= INSET_WINDOW:
+            self._find_insets()
         # Ticks stay on the fixed grid (0, 0.5, 1.0 ...) even when a frame arrives late.
         self._next_s = (np.floor(time_s / self._step + 1e-6) + 1) * self._step

@@ -71,9 +71,7 @@ def aligned_runs(
         band = alive & (np.abs(b_times - rate * a_times - offset) <= rules.offset_tol_s)
         rate, offset = _refined(a_times[band], b_times[band], rate, offset)
         band |= alive & (np.abs(b_times - rate * a_times - offset) <= rules.offset_tol_s)
-        found = _runs_in_band(
-            a_times[band], b_times[band], distances[band], rate, offset, rules
-        )
+        found = _runs_in_band(a_times[band], b_times[band], distances[band], rate, offset, rules)
         alive &= ~band
         for run in found:
             runs.append(run)

@@ -40,7 +40,7 @@ def _allowed() -> np.ndarray:
     """Which pairs of entry roles may match (symmetric)."""
     allowed = np.zeros((len(_ROLES), len(_ROLES)), dtype=bool)
     full = _ROLE["full"]
-    for role in ("full", "mirror", "centre80", "strip916", "q0", "q1", "q2", "q3"):
+    for role in _ROLES:  # the whole frame ~ the same frame, mirrored, or any region
         allowed[full, _ROLE[role]] = allowed[_ROLE[role], full] = True
     for quadrant in ("q0", "q1", "q2", "q3"):
         allowed[_ROLE[quadrant], _ROLE[quadrant]] = True

@@ -22,7 +22,20 @@ CURRENT_HASH_VERSION = 2
 # Version 2 stores one hash per region per time, in this order (``indexer.framehash.REGIONS``
 # says what each covers); a mirrored frame's whole-frame hash is the hash XOR ``FLIP_MASK``
 # (the sign bits of the odd horizontal DCT frequencies, bit 63 - (row * 8 + column)).
-REGION_NAMES = ("full", "centre80", "strip916", "q0", "q1", "q2", "q3")
+REGION_NAMES = (
+    "full",
+    "centre80",
+    "strip916",
+    "q0",
+    "q1",
+    "q2",
+    "q3",
+    "tl80",
+    "tr80",
+    "bl80",
+    "br80",
+    "inset",
+)
 FLIP_MASK = sum(1 << (63 - (row * 8 + col)) for row in range(8) for col in range(1, 8, 2))
 
 
@@ -130,8 +143,10 @@ def _video_hashes(
     count = max(1, len(times_s))
     values = np.frombuffer(hashes, dtype=_HASHES).astype(np.uint64).reshape(count, -1)
     informative = np.frombuffer(flags, dtype=np.uint8).astype(bool).reshape(count, -1)
-    return VideoHashes(vid, path, duration_s, times_s, values[: len(times_s)],
-                       informative[: len(times_s)], version)
+    values, informative = values[: len(times_s)], informative[: len(times_s)]
+    if values.shape[1] == 1:  # one hash per time (version 1, or saved as such): keep it 1-D
+        values, informative = values[:, 0], informative[:, 0]
+    return VideoHashes(vid, path, duration_s, times_s, values, informative, version)
 
 
 def videos_needing_rehash(*, session: Session) -> list[tuple[int, str]]:

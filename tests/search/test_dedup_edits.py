@@ -95,6 +95,7 @@ def test_rehash_gives_old_libraries_region_hashes_without_embedding_again(
         assert find_duplicates(library).stale == 2
     finally:
         library.close()
+    assert run_json("status")["needs_rehash"] == 2
     again = run_json("index", folder, "--model", xclip_checkpoint, "--rehash")
     assert again["rehashed"] == 2 and again["indexed"] == 0 and again["clips_added"] == 0
     library = Library.open(library_dir)
@@ -110,4 +111,4 @@ def test_rehash_gives_old_libraries_region_hashes_without_embedding_again(
     finally:
         library.close()
     third = run_json("index", folder, "--model", xclip_checkpoint, "--rehash")
-    assert third["rehashed"] == 0
+    assert third["rehashed"] == 0 and run_json("status")["needs_rehash"] == 0

@@ -280,8 +280,10 @@ def _probe(tree: Path, args: list[str]) -> dict:
     probe = Path(__file__).with_name("dedup_probe.py")
     env = dict(os.environ, PYTHONPATH=str(tree), HF_HUB_OFFLINE="1")
     done = subprocess.run(
-        [sys.executable, str(probe), *args], env=env, capture_output=True, text=True, check=True
+        [sys.executable, str(probe), *args], env=env, capture_output=True, text=True, cwd=tree
     )
+    if done.returncode:
+        raise RuntimeError(f"{tree}: the probe failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -324,6 +326,9 @@ def main() -> None:
         results["baseline_rev"] = args.baseline
         results["edit_set"] = edits(work, checkpoint, args, trees)
         _print_edits(results["edit_set"])
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"dedup-edits-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        path.write_text(json.dumps(results, indent=2) + "\n")  # again below, with the scan
         results["scaling"] = {
             label: _probe(tree, ["--scan", str(work / f"scan-{label}"), *map(str, args.sizes)])[
                 "scaling"
@@ -331,8 +336,6 @@ def main() -> None:
             for label, tree in trees.items()
         }
     _print_scan(results["scaling"])
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"dedup-edits-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {path}")
 

@@ -58,6 +58,7 @@ def _scan_times(work: Path, sizes: list[int]) -> list[dict]:
         "dedup_bench", Path(__file__).with_name("dedup.py")
     )
     module = importlib.util.module_from_spec(spec)
+    sys.modules["dedup_bench"] = module  # dataclasses look their module up while defining
     spec.loader.exec_module(module)
     return module.scan_times(work, sizes)
 

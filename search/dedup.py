@@ -179,8 +179,7 @@ def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) ->
     report.groups += [_exact_group(members, by_id) for members in exact_sets]
     frames = _flatten(videos, spans, embeddings)
     report.frames = len(frames.time_s)
-    pairs, distances = _candidate_pairs(frames.hashes, options.radius, frames.video)
-    pairs, distances = _allowed_pairs(frames, pairs, distances)
+    pairs, distances = _candidate_pairs(frames, options.radius)
     report.frame_pairs = len(pairs)
     cosines = _pair_cosines(frames, pairs)
     keep = (frames.video[pairs[:, 0]] != frames.video[pairs[:, 1]]) & (
@@ -302,19 +301,12 @@ def _time_specific(frames: _Frames, pairs: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _allowed_pairs(
-    frames: _Frames, pairs: np.ndarray, distances: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    keep = _ALLOWED[frames.role[pairs[:, 0]], frames.role[pairs[:, 1]]]
-    return pairs[keep], distances[keep]
-
-
-def _candidate_pairs(
-    hashes: np.ndarray, radius: int, videos: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i < j) of hashes of different videos within ``radius`` bits, and their
-    distances."""
-    pairs, distances = near_pairs(hashes, radius, groups=videos)
+def _candidate_pairs(frames: _Frames, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j) of hashes of different videos within ``radius`` bits whose roles
+    may match (``_ALLOWED``), and their distances."""
+    pairs, distances = near_pairs(
+        frames.hashes, radius, groups=frames.video, roles=frames.role, allowed=_ALLOWED
+    )
     return pairs, distances.astype(np.float64)
 
 

@@ -303,11 +303,37 @@ def _time_specific(frames: _Frames, pairs: np.ndarray) -> np.ndarray:
 
 def _candidate_pairs(frames: _Frames, radius: int) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (i < j) of hashes of different videos within ``radius`` bits whose roles
-    may match (``_ALLOWED``), and their distances."""
+    may match (``_ALLOWED``), and their distances.
+
+    Whole frames are joined with whole frames once, then each other role with the whole frames
+    (and a quadrant with itself) on its own: a region never needs another region, and the
+    unrelated pairs the LSH tables hand out grow with the square of what shares them."""
+    full = np.flatnonzero(frames.role == _ROLE["full"])
+    parts = [_joined(frames, full, radius, _ALLOWED)]
+    others = _ALLOWED.copy()
+    others[_ROLE["full"], _ROLE["full"]] = False
+    for role in range(len(_ROLES)):
+        if role != _ROLE["full"]:
+            entries = np.r_[full, np.flatnonzero(frames.role == role)]
+            parts.append(_joined(frames, entries, radius, others))
+    pairs = np.concatenate([p for p, _ in parts])
+    distances = np.concatenate([d for _, d in parts]).astype(np.float64)
+    swap = pairs[:, 0] > pairs[:, 1]
+    pairs[swap] = pairs[swap][:, ::-1]
+    return pairs, distances
+
+
+def _joined(
+    frames: _Frames, entries: np.ndarray, radius: int, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     pairs, distances = near_pairs(
-        frames.hashes, radius, groups=frames.video, roles=frames.role, allowed=_ALLOWED
+        frames.hashes[entries],
+        radius,
+        groups=frames.video[entries],
+        roles=frames.role[entries],
+        allowed=allowed,
     )
-    return pairs, distances.astype(np.float64)
+    return entries[pairs].reshape(-1, 2), distances
 
 
 def _pair_cosines(frames: _Frames, pairs: np.ndarray) -> np.ndarray:

@@ -102,6 +102,8 @@ def near_pairs(
             found = found[allowed[roles[found[:, 0]], roles[found[:, 1]]]]
         candidates.append(found)
     pairs = np.concatenate(candidates)
+    if len(pairs) == 0:  # nothing shares a key (a join of a few hashes)
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
     codes = np.sort(pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
     codes = codes[np.r_[True, codes[1:] != codes[:-1]]]
     pairs = np.stack([codes // n, codes % n], axis=1)

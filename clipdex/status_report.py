@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from storage import frame_hashes as hash_repo
 from storage import repository as repo
 from storage import transcripts
 from storage.library import Library
@@ -12,13 +13,15 @@ def library_status(library: Library) -> dict:
     password masked. ``partial`` lists indexed files that could be read only in part, with the
     reason; they are counted in ``videos``. ``transcripts`` counts indexed videos by what their
     lines came from: ``speech`` recognised, ``subtitles`` (embedded or a sidecar file; a video
-    with both kinds of lines counts in both), ``neither`` (no lines), and all ``lines``."""
+    with both kinds of lines counts in both), ``neither`` (no lines), and all ``lines``. ``needs_rehash`` counts indexed videos whose frame
+    hashes are older than duplicate detection uses (``clipdex index --rehash``)."""
     settings = library.settings
     with library.session() as session:
         videos, clips, _ = repo.counts(session=session)
         failed = [{"path": v.path, "error": v.error} for v in repo.failed_videos(session=session)]
         partial = [{"path": v.path, "error": v.error} for v in repo.partial_videos(session=session)]
         text = transcripts.transcript_counts(session=session)
+        stale = len(hash_repo.videos_needing_rehash(session=session))
     info = {
         "library": str(library.folder),
         "database": library.engine.url.render_as_string(),  # password masked
@@ -28,6 +31,7 @@ def library_status(library: Library) -> dict:
         "failed": failed,
         "partial": partial,
         "generation": library.generation(),
+        "needs_rehash": stale,
         "transcripts": {
             "speech": text.speech,
             "subtitles": text.subtitles,

@@ -1,11 +1,28 @@
-"""64-bit perceptual hashes of decoded frames, taken during the indexing pass.
+"""64-bit perceptual hashes of decoded frames and of a few regions of them, taken while indexing.
 
-Duplicate detection must not rest on the X-CLIP weights alone, so every video also keeps a DCT
-hash ("pHash": the signs of the 8x8 lowest frequencies of a 32x32 greyscale thumbnail against
-their median) of frames sampled at a fixed rate. It survives re-encoding, scaling, greyscale and
-mild crops; letterbox and pillarbox bars are trimmed before hashing so bars do not change it.
-Blank or single-colour frames (black intros, fades) carry no information: their hash is noise,
-so they are flagged uninformative and never used as evidence of a match.
+Duplicate detection must not rest on the X-CLIP weights alone, so every video also keeps DCT
+hashes ("pHash": the signs of the 8x8 lowest frequencies of a 32x32 greyscale thumbnail) of
+frames sampled at a fixed rate. Letterbox and pillarbox bars are trimmed first.
+
+Version 2 hashes ``REGIONS`` per frame, so the edits a whole-frame hash cannot see are matched
+by comparing a region of one video with the whole frame of the other (``search.dedup``):
+
+- ``full``: the whole (bar-trimmed) frame; survives re-encoding, scaling, colour, overlays.
+- ``centre80``: the centred 80 % of each side: a crop of 15-25 % of the other video matches it.
+- ``strip916``: the centred 9:16 strip of a 16:9 frame: what a vertical (portrait) crop keeps.
+- ``q0``-``q3``: the four quadrants (top left, top right, bottom left, bottom right): a
+  picture-in-picture inset at about a quarter of the frame in that corner; and three of them
+  still match the background video under an inset.
+- ``tl80``, ``tr80``, ``bl80``, ``br80``: 80 % windows in each corner: off-centre crops.
+- ``inset``: the box a picture-in-picture shows another video in, where ``indexer.inset``
+  finds one (per window of ``INSET_WINDOW`` hashed frames); uninformative elsewhere.
+
+A horizontal flip needs no extra hash: mirroring a picture multiplies its DCT coefficient of
+horizontal frequency ``u`` by ``(-1) ** u``, and as the bits are signs (thresholded at 0, not at
+the median as in version 1), the mirrored frame's hash is the hash XOR ``FLIP_MASK``.
+
+Blank or single-colour frames and regions (black intros, fades, flat corners) carry no
+information: their hash is noise, so they are flagged uninformative and never used as evidence.
 """
 
 from __future__ import annotations
@@ -15,33 +32,58 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from indexer.inset import find_inset
+from storage.frame_hashes import CURRENT_HASH_VERSION, FLIP_MASK, REGION_NAMES
+
 HASH_RATE_HZ = 2.0  # frames hashed per second of video
+HASH_VERSION = CURRENT_HASH_VERSION
+# Fractions (x0, y0, x1, y1) of the bar-trimmed frame, in the stored order.
+REGIONS: dict[str, tuple[float, float, float, float]] = {
+    "full": (0.0, 0.0, 1.0, 1.0),
+    "centre80": (0.1, 0.1, 0.9, 0.9),
+    "strip916": (0.5 - 81 / 512, 0.0, 0.5 + 81 / 512, 1.0),
+    "q0": (0.0, 0.0, 0.5, 0.5),
+    "q1": (0.5, 0.0, 1.0, 0.5),
+    "q2": (0.0, 0.5, 0.5, 1.0),
+    "q3": (0.5, 0.5, 1.0, 1.0),
+    "tl80": (0.0, 0.0, 0.8, 0.8),
+    "tr80": (0.2, 0.0, 1.0, 0.8),
+    "bl80": (0.0, 0.2, 0.8, 1.0),
+    "br80": (0.2, 0.2, 1.0, 1.0),
+}
+INSET_WINDOW = 32  # hashed frames (16 s) that share one inset search
 # Rows and columns at the edges darker than this (mean grey level, 0-255) are letterbox bars.
 _BAR_LEVEL = 24.0
 # A thumbnail whose grey levels vary less than this (std, 0-255) is blank or one colour.
 _FLAT_STD = 6.0
+_THUMB = 64  # the trimmed frame is reduced once to this square; regions are cut from it
+
+
+assert (*REGIONS, "inset") == REGION_NAMES  # the stored order is storage's
 
 
 @dataclass
 class FrameHashes:
     """Hashes of one video's sampled frames, in time order.
 
-    ``hashes`` holds each 64-bit hash as uint64; ``informative`` is False for flat frames.
+    ``hashes[i]`` holds frame i's 64-bit hash of each region of ``REGIONS`` (in that order), as
+    uint64; ``informative[i]`` is False for each region that is flat.
     """
 
     times_s: list[float] = field(default_factory=list)
-    hashes: list[int] = field(default_factory=list)
-    informative: list[bool] = field(default_factory=list)
+    hashes: list[list[int]] = field(default_factory=list)
+    informative: list[list[bool]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.times_s)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(times float32, hashes uint64, informative bool) arrays."""
+        """(times float32 (n,), hashes uint64 (n, regions), informative bool (n, regions))."""
+        count = len(REGION_NAMES)
         return (
             np.asarray(self.times_s, dtype=np.float32),
-            np.asarray(self.hashes, dtype=np.uint64),
-            np.asarray(self.informative, dtype=bool),
+            np.asarray(self.hashes, dtype=np.uint64).reshape(-1, count),
+            np.asarray(self.informative, dtype=bool).reshape(-1, count),
         )
 
 
@@ -59,20 +101,64 @@ def _trim_bars(gray: np.ndarray) -> np.ndarray:
     return gray[top:bottom, left:right]
 
 
-def frame_hash(pixels: np.ndarray) -> tuple[int, bool]:
-    """The 64-bit DCT hash of a frame (RGB, or already grey) and whether it is informative
-    (not flat)."""
-    if pixels.ndim == 2:
-        gray = pixels
-    else:
-        gray = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
-    gray = _trim_bars(gray)
-    thumb = cv2.resize(gray, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-    informative = float(thumb.std()) >= _FLAT_STD
+def _dct_hash(thumb: np.ndarray) -> tuple[int, bool]:
+    """The sign hash of a 32 x 32 float32 thumbnail, and whether it is informative."""
     low = cv2.dct(thumb)[:8, :8].reshape(-1)
-    bits = low > np.median(low)
-    value = int(np.packbits(bits.astype(np.uint8)).view(">u8")[0])
-    return value, informative
+    value = int(np.packbits((low > 0).astype(np.uint8)).view(">u8")[0])
+    return value, float(thumb.std()) >= _FLAT_STD
+
+
+def _gray(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim == 2:
+        return pixels
+    return cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
+
+
+def thumbnail(pixels: np.ndarray) -> np.ndarray:
+    """The bar-trimmed grey frame reduced to the square every region is cut from (uint8)."""
+    return cv2.resize(_trim_bars(_gray(pixels)), (_THUMB, _THUMB), interpolation=cv2.INTER_AREA)
+
+
+def box_hash(small: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, bool]:
+    """The hash of a box (x0, y0, x1, y1, thumbnail pixels) of a thumbnail, bars trimmed."""
+    x0, y0, x1, y1 = box
+    part = _trim_bars(small[y0:y1, x0:x1])
+    thumb = cv2.resize(part.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA)
+    return _dct_hash(thumb)
+
+
+def region_hashes(pixels: np.ndarray) -> tuple[list[int], list[bool]]:
+    """The hash of each of ``REGIONS`` of a frame (RGB, or already grey), and whether each is
+    informative; the inset's column is left uninformative (``FrameHasher`` fills it). The
+    frame is reduced once; every region is cut from that thumbnail."""
+    values, flags = _static_hashes(thumbnail(pixels))
+    return values + [0], flags + [False]
+
+
+def _static_hashes(small: np.ndarray) -> tuple[list[int], list[bool]]:
+    small = small.astype(np.float32)
+    values, flags = [], []
+    for x0, y0, x1, y1 in REGIONS.values():
+        part = small[
+            round(y0 * _THUMB) : round(y1 * _THUMB), round(x0 * _THUMB) : round(x1 * _THUMB)
+        ]
+        thumb = cv2.resize(part, (32, 32), interpolation=cv2.INTER_AREA)
+        value, informative = _dct_hash(thumb)
+        values.append(value)
+        flags.append(informative)
+    return values, flags
+
+
+def frame_hash(pixels: np.ndarray) -> tuple[int, bool]:
+    """The 64-bit hash of the whole frame (RGB, or already grey) and whether it is informative
+    (not flat)."""
+    values, flags = region_hashes(pixels)
+    return values[0], flags[0]
+
+
+def mirrored(hashes: np.ndarray) -> np.ndarray:
+    """The hashes of the horizontally mirrored frames (whole-frame hashes, version 2)."""
+    return np.asarray(hashes, dtype=np.uint64) ^ np.uint64(FLIP_MASK)
 
 
 class FrameHasher:
@@ -84,7 +170,26 @@ class FrameHasher:
     def __init__(self, rate_hz: float = HASH_RATE_HZ) -> None:
         self._step = 1.0 / rate_hz
         self._next_s = 0.0
-        self.result = FrameHashes()
+        self._result = FrameHashes()
+        self._pending: list[np.ndarray] = []  # thumbnails of the frames awaiting an inset search
+
+    @property
+    def result(self) -> FrameHashes:
+        """Every hash so far (the last window's insets are searched now)."""
+        self._find_insets()
+        return self._result
+
+    def _find_insets(self) -> None:
+        if not self._pending:
+            return
+        box = find_inset(np.stack(self._pending))
+        first = len(self._result) - len(self._pending)
+        if box is not None:
+            for offset, small in enumerate(self._pending):
+                value, informative = box_hash(small, box)
+                self._result.hashes[first + offset][-1] = value
+                self._result.informative[first + offset][-1] = informative
+        self._pending.clear()
 
     def wants(self, time_s: float) -> bool:
         """Whether the frame at ``time_s`` is on the next tick (others need no pixels)."""
@@ -93,9 +198,13 @@ class FrameHasher:
     def __call__(self, time_s: float, pixels: np.ndarray) -> None:
         if not self.wants(time_s):
             return
-        value, informative = frame_hash(pixels)
-        self.result.times_s.append(float(time_s))
-        self.result.hashes.append(value)
-        self.result.informative.append(informative)
+        small = thumbnail(pixels)
+        values, flags = _static_hashes(small)
+        self._result.times_s.append(float(time_s))
+        self._result.hashes.append(values + [0])
+        self._result.informative.append(flags + [False])
+        self._pending.append(small)
+        if len(self._pending) >= INSET_WINDOW:
+            self._find_insets()
         # Ticks stay on the fixed grid (0, 0.5, 1.0 ...) even when a frame arrives late.
         self._next_s = (np.floor(time_s / self._step + 1e-6) + 1) * self._step

@@ -1,11 +1,14 @@
 """Temporal alignment: turn scattered frame matches between two videos into matched spans.
 
 A frame of A looking like a frame of B proves little (two sunsets, two title cards). A copied
-segment shows up as a *run*: many matches at one constant time offset (B time - A time), one
-after another without long gaps. So matches vote for their offset; the strongest offset's
-matches are cut into runs at gaps, and a run counts only if it lasts long enough. Its matches
-are then removed (with every other match inside its spans) and the next offset is tried, which
-finds several reused segments between the same two videos.
+segment shows up as a *run*: many matches on one line ``B time = rate * A time + offset``, one
+after another without long gaps. The rate is 1 for a plain copy and 0.8-1.25 for footage sped up
+or slowed down. So matches vote for a (rate, offset) cell, a Hough transform over the rates of
+``RATES`` (as VCSL's and the VSC 2022 localisers vote over temporal alignments); the winning
+line is refined by least squares on its own matches, and its matches are cut into runs at
+gaps; a run counts only if it lasts long enough. Its matches are then removed (with every other
+match inside its spans) and the next line is tried, which finds several reused segments between
+the same two videos.
 """
 
 from __future__ import annotations
@@ -13,6 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+# Playback rates tried (B seconds per A second): 1 first, then 0.8-1.25 in 1.5 % steps.
+RATES = np.r_[1.0, np.round(np.exp(np.arange(np.log(0.8), np.log(1.25) + 1e-9, 0.015)), 4)]
+# Another rate must beat rate 1 by this factor of votes (a plain copy stays a plain copy).
+_RATE_MARGIN = 1.2
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class Run:
     b_end_s: float
     matches: int
     mean_distance: float  # mean Hamming distance of the matched frame pairs (0-64)
+    rate: float = 1.0  # B seconds per A second
 
     @property
     def offset_s(self) -> float:
@@ -58,10 +67,11 @@ def aligned_runs(
     alive = np.ones(len(a_times), dtype=bool)
     runs: list[Run] = []
     while alive.sum() >= min_matches:
-        offsets = b_times - a_times
-        offset = _strongest_offset(offsets[alive], rules)
-        band = alive & (np.abs(offsets - offset) <= rules.offset_tol_s)
-        found = _runs_in_band(a_times[band], b_times[band], distances[band], offset, rules)
+        rate, offset = _strongest_line(a_times[alive], b_times[alive], rules)
+        band = alive & (np.abs(b_times - rate * a_times - offset) <= rules.offset_tol_s)
+        rate, offset = _refined(a_times[band], b_times[band], rate, offset)
+        band |= alive & (np.abs(b_times - rate * a_times - offset) <= rules.offset_tol_s)
+        found = _runs_in_band(a_times[band], b_times[band], distances[band], rate, offset, rules)
         alive &= ~band
         for run in found:
             runs.append(run)
@@ -70,35 +80,51 @@ def aligned_runs(
     return sorted(runs, key=lambda r: (r.a_start_s, r.b_start_s))
 
 
-def _strongest_offset(offsets: np.ndarray, rules: AlignRules) -> float:
-    """The offset most matches agree on (votes in bins of half the tolerance, smoothed)."""
+def _strongest_line(a: np.ndarray, b: np.ndarray, rules: AlignRules) -> tuple[float, float]:
+    """The (rate, offset) most matches agree on; rate 1 unless another clearly wins. All rates
+    vote at once: one bincount over (rate, offset bin) cells, smoothed along the offsets."""
     width = rules.offset_tol_s / 2
-    bins = np.round(offsets / width).astype(np.int64)
-    values, counts = np.unique(bins, return_counts=True)
-    # Count each bin's neighbours too, so an offset straddling two bins is not split.
+    bins = np.round((b[None, :] - RATES[:, None] * a[None, :]) / width).astype(np.int64)
+    low = int(bins.min())
+    span = int(bins.max()) - low + 3  # a free cell on each side for the smoothing
+    cells = (bins - low + 1) + np.arange(len(RATES))[:, None] * span
+    counts = np.bincount(cells.ravel(), minlength=len(RATES) * span).reshape(len(RATES), span)
     smoothed = counts.copy()
-    for shift in (-1, 1):
-        neighbour = np.searchsorted(values, values + shift)
-        hit = (neighbour < len(values)) & (
-            values[np.minimum(neighbour, len(values) - 1)] == values + shift
-        )
-        smoothed[hit] += counts[neighbour[hit]]
-    best = values[int(smoothed.argmax())]
-    near = np.abs(bins - best) <= 1
-    return float(np.median(offsets[near]))
+    smoothed[:, 1:] += counts[:, :-1]
+    smoothed[:, :-1] += counts[:, 1:]
+    tops = smoothed.argmax(axis=1)
+    votes = smoothed[np.arange(len(RATES)), tops]
+    best = int(votes.argmax())
+    if votes[best] < _RATE_MARGIN * votes[0]:
+        best = 0
+    top = int(tops[best]) + low - 1
+    near = np.abs(bins[best] - top) <= 1
+    offsets = b - RATES[best] * a
+    return float(RATES[best]), float(np.median(offsets[near]))
+
+
+def _refined(a: np.ndarray, b: np.ndarray, rate: float, offset: float) -> tuple[float, float]:
+    """Least squares on the line's own matches (a rate stays 1 unless the fit is clear)."""
+    if rate == 1.0 or len(a) < 4 or np.ptp(a) < 1.0:
+        return rate, offset
+    slope, intercept = np.polyfit(a, b, 1)
+    if not RATES.min() - 0.02 <= slope <= RATES.max() + 0.02:
+        return rate, offset
+    return float(slope), float(intercept)
 
 
 def _runs_in_band(
     a_times: np.ndarray,
     b_times: np.ndarray,
     distances: np.ndarray,
+    rate: float,
     offset_s: float,
     rules: AlignRules,
 ) -> list[Run]:
-    """Cut one offset's matches into monotonic runs at gaps, keeping the long ones."""
-    # One match per A frame: the one nearest the band's offset (a still shot matches many
-    # frames of the copy; the nearest in time is the aligned one), then the closest hash.
-    skew = np.abs(b_times - a_times - offset_s)
+    """Cut one line's matches into monotonic runs at gaps, keeping the long ones."""
+    # One match per A frame: the one nearest the line (a still shot matches many frames of
+    # the copy; the nearest in time is the aligned one), then the closest hash.
+    skew = np.abs(b_times - rate * a_times - offset_s)
     order = np.lexsort((distances, skew, a_times))
     a_times, b_times, distances = a_times[order], b_times[order], distances[order]
     keep = np.ones(len(a_times), dtype=bool)
@@ -114,22 +140,26 @@ def _runs_in_band(
         broken = i == len(a_times) or a_times[i] - a_times[i - 1] > rules.max_gap_s + 1e-6
         if not broken:
             continue
-        run = _run(a_times[start:i], b_times[start:i], distances[start:i], rules)
+        run = _run(a_times[start:i], b_times[start:i], distances[start:i], rate, rules)
         if run.seconds + 1e-6 >= rules.min_seconds:
             runs.append(run)
         start = i
     return runs
 
 
-def _run(a: np.ndarray, b: np.ndarray, distances: np.ndarray, rules: AlignRules) -> Run:
-    # A hashed frame stands for the step after it, so a run ends one step after its last match.
+def _run(
+    a: np.ndarray, b: np.ndarray, distances: np.ndarray, rate: float, rules: AlignRules
+) -> Run:
+    # A hashed frame stands for the step after it, so a run ends one step after its last match
+    # (a step of A is ``rate`` steps of B).
     return Run(
         float(a[0]),
         float(a[-1] + rules.step_s),
         float(b[0]),
-        float(b[-1] + rules.step_s),
+        float(b[-1] + rules.step_s * rate),
         len(a),
         float(distances.mean()),
+        rate,
     )
 
 

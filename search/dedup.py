@@ -3,6 +3,10 @@
 1. Exact copies share a content fingerprint; one of each set stands for it in the next steps.
 2. Candidate frame pairs: informative frame hashes are paired by locality-sensitive hashing
    (``search.hashmatch``: 64 tables keyed by 16 sampled bits) instead of comparing all pairs.
+   Besides whole frame ~ whole frame, a pair may be a whole frame ~ its mirror (a horizontal
+   flip), a whole frame ~ a region of the other video's frame (the centre for a crop, the 9:16
+   strip for a vertical crop, a quadrant for a picture-in-picture inset), or a quadrant ~ the
+   same quadrant (the background around an inset); see ``_ALLOWED``.
 3. Each pair is weighed with the clip embeddings: a close hash counts on its own, a looser one
    only when the X-CLIP embeddings of the two clips holding the frames agree too.
 4. Per pair of videos the matches are aligned in time (``search.align``): only runs of matches at
@@ -23,10 +27,29 @@ from search.align import AlignRules, Run, aligned_runs
 from search.hashmatch import near_pairs
 from storage import frame_hashes as hash_repo
 from storage import repository as repo
-from storage.frame_hashes import ClipSpan, VideoHashes
+from storage.frame_hashes import FLIP_MASK, REGION_NAMES, ClipSpan, VideoHashes
 from storage.library import Library
 
 HASH_BITS = 64
+# What each hashed entry is: the stored regions in their order, then the mirrored whole frame.
+_ROLES = (*REGION_NAMES, "mirror")
+_ROLE = {name: i for i, name in enumerate(_ROLES)}
+
+
+def _allowed() -> np.ndarray:
+    """Which pairs of entry roles may match (symmetric)."""
+    allowed = np.zeros((len(_ROLES), len(_ROLES)), dtype=bool)
+    full = _ROLE["full"]
+    for role in _ROLES:  # the whole frame ~ the same frame, mirrored, or any region
+        allowed[full, _ROLE[role]] = allowed[_ROLE[role], full] = True
+    for quadrant in ("q0", "q1", "q2", "q3"):
+        allowed[_ROLE[quadrant], _ROLE[quadrant]] = True
+    return allowed
+
+
+_ALLOWED = _allowed()
+# Share of a quadrant's matches that one offset (to 1 s) must hold; see _time_specific.
+_SPECIFIC_SHARE = 0.3
 EXACT = "exact"
 NEAR_DUPLICATE = "near_duplicate"
 SEGMENT = "segment"
@@ -37,7 +60,7 @@ class DedupOptions:
     """Thresholds; see docs/duplicates.md for why these defaults."""
 
     min_seconds: float = 2.0  # shortest matched span reported
-    threshold: float = 0.6  # lowest similarity of a finding (0-1)
+    threshold: float = 0.62  # lowest similarity of a finding (0-1)
     radius: int = 14  # a looser frame match: Hamming distance (of 64), with embedding support
     strict_radius: int = 8  # a frame match on the hash alone
     min_cosine: float = 0.8  # embedding agreement that admits a looser frame match
@@ -112,6 +135,7 @@ class DedupReport:
     frames: int = 0  # informative hashed frames scanned
     frame_pairs: int = 0  # candidate frame pairs the hash index returned
     unhashed: int = 0  # indexed videos without frame hashes (indexed by an older clipdex)
+    stale: int = 0  # videos whose hashes predate region hashes (``clipdex index --rehash``)
 
     def to_json(self) -> dict:
         return {
@@ -122,12 +146,15 @@ class DedupReport:
 
 @dataclass
 class _Frames:
-    """Every informative hashed frame of the videos being compared, flattened."""
+    """Every informative hash (a region of a frame, or a mirrored frame) of the videos being
+    compared, flattened: one entry each."""
 
     video: np.ndarray  # index into refs
     time_s: np.ndarray
     hashes: np.ndarray  # uint64
-    embedding: np.ndarray  # (n, dim) unit embedding of the clip holding the frame, or (n, 0)
+    role: np.ndarray  # index into _ROLES
+    clip: np.ndarray  # row of ``embedding`` of the clip holding the frame, -1 if unknown
+    embedding: np.ndarray  # (clips, dim) unit clip embeddings
 
 
 def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) -> DedupReport:
@@ -142,7 +169,8 @@ def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) ->
         unhashed = hash_repo.videos_without_hashes(session=session)
         spans = hash_repo.clip_spans(session=session)
         embeddings = repo.clip_embeddings([s.clip_id for s in spans], session=session)
-    report = DedupReport(unhashed=unhashed)
+    stale = sum(v.version < hash_repo.CURRENT_HASH_VERSION for v in stored)
+    report = DedupReport(unhashed=unhashed, stale=stale)
     copies = {vid for members in exact_sets for vid, _ in members[1:]}
     videos = [v for v in stored if v.video_id not in copies]
     refs = [VideoRef(v.video_id, v.path, v.duration_s) for v in videos]
@@ -151,7 +179,7 @@ def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) ->
     report.groups += [_exact_group(members, by_id) for members in exact_sets]
     frames = _flatten(videos, spans, embeddings)
     report.frames = len(frames.time_s)
-    pairs, distances = _candidate_pairs(frames.hashes, options.radius, frames.video)
+    pairs, distances = _candidate_pairs(frames, options.radius)
     report.frame_pairs = len(pairs)
     cosines = _pair_cosines(frames, pairs)
     keep = (frames.video[pairs[:, 0]] != frames.video[pairs[:, 1]]) & (
@@ -162,6 +190,7 @@ def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) ->
     near: list[Finding] = []
     rules = AlignRules(min_seconds=options.min_seconds)
     for (va, vb), rows in _by_video_pair(frames, pairs).items():
+        rows = rows[_time_specific(frames, pairs[rows])]
         first = np.where(frames.video[pairs[rows, 0]] == va, pairs[rows, 0], pairs[rows, 1])
         second = np.where(frames.video[pairs[rows, 0]] == va, pairs[rows, 1], pairs[rows, 0])
         runs = aligned_runs(frames.time_s[first], frames.time_s[second], distances[rows], rules)
@@ -203,46 +232,120 @@ def _flatten(
     for span in spans:
         clips_of[span.video_id].append(span)
     dim = len(next(iter(embeddings.values()))) if embeddings else 0
-    parts_v, parts_t, parts_h, parts_e = [], [], [], []
+    parts_v, parts_t, parts_h, parts_r, parts_c, parts_e = [], [], [], [], [], []
+    rows = 0
     for index, video in enumerate(videos):
-        mask = video.informative
-        times, hashes = video.times_s[mask], video.hashes[mask]
+        times, hashes, roles = _entries(video)
         parts_v.append(np.full(len(times), index, dtype=np.int64))
         parts_t.append(times.astype(np.float64))
         parts_h.append(hashes)
+        parts_r.append(roles)
         clips = [c for c in clips_of.get(video.video_id, []) if c.clip_id in embeddings]
         if not clips or not dim:
-            parts_e.append(np.full((len(times), dim), np.nan, dtype=np.float32))
+            parts_c.append(np.full(len(times), -1, dtype=np.int64))
             continue
         starts = np.array([c.start_s for c in clips])
         which = np.clip(np.searchsorted(starts, times, side="right") - 1, 0, len(clips) - 1)
-        matrix = np.stack([embeddings[c.clip_id] for c in clips])
-        parts_e.append(matrix[which])
+        parts_e.append(np.stack([embeddings[c.clip_id] for c in clips]))
+        parts_c.append(rows + which)
+        rows += len(clips)
     if not parts_v:
         empty = np.zeros(0)
-        return _Frames(empty.astype(np.int64), empty, empty.astype(np.uint64), np.zeros((0, 0)))
+        ints = empty.astype(np.int64)
+        return _Frames(ints, empty, empty.astype(np.uint64), ints, ints, np.zeros((0, 0)))
     return _Frames(
         np.concatenate(parts_v),
         np.concatenate(parts_t),
         np.concatenate(parts_h),
-        np.concatenate(parts_e).astype(np.float32),
+        np.concatenate(parts_r),
+        np.concatenate(parts_c),
+        np.concatenate(parts_e).astype(np.float32) if parts_e else np.zeros((0, 0), np.float32),
     )
 
 
-def _candidate_pairs(
-    hashes: np.ndarray, radius: int, videos: np.ndarray
+def _entries(video: VideoHashes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, hashes, roles) of a video's informative entries: each stored region, and the
+    mirrored whole frame (version 2 only: version 1 hashes are thresholded at the median,
+    which a mirror does not map onto a fixed XOR)."""
+    count = video.hashes.shape[1] if video.hashes.ndim == 2 else 1
+    hashes = video.hashes.reshape(len(video.times_s), count)
+    flags = video.informative.reshape(len(video.times_s), count)
+    columns = [hashes[:, i] for i in range(count)]
+    roles = list(range(count))
+    masks = [flags[:, i] for i in range(count)]
+    if video.version >= 2:
+        columns.append(hashes[:, 0] ^ np.uint64(FLIP_MASK))
+        roles.append(_ROLE["mirror"])
+        masks.append(flags[:, 0])
+    times = np.concatenate([video.times_s[m] for m in masks])
+    values = np.concatenate([c[m] for c, m in zip(columns, masks)])
+    kinds = np.concatenate([np.full(int(m.sum()), r, dtype=np.int64) for r, m in zip(roles, masks)])
+    return times, values, kinds
+
+
+def _time_specific(frames: _Frames, pairs: np.ndarray) -> np.ndarray:
+    """Which of one video pair's matches to keep: quadrant ~ quadrant matches only where that
+    quadrant matches at one time offset rather than at all of them. A quadrant of the
+    background around an inset moves with the footage; a quadrant holding a lower-third banner
+    or a logo looks the same in every frame of every programme that shows it, so it matches
+    every frame of the other video (all offsets alike) and proves nothing."""
+    keep = np.ones(len(pairs), dtype=bool)
+    roles = frames.role[pairs[:, 0]]
+    quadrant = (roles == frames.role[pairs[:, 1]]) & (roles >= _ROLE["q0"]) & (roles <= _ROLE["q3"])
+    for role in np.unique(roles[quadrant]):
+        mine = quadrant & (roles == role)
+        offsets = np.abs(frames.time_s[pairs[mine, 1]] - frames.time_s[pairs[mine, 0]])
+        counts = np.bincount(np.round(offsets).astype(np.int64))
+        if counts.max() < _SPECIFIC_SHARE * mine.sum():
+            keep &= ~mine
+    return keep
+
+
+def _candidate_pairs(frames: _Frames, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i < j) of hashes of different videos within ``radius`` bits whose roles
+    may match (``_ALLOWED``), and their distances.
+
+    Whole frames are joined with whole frames once, then each other role with the whole frames
+    (and a quadrant with itself) on its own: a region never needs another region, and the
+    unrelated pairs the LSH tables hand out grow with the square of what shares them."""
+    full = np.flatnonzero(frames.role == _ROLE["full"])
+    parts = [_joined(frames, full, radius, _ALLOWED)]
+    others = _ALLOWED.copy()
+    others[_ROLE["full"], _ROLE["full"]] = False
+    for role in range(len(_ROLES)):
+        if role != _ROLE["full"]:
+            entries = np.r_[full, np.flatnonzero(frames.role == role)]
+            parts.append(_joined(frames, entries, radius, others))
+    pairs = np.concatenate([p for p, _ in parts])
+    distances = np.concatenate([d for _, d in parts]).astype(np.float64)
+    swap = pairs[:, 0] > pairs[:, 1]
+    pairs[swap] = pairs[swap][:, ::-1]
+    return pairs, distances
+
+
+def _joined(
+    frames: _Frames, entries: np.ndarray, radius: int, allowed: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i < j) of hashes of different videos within ``radius`` bits, and their
-    distances."""
-    pairs, distances = near_pairs(hashes, radius, groups=videos)
-    return pairs, distances.astype(np.float64)
+    pairs, distances = near_pairs(
+        frames.hashes[entries],
+        radius,
+        groups=frames.video[entries],
+        roles=frames.role[entries],
+        allowed=allowed,
+    )
+    return entries[pairs].reshape(-1, 2), distances
 
 
 def _pair_cosines(frames: _Frames, pairs: np.ndarray) -> np.ndarray:
     if frames.embedding.shape[1] == 0 or len(pairs) == 0:
         return np.full(len(pairs), np.nan)
-    left, right = frames.embedding[pairs[:, 0]], frames.embedding[pairs[:, 1]]
-    return np.einsum("ij,ij->i", left, right).astype(np.float64)
+    left, right = frames.clip[pairs[:, 0]], frames.clip[pairs[:, 1]]
+    known = (left >= 0) & (right >= 0)
+    cosines = np.full(len(pairs), np.nan)
+    cosines[known] = np.einsum(
+        "ij,ij->i", frames.embedding[left[known]], frames.embedding[right[known]]
+    )
+    return cosines
 
 
 def _by_video_pair(frames: _Frames, pairs: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
@@ -297,11 +400,17 @@ def _coverage(findings: list[Finding], times: np.ndarray, side: str) -> float:
 
 
 def _covers_both(findings: list[Finding], a: VideoHashes, b: VideoHashes, share: float) -> bool:
-    """Near-duplicates: the runs cover ``share`` of both videos' informative frames."""
+    """Near-duplicates: the runs cover ``share`` of both videos' informative frames (a frame
+    with any informative region)."""
     return (
-        _coverage(findings, a.times_s[a.informative], "a") >= share
-        and _coverage(findings, b.times_s[b.informative], "b") >= share
+        _coverage(findings, a.times_s[_informative(a)], "a") >= share
+        and _coverage(findings, b.times_s[_informative(b)], "b") >= share
     )
+
+
+def _informative(video: VideoHashes) -> np.ndarray:
+    flags = video.informative
+    return flags.any(axis=1) if flags.ndim == 2 else flags
 
 
 def _merged(findings: list[Finding]) -> Finding:

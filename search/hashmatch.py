@@ -71,14 +71,21 @@ def popcount64(values: np.ndarray) -> np.ndarray:
 
 
 def near_pairs(
-    hashes: np.ndarray, radius: int, groups: np.ndarray | None = None
+    hashes: np.ndarray,
+    radius: int,
+    groups: np.ndarray | None = None,
+    roles: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (i < j) of hashes at most ``radius`` bits apart, and their distances.
 
     Pairs up to 8 bits apart are found with probability >= 0.999 each; none beyond ``radius``
     is ever returned. With ``groups`` (one label per hash, e.g. its video), pairs inside one
     group are dropped as soon as they are found: consecutive frames of a shot are the bulk of
-    all close pairs and tell nothing about duplicates.
+    all close pairs and tell nothing about duplicates. With ``roles`` (one small int per hash)
+    and ``allowed`` (a boolean matrix over roles), only pairs whose roles are allowed are kept,
+    also as soon as they are found (region hashes are compared with whole frames, not with
+    every other region).
     """
     values = np.ascontiguousarray(hashes, dtype=np.uint64)
     n = len(values)
@@ -91,8 +98,12 @@ def near_pairs(
         found = _bucket_pairs(bits[:, cols].astype(np.int64) @ weights)
         if groups is not None:
             found = found[groups[found[:, 0]] != groups[found[:, 1]]]
+        if roles is not None and allowed is not None:
+            found = found[allowed[roles[found[:, 0]], roles[found[:, 1]]]]
         candidates.append(found)
     pairs = np.concatenate(candidates)
+    if len(pairs) == 0:  # nothing shares a key (a join of a few hashes)
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
     codes = np.sort(pairs[:, 0].astype(np.int64) * n + pairs[:, 1])
     codes = codes[np.r_[True, codes[1:] != codes[:-1]]]
     pairs = np.stack([codes // n, codes % n], axis=1)

@@ -17,18 +17,40 @@ from storage.models import STATUS_INDEXED, Clip, FrameHashRow, Video
 
 _TIMES = np.dtype("<f4")
 _HASHES = np.dtype("<u8")
+# How the indexer makes hashes today (see FrameHashRow.version); older rows want a rehash.
+CURRENT_HASH_VERSION = 2
+# Version 2 stores one hash per region per time, in this order (``indexer.framehash.REGIONS``
+# says what each covers); a mirrored frame's whole-frame hash is the hash XOR ``FLIP_MASK``
+# (the sign bits of the odd horizontal DCT frequencies, bit 63 - (row * 8 + column)).
+REGION_NAMES = (
+    "full",
+    "centre80",
+    "strip916",
+    "q0",
+    "q1",
+    "q2",
+    "q3",
+    "tl80",
+    "tr80",
+    "bl80",
+    "br80",
+    "inset",
+)
+FLIP_MASK = sum(1 << (63 - (row * 8 + col)) for row in range(8) for col in range(1, 8, 2))
 
 
 @dataclass(frozen=True)
 class VideoHashes:
-    """One indexed video's frame hashes: times (s), 64-bit hashes, informative flags."""
+    """One indexed video's frame hashes: times (s), 64-bit hashes and informative flags, one
+    column per region (version 1: the whole frame only)."""
 
     video_id: int
     path: str
     duration_s: float
     times_s: np.ndarray  # (n,) float32
-    hashes: np.ndarray  # (n,) uint64
-    informative: np.ndarray  # (n,) bool
+    hashes: np.ndarray  # (n, regions) uint64
+    informative: np.ndarray  # (n, regions) bool
+    version: int = CURRENT_HASH_VERSION
 
 
 @dataclass(frozen=True)
@@ -46,13 +68,15 @@ def save_frame_hashes(
     informative: np.ndarray,
     *,
     session: Session,
+    version: int = CURRENT_HASH_VERSION,
 ) -> None:
-    """Store (replacing) a video's frame hashes."""
+    """Store (replacing) a video's frame hashes: ``hashes`` and ``informative`` are (n,) or
+    (n, regions), one row per time."""
     times = np.asarray(times_s, dtype=_TIMES)
     values = np.asarray(hashes, dtype=_HASHES)
     flags = np.asarray(informative, dtype=bool)
-    if not len(times) == len(values) == len(flags):
-        raise ValueError(f"{len(times)} times, {len(values)} hashes, {len(flags)} flags")
+    if not len(times) == len(values) == len(flags) or values.shape != flags.shape:
+        raise ValueError(f"{len(times)} times, {values.shape} hashes, {flags.shape} flags")
     delete_frame_hashes(video_id, session=session)
     session.add(
         FrameHashRow(
@@ -60,6 +84,7 @@ def save_frame_hashes(
             times=times.tobytes(),
             hashes=values.tobytes(),
             informative=flags.astype(np.uint8).tobytes(),
+            version=version,
         )
     )
     session.flush()
@@ -78,7 +103,11 @@ def copy_frame_hashes(source_id: int, target_id: int, *, session: Session) -> bo
     delete_frame_hashes(target_id, session=session)
     session.add(
         FrameHashRow(
-            video_id=target_id, times=row.times, hashes=row.hashes, informative=row.informative
+            video_id=target_id,
+            times=row.times,
+            hashes=row.hashes,
+            informative=row.informative,
+            version=row.version,
         )
     )
     session.flush()
@@ -95,22 +124,41 @@ def indexed_video_hashes(*, session: Session) -> list[VideoHashes]:
             FrameHashRow.times,
             FrameHashRow.hashes,
             FrameHashRow.informative,
+            FrameHashRow.version,
         )
         .join(FrameHashRow, FrameHashRow.video_id == Video.id)
         .where(Video.status == STATUS_INDEXED)
         .order_by(Video.id)
     )
     return [
-        VideoHashes(
-            video_id=int(vid),
-            path=path,
-            duration_s=float(duration or 0.0),
-            times_s=np.frombuffer(times, dtype=_TIMES).astype(np.float32),
-            hashes=np.frombuffer(hashes, dtype=_HASHES).astype(np.uint64),
-            informative=np.frombuffer(flags, dtype=np.uint8).astype(bool),
-        )
-        for vid, path, duration, times, hashes, flags in rows
+        _video_hashes(int(vid), path, float(duration or 0.0), times, hashes, flags, int(version))
+        for vid, path, duration, times, hashes, flags, version in rows
     ]
+
+
+def _video_hashes(
+    vid: int, path: str, duration_s: float, times: bytes, hashes: bytes, flags: bytes, version: int
+) -> VideoHashes:
+    times_s = np.frombuffer(times, dtype=_TIMES).astype(np.float32)
+    count = max(1, len(times_s))
+    values = np.frombuffer(hashes, dtype=_HASHES).astype(np.uint64).reshape(count, -1)
+    informative = np.frombuffer(flags, dtype=np.uint8).astype(bool).reshape(count, -1)
+    values, informative = values[: len(times_s)], informative[: len(times_s)]
+    if values.shape[1] == 1:  # one hash per time (version 1, or saved as such): keep it 1-D
+        values, informative = values[:, 0], informative[:, 0]
+    return VideoHashes(vid, path, duration_s, times_s, values, informative, version)
+
+
+def videos_needing_rehash(*, session: Session) -> list[tuple[int, str]]:
+    """(id, path) of indexed videos whose hashes are older than the indexer makes today (or
+    missing): ``clipdex index --rehash`` recomputes them from the files."""
+    current = select(FrameHashRow.video_id).where(FrameHashRow.version >= CURRENT_HASH_VERSION)
+    rows = session.execute(
+        select(Video.id, Video.path)
+        .where(Video.status == STATUS_INDEXED, Video.id.not_in(current))
+        .order_by(Video.id)
+    )
+    return [(int(vid), path) for vid, path in rows]
 
 
 def videos_without_hashes(*, session: Session) -> int:

@@ -186,8 +186,10 @@ class FrameHashRow(Base):
 
     Duplicate detection reads every video's hashes at once, so they are stored as three packed
     little-endian arrays (times float32, 64-bit hashes uint64, informative flags uint8) rather
-    than a row per frame: 12 hours of video at 2 hashes per second is about 1 MB. The row goes
-    with its video (ON DELETE CASCADE) and is kept when the video moves (same video id).
+    than a row per frame. The row goes with its video (ON DELETE CASCADE) and is kept when the
+    video moves (same video id). ``version`` says how the hashes were made: 1, one median-pHash
+    of the whole frame per time (before revision 0005); 2, one sign-pHash per region of
+    ``indexer.framehash.REGIONS`` per time (hashes and flags are (times x regions), row-major).
     """
 
     __tablename__ = "frame_hashes"
@@ -198,6 +200,7 @@ class FrameHashRow(Base):
     times: Mapped[bytes] = mapped_column(LargeBinary)
     hashes: Mapped[bytes] = mapped_column(LargeBinary)
     informative: Mapped[bytes] = mapped_column(LargeBinary)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
 
 
 class TranscriptLineRow(Base):

@@ -21,7 +21,7 @@ from clipdex.render import plural, printable, timestamp
 @click.option(
     "--threshold",
     type=click.FloatRange(0.0, 1.0),
-    default=0.6,
+    default=0.62,
     show_default=True,
     help="Lowest similarity reported: 1 = identical frames, 0 = unrelated.",
 )
@@ -40,6 +40,13 @@ def command(obj: Context, min_seconds: float, threshold: float, as_json: bool) -
         click.echo(
             f"clipdex: {plural(report.unhashed, 'video')} indexed without frame hashes: checked "
             "for exact copies only; re-index into a new library to include them",
+            err=True,
+        )
+    if report.stale:
+        click.echo(
+            f"clipdex: {plural(report.stale, 'video')} hashed by an older clipdex: flips, crops, "
+            "insets and vertical crops of them are not found until `clipdex index --rehash PATH` "
+            "(no re-embedding)",
             err=True,
         )
     if as_json:

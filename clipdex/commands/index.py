@@ -58,6 +58,12 @@ from clipdex.speech_binding import speech_options, text_stage
     default=None,
     help="Model actors on the cluster [default: one per GPU, else about 3/4 of its CPUs].",
 )
+@click.option(
+    "--rehash",
+    is_flag=True,
+    help="Also recompute the frame hashes of videos under PATH hashed by an older clipdex "
+    "(what `dedup` needs to see flips, crops and insets), without embedding them again.",
+)
 @batch_option
 @device_option
 @quantize_option
@@ -77,6 +83,7 @@ def command(
     ray_address: str | None,
     ray_actors: int | None,
     prune_missing: bool,
+    rehash: bool,
     as_json: bool,
     speech: bool,
     speech_always: bool,
@@ -91,6 +98,7 @@ def command(
     from storage.errors import LibraryWriteError
 
     report = IndexReport()
+    rehashed: int | None = None
     try:
         library = obj.library()
         _check_roots(paths, library)
@@ -125,6 +133,12 @@ def command(
             finally:
                 if hasattr(observer, "close"):
                     observer.close()
+        if rehash:
+            from indexer.rehash import rehash_videos
+
+            redone = rehash_videos(library, paths)
+            rehashed = redone.rehashed
+            report.failed += redone.failed
         if query_model_allowed():
             # torch is loaded now: write what lets the next searches run without it (once per
             # model).
@@ -136,7 +150,7 @@ def command(
         raise ClipdexError(
             f"{exc}: indexing stopped; {done} indexed before it", EXIT_CANNOT_WRITE
         ) from exc
-    _print_report(report, as_json)
+    _print_report(report, as_json, rehashed=rehashed)
     if report.failed:
         sys.exit(EXIT_FAILED_FILES)
 
@@ -194,8 +208,11 @@ def _check_roots(paths: tuple[Path, ...], library) -> None:
                 raise ClipdexError(f"{path}: no such file or folder")
 
 
-def _print_report(report, as_json: bool, error: str | None = None) -> None:
-    """The summary on stdout; ``error`` says why the run stopped early (then in the JSON)."""
+def _print_report(
+    report, as_json: bool, error: str | None = None, rehashed: int | None = None
+) -> None:
+    """The summary on stdout; ``error`` says why the run stopped early (then in the JSON);
+    ``rehashed``: videos given new frame hashes (``--rehash``)."""
     failed = [{"path": p, "error": e} for p, e in report.failed]
     partial = [{"path": p, "error": e} for p, e in report.partial]
     kept = [{"path": p, "videos": n} for p, n in sorted(report.unavailable.items())]
@@ -218,6 +235,8 @@ def _print_report(report, as_json: bool, error: str | None = None) -> None:
             "transcribed": report.transcribed,
             "notes": [{"path": p, "note": n} for p, n in report.notes],
         }
+        if rehashed is not None:
+            payload["rehashed"] = rehashed
         click.echo(json.dumps(payload | ({"error": error} if error else {})))
         return
     # Each failure and partial file was already logged on stderr as it happened; the summary
@@ -227,5 +246,5 @@ def _print_report(report, as_json: bool, error: str | None = None) -> None:
     click.echo(
         f"indexed {report.indexed}{of_them}, skipped {report.skipped}, moved {report.moved}, "
         f"removed {report.removed}; {plural(report.clips_added, 'clip')} added{heard}; "
-        f"{len(failed)} failed"
+        f"{len(failed)} failed" + ("" if rehashed is None else f"; {rehashed} rehashed")
     )

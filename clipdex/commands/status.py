@@ -39,3 +39,8 @@ def command(obj: Context, as_json: bool) -> None:
         click.echo(f"failed:   {printable(item['path'])}: {item['error']}")
     for item in partial:
         click.echo(f"partial:  {printable(item['path'])}: {item['error']}")
+    if info["needs_rehash"]:
+        click.echo(
+            f"hashes:   {info['needs_rehash']} videos hashed by an older clipdex: "
+            "`clipdex index --rehash PATH` lets dedup see flips, crops and insets in them"
+        )

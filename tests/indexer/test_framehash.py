@@ -102,3 +102,39 @@ def test_reindexing_a_file_that_now_fails_drops_its_hashes(
         with library.session() as session:
             assert hash_repo.indexed_video_hashes(session=session) == []
             assert session.get(hash_repo.FrameHashRow, stored.video_id) is None
+
+
+def test_a_mirrored_frame_hashes_to_the_flip_mask_of_the_original(real_frames) -> None:
+    from indexer.framehash import region_hashes
+    from storage.frame_hashes import FLIP_MASK
+
+    for frame in real_frames:
+        value, _ = frame_hash(frame)
+        mirrored, _ = frame_hash(np.ascontiguousarray(frame[:, ::-1]))
+        assert _distance(value ^ FLIP_MASK, mirrored) <= 2 < _distance(value, mirrored)
+        # A centred crop of a fifth is its centre region's match, not the whole frame's.
+        height, width = frame.shape[:2]
+        cropped = frame[height // 10 : height - height // 10, width // 10 : width - width // 10]
+        regions, _ = region_hashes(frame)
+        assert _distance(regions[1], frame_hash(cropped)[0]) <= 6
+
+
+def test_an_inset_box_is_found_where_it_was_drawn() -> None:
+    import cv2
+
+    from indexer.inset import find_inset
+
+    rng = np.random.default_rng(3)
+
+    def smooth(height: int, width: int) -> np.ndarray:
+        field = rng.uniform(0, 255, (4, 4)).astype(np.float32)
+        return cv2.resize(field, (width, height), interpolation=cv2.INTER_CUBIC)
+
+    # Every frame: a smooth picture, and another one in a box near the bottom-right corner.
+    stack = np.stack([smooth(64, 64) for _ in range(12)])
+    plain = stack.copy()
+    for frame in stack:
+        frame[32:62, 30:62] = smooth(30, 32)
+    box = find_inset(np.clip(stack, 0, 255).astype(np.uint8))
+    assert box is not None and np.abs(np.array(box) - (30, 32, 62, 62)).max() <= 2
+    assert find_inset(np.clip(plain, 0, 255).astype(np.uint8)) is None

@@ -60,3 +60,21 @@ def test_one_missing_frame_does_not_break_a_run_but_a_long_gap_does() -> None:
     assert len(aligned_runs(*_matches(pairs), RULES)) == 1
     pairs = [(t, t + 1.0, 0.0) for t in (0.0, 0.5, 1.0, 1.5, 4.0, 4.5, 5.0, 5.5)]
     assert len(aligned_runs(*_matches(pairs), RULES)) == 2
+
+
+@pytest.mark.parametrize("rate", [0.8, 1.1, 1.25])
+def test_a_speed_change_is_one_run_on_a_sloped_line(rate: float) -> None:
+    """B plays A's 0-10 s at ``rate`` A seconds per B second from B's 2 s: one run, not pieces."""
+    b_times = np.arange(2.0, 2.0 + 10.0 / rate, 0.5)
+    a_times = (b_times - 2.0) * rate
+    pairs = [(a, b, 3.0) for a, b in zip(a_times, b_times) if a < 10.0]
+    (run,) = aligned_runs(*_matches(pairs), RULES)
+    assert run.rate == pytest.approx(1 / rate, abs=0.01)
+    assert run.a_start_s == 0.0 and abs(run.a_end_s - 10.0) <= 0.6
+    assert run.b_start_s == 2.0 and abs(run.b_end_s - (2.0 + 10.0 / rate)) <= 0.6
+
+
+def test_a_plain_copy_keeps_rate_one() -> None:
+    pairs = [(i * 0.5, 1.0 + i * 0.5, 1.0) for i in range(12)]
+    (run,) = aligned_runs(*_matches(pairs), RULES)
+    assert run.rate == 1.0

@@ -40,3 +40,8 @@ def test_a_huge_bucket_of_identical_hashes_stays_bounded() -> None:
     hashes = np.full(3000, 0x5555AAAA5555AAAA, dtype=np.uint64)
     pairs, distances = near_pairs(hashes, 4)
     assert (distances == 0).all() and 0 < len(pairs) <= 512 * 511 // 2
+
+
+def test_hashes_sharing_no_key_give_no_pairs() -> None:
+    pairs, distances = near_pairs(np.array([0, 2**64 - 1], dtype=np.uint64), 14)
+    assert pairs.shape == (0, 2) and len(distances) == 0

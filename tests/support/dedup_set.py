@@ -44,6 +44,7 @@ class Planted:
     b: str
     span_a: Span
     span_b: Span
+    edit: str = ""  # the edit that made one from the other (tests.support.edit_set)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,109 @@
+"""One side of ``benchmarks/dedup.py``'s before/after comparison, run in its own process.
+
+    python benchmarks/dedup_probe.py SET_FOLDER LIBRARY_DIR CHECKPOINT
+    python benchmarks/dedup_probe.py --scan WORK_DIR CLIPS...
+
+Indexes ``SET_FOLDER`` with whichever clipdex is first on ``PYTHONPATH`` (today's tree, or the
+baseline tree that ``benchmarks/dedup.py`` extracts with ``git archive``), runs the duplicate
+scan and prints one JSON object: the report, indexing and scan seconds, the bytes of frame
+hashes stored per hour of video, and the hashing cost per hour of video (the hasher run on the
+decoded grey frames, beside the decoding itself). Only APIs that both versions share are used.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _hashing_cost(folder: Path) -> dict:
+    from indexer.framehash import FrameHasher
+    from indexer.frames import decode_frames
+
+    decode_s = hash_s = video_s = 0.0
+    for path in sorted(folder.glob("*.mp4")):
+        hasher = FrameHasher()
+        frames = decode_frames(path, 224)
+        last = 0.0
+        while True:
+            started = time.perf_counter()
+            frame = next(frames, None)
+            if frame is None:
+                decode_s += time.perf_counter() - started
+                break
+            gray = frame.gray if hasher.wants(frame.time_s) else None
+            decode_s += time.perf_counter() - started
+            if gray is not None:
+                started = time.perf_counter()
+                hasher(frame.time_s, gray)
+                hash_s += time.perf_counter() - started
+            last = frame.time_s
+        video_s += last
+    hours = video_s / 3600
+    return {
+        "video_s": round(video_s, 2),
+        "decode_s_per_hour": round(decode_s / hours, 1),
+        "hash_s_per_hour": round(hash_s / hours, 2),
+    }
+
+
+def _scan_times(work: Path, sizes: list[int]) -> list[dict]:
+    """``benchmarks/dedup.py``'s synthetic scan, loaded from this file's tree by path (the
+    baseline tree has a ``benchmarks.dedup`` of its own first on the path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "dedup_bench", Path(__file__).with_name("dedup.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["dedup_bench"] = module  # dataclasses look their module up while defining
+    spec.loader.exec_module(module)
+    return module.scan_times(work, sizes)
+
+
+def main() -> None:
+    if sys.argv[1] == "--scan":
+        work, sizes = Path(sys.argv[2]), [int(s) for s in sys.argv[3:]]
+        print(json.dumps({"scaling": _scan_times(work, sizes)}))
+        return
+    folder, library_dir, checkpoint = (Path(a) for a in sys.argv[1:4])
+    from sqlalchemy import text
+
+    from clipdex.encoder import XClipEncoder
+    from indexer.pipeline import Indexer
+    from search.dedup import find_duplicates
+    from storage.library import Library
+    from tests.support.library import bind_settings
+
+    encoder = XClipEncoder(str(checkpoint))
+    library = Library.open(library_dir)
+    settings = library.bind(bind_settings(encoder))
+    started = time.perf_counter()
+    indexed = Indexer(library, encoder, settings).run([folder])
+    index_s = time.perf_counter() - started
+    started = time.perf_counter()
+    report = find_duplicates(library)
+    scan_s = time.perf_counter() - started
+    with library.session() as session:
+        stored = session.execute(
+            text(
+                "select sum(length(times) + length(hashes) + length(informative)), "
+                "(select sum(duration_s) from videos where status = 'indexed') from frame_hashes"
+            )
+        ).one()
+    library.close()
+    result = {
+        "videos": indexed.indexed,
+        "index_s": round(index_s, 2),
+        "scan_s": round(scan_s, 4),
+        "hash_bytes_per_hour": round(stored[0] / (stored[1] / 3600)),
+        "hashing": _hashing_cost(folder),
+        "report": report.to_json(),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

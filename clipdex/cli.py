@@ -135,6 +135,18 @@ class Context:
             self._library.close()
 
 
+def indexed_video(file: Path, session):
+    """The library's row of ``file``, indexed; else one error line saying why not."""
+    from storage import repository as repo
+
+    video = repo.get_video_by_path(str(file.absolute()), session=session)
+    if video is None:
+        raise ClipdexError(f"{file}: not in the library (run clipdex index first)")
+    if video.status != "indexed":
+        raise ClipdexError(f"{file}: indexing failed: {video.error}")
+    return video
+
+
 def _typed_errors(func: Callable) -> Callable:
     """Turn the library's typed errors into one-line messages (tracebacks only with --debug)."""
 

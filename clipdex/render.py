@@ -7,13 +7,13 @@ from collections.abc import Sequence
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def timestamp(seconds: float) -> str:
-    """HH:MM:SS.mmm, the way players and editors show time."""
+def timestamp(seconds: float, decimal: str = ".") -> str:
+    """HH:MM:SS.mmm, the way players, editors and WebVTT show time (SubRip's decimal is ",")."""
     millis = int(round(max(0.0, seconds) * 1000))
     hours, millis = divmod(millis, 3_600_000)
     minutes, millis = divmod(millis, 60_000)
     secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{millis:03d}"
 
 
 def plural(count: int, noun: str) -> str:

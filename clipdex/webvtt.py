@@ -5,16 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from clipdex.render import timestamp
 from storage.transcript import TranscriptLine
-
-
-def vtt_time(seconds: float) -> str:
-    """HH:MM:SS.mmm, the one timestamp form every WebVTT reader accepts."""
-    millis = int(round(max(0.0, seconds) * 1000))
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
 
 
 def cue_text(text: str) -> str:
@@ -29,5 +21,5 @@ def to_webvtt(lines: Iterable[TranscriptLine]) -> str:
     parts = ["WEBVTT", ""]
     for line in lines:
         end = max(line.end_s, line.start_s + 0.001)  # a cue must not end before it starts
-        parts += [f"{vtt_time(line.start_s)} --> {vtt_time(end)}", cue_text(line.text), ""]
+        parts += [f"{timestamp(line.start_s)} --> {timestamp(end)}", cue_text(line.text), ""]
     return "\n".join(parts)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from search.hits import ADJACENT_S, Hit, hits_for, merge_top
+from search.hits import ADJACENT_S, Hit, hits_for, merge_top, span_json
 from search.text import SearchOptions, TextEncoder, initial_depth, rank_clips, search_text
 from storage import repository as repo
 from storage import transcripts
@@ -71,12 +71,7 @@ class FusedHit:
 
     def to_json(self) -> dict:
         return {
-            "path": self.path,
-            "start": round(self.start_s, 3),
-            "end": round(self.end_s, 3),
-            "score": round(float(self.score), 6),
-            "clip_id": self.clip_id,
-            "video_id": self.video_id,
+            **span_json(self),
             "visual_score": _rounded(self.visual_score),
             "text_score": _rounded(self.text_score),
             "lines": [

@@ -23,14 +23,19 @@ class Hit:
     score: float
 
     def to_json(self) -> dict:
-        return {
-            "path": self.path,
-            "start": round(self.start_s, 3),
-            "end": round(self.end_s, 3),
-            "score": round(float(self.score), 6),
-            "clip_id": self.clip_id,
-            "video_id": self.video_id,
-        }
+        return span_json(self)
+
+
+def span_json(hit: Hit) -> dict:
+    """The keys every search hit has in JSON (``search.fusion.FusedHit`` adds its own)."""
+    return {
+        "path": hit.path,
+        "start": round(hit.start_s, 3),
+        "end": round(hit.end_s, 3),
+        "score": round(float(hit.score), 6),
+        "clip_id": hit.clip_id,
+        "video_id": hit.video_id,
+    }
 
 
 def _touches(a: Hit, b: Hit) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from clipdex.cli import ClipdexError, Context, _typed_errors, json_option
+from clipdex.cli import Context, _typed_errors, indexed_video, json_option
 from clipdex.render import table, timestamp
 
 
@@ -22,11 +22,7 @@ def command(obj: Context, file: Path, as_json: bool) -> None:
 
     path = str(file.absolute())
     with obj.library().session() as session:
-        video = repo.get_video_by_path(path, session=session)
-        if video is None:
-            raise ClipdexError(f"{file}: not in the library (run clipdex index first)")
-        if video.status != "indexed":
-            raise ClipdexError(f"{file}: indexing failed: {video.error}")
+        video = indexed_video(file, session)
         clips = [(c.id, c.start_s, c.end_s) for c in repo.clips_of_video(video.id, session=session)]
     if as_json:
         items = [{"clip_id": i, "start": round(s, 3), "end": round(e, 3)} for i, s, e in clips]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from clipdex.cli import ClipdexError, Context, _typed_errors
+from clipdex.cli import Context, _typed_errors, indexed_video
 from clipdex.render import table, timestamp
 
 
@@ -23,16 +23,11 @@ from clipdex.render import table, timestamp
 @_typed_errors
 def command(obj: Context, file: Path, fmt: str | None) -> None:
     """Print the lines FILE says (speech recognised, subtitles read), in time order."""
-    from storage import repository as repo
     from storage import transcripts
 
     path = str(file.absolute())
     with obj.library().session() as session:
-        video = repo.get_video_by_path(path, session=session)
-        if video is None:
-            raise ClipdexError(f"{file}: not in the library (run clipdex index first)")
-        if video.status != "indexed":
-            raise ClipdexError(f"{file}: indexing failed: {video.error}")
+        video = indexed_video(file, session)
         lines = transcripts.transcript_of(video.id, session=session)
     if fmt == "json":
         items = [
@@ -59,19 +54,12 @@ def command(obj: Context, file: Path, fmt: str | None) -> None:
         click.echo(f"clipdex: {file}: no speech or subtitles in the library", err=True)
 
 
-def srt_time(seconds: float) -> str:
-    millis = int(round(max(0.0, seconds) * 1000))
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d},{millis:03d}"
-
-
 def to_srt(lines: Iterable) -> str:
     """SubRip: numbered cues, each text on one line (a blank line would end the cue)."""
     parts = []
     for number, line in enumerate(lines, 1):
         end = max(line.end_s, line.start_s + 0.001)
         text = " ".join(line.text.split())
-        parts.append(f"{number}\n{srt_time(line.start_s)} --> {srt_time(end)}\n{text}\n\n")
+        start, stop = timestamp(line.start_s, ","), timestamp(end, ",")
+        parts.append(f"{number}\n{start} --> {stop}\n{text}\n\n")
     return "".join(parts)

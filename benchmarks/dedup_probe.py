@@ -17,8 +17,14 @@ import sys
 import time
 from pathlib import Path
 
+_COLOUR = False
+
 
 def _hashing_cost(folder: Path) -> dict:
+    global _COLOUR
+    from indexer.frames import Frame
+
+    _COLOUR = hasattr(Frame, "small_upright")
     from indexer.framehash import FrameHasher
     from indexer.frames import decode_frames
 
@@ -34,10 +40,13 @@ def _hashing_cost(folder: Path) -> dict:
                 decode_s += time.perf_counter() - started
                 break
             gray = frame.gray if hasher.wants(frame.time_s) else None
+            # The shot detector's small RGB picture (read by indexing anyway) feeds the colour
+            # hash where the tree has one.
+            extra = (frame.small_upright,) if gray is not None and _COLOUR else ()
             decode_s += time.perf_counter() - started
             if gray is not None:
                 started = time.perf_counter()
-                hasher(frame.time_s, gray)
+                hasher(frame.time_s, gray, *extra)
                 hash_s += time.perf_counter() - started
             last = frame.time_s
         video_s += last

@@ -17,9 +17,21 @@ by comparing a region of one video with the whole frame of the other (``search.d
 - ``inset``: the box a picture-in-picture shows another video in, where ``indexer.inset``
   finds one (per window of ``INSET_WINDOW`` hashed frames); uninformative elsewhere.
 
+- ``c0``-``c3``: the corner cells of a 3 x 3 grid (top left, top right, bottom left, bottom
+  right): beside an inset of up to 60 % of the sides in one corner, three of them show only
+  the background, where every quadrant may be partly covered.
+- ``value``: the whole frame again, hashed on the brightest of red, green and blue (HSV's V)
+  instead of the luma. A hue rotation moves the luma of saturated colours up and down
+  (it reorders it), so their luma hash changes; V stays put under a hue turn in HSV, and
+  brightness and contrast only scale and shift it, which the sign hash ignores (see below).
+  It comes from the small RGB picture shot detection reads anyway (``Frame.small``).
+
 A horizontal flip needs no extra hash: mirroring a picture multiplies its DCT coefficient of
 horizontal frequency ``u`` by ``(-1) ** u``, and as the bits are signs (thresholded at 0, not at
 the median as in version 1), the mirrored frame's hash is the hash XOR ``FLIP_MASK``.
+
+For the same reason (bits are the signs of the AC coefficients), any brightness and contrast
+change ``a * x + b`` with ``a > 0`` leaves a hash as it is, as far as nothing clips.
 
 Blank or single-colour frames and regions (black intros, fades, flat corners) carry no
 information: their hash is noise, so they are flagged uninformative and never used as evidence.
@@ -51,6 +63,13 @@ REGIONS: dict[str, tuple[float, float, float, float]] = {
     "bl80": (0.0, 0.2, 0.8, 1.0),
     "br80": (0.2, 0.2, 1.0, 1.0),
 }
+# The background cells, stored after ``inset`` and ``value`` (version 2 ended at ``inset``).
+CORNERS: dict[str, tuple[float, float, float, float]] = {
+    "c0": (0.0, 0.0, 1 / 3, 1 / 3),
+    "c1": (2 / 3, 0.0, 1.0, 1 / 3),
+    "c2": (0.0, 2 / 3, 1 / 3, 1.0),
+    "c3": (2 / 3, 2 / 3, 1.0, 1.0),
+}
 INSET_WINDOW = 32  # hashed frames (16 s) that share one inset search
 # Rows and columns at the edges darker than this (mean grey level, 0-255) are letterbox bars.
 _BAR_LEVEL = 24.0
@@ -59,7 +78,9 @@ _FLAT_STD = 6.0
 _THUMB = 64  # the trimmed frame is reduced once to this square; regions are cut from it
 
 
-assert (*REGIONS, "inset") == REGION_NAMES  # the stored order is storage's
+assert (*REGIONS, "inset", "value", *CORNERS) == REGION_NAMES  # the stored order is storage's
+_INSET = REGION_NAMES.index("inset")
+_VALUE = REGION_NAMES.index("value")
 
 
 @dataclass
@@ -128,17 +149,34 @@ def box_hash(small: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, bo
 
 
 def region_hashes(pixels: np.ndarray) -> tuple[list[int], list[bool]]:
-    """The hash of each of ``REGIONS`` of a frame (RGB, or already grey), and whether each is
-    informative; the inset's column is left uninformative (``FrameHasher`` fills it). The
-    frame is reduced once; every region is cut from that thumbnail."""
-    values, flags = _static_hashes(thumbnail(pixels))
-    return values + [0], flags + [False]
+    """The hash of each of ``REGIONS`` of a frame (RGB, or already grey), the inset and the
+    ``value`` hash, and whether each is informative; the inset's column is left uninformative
+    (``FrameHasher`` fills it), and so is ``value`` for a grey frame. The frame is reduced
+    once; every region is cut from that thumbnail."""
+    small = thumbnail(pixels)
+    values, flags = _static_hashes(small, REGIONS)
+    value, informative = value_hash(pixels if pixels.ndim == 3 else None)
+    corners, corner_flags = _static_hashes(small, CORNERS)
+    return values + [0, value] + corners, flags + [False, informative] + corner_flags
 
 
-def _static_hashes(small: np.ndarray) -> tuple[list[int], list[bool]]:
+def value_hash(rgb: np.ndarray | None) -> tuple[int, bool]:
+    """The hash of a frame's HSV value (the brightest of R, G and B per pixel), bars trimmed,
+    from an RGB picture of any size (the shot detector's 64 x 36 is plenty for 8 x 8
+    frequencies); uninformative without one."""
+    if rgb is None:
+        return 0, False
+    brightest = _trim_bars(np.ascontiguousarray(rgb.max(axis=2)))
+    thumb = cv2.resize(brightest.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA)
+    return _dct_hash(thumb)
+
+
+def _static_hashes(
+    small: np.ndarray, regions: dict[str, tuple[float, float, float, float]]
+) -> tuple[list[int], list[bool]]:
     small = small.astype(np.float32)
     values, flags = [], []
-    for x0, y0, x1, y1 in REGIONS.values():
+    for x0, y0, x1, y1 in regions.values():
         part = small[
             round(y0 * _THUMB) : round(y1 * _THUMB), round(x0 * _THUMB) : round(x1 * _THUMB)
         ]
@@ -187,22 +225,27 @@ class FrameHasher:
         if box is not None:
             for offset, small in enumerate(self._pending):
                 value, informative = box_hash(small, box)
-                self._result.hashes[first + offset][-1] = value
-                self._result.informative[first + offset][-1] = informative
+                self._result.hashes[first + offset][_INSET] = value
+                self._result.informative[first + offset][_INSET] = informative
         self._pending.clear()
 
     def wants(self, time_s: float) -> bool:
         """Whether the frame at ``time_s`` is on the next tick (others need no pixels)."""
         return time_s + 1e-6 >= self._next_s
 
-    def __call__(self, time_s: float, pixels: np.ndarray) -> None:
+    def __call__(self, time_s: float, pixels: np.ndarray, rgb: np.ndarray | None = None) -> None:
+        """Hash the frame at ``time_s``: ``pixels`` (grey or RGB) for the luma hashes, ``rgb``
+        (a small colour picture of the same frame) for ``value``; without it, ``pixels`` if
+        they are in colour."""
         if not self.wants(time_s):
             return
         small = thumbnail(pixels)
-        values, flags = _static_hashes(small)
+        values, flags = _static_hashes(small, REGIONS)
+        value, informative = value_hash(rgb if rgb is not None or pixels.ndim == 2 else pixels)
+        corners, corner_flags = _static_hashes(small, CORNERS)
         self._result.times_s.append(float(time_s))
-        self._result.hashes.append(values + [0])
-        self._result.informative.append(flags + [False])
+        self._result.hashes.append(values + [0, value] + corners)
+        self._result.informative.append(flags + [False, informative] + corner_flags)
         self._pending.append(small)
         if len(self._pending) >= INSET_WINDOW:
             self._find_insets()

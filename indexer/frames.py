@@ -154,6 +154,14 @@ class Frame:
             self._small = _small_rgb(self._frame)
         return self._small
 
+    @property
+    def small_upright(self) -> np.ndarray:
+        """``small`` turned upright like ``gray`` (phone footage decodes sideways), for the
+        colour hash; call it while the decoded picture is held."""
+        small = self.small
+        rotation = display_rotation(self._frame) if self._frame is not None else 0
+        return np.ascontiguousarray(np.rot90(small, k=-(rotation // 90))) if rotation else small
+
 
 def scaled_size(width: int, height: int, shortest_edge: int) -> tuple[int, int]:
     """(width, height) with the shorter side equal to ``shortest_edge``, aspect kept.

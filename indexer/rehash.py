@@ -67,7 +67,7 @@ def _hashes_of(path: Path):
     try:
         for frame in decode_frames(path, _SHORTEST_EDGE):
             if hasher.wants(frame.time_s):
-                hasher(frame.time_s, frame.gray)
+                hasher(frame.time_s, frame.gray, frame.small_upright)
     except OSError as exc:
         raise VideoOpenError(str(path), exc.strerror or str(exc)) from None
     return hasher.result

@@ -210,13 +210,14 @@ def iter_clips(
     plan: SamplingPlan,
     fps_hint: float,
     *,
-    on_frame: Callable[[float, np.ndarray], None] | None = None,
+    on_frame: Callable[[float, np.ndarray, np.ndarray], None] | None = None,
     gate: AbstractContextManager | None = None,
     window_stats: dict | None = None,
 ) -> Iterator[ClipFrames]:
     """Yield the clips of ``path`` in time order, each with its sampled frames.
 
-    ``on_frame(time_s, gray)`` sees decoded frames (``Frame.gray``: upright luma, uncropped),
+    ``on_frame(time_s, gray, small)`` sees decoded frames (``Frame.gray``: upright luma,
+    uncropped; ``Frame.small_upright``: the shot detector's tiny RGB picture, read anyway),
     so other per-frame work (perceptual hashes) shares this one decoding pass; if it has a
     ``wants(time_s)`` method, only the frames it wants are converted and shown to it.
     ``gate`` (a lock) is held while each frame is decoded and processed, so another process
@@ -259,7 +260,7 @@ def iter_clips(
             # Pixels are converted only for frames someone keeps (the hook; the window when a
             # clip samples them); the detector sees every frame, at 64 x 36.
             if on_frame is not None and getattr(on_frame, "wants", _always)(frame.time_s):
-                on_frame(frame.time_s, frame.gray)
+                on_frame(frame.time_s, frame.gray, frame.small_upright)
             small = frame.small  # read before the window may let the decoded picture go
             window.add(frame)
             spans: list[Span] = []

@@ -1,9 +1,9 @@
 """Duplicate detection across the library: exact copies, near-duplicate videos, reused segments.
 
 1. Exact copies share a content fingerprint; one of each set stands for it in the next steps.
-2. Candidate frame pairs: informative frame hashes are paired by locality-sensitive hashing
-   (``search.hashmatch``: 64 tables keyed by 16 sampled bits) instead of comparing all pairs.
-   Besides whole frame ~ whole frame, a pair may be a whole frame ~ its mirror (a horizontal
+2. Candidate frame pairs: the informative whole-frame hashes are indexed once
+   (``search.hash_index``: FAISS multi-index hashing) and every hash queries the index for the
+   hashes near it, instead of comparing all pairs. Besides whole frame ~ whole frame, a pair may be a whole frame ~ its mirror (a horizontal
    flip), a whole frame ~ a region of the other video's frame (the centre for a crop, the 9:16
    strip for a vertical crop, a quadrant for a picture-in-picture inset), or a quadrant ~ the
    same quadrant (the background around an inset); see ``_ALLOWED``.
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from search.align import AlignRules, Run, aligned_runs
-from search.hashmatch import near_pairs
+from search.hash_index import HashIndex
 from storage import frame_hashes as hash_repo
 from storage import repository as repo
 from storage.frame_hashes import FLIP_MASK, REGION_NAMES, ClipSpan, VideoHashes
@@ -36,14 +36,21 @@ _ROLES = (*REGION_NAMES, "mirror")
 _ROLE = {name: i for i, name in enumerate(_ROLES)}
 
 
+_CELLS = ("c0", "c1", "c2", "c3")
+_BACKGROUND = ("q0", "q1", "q2", "q3", *_CELLS)  # matched only by the same part of the frame
+
+
 def _allowed() -> np.ndarray:
     """Which pairs of entry roles may match (symmetric)."""
     allowed = np.zeros((len(_ROLES), len(_ROLES)), dtype=bool)
     full = _ROLE["full"]
     for role in _ROLES:  # the whole frame ~ the same frame, mirrored, or any region
-        allowed[full, _ROLE[role]] = allowed[_ROLE[role], full] = True
-    for quadrant in ("q0", "q1", "q2", "q3"):
-        allowed[_ROLE[quadrant], _ROLE[quadrant]] = True
+        if role not in ("value", *_CELLS):
+            allowed[full, _ROLE[role]] = allowed[_ROLE[role], full] = True
+    # A quadrant or corner cell ~ the same one (the background around an inset); the
+    # colour-robust hash of a whole frame ~ the other's (a hue turn, which reorders luma).
+    for role in (*_BACKGROUND, "value"):
+        allowed[_ROLE[role], _ROLE[role]] = True
     return allowed
 
 
@@ -284,14 +291,15 @@ def _entries(video: VideoHashes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _time_specific(frames: _Frames, pairs: np.ndarray) -> np.ndarray:
-    """Which of one video pair's matches to keep: quadrant ~ quadrant matches only where that
-    quadrant matches at one time offset rather than at all of them. A quadrant of the
+    """Which of one video pair's matches to keep: quadrant ~ quadrant (and corner cell ~ corner
+    cell) matches only where that part matches at one time offset rather than at all of them. A quadrant of the
     background around an inset moves with the footage; a quadrant holding a lower-third banner
     or a logo looks the same in every frame of every programme that shows it, so it matches
     every frame of the other video (all offsets alike) and proves nothing."""
     keep = np.ones(len(pairs), dtype=bool)
     roles = frames.role[pairs[:, 0]]
-    quadrant = (roles == frames.role[pairs[:, 1]]) & (roles >= _ROLE["q0"]) & (roles <= _ROLE["q3"])
+    background = np.isin(roles, [_ROLE[name] for name in _BACKGROUND])
+    quadrant = (roles == frames.role[pairs[:, 1]]) & background
     for role in np.unique(roles[quadrant]):
         mine = quadrant & (roles == role)
         offsets = np.abs(frames.time_s[pairs[mine, 1]] - frames.time_s[pairs[mine, 0]])
@@ -305,35 +313,31 @@ def _candidate_pairs(frames: _Frames, radius: int) -> tuple[np.ndarray, np.ndarr
     """Index pairs (i < j) of hashes of different videos within ``radius`` bits whose roles
     may match (``_ALLOWED``), and their distances.
 
-    Whole frames are joined with whole frames once, then each other role with the whole frames
-    (and a quadrant with itself) on its own: a region never needs another region, and the
-    unrelated pairs the LSH tables hand out grow with the square of what shares them."""
-    full = np.flatnonzero(frames.role == _ROLE["full"])
-    parts = [_joined(frames, full, radius, _ALLOWED)]
-    others = _ALLOWED.copy()
-    others[_ROLE["full"], _ROLE["full"]] = False
-    for role in range(len(_ROLES)):
-        if role != _ROLE["full"]:
-            entries = np.r_[full, np.flatnonzero(frames.role == role)]
-            parts.append(_joined(frames, entries, radius, others))
-    pairs = np.concatenate([p for p, _ in parts])
+    The whole-frame hashes are indexed once (``search.hash_index``) and every entry queries
+    that index: a whole frame finds the other videos' whole frames, a mirrored frame or a
+    region finds the whole frames it may stand for. A role that matches itself (a quadrant:
+    the background around an inset) gets an index of its own, queried by its own entries.
+    Each query costs one lookup plus what it finds, so the scan grows with the number of
+    hashes, not with their square."""
+    parts = []
+    for role in np.flatnonzero(np.diag(_ALLOWED)):  # whole ~ whole, a quadrant ~ itself ...
+        entries = np.flatnonzero(frames.role == role)
+        index = HashIndex(frames.hashes[entries], frames.video[entries])
+        first, second, distances = index.pairs(radius)
+        parts.append((np.stack([entries[first], entries[second]], axis=1), distances))
+        if role == _ROLE["full"]:  # ... and every other role ~ the whole frames
+            others = _ALLOWED[role].copy()
+            others[role] = False
+            queries = np.flatnonzero(others[frames.role])
+            rows, found, distances = index.within(
+                frames.hashes[queries], frames.video[queries], radius
+            )
+            parts.append((np.stack([queries[rows], entries[found]], axis=1), distances))
+    pairs = np.concatenate([p for p, _ in parts]).reshape(-1, 2)
     distances = np.concatenate([d for _, d in parts]).astype(np.float64)
     swap = pairs[:, 0] > pairs[:, 1]
     pairs[swap] = pairs[swap][:, ::-1]
     return pairs, distances
-
-
-def _joined(
-    frames: _Frames, entries: np.ndarray, radius: int, allowed: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    pairs, distances = near_pairs(
-        frames.hashes[entries],
-        radius,
-        groups=frames.video[entries],
-        roles=frames.role[entries],
-        allowed=allowed,
-    )
-    return entries[pairs].reshape(-1, 2), distances
 
 
 def _pair_cosines(frames: _Frames, pairs: np.ndarray) -> np.ndarray:
@@ -342,9 +346,13 @@ def _pair_cosines(frames: _Frames, pairs: np.ndarray) -> np.ndarray:
     left, right = frames.clip[pairs[:, 0]], frames.clip[pairs[:, 1]]
     known = (left >= 0) & (right >= 0)
     cosines = np.full(len(pairs), np.nan)
-    cosines[known] = np.einsum(
-        "ij,ij->i", frames.embedding[left[known]], frames.embedding[right[known]]
+    # Many frame pairs share one pair of clips: each clip pair's cosine is computed once.
+    codes, which = np.unique(
+        left[known] * len(frames.embedding) + right[known], return_inverse=True
     )
+    first, second = codes // len(frames.embedding), codes % len(frames.embedding)
+    unique = np.einsum("ij,ij->i", frames.embedding[first], frames.embedding[second])
+    cosines[known] = unique[which]
     return cosines
 
 

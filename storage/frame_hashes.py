@@ -18,9 +18,11 @@ from storage.models import STATUS_INDEXED, Clip, FrameHashRow, Video
 _TIMES = np.dtype("<f4")
 _HASHES = np.dtype("<u8")
 # How the indexer makes hashes today (see FrameHashRow.version); older rows want a rehash.
-CURRENT_HASH_VERSION = 2
+CURRENT_HASH_VERSION = 3
 # Version 2 stores one hash per region per time, in this order (``indexer.framehash.REGIONS``
-# says what each covers); a mirrored frame's whole-frame hash is the hash XOR ``FLIP_MASK``
+# says what each covers); version 3 adds ``value``, the whole frame's hash taken on the
+# brightest of its red, green and blue (HSV's V) instead of its luma, and the four corner
+# cells of a 3 x 3 grid (``c0``-``c3``). A mirrored frame's whole-frame hash is the hash XOR ``FLIP_MASK``
 # (the sign bits of the odd horizontal DCT frequencies, bit 63 - (row * 8 + column)).
 REGION_NAMES = (
     "full",
@@ -35,6 +37,11 @@ REGION_NAMES = (
     "bl80",
     "br80",
     "inset",
+    "value",
+    "c0",
+    "c1",
+    "c2",
+    "c3",
 )
 FLIP_MASK = sum(1 << (63 - (row * 8 + col)) for row in range(8) for col in range(1, 8, 2))
 

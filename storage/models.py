@@ -189,7 +189,8 @@ class FrameHashRow(Base):
     than a row per frame. The row goes with its video (ON DELETE CASCADE) and is kept when the
     video moves (same video id). ``version`` says how the hashes were made: 1, one median-pHash
     of the whole frame per time (before revision 0005); 2, one sign-pHash per region of
-    ``indexer.framehash.REGIONS`` per time (hashes and flags are (times x regions), row-major).
+    ``indexer.framehash.REGIONS`` per time (hashes and flags are (times x regions), row-major);
+    3, the same plus ``value``, a whole-frame hash of HSV's V (``storage.frame_hashes``).
     """
 
     __tablename__ = "frame_hashes"

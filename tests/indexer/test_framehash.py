@@ -69,7 +69,7 @@ def test_iter_clips_hook_sees_every_frame_and_changes_nothing(known_videos) -> N
         SegmentRules(2.0, 10.0), frames_per_clip=8, shortest_edge=224, crop_size=224
     )
     seen: list[float] = []
-    hooked = list(iter_clips(video.path, plan, video.fps, on_frame=lambda t, rgb: seen.append(t)))
+    hooked = list(iter_clips(video.path, plan, video.fps, on_frame=lambda t, *_: seen.append(t)))
     plain = list(iter_clips(video.path, plan, video.fps))
     assert len(seen) == video.frames and seen == sorted(seen)
     assert [(c.start_s, c.end_s) for c in hooked] == [(c.start_s, c.end_s) for c in plain]
@@ -138,3 +138,38 @@ def test_an_inset_box_is_found_where_it_was_drawn() -> None:
     box = find_inset(np.clip(stack, 0, 255).astype(np.uint8))
     assert box is not None and np.abs(np.array(box) - (30, 32, 62, 62)).max() <= 2
     assert find_inset(np.clip(plain, 0, 255).astype(np.uint8)) is None
+
+
+def test_a_hue_turn_keeps_the_value_hash_where_it_reorders_the_luma() -> None:
+    """Saturated colour fields turned 40 degrees in hue, brighter and with more contrast: their
+    luma hash is as far as an unrelated frame's, their V hash stays close."""
+    from indexer.framehash import region_hashes
+    from storage.frame_hashes import REGION_NAMES
+    from tests.support.edit_set import blobs_frames, colour
+
+    full, value = REGION_NAMES.index("full"), REGION_NAMES.index("value")
+    luma, brightest = [], []
+    for seed in (100, 101, 102):
+        frame = blobs_frames(1.0, seed, (320, 180))[0]
+        before, flags = region_hashes(frame)
+        after, _ = region_hashes(colour(frame))
+        assert flags[value]
+        luma.append(_distance(before[full], after[full]))
+        brightest.append(_distance(before[value], after[value]))
+    assert max(brightest) <= 8 < min(luma)
+
+
+def test_corner_cells_beside_an_inset_show_only_the_background() -> None:
+    """An inset at 60 % of the sides in the top right covers part of every quadrant but none
+    of the three other corner cells."""
+    from indexer.framehash import region_hashes
+    from storage.frame_hashes import REGION_NAMES
+    from tests.support.edit_set import blobs_frames, inset
+
+    background, picture = blobs_frames(1.0, 100, (320, 180))[0], blobs_frames(1.0, 7, (320, 180))[0]
+    plain, _ = region_hashes(background)
+    shown, _ = region_hashes(inset(background, picture, 0.6, 1))
+    cells = [REGION_NAMES.index(name) for name in ("c0", "c2", "c3")]
+    assert all(_distance(plain[i], shown[i]) <= 2 for i in cells)
+    quadrants = [REGION_NAMES.index(name) for name in ("q0", "q1", "q2", "q3")]
+    assert min(_distance(plain[i], shown[i]) for i in quadrants) > 8

@@ -6,7 +6,8 @@ Then ``clipdex search`` runs ``--runs`` times per path, each in a new process, i
 the machine's load falls on every path alike:
 
 - "before": the ONNX query model as of ``--before REV`` (the code of that commit, extracted
-  from git into a temporary folder: the library read through SQLAlchemy);
+  from git into a temporary folder: the library read through SQLAlchemy), on a copy of the
+  library whose query model that code exported (its own format);
 - "now": this tree's code (the ONNX query model, a SQLite library read with sqlite3);
 - "torch" (with ``--torch``): this tree forced onto torch and transformers
   (``CLIPDEX_QUERY_MODEL=torch``), many seconds a run.
@@ -18,6 +19,7 @@ library); "cpu" is the process's user + system time, which a loaded machine dist
 than wall time. Medians are reported, and whether every path returned the same hits. One more
 run per ONNX path under ``python -X importtime`` splits the imports by package
 (``imports_s``: the heavy libraries "rest" holds), with the importtime overhead included.
+Both trees' modules are compiled to bytecode first, as an installed clipdex's are.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -45,6 +48,7 @@ BEFORE_REV = "01aad7a"
 # The libraries whose import a cold search pays for, reported apart by ``import_breakdown``.
 HEAVY = ("numpy", "sqlalchemy", "faiss", "onnxruntime", "tokenizers", "click")
 SCORE_TOLERANCE = 1e-5
+PACKAGES = ("clipdex", "indexer", "search", "storage")
 
 
 def build_library(folder: Path, model: Path, clips: int) -> None:
@@ -65,6 +69,34 @@ def build_library(folder: Path, model: Path, clips: int) -> None:
     library.vectors()  # and saved on close, as indexing leaves it
     library.close()
     write_query_model(encoder, folder, digest)
+
+
+def export_with(code: Path, library: Path, model: Path) -> None:
+    """Write ``library``'s query model with the clipdex of ``code`` (in its own format)."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from clipdex.encoder import XClipEncoder\n"
+        "from clipdex.model_identity import model_digest\n"
+        "from clipdex.query_export import write_query_model\n"
+        "encoder = XClipEncoder(sys.argv[2])\n"
+        "write_query_model(encoder, Path(sys.argv[1]), model_digest(encoder.model_id))\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(library), str(model)],
+        env=dict(os.environ, PYTHONPATH=str(code)),
+        cwd=code,
+        check=True,
+        timeout=1800,
+    )
+
+
+def compiled(code: Path) -> Path:
+    """``code`` with its modules' bytecode written, as an installed clipdex has it (a process
+    with PYTHONDONTWRITEBYTECODE set would otherwise compile them on every start)."""
+    packages = [str(code / name) for name in PACKAGES]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
+    return code
 
 
 def checkout(rev: str, folder: Path) -> Path:
@@ -183,17 +215,25 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="clipdex-cold-") as tmp:
         library = Path(tmp) / "library"
         build_library(library, model, clips)
-        paths = {"before": ({}, checkout(args.before, Path(tmp) / "before")), "now": ({}, REPO)}
+        # The same library for the code before, with the query model that code writes.
+        before_code = compiled(checkout(args.before, Path(tmp) / "before"))
+        before_library = Path(tmp) / "before-library"
+        shutil.copytree(library, before_library)
+        shutil.rmtree(before_library / "query-model")
+        export_with(before_code, before_library, model)
+        paths = {"before": ({}, before_code, before_library), "now": ({}, compiled(REPO), library)}
         if args.torch or args.smoke:
-            paths["torch"] = ({"CLIPDEX_QUERY_MODEL": "torch"}, REPO)
+            paths["torch"] = ({"CLIPDEX_QUERY_MODEL": "torch"}, REPO, library)
         timings: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
         hits: dict[str, list] = {}
         for _ in range(runs):
-            for name, (env, code) in paths.items():
-                times, found = cold_search(library, env, code)
+            for name, (env, code, folder) in paths.items():
+                times, found = cold_search(folder, env, code)
                 timings[name].append(times)
                 hits[name] = found
-        imports = {name: import_breakdown(library, paths[name][1]) for name in ("before", "now")}
+        imports = {
+            name: import_breakdown(paths[name][2], paths[name][1]) for name in ("before", "now")
+        }
     results = []
     for name, runs_of in timings.items():
         medians = {

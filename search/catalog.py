@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from storage.search_reads import ClipHit, VideoFilter
     from storage.settings import LibrarySettings
-    from storage.transcripts import TranscriptMatch
+    from storage.transcript import TranscriptMatch
     from storage.vectors import VectorIndex
 
 

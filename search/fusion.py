@@ -36,7 +36,7 @@ from search.hits import ADJACENT_S, Hit, hits_for, merge_top, span_json
 from search.text import SearchOptions, TextEncoder, initial_depth, rank_clips, search_text
 
 if TYPE_CHECKING:
-    from storage.transcripts import TranscriptMatch
+    from storage.transcript import TranscriptMatch
 
 SOURCE_VISUAL, SOURCE_SPEECH, SOURCE_ALL = "visual", "speech", "all"
 SEARCH_SOURCES = (SOURCE_VISUAL, SOURCE_SPEECH, SOURCE_ALL)

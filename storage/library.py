@@ -34,7 +34,7 @@ from storage.layout import BUSY_TIMEOUT_MS, DB_FILENAME, INDEX_FILENAME
 from storage.models import LIBRARY_ROW_ID, LibraryRow
 from storage.search_reads import ClipHit, VideoFilter
 from storage.settings import LibrarySettings, check_model
-from storage.transcripts import TranscriptMatch
+from storage.transcript import TranscriptMatch
 from storage.vectors import VectorIndex, make_index
 from storage.write_failure import WriteFailures
 

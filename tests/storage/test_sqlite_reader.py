@@ -3,7 +3,10 @@ real SQLite library and real FAISS, and leaves to the Library what it does not d
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,9 +21,10 @@ from storage import repository as repo
 from storage.layout import DB_FILENAME
 from storage.library import Library
 from storage.search_reads import VideoFilter
-from storage.sqlite_reader import LIBRARY_ROW_ID, STATUS_INDEXED, SqliteReader
+from storage.sqlite_reader import FULL_TEXT, LIBRARY_ROW_ID, STATUS_INDEXED, SqliteReader
 from storage.transcript import TranscriptLine
 from tests.storage.records import add_video, clip_records, delete_path, small_settings, video_record
+from tests.support.cli import REPO
 
 DAY_NS = 86_400 * 10**9
 FILTERS = [
@@ -104,6 +108,33 @@ def test_the_reader_reads_what_the_library_reads(built) -> None:
             )
 
 
+def test_the_reader_reads_without_sqlalchemy(built) -> None:
+    """In a process of its own: every read, transcripts included, and no SQLAlchemy."""
+    library, _ = built
+    code = (
+        "import sys\n"
+        "from storage.search_reads import VideoFilter\n"
+        "from storage.sqlite_reader import SqliteReader\n"
+        f"reader = SqliteReader.open({str(library.folder)!r})\n"
+        "assert reader.search_transcripts('red square', limit=5, wanted=VideoFilter(('/m',)))\n"
+        "ids = reader.clip_ids_matching(VideoFilter(folders=('/m',)))\n"
+        "assert len(reader.vectors()) == len(ids) and reader.clip_rerank_inputs(list(ids))\n"
+        "assert reader.clip_hits(list(ids)) and reader.clip_at(1, 0.0) and reader.settings\n"
+        "reader.close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        cwd=REPO,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+
+
 def test_searches_through_the_reader_equal_the_librarys(built) -> None:
     library, query = built
     encoder = KnownEncoder(query)
@@ -150,4 +181,8 @@ def test_only_a_library_at_the_schema_head_is_opened(tmp_path: Path) -> None:
 
 
 def test_the_readers_names_are_the_models() -> None:
-    assert (LIBRARY_ROW_ID, STATUS_INDEXED) == (models.LIBRARY_ROW_ID, models.STATUS_INDEXED)
+    assert (LIBRARY_ROW_ID, STATUS_INDEXED, FULL_TEXT) == (
+        models.LIBRARY_ROW_ID,
+        models.STATUS_INDEXED,
+        models.FULL_TEXT_TABLE,
+    )

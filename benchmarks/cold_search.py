@@ -1,26 +1,39 @@
-"""Cold ``clipdex search``, torch path against the ONNX query model: ``python -m benchmarks.cold_search``.
+"""Cold ``clipdex search``, before and after, side by side: ``python -m benchmarks.cold_search``.
 
 A small real library (synthetic clips at the model's full feature size, as benchmarks/query.py
 builds them) is bound to the full-size random-weight checkpoint and its query model exported.
-Then ``clipdex search`` runs ``--runs`` times per path, each in a new process, alternating the
-two paths so that the machine's load falls on both alike: today's path (torch and transformers,
-forced with ``CLIPDEX_QUERY_MODEL=torch``) and the ONNX one. Each run's wall time is split with
-the timings the command prints under ``CLIPDEX_TIMINGS=1``: "import" (the model runtime's
-modules), "load" (the model), "query" (the search), and "rest" (Python's start and exit, which
-for the torch path includes tearing torch down, clipdex's modules, opening the library).
-Medians are reported, and whether both paths returned the same hits. One more ONNX-path run
-under ``python -X importtime`` splits the imports by package (``import_breakdown``: the heavy
-libraries "rest" holds), with the importtime overhead included.
+Then ``clipdex search`` runs ``--runs`` times per path, each in a new process, in turn so that
+the machine's load falls on every path alike:
+
+- "before": the ONNX query model as of ``--before REV`` (the code of that commit, extracted
+  from git into a temporary folder: the library read through SQLAlchemy), on a copy of the
+  library whose query model that code exported (its own format);
+- "now": this tree's code (the ONNX query model, a SQLite library read with sqlite3);
+- "torch" (with ``--torch``): this tree forced onto torch and transformers
+  (``CLIPDEX_QUERY_MODEL=torch``), many seconds a run.
+
+Each run's wall time is split with the timings the command prints under ``CLIPDEX_TIMINGS=1``:
+"import" (the model runtime's modules), "load" (the model), "query" (the search), and "rest"
+(Python's start and exit, clipdex's modules and the libraries they import, opening the
+library); "cpu" is the process's user + system time, which a loaded machine disturbs less
+than wall time. Medians are reported, and whether every path returned the same hits. One more
+run per ONNX path under ``python -X importtime`` splits the imports by package
+(``imports_s``: the heavy libraries "rest" holds), with the importtime overhead included.
+Both trees' modules are compiled to bytecode first, as an installed clipdex's are.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -30,15 +43,17 @@ from benchmarks.machine import checkpoint, table, write
 REPO = Path(__file__).resolve().parents[1]
 QUERY = "a dog jumping into a lake"
 STAGES = ("rest", "import", "load", "query")
-PATHS = {"torch": {"CLIPDEX_QUERY_MODEL": "torch"}, "onnx": {}}
+# The last commit before the library was read with sqlite3 (a SQLAlchemy read, ONNX model).
+BEFORE_REV = "01aad7a"
 # The libraries whose import a cold search pays for, reported apart by ``import_breakdown``.
 HEAVY = ("numpy", "sqlalchemy", "faiss", "onnxruntime", "tokenizers", "click")
 SCORE_TOLERANCE = 1e-5
+PACKAGES = ("clipdex", "indexer", "search", "storage")
 
 
 def build_library(folder: Path, model: Path, clips: int) -> None:
     """A library of ``clips`` synthetic clips bound to ``model`` (its digest recorded), with its
-    query model exported, as ``clipdex index`` leaves it."""
+    vector index saved and its query model exported, as ``clipdex index`` leaves it."""
     from benchmarks.query import build_db
     from clipdex.binding import wanted_settings
     from clipdex.encoder import XClipEncoder
@@ -50,14 +65,56 @@ def build_library(folder: Path, model: Path, clips: int) -> None:
     digest = model_digest(encoder.model_id)
     with Library.open(folder) as library:
         library.bind(wanted_settings(encoder, model_digest=digest))
-    build_db(folder, encoder, clips).close()
+    library = build_db(folder, encoder, clips)
+    library.vectors()  # and saved on close, as indexing leaves it
+    library.close()
     write_query_model(encoder, folder, digest)
 
 
-def search_env(library: Path, extra_env: dict[str, str]) -> dict[str, str]:
+def export_with(code: Path, library: Path, model: Path) -> None:
+    """Write ``library``'s query model with the clipdex of ``code`` (in its own format)."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from clipdex.encoder import XClipEncoder\n"
+        "from clipdex.model_identity import model_digest\n"
+        "from clipdex.query_export import write_query_model\n"
+        "encoder = XClipEncoder(sys.argv[2])\n"
+        "write_query_model(encoder, Path(sys.argv[1]), model_digest(encoder.model_id))\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(library), str(model)],
+        env=dict(os.environ, PYTHONPATH=str(code)),
+        cwd=code,
+        check=True,
+        timeout=1800,
+    )
+
+
+def compiled(code: Path) -> Path:
+    """``code`` with its modules' bytecode written, as an installed clipdex has it (a process
+    with PYTHONDONTWRITEBYTECODE set would otherwise compile them on every start)."""
+    packages = [str(code / name) for name in PACKAGES]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
+    return code
+
+
+def checkout(rev: str, folder: Path) -> Path:
+    """The tree of commit ``rev`` written into ``folder`` (from git, without a work tree)."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", rev],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+def search_env(library: Path, extra_env: dict[str, str], code: Path = REPO) -> dict[str, str]:
     env = dict(
         os.environ,
-        PYTHONPATH=str(REPO),
+        PYTHONPATH=str(code),
         CLIPDEX_LIBRARY=str(library),
         CLIPDEX_TIMINGS="1",
         HF_HUB_OFFLINE="1",
@@ -70,19 +127,29 @@ def search_env(library: Path, extra_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def cold_search(library: Path, extra_env: dict[str, str]) -> tuple[dict[str, float], list]:
-    """One ``clipdex search`` in a new process: its stage times (seconds) and its hits."""
-    env = search_env(library, extra_env)
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def cold_search(
+    library: Path, extra_env: dict[str, str], code: Path = REPO
+) -> tuple[dict[str, float], list]:
+    """One ``clipdex search`` in a new process, with the clipdex of ``code``: its stage times
+    (seconds), its CPU time and its hits."""
+    env = search_env(library, extra_env, code)
+    cpu = _children_cpu()
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "clipdex", "search", QUERY, "--json"],
         capture_output=True,
         text=True,
         env=env,
-        cwd=REPO,
+        cwd=code,
         timeout=600,
     )
     wall = time.perf_counter() - start
+    cpu = _children_cpu() - cpu
     if result.returncode != 0:
         raise RuntimeError(f"clipdex search failed: {result.stderr[-2000:]}")
     from clipdex.timings import parse_line
@@ -91,10 +158,11 @@ def cold_search(library: Path, extra_env: dict[str, str]) -> tuple[dict[str, flo
     times = {name: stages.get(name, 0.0) for name in STAGES[1:]}
     times["rest"] = wall - sum(times.values())
     times["total"] = wall
+    times["cpu"] = cpu
     return times, json.loads(result.stdout)["hits"]
 
 
-def import_breakdown(library: Path) -> dict[str, float]:
+def import_breakdown(library: Path, code: Path = REPO) -> dict[str, float]:
     """Seconds spent importing each HEAVY package, everything imported ("all"), and clipdex's
     own packages with what they import that is not HEAVY ("other"), in one ONNX-path search
     under ``-X importtime``."""
@@ -102,8 +170,8 @@ def import_breakdown(library: Path) -> dict[str, float]:
         [sys.executable, "-X", "importtime", "-m", "clipdex", "search", QUERY, "--json"],
         capture_output=True,
         text=True,
-        env=search_env(library, {}),
-        cwd=REPO,
+        env=search_env(library, {}, code),
+        cwd=code,
         timeout=600,
     )
     if result.returncode != 0:
@@ -137,7 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="cold searches per path")
     parser.add_argument("--clips", type=int, default=600)
-    parser.add_argument("--smoke", action="store_true", help="tiny model, 1 run (CI)")
+    parser.add_argument("--before", default=BEFORE_REV, help="the commit of the 'before' path")
+    parser.add_argument("--torch", action="store_true", help="add the torch path (slow)")
+    parser.add_argument("--smoke", action="store_true", help="tiny model, 1 run, torch too (CI)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     runs, clips = (1, 60) if args.smoke else (args.runs, args.clips)
@@ -145,40 +215,54 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="clipdex-cold-") as tmp:
         library = Path(tmp) / "library"
         build_library(library, model, clips)
-        timings: dict[str, list[dict[str, float]]] = {name: [] for name in PATHS}
+        # The same library for the code before, with the query model that code writes.
+        before_code = compiled(checkout(args.before, Path(tmp) / "before"))
+        before_library = Path(tmp) / "before-library"
+        shutil.copytree(library, before_library)
+        shutil.rmtree(before_library / "query-model")
+        export_with(before_code, before_library, model)
+        paths = {"before": ({}, before_code, before_library), "now": ({}, compiled(REPO), library)}
+        if args.torch or args.smoke:
+            paths["torch"] = ({"CLIPDEX_QUERY_MODEL": "torch"}, REPO, library)
+        timings: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
         hits: dict[str, list] = {}
         for _ in range(runs):
-            for name, env in PATHS.items():
-                times, found = cold_search(library, env)
+            for name, (env, code, folder) in paths.items():
+                times, found = cold_search(folder, env, code)
                 timings[name].append(times)
                 hits[name] = found
-        imports = import_breakdown(library)
+        imports = {
+            name: import_breakdown(paths[name][2], paths[name][1]) for name in ("before", "now")
+        }
     results = []
     for name, runs_of in timings.items():
         medians = {
             f"{stage}_s": round(statistics.median(r[stage] for r in runs_of), 3)
-            for stage in (*STAGES, "total")
+            for stage in (*STAGES, "total", "cpu")
         }
         results.append({"path": name, "runs": len(runs_of), **medians})
-    identical = same_hits(hits["torch"], hits["onnx"])
-    rows = [[r["path"], *(f"{r[f'{s}_s']:.3f}" for s in (*STAGES, "total"))] for r in results]
-    print(table(["path", *(f"{s} s" for s in STAGES), "total s (median)"], rows))
-    print(f"same hits on both paths: {identical}")
-    print(
-        "imports of the ONNX path (s, under -X importtime): "
-        + ", ".join(f"{name} {seconds:.3f}" for name, seconds in imports.items())
-    )
+    identical = all(same_hits(hits["now"], found) for found in hits.values())
+    columns = (*STAGES, "total", "cpu")
+    rows = [[r["path"], *(f"{r[f'{s}_s']:.3f}" for s in columns)] for r in results]
+    print(table(["path", *(f"{s} s" for s in STAGES), "total s", "cpu s (medians)"], rows))
+    print(f"same hits on every path: {identical}")
+    for name, found in imports.items():
+        print(
+            f"imports of {name} (s, under -X importtime): "
+            + ", ".join(f"{package} {seconds:.3f}" for package, seconds in found.items())
+        )
     name = "cold_search"
     path = write(
         f"{name}-smoke" if args.smoke and not args.out else name,
         {
-            "benchmark": "cold clipdex search: torch path vs ONNX query model",
+            "benchmark": "cold clipdex search: before (SQLAlchemy read) vs now (sqlite3 read)",
             "model": "tiny" if args.smoke else "xclip-base-patch32 architecture, random weights",
             "clips": clips,
             "query": QUERY,
+            "before": args.before,
             "same_hits": identical,
             "results": results,
-            "onnx_imports_s": imports,
+            "imports_s": imports,
         },
         args.out,
     )

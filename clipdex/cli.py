@@ -122,6 +122,7 @@ class Context:
         self.db_url = db_url
         self.debug = debug
         self._library = None
+        self._catalog = None
 
     def library(self):
         from storage.library import Library
@@ -130,7 +131,21 @@ class Context:
             self._library = Library.open(self.library_dir, db_url=self.db_url)
         return self._library
 
+    def catalog(self):
+        """What a search reads through (a ``search.catalog.Catalog``): a SQLite library read
+        with the standard library's sqlite3 when it can be (``storage.sqlite_reader``: no
+        SQLAlchemy to import), else the Library."""
+        if self._catalog is None:
+            if self.db_url is None:
+                from storage.sqlite_reader import SqliteReader
+
+                self._catalog = SqliteReader.open(self.library_dir)
+            self._catalog = self._catalog or self.library()
+        return self._catalog
+
     def close(self) -> None:
+        if self._catalog is not None and self._catalog is not self._library:
+            self._catalog.close()
         if self._library is not None:
             self._library.close()
 

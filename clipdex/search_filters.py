@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from storage.repository import VideoFilter
+from storage.search_reads import VideoFilter
 
 DATE_HELP = "YYYY-MM-DD or ISO 8601 (2024-05-01T18:30+02:00); without a zone, local time"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -29,13 +29,14 @@ Without a transcript match the order is X-CLIP's, as in ``--source visual``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
+from search.catalog import Catalog
 from search.hits import ADJACENT_S, Hit, hits_for, merge_top, span_json
 from search.text import SearchOptions, TextEncoder, initial_depth, rank_clips, search_text
-from storage import repository as repo
-from storage import transcripts
-from storage.library import Library
-from storage.transcripts import TranscriptMatch
+
+if TYPE_CHECKING:
+    from storage.transcript import TranscriptMatch
 
 SOURCE_VISUAL, SOURCE_SPEECH, SOURCE_ALL = "visual", "speech", "all"
 SEARCH_SOURCES = (SOURCE_VISUAL, SOURCE_SPEECH, SOURCE_ALL)
@@ -91,14 +92,13 @@ def _rounded(score: float | None) -> float | None:
     return None if score is None else round(float(score), 6)
 
 
-def default_source(library: Library) -> str:
+def default_source(library: Catalog) -> str:
     """``all`` when any video has transcript lines, else ``visual`` (nothing to fuse)."""
-    with library.session() as session:
-        return SOURCE_ALL if transcripts.has_transcripts(session=session) else SOURCE_VISUAL
+    return SOURCE_ALL if library.has_transcripts() else SOURCE_VISUAL
 
 
 def search_spans(
-    library: Library,
+    library: Catalog,
     encoder: TextEncoder | None,
     query: str,
     options: SearchOptions,
@@ -124,7 +124,7 @@ def search_spans(
 
 
 def _visual_ranking(
-    library: Library, encoder: TextEncoder, query: str, options: SearchOptions
+    library: Catalog, encoder: TextEncoder, query: str, options: SearchOptions
 ) -> tuple[list[Hit], list[Hit]]:
     """The spans a visual search shows (its top ``k``), and the visual ranking: those spans,
     then every other re-ranked candidate clip, best first. A clip beyond the top ``k`` is never
@@ -169,12 +169,9 @@ def _touch(video_a: int, a0: float, a1: float, video_b: int, b0: float, b1: floa
     return video_a == video_b and a0 <= b1 + ADJACENT_S and b0 <= a1 + ADJACENT_S
 
 
-def _text_spans(library: Library, query: str, options: SearchOptions) -> list[_Spoken]:
+def _text_spans(library: Catalog, query: str, options: SearchOptions) -> list[_Spoken]:
     """The text ranking: matched lines joined into spans, by coverage then score, best first."""
-    with library.session() as session:
-        lines = transcripts.search_transcripts(
-            query, session=session, limit=initial_depth(options.k), wanted=options.only
-        )
+    lines = library.search_transcripts(query, limit=initial_depth(options.k), wanted=options.only)
     spans: list[_Spoken] = []
     for line in lines:
         joined = _Spoken(line.video_id, line.path, line.start_s, line.end_s, [line])
@@ -234,18 +231,17 @@ def _hit(pictures: list[Hit], visual: list[int], words: list[_Spoken]) -> FusedH
     )
 
 
-def _with_clips(library: Library, hits: list[FusedHit]) -> list[FusedHit]:
+def _with_clips(library: Catalog, hits: list[FusedHit]) -> list[FusedHit]:
     """Give a hit found by words alone the clip playing at its first line (thumbnails, similar
     clips and ``clipdex similar --clip`` need one)."""
     if all(hit.clip_id is not None for hit in hits):
         return hits
-    with library.session() as session:
-        return [
-            hit
-            if hit.clip_id is not None
-            else replace(hit, clip_id=repo.clip_at(hit.video_id, hit.play_from_s, session=session))
-            for hit in hits
-        ]
+    return [
+        hit
+        if hit.clip_id is not None
+        else replace(hit, clip_id=library.clip_at(hit.video_id, hit.play_from_s))
+        for hit in hits
+    ]
 
 
 def _visual_only(hit: Hit) -> FusedHit:

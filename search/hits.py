@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from storage import repository as repo
-from storage.library import Library
+if TYPE_CHECKING:
+    from search.catalog import Catalog
 
 ADJACENT_S = 0.05  # clips closer than this are one continuous span
 
@@ -73,10 +74,9 @@ def merge_top(hits: Iterable[Hit], k: int) -> list[Hit]:
     return sorted(spans, key=lambda h: -h.score)[:k]
 
 
-def hits_for(library: Library, scored: list[tuple[int, float]]) -> list[Hit]:
+def hits_for(library: Catalog, scored: list[tuple[int, float]]) -> list[Hit]:
     """Hits for scored clip ids, in the given order; ids no longer stored are dropped."""
-    with library.session() as session:
-        rows = repo.clip_hits([i for i, _ in scored], session=session)
+    rows = library.clip_hits([i for i, _ in scored])
     return [
         Hit(i, rows[i].video_id, rows[i].path, rows[i].start_s, rows[i].end_s, score)
         for i, score in scored

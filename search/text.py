@@ -17,9 +17,9 @@ from typing import Protocol
 
 import numpy as np
 
+from search.catalog import Catalog
 from search.hits import Hit, hits_for, merge_top
-from storage import repository as repo
-from storage.library import Library
+from storage.search_reads import VideoFilter
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class SearchOptions:
     rerank: bool = True
     min_score: float | None = None
     negatives: tuple[str, ...] = ()
-    only: repo.VideoFilter | None = None
+    only: VideoFilter | None = None
     max_rounds: int = MAX_ROUNDS
 
 
@@ -87,14 +87,14 @@ def recall_direction(texts: list[np.ndarray]) -> tuple[np.ndarray, float]:
 
 
 def search_text(
-    library: Library, encoder: TextEncoder, query: str, options: SearchOptions = SearchOptions()
+    library: Catalog, encoder: TextEncoder, query: str, options: SearchOptions = SearchOptions()
 ) -> list[Hit]:
     """The top ``k`` spans for ``query``, best first."""
     return _top(library, rank_clips(library, encoder, query, options), options)
 
 
 def rank_clips(
-    library: Library, encoder: TextEncoder, query: str, options: SearchOptions = SearchOptions()
+    library: Catalog, encoder: TextEncoder, query: str, options: SearchOptions = SearchOptions()
 ) -> list[tuple[int, float]]:
     """(clip id, score) of the candidates for ``query``, best first: what ``search_text``
     merges into its ``k`` spans. With ``k`` at least the number of clips every clip is a
@@ -123,15 +123,14 @@ def rank_clips(
         depth = min(deepest, depth * 2)
 
 
-def _matching_ids(library: Library, only: repo.VideoFilter | None) -> np.ndarray | None:
+def _matching_ids(library: Catalog, only: VideoFilter | None) -> np.ndarray | None:
     """The clip ids a filter lets through, or None when there is nothing to filter."""
     if not only:
         return None
-    with library.session() as session:
-        return repo.clip_ids_matching(only, session=session)
+    return library.clip_ids_matching(only)
 
 
-def _top(library: Library, scored: list[tuple[int, float]], options: SearchOptions) -> list[Hit]:
+def _top(library: Catalog, scored: list[tuple[int, float]], options: SearchOptions) -> list[Hit]:
     """The best ``k`` merged spans, less those scoring below ``min_score``."""
     hits = merge_top(hits_for(library, scored), options.k)
     if options.min_score is None:
@@ -154,14 +153,13 @@ def _stable(found: list[tuple[int, float]], reranked: list[tuple[int, float]], k
 
 
 def _rerank(
-    library: Library, encoder: TextEncoder, texts: list[np.ndarray], ids: list[int]
+    library: Catalog, encoder: TextEncoder, texts: list[np.ndarray], ids: list[int]
 ) -> dict[int, float]:
     """Re-ranked scores of the clips ``ids`` that still exist: the positive text's X-CLIP score
     less each negative text's, every one conditioned on the clip as the model does."""
     if not ids:
         return {}
-    with library.session() as session:
-        inputs = repo.clip_rerank_inputs(ids, session=session)
+    inputs = library.clip_rerank_inputs(ids)
     ids = [i for i in ids if i in inputs]
     if not ids:
         return {}

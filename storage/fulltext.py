@@ -17,8 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import reduce
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, func, literal_column
+if TYPE_CHECKING:  # SQLAlchemy only for PostgreSQL: a SQLite search parses queries without it
+    from sqlalchemy import ColumnElement
 
 # FTS5's unicode61 tokenizer: a token is a run of letters, digits (and private-use characters);
 # everything else, the underscore included, separates tokens.
@@ -156,9 +158,14 @@ STOP_WORDS = frozenset(
         "now",
     ]
 )
-# The text-search configuration, written as a literal so that the query's expression is the
-# one migration 0004 indexed (a bound parameter would hide the index from the planner).
-PG_CONFIG = literal_column("'english'")
+
+
+def pg_config() -> ColumnElement:
+    """The text-search configuration, written as a literal so that the query's expression is
+    the one migration 0004 indexed (a bound parameter would hide the index from the planner)."""
+    from sqlalchemy import literal_column
+
+    return literal_column("'english'")
 
 
 @dataclass(frozen=True)
@@ -215,8 +222,11 @@ def fts5_expression(query: FullTextQuery) -> str:
 
 def pg_tsquery(query: FullTextQuery) -> ColumnElement:
     """The same query as a PostgreSQL tsquery expression (``&&`` and ``||`` of bound parts)."""
-    required = [func.phraseto_tsquery(PG_CONFIG, " ".join(p)) for p in query.phrases]
-    optional = required + [func.plainto_tsquery(PG_CONFIG, w) for w in query.words]
+    from sqlalchemy import func
+
+    config = pg_config()
+    required = [func.phraseto_tsquery(config, " ".join(p)) for p in query.phrases]
+    optional = required + [func.plainto_tsquery(config, w) for w in query.words]
     if not required:
         return reduce(lambda a, b: a.op("||")(b), optional)
     combined = reduce(lambda a, b: a.op("&&")(b), required)

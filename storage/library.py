@@ -16,11 +16,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import URL, Engine, create_engine, event, make_url, select, update
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import migrations, repository
+from storage import migrations, repository, transcripts
 from storage.atomic_file import remove_stale, temporary_glob
 from storage.errors import (
     CorruptIndexError,
@@ -29,17 +30,16 @@ from storage.errors import (
     LibraryWriteError,
     ModelMismatchError,
 )
+from storage.layout import BUSY_TIMEOUT_MS, DB_FILENAME, INDEX_FILENAME
 from storage.models import LIBRARY_ROW_ID, LibraryRow
-from storage.settings import LibrarySettings
+from storage.search_reads import ClipHit, VideoFilter
+from storage.settings import LibrarySettings, check_model
+from storage.transcript import TranscriptMatch
 from storage.vectors import VectorIndex, make_index
 from storage.write_failure import WriteFailures
 
 logger = logging.getLogger(__name__)
 
-DB_FILENAME = "clipdex.db"
-INDEX_FILENAME = "index.faiss"
-# A writer holds the lock for one video's commit; readers and writers wait rather than fail.
-BUSY_TIMEOUT_MS = 30_000
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
@@ -268,25 +268,8 @@ class Library:
 
     def check_model(self, model_id: str, digest: str | None) -> None:
         """Raise ModelMismatchError unless ``model_id`` (with ``digest``, None if unknown) is
-        the model this library was built with; a fresh library accepts any.
-
-        Digests decide when both are known, whatever the names; otherwise the names must match.
-        """
-        stored = self.settings
-        if stored is None:
-            return
-        if stored.model_digest and digest:
-            same = stored.model_digest == digest
-        else:
-            same = stored.model_id == model_id
-        if not same:
-            raise ModelMismatchError(
-                self.folder,
-                stored.model_id,
-                model_id,
-                stored_digest=stored.model_digest,
-                requested_digest=digest,
-            )
+        the model this library was built with (``storage.settings.check_model``)."""
+        check_model(self.settings, self.folder, model_id, digest)
 
     def _record_digest(self, digest: str) -> LibrarySettings:
         """Fill the digest of a library made before digests (only where it is still empty, so
@@ -325,6 +308,41 @@ class Library:
                 select(LibraryRow.generation).where(LibraryRow.id == LIBRARY_ROW_ID)
             )
         return int(value or 0)
+
+    # What a search reads (``search.catalog.Catalog``), each in a session of its own;
+    # ``storage.sqlite_reader.SqliteReader`` answers the same reads without SQLAlchemy.
+
+    def clip_ids_matching(self, wanted: VideoFilter) -> np.ndarray:
+        """``repository.clip_ids_matching``: the clip ids (ascending) of videos passing it."""
+        with self.session() as session:
+            return repository.clip_ids_matching(wanted, session=session)
+
+    def clip_hits(self, clip_ids: list[int]) -> dict[int, ClipHit]:
+        """``repository.clip_hits``: where each clip id that still exists is."""
+        with self.session() as session:
+            return repository.clip_hits(clip_ids, session=session)
+
+    def clip_rerank_inputs(self, clip_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """``repository.clip_rerank_inputs``: (features, unit embedding) per existing clip id."""
+        with self.session() as session:
+            return repository.clip_rerank_inputs(clip_ids, session=session)
+
+    def clip_at(self, video_id: int, time_s: float) -> int | None:
+        """``repository.clip_at``: the clip of a video playing at ``time_s``."""
+        with self.session() as session:
+            return repository.clip_at(video_id, time_s, session=session)
+
+    def has_transcripts(self) -> bool:
+        """Whether any video has a transcript line."""
+        with self.session() as session:
+            return transcripts.has_transcripts(session=session)
+
+    def search_transcripts(
+        self, text: str, *, limit: int, wanted: VideoFilter | None = None
+    ) -> list[TranscriptMatch]:
+        """``transcripts.search_transcripts``: the ``limit`` best lines matching ``text``."""
+        with self.session() as session:
+            return transcripts.search_transcripts(text, session=session, limit=limit, wanted=wanted)
 
     def vectors(self) -> VectorIndex:
         """The FAISS index, brought up to the database's current generation.

@@ -2,6 +2,8 @@
 
 Opening a library runs ``upgrade head`` through the connection the library already has, so
 ``env.py`` uses that connection (and its pragmas) instead of building its own engine.
+SQLAlchemy is imported only by the functions that use it: ``storage.sqlite_reader`` checks a
+library's revision with ``declared_heads`` alone.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import ast
 import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import SQLAlchemyError
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,9 @@ def declared_heads() -> set[str] | None:
 
 def _stored_revisions(engine: Engine) -> set[str] | None:
     """What the version table holds, read with plain SQL; None if it cannot be read."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         with engine.connect() as connection:
             rows = connection.execute(text("SELECT version_num FROM alembic_version"))

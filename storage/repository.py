@@ -8,7 +8,6 @@ new clips and tombstones with it; that is what lets a FAISS index catch up incre
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -34,6 +33,7 @@ from storage.models import (
     Video,
     utcnow,
 )
+from storage.search_reads import ClipHit, VideoFilter, folder_prefixes
 
 # Stay well under every backend's limit on bound parameters in one IN (...).
 _IN_CHUNK = 500
@@ -63,39 +63,6 @@ class ClipRecord:
     end_s: float
     embedding: np.ndarray
     features: np.ndarray
-
-
-@dataclass(frozen=True)
-class VideoFilter:
-    """Which videos a search may return; a field left at None (or no folders) does not filter.
-
-    ``folders`` are absolute paths (a video at or under any of them passes). Recording time is
-    the file's mtime (``after_ns`` inclusive, ``before_ns`` exclusive, nanoseconds since the
-    epoch): the schema stores no container creation time. Durations are the probed length in
-    seconds, both bounds inclusive.
-    """
-
-    folders: tuple[str, ...] = ()
-    after_ns: int | None = None
-    before_ns: int | None = None
-    min_duration_s: float | None = None
-    max_duration_s: float | None = None
-
-    def __bool__(self) -> bool:
-        """True when the filter excludes anything at all."""
-        bounds = (self.after_ns, self.before_ns, self.min_duration_s, self.max_duration_s)
-        return bool(self.folders) or any(b is not None for b in bounds)
-
-
-@dataclass(frozen=True)
-class ClipHit:
-    """Where a clip is: what a search result needs besides its score."""
-
-    clip_id: int
-    video_id: int
-    path: str
-    start_s: float
-    end_s: float
 
 
 def bump_generation(session: Session) -> int:
@@ -329,9 +296,7 @@ def count_videos_under(roots: list[str], *, session: Session) -> int:
 def _under(roots: Iterable[str]) -> list[ColumnElement[bool]]:
     """SQL conditions, any of which puts a video at or under one of ``roots`` (see videos_under)."""
     conditions = []
-    for root in roots:
-        trimmed = root.rstrip(os.sep) or os.sep
-        prefix = trimmed if trimmed.endswith(os.sep) else trimmed + os.sep
+    for trimmed, prefix in folder_prefixes(roots):
         conditions.append(Video.path == trimmed)
         conditions.append(func.substr(Video.path, 1, len(prefix)) == prefix)
     return conditions

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from storage.errors import ModelMismatchError
 
 
 @dataclass(frozen=True)
@@ -27,3 +30,27 @@ class LibrarySettings:
     max_clip_s: float
     shot_threshold: float
     model_digest: str | None = None
+
+
+def check_model(
+    stored: LibrarySettings | None, folder: Path, model_id: str, digest: str | None
+) -> None:
+    """Raise ModelMismatchError unless ``model_id`` (with ``digest``, None if unknown) is the
+    model of the library in ``folder`` bound to ``stored``; a fresh library (None) accepts any.
+
+    Digests decide when both are known, whatever the names; otherwise the names must match.
+    """
+    if stored is None:
+        return
+    if stored.model_digest and digest:
+        same = stored.model_digest == digest
+    else:
+        same = stored.model_id == model_id
+    if not same:
+        raise ModelMismatchError(
+            folder,
+            stored.model_id,
+            model_id,
+            stored_digest=stored.model_digest,
+            requested_digest=digest,
+        )

@@ -11,44 +11,24 @@ Scores are the engine's, higher is better, comparable within one query on one ba
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Select, bindparam, case, delete, func, insert, literal_column, select, table
 from sqlalchemy.orm import Session
 
-from storage.fulltext import PG_CONFIG, FullTextQuery, fts5_expression, parse_query, pg_tsquery
+from storage.fulltext import FullTextQuery, fts5_expression, parse_query, pg_config, pg_tsquery
 from storage.models import FULL_TEXT_TABLE, STATUS_INDEXED, TranscriptLineRow, Video
 from storage.repository import VideoFilter, video_conditions
-from storage.transcript import SOURCE_SPEECH, TranscriptLine
-
-# Marks around matched words in the highlighted text the backends return; control characters
-# no stored line contains (replace_transcript removes them).
-_OPEN, _CLOSE = "\x02", "\x03"
-_MARKS = re.compile(f"[{_OPEN}{_CLOSE}]")
-_MARKED = re.compile(f"{_OPEN}([^{_CLOSE}]*){_CLOSE}")
-
-
-@dataclass(frozen=True)
-class TranscriptMatch:
-    """A line that matched a query: where it is, what it says, and how well it matched.
-
-    ``marks`` are (start, end) character offsets into ``text`` of the words that matched;
-    ``coverage`` is the share of the query's words and phrases the line has (phrases always).
-    """
-
-    line_id: int
-    video_id: int
-    path: str
-    start_s: float
-    end_s: float
-    text: str
-    source: str
-    language: str | None
-    score: float
-    marks: tuple[tuple[int, int], ...]
-    coverage: float = 1.0
+from storage.transcript import (
+    MARK_CLOSE,
+    MARK_OPEN,
+    SOURCE_SPEECH,
+    TranscriptLine,
+    TranscriptMatch,
+    transcript_match,
+    unmarked,
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +45,7 @@ class TranscriptCounts:
 def _rows(video_id: int, lines: Iterable[TranscriptLine]) -> list[dict]:
     rows = []
     for line in lines:
-        text = " ".join(_MARKS.sub(" ", line.text).split())
+        text = " ".join(unmarked(line.text).split())
         if text:
             rows.append(
                 {
@@ -182,7 +162,7 @@ def search_transcripts(
         .where(TranscriptLineRow.id.in_(list(scores)))
     )
     rows = {row[0]: row for row in session.execute(details)}
-    matches = [_match(rows[i], scores[i]) for i in scores if i in rows]
+    matches = [transcript_match(rows[i], scores[i]) for i in scores if i in rows]
     units = len(query.phrases) + len(query.words)
     if units == 1:
         return matches
@@ -214,7 +194,7 @@ class _Sqlite:
         self.expression = fts5_expression(query)
         # bm25() is lower for better matches; negated, every score is "higher is better".
         self.score = literal_column(f"-bm25({FULL_TEXT_TABLE})")
-        self.marked = func.highlight(literal_column(FULL_TEXT_TABLE), 0, _OPEN, _CLOSE)
+        self.marked = func.highlight(literal_column(FULL_TEXT_TABLE), 0, MARK_OPEN, MARK_CLOSE)
 
     def lines(self, *columns) -> Select:
         """SELECT ``columns`` FROM the lines matching the query."""
@@ -233,40 +213,12 @@ class _Postgres:
 
     def __init__(self, query: FullTextQuery) -> None:
         self.wanted = pg_tsquery(query)
-        self.vector = func.to_tsvector(PG_CONFIG, TranscriptLineRow.text)
+        self.vector = func.to_tsvector(pg_config(), TranscriptLineRow.text)
         self.score = func.ts_rank_cd(self.vector, self.wanted)
-        options = f"StartSel={_OPEN}, StopSel={_CLOSE}, HighlightAll=true"
-        self.marked = func.ts_headline(PG_CONFIG, TranscriptLineRow.text, self.wanted, options)
+        options = f"StartSel={MARK_OPEN}, StopSel={MARK_CLOSE}, HighlightAll=true"
+        self.marked = func.ts_headline(pg_config(), TranscriptLineRow.text, self.wanted, options)
 
     def lines(self, *columns) -> Select:
         return (
             select(*columns).select_from(TranscriptLineRow).where(self.vector.op("@@")(self.wanted))
         )
-
-
-def _marks(marked: str | None, text: str) -> tuple[tuple[int, int], ...]:
-    """Offsets of the marked words, when the highlighted text is the stored text marked."""
-    if not marked or _MARKS.sub("", marked) != text:
-        return ()
-    spans, removed = [], 0
-    for found in _MARKED.finditer(marked):
-        start = found.start() - removed
-        spans.append((start, start + len(found.group(1))))
-        removed += 2
-    return tuple(spans)
-
-
-def _match(row, score: float) -> TranscriptMatch:
-    line_id, video_id, path, start_s, end_s, text, source, language, marked = row
-    return TranscriptMatch(
-        line_id=line_id,
-        video_id=video_id,
-        path=path,
-        start_s=float(start_s),
-        end_s=float(end_s),
-        text=text,
-        source=source,
-        language=language,
-        score=float(score),
-        marks=_marks(marked, text),
-    )

@@ -121,6 +121,13 @@ class VectorIndex:
             self._shortlist = shortlists.build(self._stored_vectors())
             return True
 
+    def fits_size(self) -> bool:
+        """Whether ``fit_size`` would leave the index as it is (a reader that must not change
+        it, ``storage.sqlite_reader``, asks first)."""
+        with self._lock:
+            have = self._shortlist is not None
+            return shortlists.wanted(len(self), have) == have
+
     def _stored_vectors(self) -> np.ndarray:
         """The exact index's float32 matrix, in storage order (a view, no copy)."""
         n = len(self)

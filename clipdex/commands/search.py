@@ -146,7 +146,7 @@ def command(
     )
     if source == SOURCE_SPEECH and (min_score is not None or negatives):
         raise click.UsageError("--min-score and --not act on pictures: not with --source speech")
-    library = obj.library()
+    library = obj.catalog()
     hits = []
     timings = Timings()
     export = None

@@ -59,14 +59,17 @@ def test_cold_search_benchmark_smoke(tmp_path, capsys, monkeypatch) -> None:
     cold_search.main(["--smoke", "--out", str(out)])
     payload = json.loads(out.read_text())
     assert payload["same_hits"] is True
-    assert [r["path"] for r in payload["results"]] == ["torch", "onnx"]
+    assert [r["path"] for r in payload["results"]] == ["before", "now", "torch"]
     for r in payload["results"]:
         assert r["runs"] == 1 and r["total_s"] > 0 and r["query_s"] > 0 and r["load_s"] > 0
+        assert r["cpu_s"] > 0
         assert abs(r["rest_s"] + r["import_s"] + r["load_s"] + r["query_s"] - r["total_s"]) < 0.5
-    imports = payload["onnx_imports_s"]
-    assert imports["sqlalchemy"] > 0 and imports["onnxruntime"] > 0
-    assert abs(imports["all"] - sum(v for n, v in imports.items() if n != "all")) < 0.01
-    assert "same hits on both paths: True" in capsys.readouterr().out
+    before, now = payload["imports_s"]["before"], payload["imports_s"]["now"]
+    assert before["sqlalchemy"] > 0 and now["sqlalchemy"] == 0  # read with sqlite3 now
+    for imports in (before, now):
+        assert imports["onnxruntime"] > 0
+        assert abs(imports["all"] - sum(v for n, v in imports.items() if n != "all")) < 0.01
+    assert "same hits on every path: True" in capsys.readouterr().out
 
 
 def test_deepening_benchmark_smoke(tmp_path, capsys) -> None:

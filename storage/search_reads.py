@@ -1,0 +1,55 @@
+"""The plain values a search reads from a library: which videos (``VideoFilter``) and where a
+clip is (``ClipHit``).
+
+Free of SQLAlchemy, so that both readers of a library return them: ``storage.library.Library``
+(through ``storage.repository``) and ``storage.sqlite_reader.SqliteReader``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class VideoFilter:
+    """Which videos a search may return; a field left at None (or no folders) does not filter.
+
+    ``folders`` are absolute paths (a video at or under any of them passes). Recording time is
+    the file's mtime (``after_ns`` inclusive, ``before_ns`` exclusive, nanoseconds since the
+    epoch): the schema stores no container creation time. Durations are the probed length in
+    seconds, both bounds inclusive.
+    """
+
+    folders: tuple[str, ...] = ()
+    after_ns: int | None = None
+    before_ns: int | None = None
+    min_duration_s: float | None = None
+    max_duration_s: float | None = None
+
+    def __bool__(self) -> bool:
+        """True when the filter excludes anything at all."""
+        bounds = (self.after_ns, self.before_ns, self.min_duration_s, self.max_duration_s)
+        return bool(self.folders) or any(b is not None for b in bounds)
+
+
+@dataclass(frozen=True)
+class ClipHit:
+    """Where a clip is: what a search result needs besides its score."""
+
+    clip_id: int
+    video_id: int
+    path: str
+    start_s: float
+    end_s: float
+
+
+def folder_prefixes(roots: Iterable[str]) -> list[tuple[str, str]]:
+    """(the root itself, the prefix of every path inside it) per root: ``/a/b`` is at or under
+    ``/a/b`` when it equals ``/a/b`` or starts with ``/a/b/``, never ``/a/bc``."""
+    found = []
+    for root in roots:
+        trimmed = root.rstrip(os.sep) or os.sep
+        found.append((trimmed, trimmed if trimmed.endswith(os.sep) else trimmed + os.sep))
+    return found

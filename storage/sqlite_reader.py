@@ -1,0 +1,298 @@
+"""A library's SQLite database read with the standard library's ``sqlite3``: what a cold
+``clipdex search`` reads, without importing SQLAlchemy or Alembic (about a third of a
+second of its start, measured in benchmarks/cold_search.py).
+
+``SqliteReader.open`` serves a library whose database file exists and is at the schema head
+the migration scripts declare (``storage.migrations.declared_heads``); anything else (a new
+library, one to migrate, PostgreSQL) is ``storage.library.Library``'s, and ``open`` returns
+None. It answers the reads of ``search.catalog.Catalog`` exactly as the Library does
+(tests/storage/test_sqlite_reader.py runs both). It never writes: when the FAISS cache is
+missing, damaged or behind the database, it hands over to a Library opened then, which
+brings the cache up to date and saves it when closed.
+
+The SQL here names the tables and columns of ``storage.models``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from storage.codec import decode_embedding, features_view
+from storage.errors import CorruptIndexError, LibraryNotBoundError
+from storage.fulltext import FullTextQuery, fts5_expression, parse_query
+from storage.layout import BUSY_TIMEOUT_MS, DB_FILENAME, INDEX_FILENAME
+from storage.migrations import declared_heads
+from storage.search_reads import ClipHit, VideoFilter, folder_prefixes
+from storage.settings import LibrarySettings, check_model
+from storage.transcript import MARK_CLOSE, MARK_OPEN, TranscriptMatch, transcript_match
+from storage.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from storage.library import Library
+
+logger = logging.getLogger(__name__)
+
+# storage.models' LIBRARY_ROW_ID, STATUS_INDEXED and FULL_TEXT_TABLE (the tests check that
+# they agree).
+LIBRARY_ROW_ID = 1
+STATUS_INDEXED = "indexed"
+FULL_TEXT = "transcript_fts"
+# The lines matching a full-text query (the FTS5 table's rowid is the line's id).
+_MATCHING = f"FROM {FULL_TEXT} JOIN transcript_lines ON transcript_lines.id = {FULL_TEXT}.rowid"
+# Ids per IN (...): well under SQLite's limit on bound parameters.
+IN_CHUNK = 500
+_SETTINGS = (
+    "model_id, embed_dim, frames_per_clip, image_size, feature_tokens, min_clip_s, max_clip_s, "
+    "shot_threshold, model_digest"
+)
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    unique = sorted({int(i) for i in ids})
+    for start in range(0, len(unique), IN_CHUNK):
+        yield unique[start : start + IN_CHUNK]
+
+
+def _marks(values: list) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _video_conditions(wanted: VideoFilter) -> tuple[str, list]:
+    """SQL (with its parameters) that a video of ``videos`` is indexed and passes ``wanted``
+    (``storage.repository.video_conditions``)."""
+    conditions = ["videos.status = ?"]
+    params: list = [STATUS_INDEXED]
+    if wanted.folders:
+        either = []
+        for root, prefix in folder_prefixes(wanted.folders):
+            either += ["videos.path = ?", "substr(videos.path, 1, ?) = ?"]
+            params += [root, len(prefix), prefix]
+        conditions.append(f"({' OR '.join(either)})")
+    for column, test, bound in (
+        ("mtime_ns", ">=", wanted.after_ns),
+        ("mtime_ns", "<", wanted.before_ns),
+        ("duration_s", ">=", wanted.min_duration_s),
+        ("duration_s", "<=", wanted.max_duration_s),
+    ):
+        if bound is not None:
+            conditions.append(f"videos.{column} {test} ?")
+            params.append(bound)
+    return " AND ".join(conditions), params
+
+
+class SqliteReader:
+    """A library opened for reading only (see the module docstring); close it when done."""
+
+    def __init__(self, folder: Path, connection: sqlite3.Connection) -> None:
+        self.folder = folder
+        self.index_path = folder / INDEX_FILENAME
+        self._connection = connection
+        self._settings: LibrarySettings | None = None
+        self._vectors: VectorIndex | None = None
+        self._library: Library | None = None
+
+    @classmethod
+    def open(cls, folder: Path) -> SqliteReader | None:
+        """A reader of the library in ``folder``, or None when only ``Library.open`` can open
+        it: no database yet, or a schema that is not at the scripts' head (to be migrated)."""
+        folder = Path(folder).expanduser().resolve()
+        path = folder / DB_FILENAME
+        heads = declared_heads()
+        if heads is None or not path.is_file():
+            return None
+        try:
+            connection = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        except sqlite3.Error:
+            return None  # Library.open says why, in its words
+        try:
+            stored = {
+                row[0] for row in connection.execute("SELECT version_num FROM alembic_version")
+            }
+        except sqlite3.Error:
+            stored = None
+        if stored != heads:
+            connection.close()
+            return None
+        return cls(folder, connection)
+
+    def __enter__(self) -> SqliteReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _rows(self, sql: str, params: list | tuple = ()) -> list[tuple]:
+        return self._connection.execute(sql, params).fetchall()
+
+    @property
+    def settings(self) -> LibrarySettings | None:
+        """What the library is bound to, or None for a library never bound."""
+        if self._settings is None:
+            rows = self._rows(f"SELECT {_SETTINGS} FROM library WHERE id = ?", (LIBRARY_ROW_ID,))
+            if rows:
+                self._settings = LibrarySettings(*rows[0])
+        return self._settings
+
+    def _bound(self) -> LibrarySettings:
+        settings = self.settings
+        if settings is None:
+            raise LibraryNotBoundError(self.folder)
+        return settings
+
+    def check_model(self, model_id: str, digest: str | None) -> None:
+        """As ``Library.check_model``: ModelMismatchError unless it is the library's model."""
+        check_model(self.settings, self.folder, model_id, digest)
+
+    def generation(self) -> int:
+        """The database's current generation (0 for a library never bound)."""
+        rows = self._rows("SELECT generation FROM library WHERE id = ?", (LIBRARY_ROW_ID,))
+        return int(rows[0][0] or 0) if rows else 0
+
+    def vectors(self) -> VectorIndex:
+        """The saved FAISS index when it is exactly at the database's generation; otherwise
+        the Library's (rebuilt or caught up, and saved when this reader is closed)."""
+        settings = self._bound()
+        if self._library is None:
+            generation = self.generation()
+            if self._vectors is None or self._vectors.generation != generation:
+                self._vectors = self._saved_index(settings.embed_dim, generation)
+            if self._vectors is not None:
+                return self._vectors
+        return self._full_library().vectors()
+
+    def _saved_index(self, dim: int, generation: int) -> VectorIndex | None:
+        try:
+            index = VectorIndex.load(self.index_path)
+        except (OSError, CorruptIndexError):
+            return None  # the Library says why when it rebuilds
+        if index.dim != dim or index.generation != generation or not index.fits_size():
+            return None
+        return index
+
+    def _full_library(self) -> Library:
+        """The Library of the same folder, for what this reader leaves to it."""
+        if self._library is None:
+            from storage.library import Library
+
+            logger.debug("library %s: reading through SQLAlchemy", self.folder)
+            self._library = Library.open(self.folder)
+        return self._library
+
+    def clip_ids_matching(self, wanted: VideoFilter) -> np.ndarray:
+        """Ids (int64, ascending) of the clips of indexed videos that pass ``wanted``."""
+        conditions, params = _video_conditions(wanted)
+        rows = self._connection.execute(
+            "SELECT clips.id FROM clips JOIN videos ON videos.id = clips.video_id "
+            f"WHERE {conditions} ORDER BY clips.id",
+            params,
+        )
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def clip_hits(self, clip_ids: list[int]) -> dict[int, ClipHit]:
+        """Path and time range of each clip id that still exists (vanished ids left out)."""
+        hits: dict[int, ClipHit] = {}
+        for chunk in _chunks(clip_ids):
+            for row in self._rows(
+                "SELECT clips.id, clips.video_id, videos.path, clips.start_s, clips.end_s "
+                "FROM clips JOIN videos ON videos.id = clips.video_id "
+                f"WHERE clips.id IN ({_marks(chunk)})",
+                chunk,
+            ):
+                hits[row[0]] = ClipHit(*row)
+        return hits
+
+    def clip_rerank_inputs(self, clip_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """(re-rank features (tokens, dim) float16, read-only; unit embedding (dim,) float32)
+        of each clip id that still exists: the one place this reader reads features."""
+        settings = self._bound()
+        dim, tokens = settings.embed_dim, settings.feature_tokens
+        found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for chunk in _chunks(clip_ids):
+            for clip_id, features, embedding in self._rows(
+                f"SELECT id, features, embedding FROM clips WHERE id IN ({_marks(chunk)})", chunk
+            ):
+                found[clip_id] = (
+                    features_view(features, tokens, dim),
+                    decode_embedding(embedding, dim),
+                )
+        return found
+
+    def clip_at(self, video_id: int, time_s: float) -> int | None:
+        """The id of the clip of a video playing at ``time_s`` (the last one starting at or
+        before it, else the first), or None for a video without clips."""
+        rows = self._rows(
+            "SELECT id FROM clips WHERE video_id = ? AND start_s <= ? "
+            "ORDER BY start_s DESC, id LIMIT 1",
+            (video_id, time_s),
+        ) or self._rows(
+            "SELECT id FROM clips WHERE video_id = ? ORDER BY start_s LIMIT 1", (video_id,)
+        )
+        return rows[0][0] if rows else None
+
+    def has_transcripts(self) -> bool:
+        """Whether any video has a transcript line."""
+        return bool(self._rows("SELECT id FROM transcript_lines LIMIT 1"))
+
+    def search_transcripts(
+        self, text: str, *, limit: int, wanted: VideoFilter | None = None
+    ) -> list[TranscriptMatch]:
+        """``storage.transcripts.search_transcripts`` on SQLite: the ``limit`` lines of indexed
+        videos (passing ``wanted``) that best match ``text`` by FTS5's bm25, best first, ties
+        by line id; each with the share of the query's words and phrases it has."""
+        query = parse_query(text)
+        if not query or limit <= 0:
+            return []
+        conditions, params = _video_conditions(wanted or VideoFilter())
+        scores = dict(
+            self._rows(
+                f"SELECT transcript_lines.id, -bm25({FULL_TEXT}) AS score {_MATCHING} "
+                "JOIN videos ON videos.id = transcript_lines.video_id "
+                f"WHERE {FULL_TEXT} MATCH ? AND {conditions} "
+                "ORDER BY score DESC, transcript_lines.id LIMIT ?",
+                [fts5_expression(query), *params, limit],
+            )
+        )
+        if not scores:
+            return []
+        ids = list(scores)
+        rows = {
+            row[0]: row
+            for row in self._rows(
+                "SELECT transcript_lines.id, transcript_lines.video_id, videos.path, "
+                "transcript_lines.start_s, transcript_lines.end_s, transcript_lines.text, "
+                "transcript_lines.source, transcript_lines.language, "
+                f"highlight({FULL_TEXT}, 0, ?, ?) {_MATCHING} "
+                "JOIN videos ON videos.id = transcript_lines.video_id "
+                f"WHERE {FULL_TEXT} MATCH ? AND transcript_lines.id IN ({_marks(ids)})",
+                [MARK_OPEN, MARK_CLOSE, fts5_expression(query), *ids],
+            )
+        }
+        matches = [transcript_match(rows[i], scores[i]) for i in scores if i in rows]
+        units = len(query.phrases) + len(query.words)
+        if units == 1:
+            return matches
+        found = {m.line_id: len(query.phrases) for m in matches}
+        for word in query.words:
+            single = fts5_expression(FullTextQuery((), (word,)))
+            for (line_id,) in self._rows(
+                f"SELECT transcript_lines.id {_MATCHING} WHERE {FULL_TEXT} MATCH ? "
+                f"AND transcript_lines.id IN ({_marks(list(found))})",
+                [single, *found],
+            ):
+                found[line_id] += 1
+        return [replace(m, coverage=found[m.line_id] / units) for m in matches]
+
+    def close(self) -> None:
+        """Close the database, and the Library this reader handed over to, if any."""
+        if self._library is not None:
+            self._library.close()
+            self._library = None
+        self._vectors = None
+        self._connection.close()

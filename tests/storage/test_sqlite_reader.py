@@ -1,0 +1,188 @@
+"""The sqlite3 reader answers every read of ``search.catalog.Catalog`` as the Library does, on a
+real SQLite library and real FAISS, and leaves to the Library what it does not do itself."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.fusion import SOURCE_ALL, SOURCE_VISUAL, search_spans
+from search.text import SearchOptions
+from storage import models, transcripts
+from storage import repository as repo
+from storage.layout import DB_FILENAME
+from storage.library import Library
+from storage.search_reads import VideoFilter
+from storage.sqlite_reader import FULL_TEXT, LIBRARY_ROW_ID, STATUS_INDEXED, SqliteReader
+from storage.transcript import TranscriptLine
+from tests.storage.records import add_video, clip_records, delete_path, small_settings, video_record
+from tests.support.cli import REPO
+
+DAY_NS = 86_400 * 10**9
+FILTERS = [
+    VideoFilter(),
+    VideoFilter(folders=("/m/a",)),
+    VideoFilter(folders=("/m/a/", "/m/ab/x.mp4")),
+    VideoFilter(folders=("/",)),
+    VideoFilter(after_ns=3 * DAY_NS),
+    VideoFilter(before_ns=3 * DAY_NS),
+    VideoFilter(min_duration_s=20.0, max_duration_s=40.0),
+    VideoFilter(folders=("/m",), after_ns=2 * DAY_NS, max_duration_s=50.0),
+    VideoFilter(folders=("/nowhere",)),
+]
+
+
+class KnownEncoder:
+    """Scores a clip by its embedding's cosine with one fixed vector, whatever the text."""
+
+    def __init__(self, query: np.ndarray) -> None:
+        self.query = query
+
+    def encode_text(self, text: str) -> np.ndarray:
+        return self.query if text == "red square" else -self.query[::-1].copy()
+
+    def rerank(self, text, features, video_embeddings) -> np.ndarray:
+        return video_embeddings @ text + features.astype(np.float32).mean(axis=(1, 2))
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Iterator[tuple[Library, np.ndarray]]:
+    """A library of videos in /m/a, /m/ab and /m (different mtimes and lengths), one failed
+    file, one deleted video (tombstones), transcript lines; its FAISS index saved up to date.
+    Returns the library and a query vector."""
+    rng = np.random.default_rng(7)
+    library = Library.open(tmp_path / "lib")
+    settings = library.bind(small_settings())
+    paths = ["/m/a/1.mp4", "/m/a/2.mp4", "/m/ab/x.mp4", "/m/top.mp4", "/m/gone.mp4"]
+    with library.session() as session, session.begin():
+        for day, path in enumerate(paths, 1):
+            record = replace(video_record(path), mtime_ns=day * DAY_NS, duration_s=10.0 * day)
+            clips = clip_records(rng, 4, settings.embed_dim, settings.feature_tokens)
+            video = repo.save_indexed_video(record, clips, session=session)
+            said = [TranscriptLine(1.0, 2.0, f"a red square number {day}", "speech", "en")]
+            transcripts.replace_transcript(video.id, said if day % 2 else [], session=session)
+        repo.save_failed_video("/m/a/bad.mp4", 1, DAY_NS, "corrupt", None, session=session)
+    delete_path(library, "/m/gone.mp4")
+    library.vectors()
+    library.save_vectors()
+    query = rng.standard_normal(settings.embed_dim).astype(np.float32)
+    yield library, query / np.linalg.norm(query)
+    library.close()
+
+
+def test_the_reader_reads_what_the_library_reads(built) -> None:
+    library, _ = built
+    with SqliteReader.open(library.folder) as reader:
+        assert reader.folder == library.folder
+        assert reader.settings == library.settings
+        assert reader.generation() == library.generation()
+        for wanted in FILTERS:
+            expected = library.clip_ids_matching(wanted)
+            assert expected.dtype == reader.clip_ids_matching(wanted).dtype == np.int64
+            np.testing.assert_array_equal(reader.clip_ids_matching(wanted), expected)
+        ids = [int(i) for i in library.clip_ids_matching(VideoFilter())]
+        asked = [*ids, 10_000, ids[0]]  # a vanished id, a repeat
+        assert reader.clip_hits(asked) == library.clip_hits(asked)
+        got, expected = reader.clip_rerank_inputs(asked), library.clip_rerank_inputs(asked)
+        assert sorted(got) == sorted(expected) == sorted(ids)
+        for i in ids:
+            for mine, theirs in zip(got[i], expected[i]):
+                assert mine.dtype == theirs.dtype and mine.shape == theirs.shape
+                np.testing.assert_array_equal(mine, theirs)
+        video_ids = {hit.video_id for hit in library.clip_hits(ids).values()}
+        for video_id in [*video_ids, 999]:
+            for time_s in (-1.0, 0.0, 3.9, 4.0, 100.0):
+                assert reader.clip_at(video_id, time_s) == library.clip_at(video_id, time_s)
+        assert reader.has_transcripts() is library.has_transcripts() is True
+        for wanted in (None, VideoFilter(folders=("/m/a",))):
+            assert reader.search_transcripts("red square", limit=10, wanted=wanted) == (
+                library.search_transcripts("red square", limit=10, wanted=wanted)
+            )
+
+
+def test_the_reader_reads_without_sqlalchemy(built) -> None:
+    """In a process of its own: every read, transcripts included, and no SQLAlchemy."""
+    library, _ = built
+    code = (
+        "import sys\n"
+        "from storage.search_reads import VideoFilter\n"
+        "from storage.sqlite_reader import SqliteReader\n"
+        f"reader = SqliteReader.open({str(library.folder)!r})\n"
+        "assert reader.search_transcripts('red square', limit=5, wanted=VideoFilter(('/m',)))\n"
+        "ids = reader.clip_ids_matching(VideoFilter(folders=('/m',)))\n"
+        "assert len(reader.vectors()) == len(ids) and reader.clip_rerank_inputs(list(ids))\n"
+        "assert reader.clip_hits(list(ids)) and reader.clip_at(1, 0.0) and reader.settings\n"
+        "reader.close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        cwd=REPO,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+
+
+def test_searches_through_the_reader_equal_the_librarys(built) -> None:
+    library, query = built
+    encoder = KnownEncoder(query)
+    with SqliteReader.open(library.folder) as reader:
+        np.testing.assert_array_equal(reader.vectors().ids(), library.vectors().ids())
+        for source in (SOURCE_VISUAL, SOURCE_ALL):
+            for wanted in FILTERS[:3]:
+                options = SearchOptions(k=5, only=wanted, negatives=("not this",))
+                expected = search_spans(library, encoder, "red square", options, source)
+                assert expected
+                assert search_spans(reader, encoder, "red square", options, source) == expected
+
+
+def test_a_stale_index_is_left_to_the_library_which_saves_it(built) -> None:
+    library, _ = built
+    index_file = library.index_path
+    saved = index_file.read_bytes()
+    with SqliteReader.open(library.folder) as reader:
+        before = set(reader.vectors().ids())
+    assert index_file.read_bytes() == saved  # an up-to-date index is only read
+    _, added = add_video(library, "/m/new.mp4", 3, np.random.default_rng(1))
+    with SqliteReader.open(library.folder) as reader:
+        assert set(reader.vectors().ids()) == before | set(added)
+        generation = reader.generation()
+    with Library.open(library.folder) as again:
+        assert again.vectors().generation == generation
+    index_file.write_bytes(b"damaged")
+    with SqliteReader.open(library.folder) as reader:
+        assert set(reader.vectors().ids()) == before | set(added)
+
+
+def test_only_a_library_at_the_schema_head_is_opened(tmp_path: Path) -> None:
+    assert SqliteReader.open(tmp_path / "none") is None  # no database: Library.open creates it
+    assert not (tmp_path / "none").exists()
+    with Library.open(tmp_path / "lib"):
+        pass
+    with SqliteReader.open(tmp_path / "lib") as reader:
+        assert reader.settings is None and reader.generation() == 0
+    connection = sqlite3.connect(tmp_path / "lib" / DB_FILENAME)
+    with connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0005_speech'")
+    connection.close()
+    assert SqliteReader.open(tmp_path / "lib") is None  # to be migrated: Library.open does it
+
+
+def test_the_readers_names_are_the_models() -> None:
+    assert (LIBRARY_ROW_ID, STATUS_INDEXED, FULL_TEXT) == (
+        models.LIBRARY_ROW_ID,
+        models.STATUS_INDEXED,
+        models.FULL_TEXT_TABLE,
+    )

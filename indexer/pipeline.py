@@ -345,7 +345,7 @@ class Indexer:
         info = pending.info
         verdict = judge(info, pending.state.size_bytes, clips[-1].end_s, decoded.stopped)
         record = _record(pending.state, pending.digest, info, verdict.duration_s)
-        text = self.text.read(path)
+        text = self.text.read(path, decoded)
         with self.library.session() as session, session.begin():
             video = repo.save_indexed_video(record, clips, partial=verdict.partial, session=session)
             hash_repo.save_frame_hashes(video.id, *decoded.hashes.arrays(), session=session)
@@ -443,8 +443,9 @@ class _Dispatch:
 
     def add(self, index: int, pending: _Pending) -> None:
         self._files[index] = pending
-        info = pending.info
-        self._executor.submit(FileJob(index, pending.state.path, info.fps, info.duration_s))
+        info, path = pending.info, pending.state.path
+        streams = self._indexer.text.streams(path, info)
+        self._executor.submit(FileJob(index, path, info.fps, info.duration_s, streams))
 
     def make_room(self) -> None:
         """Work until a file can be submitted within the executor's capacity."""
@@ -467,8 +468,9 @@ class _Dispatch:
             observer.clips_encoded(event.count, event.video_s)
         elif event.job in self._files:
             pending = self._files.pop(event.job)
-            # The commit reads the file's text first (speech recognition takes the cores a
-            # while): a local executor's decoder waits for it as it waits for the model.
+            # The commit reads the file's text first (recognising the speech of the audio
+            # its pass decoded takes the cores a while): a local executor's decoder waits for
+            # it as it waits for the model.
             with self._executor.paused():
                 outcome = self._indexer._commit(pending, event, self._report)
             self.outcomes.append((event.job, outcome))

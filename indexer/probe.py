@@ -13,6 +13,7 @@ from indexer.declared_size import declared_size
 from indexer.diagnosis import MAX_PIXELS, open_failure, too_large, truncation
 from indexer.errors import VideoOpenError
 from indexer.pyav_versions import OPEN_OPTIONS
+from indexer.subtitle_streams import TEXT_CODECS
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,10 @@ class VideoInfo:
     # Whether ``duration_s`` is the video stream's own, not the container's (which also covers
     # audio that may run longer than the picture).
     duration_is_video: bool = True
+    # Whether it has an audio track, and a text subtitle stream: what the text stage needs to
+    # know before decoding, to decode the audio in the pictures' pass when speech is wanted.
+    has_audio: bool = False
+    text_subtitles: bool = False
 
 
 def open_container(path: Path) -> av.container.InputContainer:
@@ -139,4 +144,8 @@ def probe(path: Path) -> VideoInfo:
             rotation=rotation,
             declared_bytes=declared_size(path),
             duration_is_video=stream.duration is not None or len(container.streams) == 1,
+            has_audio=bool(container.streams.audio),
+            text_subtitles=any(
+                s.codec_context.name in TEXT_CODECS for s in container.streams.subtitles
+            ),
         )

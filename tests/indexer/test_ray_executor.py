@@ -1,5 +1,6 @@
 """Indexing on a real local Ray cluster: the same clips and embeddings as a local run, into
-SQLite and PostgreSQL; workers killed mid-run are retried, then their file fails with a reason.
+SQLite and PostgreSQL; workers killed mid-run are retried, then their file fails with a reason;
+speech recognised in the files' tasks.
 
 One cluster for the session (``ray_cluster``); the videos are the session's tiny synthetic set.
 """
@@ -19,10 +20,14 @@ from indexer.file_stages import file_stages
 from indexer.pipeline import Indexer
 from indexer.ray_executor import RayExecutor, Sizing
 from indexer.sampling import SamplingPlan
+from indexer.text_sources import SPEECH_AUTO, TextReader
+from indexer.text_stage import TextStage
 from storage import repository as repo
+from storage import transcripts
 from storage.library import Library
 from tests.support.cli import run_json
 from tests.support.library import bind_settings
+from tests.support.speech import spoken_video
 
 # Float tolerance between a local run and a Ray worker's: the same code on the same CPU, but
 # torch may pick other kernels for other thread counts.
@@ -155,6 +160,51 @@ def test_ray_index_into_sqlite_with_killed_workers(
         )
         assert clips["red.mp4"] == []  # recorded as failed, with its reason
         assert len(library.vectors()) == sum(map(len, clips.values()))
+
+
+class CountingRecognizer:
+    """The session's real tiny.en recogniser, counting the calls made to it (in the driver)."""
+
+    def __init__(self, recognizer) -> None:
+        self.recognizer = recognizer
+        self.calls = 0
+
+    def transcribe(self, samples):
+        self.calls += 1
+        return self.recognizer.transcribe(samples)
+
+
+def test_ray_recognises_speech_on_the_cluster(
+    ray_cluster, tmp_path, encoder, xclip_checkpoint, speech_model, speech_recognizer
+):
+    """With speech on, a file's task decodes its audio with its pictures and recognises it
+    there (tiny.en loaded by the worker): the driver's recogniser is never called."""
+    from clipdex.speech_model import WhisperRecognizer
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    spoken = spoken_video(videos / "spoken.mp4", "The minister says inflation is falling.")
+    driver = CountingRecognizer(speech_recognizer)
+    with Library.open(tmp_path / "lib") as library:
+        indexer = ray_indexer(
+            library,
+            encoder,
+            xclip_checkpoint,
+            speech=functools.partial(WhisperRecognizer, str(speech_model), threads=1),
+        )
+        indexer.text = TextStage(TextReader(SPEECH_AUTO, driver))
+        try:
+            report = indexer.run([videos])
+        finally:
+            indexer.executor.shutdown()
+        assert (report.indexed, report.transcribed, report.failed) == (1, 1, [])
+        with library.session() as session:
+            video = repo.get_video_by_path(str(spoken), session=session)
+            (line,) = transcripts.transcript_of(video.id, session=session)
+            assert repo.clips_of_video(video.id, session=session)
+    assert line.source == "speech" and "inflation" in line.text.lower()
+    assert 0.0 <= line.start_s <= 1.0
+    assert driver.calls == 0
 
 
 def test_sizing_leaves_cpus_to_decoding_and_puts_one_model_on_each_gpu():

@@ -11,6 +11,7 @@ import av
 
 from indexer.declared_size import declared_size
 from indexer.diagnosis import MAX_PIXELS, open_failure, too_large, truncation
+from indexer.discover import AUDIO_EXTENSIONS
 from indexer.errors import VideoOpenError
 from indexer.pyav_versions import OPEN_OPTIONS
 from indexer.subtitle_streams import TEXT_CODECS
@@ -38,6 +39,8 @@ class VideoInfo:
     # know before decoding, to decode the audio in the pictures' pass when speech is wanted.
     has_audio: bool = False
     text_subtitles: bool = False
+    # An audio-only file (no pictures: width, height and fps are 0), indexed for its speech.
+    audio_only: bool = False
 
 
 def open_container(path: Path) -> av.container.InputContainer:
@@ -149,3 +152,49 @@ def probe(path: Path) -> VideoInfo:
                 s.codec_context.name in TEXT_CODECS for s in container.streams.subtitles
             ),
         )
+
+
+def probe_audio(path: Path) -> VideoInfo:
+    """The facts of an audio-only file (an audio stream, no video stream but an attached cover
+    picture): its duration and codec, ``audio_only`` set. Raises VideoOpenError otherwise."""
+    with open_container(path) as container:
+        if any(
+            not stream.disposition & av.stream.Disposition.attached_pic
+            for stream in container.streams.video
+        ):
+            raise VideoOpenError(str(path), "not an audio-only file (it has a video stream)")
+        if not container.streams.audio:
+            kinds = sorted({s.type for s in container.streams})
+            what = f"only {', '.join(kinds)}" if kinds else "no streams"
+            raise VideoOpenError(str(path), f"no audio stream ({what})")
+        stream = container.streams.audio[0]
+        return VideoInfo(
+            duration_s=stream_duration_s(container, stream),
+            fps=0.0,
+            width=0,
+            height=0,
+            codec=stream.codec_context.name,
+            rotation=0,
+            has_audio=True,
+            text_subtitles=any(
+                s.codec_context.name in TEXT_CODECS for s in container.streams.subtitles
+            ),
+            audio_only=True,
+        )
+
+
+def probe_media(path: Path, *, audio: bool = False) -> VideoInfo:
+    """``probe``; with ``audio`` (the library has speech on), an audio-only file's facts
+    (``probe_audio``) where ``path`` has no video. A file that is neither raises
+    VideoOpenError with the video's reason, or the audio's for a file named like audio."""
+    try:
+        return probe(path)
+    except VideoOpenError as exc:
+        if not audio:
+            raise
+        try:
+            return probe_audio(path)
+        except VideoOpenError as not_audio:
+            if path.suffix.lower() in AUDIO_EXTENSIONS:
+                raise not_audio from None
+            raise exc from None

@@ -29,12 +29,12 @@ class TextStage:
         self.reader = reader or TextReader(SPEECH_OFF)
 
     def streams(self, path: Path, info: VideoInfo) -> Streams:
-        """What the pass over a new or changed file decodes: its audio too when its speech
-        is wanted (``info``: its probe)."""
+        """What the pass over a new or changed file decodes: its pictures unless it is an
+        audio-only file, its audio too when its speech is wanted (``info``: its probe)."""
         audio = self.reader.wants_audio(
             path, has_audio=info.has_audio, text_subtitles=info.text_subtitles
         )
-        return Streams(pictures=True, audio=audio)
+        return Streams(pictures=not info.audio_only, audio=audio)
 
     def read(self, path: Path, decoded: Decoded | None = None) -> TextResult:
         """A new or changed file's text, read before its commit (speech takes a while), with

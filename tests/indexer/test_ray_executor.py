@@ -20,14 +20,12 @@ from indexer.file_stages import file_stages
 from indexer.pipeline import Indexer
 from indexer.ray_executor import RayExecutor, Sizing
 from indexer.sampling import SamplingPlan
-from indexer.text_sources import SPEECH_AUTO, TextReader
-from indexer.text_stage import TextStage
 from storage import repository as repo
 from storage import transcripts
 from storage.library import Library
 from tests.support.cli import run_json
 from tests.support.library import bind_settings
-from tests.support.speech import spoken_video
+from tests.support.speech import spoken_audio, spoken_video
 
 # Float tolerance between a local run and a Ray worker's: the same code on the same CPU, but
 # torch may pick other kernels for other thread counts.
@@ -84,13 +82,47 @@ def ray_indexer(library: Library, encoder, checkpoint: Path, **options) -> Index
 
 
 def test_cli_ray_index_into_postgresql_equals_the_local_run(
-    ray_cluster, postgres_url, video_dir, local_clips, xclip_checkpoint
+    ray_cluster, postgres_url, video_dir, local_clips, tmp_path, speech_model, monkeypatch
 ):
-    """``clipdex --db-url postgresql://... index PATH --ray auto`` joins the running cluster."""
-    report = run_json("--db-url", postgres_url, "index", video_dir, "--ray", "auto")
-    assert (report["indexed"], report["failed"]) == (3, [])
+    """``clipdex --db-url postgresql://... index PATH --ray auto`` joins the running cluster.
+    With ``--speech``, a file's task decodes its audio with its pictures and recognises it
+    there (tiny.en loaded by the worker): the driver's recogniser is never called. An
+    audio-only file's task decodes only its audio."""
+    from clipdex.speech_model import WhisperRecognizer
+
+    said = tmp_path / "said"
+    said.mkdir()
+    spoken = spoken_video(said / "spoken.mp4", "The minister says inflation is falling.")
+    memo = spoken_audio(said / "memo.m4a", "A red balloon floats over the harbour.")
+    in_driver: list[int] = []
+    transcribe = WhisperRecognizer.transcribe
+
+    def counted(self, samples):
+        in_driver.append(samples.size)
+        return transcribe(self, samples)
+
+    monkeypatch.setattr(WhisperRecognizer, "transcribe", counted)  # in this process only
+    report = run_json(
+        "--db-url", postgres_url, "index", video_dir, said, "--ray", "auto", "--speech",
+        "--speech-model", speech_model,
+    )  # fmt: skip
+    assert (report["indexed"], report["failed"], report["transcribed"]) == (5, [], 2)
+    assert in_driver == []
     with Library.open(Path(os.environ["CLIPDEX_LIBRARY"]), db_url=postgres_url) as library:
-        assert_same(local_clips, stored(library))
+        clips = stored(library)
+        assert_same(local_clips, {n: c for n, c in clips.items() if n in local_clips})
+        assert clips["spoken.mp4"] and clips["memo.m4a"] == []
+        with library.session() as session:
+            lines = {
+                name: transcripts.transcript_of(
+                    repo.get_video_by_path(str(path), session=session).id, session=session
+                )
+                for name, path in (("spoken", spoken), ("memo", memo))
+            }
+            assert repo.get_video_by_path(str(memo), session=session).audio_only
+    assert [line.source for line in lines["spoken"]] == ["speech"]
+    assert "inflation" in lines["spoken"][0].text.lower()
+    assert "balloon" in lines["memo"][0].text.lower()
 
 
 def dies_on(path: Path, plan, fps_hint, *, markers: Path, **kwargs):
@@ -160,51 +192,6 @@ def test_ray_index_into_sqlite_with_killed_workers(
         )
         assert clips["red.mp4"] == []  # recorded as failed, with its reason
         assert len(library.vectors()) == sum(map(len, clips.values()))
-
-
-class CountingRecognizer:
-    """The session's real tiny.en recogniser, counting the calls made to it (in the driver)."""
-
-    def __init__(self, recognizer) -> None:
-        self.recognizer = recognizer
-        self.calls = 0
-
-    def transcribe(self, samples):
-        self.calls += 1
-        return self.recognizer.transcribe(samples)
-
-
-def test_ray_recognises_speech_on_the_cluster(
-    ray_cluster, tmp_path, encoder, xclip_checkpoint, speech_model, speech_recognizer
-):
-    """With speech on, a file's task decodes its audio with its pictures and recognises it
-    there (tiny.en loaded by the worker): the driver's recogniser is never called."""
-    from clipdex.speech_model import WhisperRecognizer
-
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    spoken = spoken_video(videos / "spoken.mp4", "The minister says inflation is falling.")
-    driver = CountingRecognizer(speech_recognizer)
-    with Library.open(tmp_path / "lib") as library:
-        indexer = ray_indexer(
-            library,
-            encoder,
-            xclip_checkpoint,
-            speech=functools.partial(WhisperRecognizer, str(speech_model), threads=1),
-        )
-        indexer.text = TextStage(TextReader(SPEECH_AUTO, driver))
-        try:
-            report = indexer.run([videos])
-        finally:
-            indexer.executor.shutdown()
-        assert (report.indexed, report.transcribed, report.failed) == (1, 1, [])
-        with library.session() as session:
-            video = repo.get_video_by_path(str(spoken), session=session)
-            (line,) = transcripts.transcript_of(video.id, session=session)
-            assert repo.clips_of_video(video.id, session=session)
-    assert line.source == "speech" and "inflation" in line.text.lower()
-    assert 0.0 <= line.start_s <= 1.0
-    assert driver.calls == 0
 
 
 def test_sizing_leaves_cpus_to_decoding_and_puts_one_model_on_each_gpu():

@@ -45,6 +45,8 @@ def test_audio_files_are_indexed_for_their_speech_only_when_speech_is_on(
     said = run_json("transcript", memo)["lines"]
     assert [line["source"] for line in said] == ["speech"] and "inflation" in said[0]["text"]
 
+    assert run_json("clips", memo)["clips"] == []
+    assert run_json("dedup")["groups"] == []  # no pictures, no frame hashes to compare
     again = run_json("index", folder)  # the library remembers speech: skipped, not failed
     assert (again["skipped"], again["indexed"], again["failed"]) == (2, 0, [])
 

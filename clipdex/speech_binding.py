@@ -80,3 +80,22 @@ def text_stage(
         with library.session() as session, session.begin():
             speech_settings.set_speech_setting(wanted, session=session)
     return TextStage(TextReader(mode, recognizer))
+
+
+def worker_speech(stage):
+    """The speech recogniser factory for a Ray cluster's decode tasks (one model thread each,
+    on the task's CPU), from the text stage's model; None when speech is off. A model folder
+    is passed as an absolute path: the workers do not share this process's directory."""
+    import functools
+    from pathlib import Path
+
+    from clipdex.speech_model import WhisperRecognizer
+
+    recognizer = stage.reader.recognizer
+    if not stage.reader.speech_on or not isinstance(recognizer, WhisperRecognizer):
+        return None
+    name = recognizer.name
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        name = str(folder.resolve())
+    return functools.partial(WhisperRecognizer, name, threads=1, vad=recognizer.vad)

@@ -14,10 +14,13 @@ def library_status(library: Library) -> dict:
     reason; they are counted in ``videos``. ``transcripts`` counts indexed videos by what their
     lines came from: ``speech`` recognised, ``subtitles`` (embedded or a sidecar file; a video
     with both kinds of lines counts in both), ``neither`` (no lines), and all ``lines``. ``needs_rehash`` counts indexed videos whose frame
-    hashes are older than duplicate detection uses (``clipdex index --rehash``)."""
+    hashes are older than duplicate detection uses (``clipdex index --rehash``). ``audio_only``
+    counts the indexed files without pictures (audio files, indexed for their speech; counted
+    in ``videos`` too)."""
     settings = library.settings
     with library.session() as session:
         videos, clips, _ = repo.counts(session=session)
+        audio_only = repo.count_audio_only(session=session)
         failed = [{"path": v.path, "error": v.error} for v in repo.failed_videos(session=session)]
         partial = [{"path": v.path, "error": v.error} for v in repo.partial_videos(session=session)]
         text = transcripts.transcript_counts(session=session)
@@ -27,6 +30,7 @@ def library_status(library: Library) -> dict:
         "database": library.engine.url.render_as_string(),  # password masked
         "model": settings.model_id if settings else None,
         "videos": videos,
+        "audio_only": audio_only,
         "clips": clips,
         "failed": failed,
         "partial": partial,

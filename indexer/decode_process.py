@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.errors import VideoOpenError
-from indexer.file_stages import Decoded, file_stages
+from indexer.file_stages import PICTURES, Decoded, Streams, file_stages
 from indexer.sampling import SamplingPlan
 
 logger = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ class _Job:
     path: str
     fps_hint: float
     duration_s: float
+    streams: Streams = PICTURES
 
 
 def _serve(plan: SamplingPlan, requests: mp.Queue, out: mp.Queue, turns: _Turns | None) -> None:
@@ -125,10 +126,10 @@ def _serve(plan: SamplingPlan, requests: mp.Queue, out: mp.Queue, turns: _Turns 
     as text, since exceptions with extra constructor arguments do not survive pickling."""
     gate = turns.worker() if turns is not None else None
     while (request := _get(requests)) is not None:
-        job, path, fps_hint = request
+        job, path, fps_hint, streams = request
         _put(out, (job, "start", None))
         try:
-            for item in file_stages(Path(path), plan, fps_hint, gate=gate):
+            for item in file_stages(Path(path), plan, fps_hint, gate=gate, streams=streams):
                 done = isinstance(item, Decoded)
                 _put(out, (job, "done" if done else "clip", item))
         except VideoOpenError as exc:
@@ -204,12 +205,20 @@ class DecodeWorker:
             return nullcontext()
         return self._turns.model()
 
-    def submit(self, job: int, path: Path, fps_hint: float, duration_s: float = 0.0) -> None:
-        self._jobs[job] = _Job(str(path), fps_hint, duration_s)
+    def submit(
+        self,
+        job: int,
+        path: Path,
+        fps_hint: float,
+        duration_s: float = 0.0,
+        streams: Streams = PICTURES,
+    ) -> None:
+        """Queue ``path``; ``streams`` says what its pass decodes (its audio track too)."""
+        self._jobs[job] = _Job(str(path), fps_hint, duration_s, streams)
         if self._process is None:
             self._start()  # sends every queued job, this one included
         else:
-            self._requests.put((job, str(path), fps_hint))
+            self._requests.put((job, str(path), fps_hint, streams))
 
     def next(self, *, block: bool = True) -> DecodeEvent | None:
         """The next event, waiting for it if ``block``; None when nothing is ready (or nothing
@@ -269,7 +278,7 @@ class DecodeWorker:
         )
         self._process.start()
         for job, spec in self._jobs.items():
-            self._requests.put((job, spec.path, spec.fps_hint))
+            self._requests.put((job, spec.path, spec.fps_hint, spec.streams))
         self._deadline = _now() + self._stall_s
         self._limit = math.inf
         self._current = None

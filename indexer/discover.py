@@ -1,4 +1,4 @@
-"""Find candidate video files under the given paths.
+"""Find candidate video files under the given paths (and audio files, when speech is on).
 
 Whether a file is a video is decided by probing it, not by its name: the extension only decides
 how loudly a file that does not probe is reported. A file with a video extension that cannot be
@@ -41,6 +41,11 @@ VIDEO_EXTENSIONS = frozenset(
         ".divx",
         ".y4m",
     ]
+)
+# Audio-only files: indexed for their speech when the library has speech on (else skipped
+# without probing, like the never-videos below, which list them too).
+AUDIO_EXTENSIONS = frozenset(
+    [".m4a", ".mp3", ".wav", ".flac", ".ogg", ".oga", ".opus", ".aac", ".wma", ".aiff"]
 )
 # Never videos: skipped without probing (ffmpeg opens still images as one-frame "videos").
 NOT_VIDEO_EXTENSIONS = frozenset(
@@ -130,20 +135,26 @@ def is_ignored_name(name: str) -> bool:
     return name.startswith(".") or name.lower().endswith(TEMPORARY_SUFFIXES)
 
 
-def classify(path: Path, *, named: bool = False) -> Candidate | None:
-    """A Candidate for ``path``, or None when it is certainly not a video."""
+def classify(path: Path, *, named: bool = False, audio: bool = False) -> Candidate | None:
+    """A Candidate for ``path``, or None when it is certainly not a video (nor, with
+    ``audio``, an audio file: the library has speech on)."""
     suffix = path.suffix.lower()
     if named:
         return Candidate(path, expected=True)
-    if is_ignored_name(path.name) or suffix in NOT_VIDEO_EXTENSIONS:
+    if is_ignored_name(path.name):
+        return None
+    if audio and suffix in AUDIO_EXTENSIONS:
+        return Candidate(path, expected=True)
+    if suffix in NOT_VIDEO_EXTENSIONS:
         return None
     return Candidate(path, expected=suffix in VIDEO_EXTENSIONS)
 
 
 def walk(
-    root: Path, on_error: Callable[[Path, OSError], None] | None = None
+    root: Path, on_error: Callable[[Path, OSError], None] | None = None, *, audio: bool = False
 ) -> Iterator[Candidate]:
-    """Candidates under ``root`` in a stable order; hidden folders are not entered.
+    """Candidates under ``root`` in a stable order; hidden folders are not entered; audio
+    files too with ``audio`` (see ``classify``).
 
     Only regular files are candidates: a FIFO, socket or device named ``x.mp4`` is skipped like a
     folder named ``x.mp4`` (opening a FIFO blocks until something writes to it). A folder that
@@ -166,6 +177,6 @@ def walk(
             path = Path(folder) / name
             if not path.is_file():  # S_ISREG, after symlinks
                 continue
-            candidate = classify(path)
+            candidate = classify(path, audio=audio)
             if candidate:
                 yield candidate

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from indexer.file_stages import Decoded
+from indexer.file_stages import PICTURES, Decoded, Streams
 from indexer.sampling import SamplingPlan
 from storage.repository import ClipRecord
 
@@ -24,12 +24,14 @@ from storage.repository import ClipRecord
 @dataclass(frozen=True)
 class FileJob:
     """One planned file: ``job`` is the driver's key for it; ``fps_hint`` and ``duration_s``
-    come from its probe (the decoder's frame-rate guess and time limit)."""
+    come from its probe (the decoder's frame-rate guess and time limit); ``streams`` says what
+    its pass decodes (the audio too when its speech is wanted)."""
 
     job: int
     path: Path
     fps_hint: float
     duration_s: float
+    streams: Streams = PICTURES
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class Executor(Protocol):
     only while some are (each submitted file ends in exactly one ``FileResult``). ``release``
     ends a batch of work: files not finished are forgotten, per-run processes stop.
     ``paused`` holds the executor's work on this machine while the driver needs its cores
-    (speech recognition before a commit); an executor working elsewhere need not pause.
+    (speech recognition before a commit, on audio the executor decoded); an executor working
+    elsewhere need not pause (and recognises speech itself when it is given a recogniser).
     """
 
     capacity: int

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from indexer.audio import AudioDecoder
 from indexer.errors import DecodeStopped, VideoOpenError
 from indexer.probe import check_picture_size, display_rotation, open_container, video_stream
 
@@ -280,6 +281,7 @@ def decode_frames(
     threads: int = 0,
     resample: int | None = Image.Resampling.BILINEAR,
     crop: int | None = None,
+    audio: AudioDecoder | None = None,
 ) -> Iterator[Frame]:
     """Every frame of the first video stream, in decoding order (presentation order for every
     sane file), with its time: ``(pts - stream start) * time_base`` seconds.
@@ -290,12 +292,19 @@ def decode_frames(
     finds false cuts; ``benchmarks/index.py --nonref`` measures both). Streams without such
     frames decode whole. ``threads``: the
     decoder's threads (0: FFmpeg's choice, one per core, frame and slice threading).
+    ``audio``, when given, is opened on the container and fed the first audio stream's packets
+    from the same demux loop: the file is read once for both (its ``finish`` is the caller's).
     Raises VideoOpenError when the file cannot be opened, DecodeStopped (after the frames
     before it) when decoding fails midway.
     """
     with open_container(path) as container:
         stream = video_stream(container, path)
         check_picture_size(stream.codec_context, path)
+        streams = [stream]
+        if audio is not None:
+            audio.open(container)
+            if audio.stream is not None:
+                streams.append(audio.stream)
         # Frame threading decodes several frames in parallel; it keeps output order intact.
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = threads
@@ -306,12 +315,20 @@ def decode_frames(
         last_pts = None
         time_s = 0.0
         try:
-            for frame in container.decode(stream):
-                pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
-                last_pts = pts
-                time_s = max(0.0, float((pts - start) * time_base))
-                yield Frame(time_s, pts, time_base, frame, shortest_edge, resample, crop)
+            # ``container.decode(stream)`` is this loop over one stream's packets; a broken
+            # audio packet ends only the audio (the decoder keeps the reason).
+            for packet in container.demux(streams):
+                if packet.stream.index != stream.index:
+                    audio.feed(packet)
+                    continue
+                for frame in packet.decode():
+                    pts = frame.pts if frame.pts is not None else (last_pts or 0) + 1
+                    last_pts = pts
+                    time_s = max(0.0, float((pts - start) * time_base))
+                    yield Frame(time_s, pts, time_base, frame, shortest_edge, resample, crop)
         except av.error.FFmpegError as exc:
+            if audio is not None:
+                audio.fail(f"audio stopped with the video ({exc.strerror or exc})")
             where = f"{float(((last_pts or start) - start) * time_base):.2f} s"
             reason = f"decoding failed at {where} ({exc.strerror or exc})"
             if last_pts is None:

@@ -17,7 +17,7 @@ from indexer.decode_process import DEFAULT_STALL_S, DecodeEvent, DecodeWorker, p
 from indexer.embed import ClipEncoder, embed_clips
 from indexer.errors import VideoOpenError
 from indexer.executor import ClipsEmbedded, ExecutorEvent, FileJob, FileResult, FileStarted
-from indexer.file_stages import Decoded, file_stages
+from indexer.file_stages import PICTURES, Decoded, Streams, file_stages
 from indexer.sampling import ClipFrames, SamplingPlan
 
 # Files handed to the decoder ahead of the one whose clips the model is on: enough to keep the
@@ -86,7 +86,7 @@ class LocalExecutor:
                 else _InlineDecoder(self.plan)
             )
         self._files[job.job] = _InFlight(job)  # the driver's job is the decoder's job id
-        self._decoder.submit(job.job, job.path, job.fps_hint, job.duration_s)
+        self._decoder.submit(job.job, job.path, job.fps_hint, job.duration_s, job.streams)
 
     def next(self) -> ExecutorEvent:
         while not self._events:
@@ -170,22 +170,24 @@ class _InlineDecoder:
 
     def __init__(self, plan: SamplingPlan) -> None:
         self._plan = plan
-        self._jobs: deque[tuple[int, object, float]] = deque()
+        self._jobs: deque[tuple[int, object, float, Streams]] = deque()
         self._current: tuple[int, Iterator[ClipFrames | Decoded]] | None = None
 
     @property
     def busy(self) -> bool:
         return bool(self._jobs) or self._current is not None
 
-    def submit(self, job: int, path, fps_hint: float, duration_s: float = 0.0) -> None:
-        self._jobs.append((job, path, fps_hint))
+    def submit(
+        self, job: int, path, fps_hint: float, duration_s: float = 0.0, streams=PICTURES
+    ) -> None:
+        self._jobs.append((job, path, fps_hint, streams))
 
     def next(self, *, block: bool = True) -> DecodeEvent | None:
         if self._current is None:
             if not self._jobs:
                 return None
-            job, path, fps_hint = self._jobs.popleft()
-            self._current = (job, file_stages(path, self._plan, fps_hint))
+            job, path, fps_hint, streams = self._jobs.popleft()
+            self._current = (job, file_stages(path, self._plan, fps_hint, streams=streams))
             return DecodeEvent(job, "start")
         job, items = self._current
         try:

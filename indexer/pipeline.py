@@ -19,10 +19,11 @@ from indexer.discover import Candidate, walk
 from indexer.embed import ClipEncoder
 from indexer.errors import VideoOpenError
 from indexer.executor import ClipsEmbedded, Executor, FileJob, FileResult, FileStarted
+from indexer.file_stages import Decoded
 from indexer.fingerprint import fingerprint
 from indexer.local_executor import LocalExecutor
 from indexer.presence import is_missing, is_vacant
-from indexer.probe import VideoInfo, probe
+from indexer.probe import VideoInfo, probe_media
 from indexer.sampling import SamplingPlan
 from indexer.text_stage import TextStage
 from storage import frame_hashes as hash_repo
@@ -120,6 +121,12 @@ class Indexer:
         )
 
     @property
+    def audio_files(self) -> bool:
+        """Whether audio-only files are indexed (for what they say): the library has speech
+        on. With it off they are not even listed."""
+        return self.text.reader.speech_on
+
+    @property
     def plan(self) -> SamplingPlan:
         """How the executor cuts and samples this library's files."""
         return self.executor.plan
@@ -148,7 +155,9 @@ class Indexer:
             for root in roots
             if not is_missing(root)  # an unreadable one is walked, to be reported
             for candidate in walk(
-                root, on_error=lambda folder, exc: self.folder_unreadable(folder, exc, report)
+                root,
+                on_error=lambda folder, exc: self.folder_unreadable(folder, exc, report),
+                audio=self.audio_files,
             )
         ]
         self.observer.start(len(candidates))
@@ -225,7 +234,7 @@ class Indexer:
         if self._reuse_known(state, digest, report):
             return "moved"
         try:
-            info = probe(path)
+            info = probe_media(path, audio=self.audio_files)
         except VideoOpenError as exc:
             if not candidate.expected and not self._has_row(path):
                 self.observer.file_done(path, "ignored")
@@ -339,13 +348,15 @@ class Indexer:
         if result.error is not None:
             return self._fail(path, result.error, pending.state, report, pending.digest)
         clips, decoded = result.clips, result.decoded
+        if pending.info.audio_only:
+            return self._commit_audio(pending, decoded, report)
         if not clips:
             reason = decoded.stopped or "no decodable frames"
             return self._fail(path, reason, pending.state, report, pending.digest)
         info = pending.info
         verdict = judge(info, pending.state.size_bytes, clips[-1].end_s, decoded.stopped)
         record = _record(pending.state, pending.digest, info, verdict.duration_s)
-        text = self.text.read(path)
+        text = self.text.read(path, decoded)
         with self.library.session() as session, session.begin():
             video = repo.save_indexed_video(record, clips, partial=verdict.partial, session=session)
             hash_repo.save_frame_hashes(video.id, *decoded.hashes.arrays(), session=session)
@@ -360,6 +371,25 @@ class Indexer:
             return "partial"
         logger.info("indexed %s (%d clip%s)", path, len(clips), "" if len(clips) == 1 else "s")
         self.observer.file_done(path, "indexed", str(len(clips)))
+        return "indexed"
+
+    def _commit_audio(self, pending: _Pending, decoded: Decoded, report: IndexReport) -> str:
+        """Store an audio-only file: a row without clips or picture size, and what it says
+        (its speech, or a sidecar's lines), in one transaction. One whose audio gave nothing
+        but an error (it could not be decoded, or the recogniser failed) fails with it."""
+        path = pending.state.path
+        text = self.text.read(path, decoded)
+        if not text.lines and not text.transcribed and text.notes:
+            return self._fail(path, text.notes[0], pending.state, report, pending.digest)
+        record = _record(pending.state, pending.digest, pending.info, pending.info.duration_s)
+        with self.library.session() as session, session.begin():
+            video = repo.save_indexed_video(record, [], session=session)
+            hash_repo.save_frame_hashes(video.id, *decoded.hashes.arrays(), session=session)
+            self.text.store(video.id, text, session=session)
+        _count_text(str(path), text, report)
+        report.indexed += 1
+        logger.info("indexed %s (audio only, %d lines)", path, len(text.lines))
+        self.observer.file_done(path, "indexed", "0")
         return "indexed"
 
     def _refresh_text(self, row, report: IndexReport) -> None:
@@ -407,16 +437,18 @@ def _count_text(path: str, result, report: IndexReport) -> None:
 
 def _record(state: _FileState, digest: str, facts, duration_s: float) -> repo.VideoRecord:
     """The row for the file in ``state``; stream facts (fps, size, codec, rotation) come from
-    a probe (``VideoInfo``) or, for an exact copy, from the indexed original's row."""
+    a probe (``VideoInfo``) or, for an exact copy, from the indexed original's row. An
+    audio-only file has no picture: its fps and size are NULL (``Video.audio_only``)."""
+    pictures = not facts.audio_only
     return repo.VideoRecord(
         path=str(state.path),
         size_bytes=state.size_bytes,
         mtime_ns=state.mtime_ns,
         fingerprint=digest,
         duration_s=duration_s,
-        fps=facts.fps,
-        width=facts.width,
-        height=facts.height,
+        fps=facts.fps if pictures else None,
+        width=facts.width if pictures else None,
+        height=facts.height if pictures else None,
         codec=facts.codec,
         rotation=facts.rotation,
     )
@@ -443,8 +475,9 @@ class _Dispatch:
 
     def add(self, index: int, pending: _Pending) -> None:
         self._files[index] = pending
-        info = pending.info
-        self._executor.submit(FileJob(index, pending.state.path, info.fps, info.duration_s))
+        info, path = pending.info, pending.state.path
+        streams = self._indexer.text.streams(path, info)
+        self._executor.submit(FileJob(index, path, info.fps, info.duration_s, streams))
 
     def make_room(self) -> None:
         """Work until a file can be submitted within the executor's capacity."""
@@ -467,8 +500,9 @@ class _Dispatch:
             observer.clips_encoded(event.count, event.video_s)
         elif event.job in self._files:
             pending = self._files.pop(event.job)
-            # The commit reads the file's text first (speech recognition takes the cores a
-            # while): a local executor's decoder waits for it as it waits for the model.
+            # The commit reads the file's text first (recognising the speech of the audio
+            # its pass decoded takes the cores a while): a local executor's decoder waits for
+            # it as it waits for the model.
             with self._executor.paused():
                 outcome = self._indexer._commit(pending, event, self._report)
             self.outcomes.append((event.job, outcome))

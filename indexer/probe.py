@@ -11,8 +11,10 @@ import av
 
 from indexer.declared_size import declared_size
 from indexer.diagnosis import MAX_PIXELS, open_failure, too_large, truncation
+from indexer.discover import AUDIO_EXTENSIONS
 from indexer.errors import VideoOpenError
 from indexer.pyav_versions import OPEN_OPTIONS
+from indexer.subtitle_streams import TEXT_CODECS
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,12 @@ class VideoInfo:
     # Whether ``duration_s`` is the video stream's own, not the container's (which also covers
     # audio that may run longer than the picture).
     duration_is_video: bool = True
+    # Whether it has an audio track, and a text subtitle stream: what the text stage needs to
+    # know before decoding, to decode the audio in the pictures' pass when speech is wanted.
+    has_audio: bool = False
+    text_subtitles: bool = False
+    # An audio-only file (no pictures: width, height and fps are 0), indexed for its speech.
+    audio_only: bool = False
 
 
 def open_container(path: Path) -> av.container.InputContainer:
@@ -139,4 +147,54 @@ def probe(path: Path) -> VideoInfo:
             rotation=rotation,
             declared_bytes=declared_size(path),
             duration_is_video=stream.duration is not None or len(container.streams) == 1,
+            has_audio=bool(container.streams.audio),
+            text_subtitles=any(
+                s.codec_context.name in TEXT_CODECS for s in container.streams.subtitles
+            ),
         )
+
+
+def probe_audio(path: Path) -> VideoInfo:
+    """The facts of an audio-only file (an audio stream, no video stream but an attached cover
+    picture): its duration and codec, ``audio_only`` set. Raises VideoOpenError otherwise."""
+    with open_container(path) as container:
+        if any(
+            not stream.disposition & av.stream.Disposition.attached_pic
+            for stream in container.streams.video
+        ):
+            raise VideoOpenError(str(path), "not an audio-only file (it has a video stream)")
+        if not container.streams.audio:
+            kinds = sorted({s.type for s in container.streams})
+            what = f"only {', '.join(kinds)}" if kinds else "no streams"
+            raise VideoOpenError(str(path), f"no audio stream ({what})")
+        stream = container.streams.audio[0]
+        return VideoInfo(
+            duration_s=stream_duration_s(container, stream),
+            fps=0.0,
+            width=0,
+            height=0,
+            codec=stream.codec_context.name,
+            rotation=0,
+            has_audio=True,
+            text_subtitles=any(
+                s.codec_context.name in TEXT_CODECS for s in container.streams.subtitles
+            ),
+            audio_only=True,
+        )
+
+
+def probe_media(path: Path, *, audio: bool = False) -> VideoInfo:
+    """``probe``; with ``audio`` (the library has speech on), an audio-only file's facts
+    (``probe_audio``) where ``path`` has no video. A file that is neither raises
+    VideoOpenError with the video's reason, or the audio's for a file named like audio."""
+    try:
+        return probe(path)
+    except VideoOpenError as exc:
+        if not audio:
+            raise
+        try:
+            return probe_audio(path)
+        except VideoOpenError as not_audio:
+            if path.suffix.lower() in AUDIO_EXTENSIONS:
+                raise not_audio from None
+            raise exc from None

@@ -5,8 +5,11 @@ The driver (indexer/pipeline.py) plans and commits exactly as with the local exe
 touches the database and the FAISS cache, so workers need no database credentials and crash
 safety is unchanged. Each file is one decode task (``file_stages``: decode, cut, sample, hash)
 whose clips stay in Ray's object store and go straight to an actor; the driver receives only the
-embeddings. Every node must read the files at the same path (a shared mount) and the model from
-the same folder or its own Hugging Face cache.
+embeddings. Speech is recognised in the file's task, right after the pass that decoded its
+audio with its pictures (``speech``: each worker process loads the speech model once, on the
+task's one CPU), so recognition scales with the cluster and only the lines come back. Every
+node must read the files at the same path (a shared mount) and the models from the same
+folders or its own Hugging Face cache.
 
 A worker process or node that dies takes its file with it: Ray runs the task again (up to
 ``max_retries`` times; an actor is restarted and its call retried as often), then the file is
@@ -31,6 +34,7 @@ from indexer.embed import ClipEncoder, embed_clips
 from indexer.errors import VideoOpenError
 from indexer.executor import ClipsEmbedded, ExecutorEvent, FileJob, FileResult, FileStarted
 from indexer.file_stages import Decoded, file_stages
+from indexer.listening import SpeechRecognizer
 from indexer.sampling import ClipFrames, SamplingPlan
 
 logger = logging.getLogger(__name__)
@@ -45,6 +49,8 @@ _POLL_S = 0.5
 CHUNKS_AHEAD = 8
 # One encoder factory call per actor: ``factory(device=..., threads=...)`` -> ClipEncoder.
 EncoderFactory = Callable[..., ClipEncoder]
+# Makes the speech recogniser on a worker (called there; it must be picklable).
+SpeechFactory = Callable[[], SpeechRecognizer]
 FileStages = Callable[..., Iterator[ClipFrames | Decoded]]
 
 
@@ -119,13 +125,35 @@ class _DecodeSummary:
     error: str | None = None
 
 
-def _decode(job: FileJob, plan: SamplingPlan, stages: FileStages, chunk_clips: int):
+class _WorkerSpeech:
+    """The speech model of a Ray worker process, made by the driver's factory on first use
+    (the factory keeps one loaded model per process: ``clipdex.speech_model``). A model that
+    cannot be loaded there fails like recognition does: a note, the pictures kept."""
+
+    def __init__(self, factory: SpeechFactory) -> None:
+        self._factory = factory
+
+    def transcribe(self, samples):
+        return self._factory().transcribe(samples)
+
+
+def _decode(
+    job: FileJob,
+    plan: SamplingPlan,
+    stages: FileStages,
+    chunk_clips: int,
+    speech: SpeechFactory | None = None,
+):
     """A file through the per-file stages, streamed: lists of up to ``chunk_clips`` clips as
-    they are cut, then one ``_DecodeSummary``. Errors travel as text."""
+    they are cut, then one ``_DecodeSummary``. With ``speech``, the audio decoded in the pass
+    is recognised here, on the worker; only the lines travel. Errors travel as text."""
     chunk: list[ClipFrames] = []
     count = 0
+    recognizer = _WorkerSpeech(speech) if speech is not None else None
     try:
-        for item in stages(job.path, plan, job.fps_hint):
+        for item in stages(
+            job.path, plan, job.fps_hint, streams=job.streams, recognizer=recognizer
+        ):
             if isinstance(item, Decoded):
                 if chunk:
                     yield chunk
@@ -189,10 +217,13 @@ class RayExecutor:
         stall_s: float = DEFAULT_STALL_S,
         stages: FileStages = file_stages,
         use_gpus: bool = True,
+        speech: SpeechFactory | None = None,
     ) -> None:
         """``factory`` builds each actor's model; ``actors`` overrides the pool's size;
         ``use_gpus`` False keeps the models on CPUs; ``stages`` is what each decode task runs
-        (``file_stages``; tests wrap it to kill a worker)."""
+        (``file_stages``; tests wrap it to kill a worker); ``speech`` makes the speech
+        recogniser of the decode tasks of files whose audio is wanted (without it, the samples
+        come back to the driver)."""
         self.plan = plan
         self.batch_clips = batch_clips
         self.max_retries = max_retries
@@ -215,6 +246,7 @@ class RayExecutor:
             _generator_backpressure_num_objects=CHUNKS_AHEAD,
         )
         self._stages = stages
+        self._speech = speech
         self._actor_class = ray.remote(_Embedder).options(
             num_cpus=self.sizing.actor_cpus,
             num_gpus=self.sizing.actor_gpus,
@@ -231,7 +263,7 @@ class RayExecutor:
         self._events: deque[ExecutorEvent] = deque()
 
     def submit(self, job: FileJob) -> None:
-        stream = self._decode.remote(job, self.plan, self._stages, self.batch_clips)
+        stream = self._decode.remote(job, self.plan, self._stages, self.batch_clips, self._speech)
         deadline = time.monotonic() + self.stall_s + TIME_LIMIT_PER_VIDEO_S * job.duration_s
         self._files[job.job] = _File(job, deadline, stream)
         self._streams[stream] = job.job

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.audio import AudioDecoder
 from indexer.candidates import Candidates, candidate_samples
 from indexer.cpus import usable_cpus
 from indexer.errors import DecodeStopped
@@ -213,6 +214,7 @@ def iter_clips(
     on_frame: Callable[[float, np.ndarray, np.ndarray], None] | None = None,
     gate: AbstractContextManager | None = None,
     window_stats: dict | None = None,
+    audio: AudioDecoder | None = None,
 ) -> Iterator[ClipFrames]:
     """Yield the clips of ``path`` in time order, each with its sampled frames.
 
@@ -224,7 +226,8 @@ def iter_clips(
     can pause decoding by taking it (the indexer does while the model runs, on 2 cores).
     The last clip ends one frame interval after the last decoded frame: how far the video was
     decoded. ``window_stats``, if given, receives what the look-back window cost (peak pictures
-    and bytes held, frames converted and decoded again) once the video is done.
+    and bytes held, frames converted and decoded again) once the video is done. ``audio`` is
+    fed the audio packets of the same pass (``decode_frames``).
     Raises VideoOpenError if the file cannot be decoded; DecodeStopped when decoding failed
     midway, after the clips of the frames before the failure.
     """
@@ -240,6 +243,7 @@ def iter_clips(
         threads=plan.decode_threads,
         resample=plan.resample,
         crop=plan.crop_size,
+        audio=audio,
     )
     gate = gate or nullcontext()
     stopped: DecodeStopped | None = None

@@ -10,33 +10,20 @@ Nothing here raises for a bad track: failures become notes, and the pictures are
 
 from __future__ import annotations
 
-import logging
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-import numpy as np
-
-from indexer.audio import MAX_AUDIO_S, SAMPLE_RATE, Audio, AudioError, decode_audio
+from indexer.audio import AudioTrack, read_audio
+from indexer.listening import Heard, SpeechRecognizer, listen
 from indexer.sidecars import Sidecar, SidecarError, read_sidecar, sidecars_in
 from indexer.subtitle_streams import read_subtitle_streams
 from storage.transcript import TranscriptLine
-
-logger = logging.getLogger(__name__)
 
 SPEECH_OFF = "off"
 SPEECH_AUTO = "auto"  # recognise files that have no subtitle text
 SPEECH_ALWAYS = "always"  # recognise every file with an audio track
 SPEECH_MODES = (SPEECH_OFF, SPEECH_AUTO, SPEECH_ALWAYS)
-
-
-class SpeechRecognizer(Protocol):
-    """What the indexer needs from the speech model."""
-
-    def transcribe(self, samples: np.ndarray) -> list[TranscriptLine]:
-        """Lines recognised in 16 kHz mono float32 ``samples`` (times from the start)."""
-        ...
 
 
 @dataclass
@@ -90,9 +77,29 @@ class TextReader:
     def speech_on(self) -> bool:
         return self.speech_mode != SPEECH_OFF
 
-    def read(self, path: Path, *, listen: bool = True) -> TextResult:
+    def wants_audio(self, path: Path, *, has_audio: bool, text_subtitles: bool) -> bool:
+        """Whether the pass that decodes a new file's pictures should decode its audio too:
+        speech is on, the file has an audio track, and (in ``auto`` mode) neither a sidecar
+        nor a text subtitle stream (``text_subtitles``, from its probe) makes listening
+        unnecessary."""
+        if not self.speech_on or not has_audio:
+            return False
+        if self.speech_mode == SPEECH_ALWAYS:
+            return True
+        return not text_subtitles and not self.sidecars.find(path)
+
+    def read(
+        self,
+        path: Path,
+        *,
+        listen: bool = True,
+        audio: AudioTrack | None = None,
+        heard: Heard | None = None,
+    ) -> TextResult:
         """Everything ``path`` says. ``listen=False`` reads subtitles only, even with speech
-        on (a file whose speech is already stored)."""
+        on (a file whose speech is already stored). ``heard`` is speech recognised already
+        (on a Ray worker), ``audio`` the track decoded with the pictures; without either,
+        speech that is wanted is decoded in a pass of its own."""
         result = TextResult()
         result.lines.extend(self.read_sidecars(path, result.notes))
         embedded = read_subtitle_streams(path)
@@ -101,7 +108,7 @@ class TextReader:
         if self.speech_on and listen:
             result.speech_checked = True
             if self.speech_mode == SPEECH_ALWAYS or not result.lines:
-                self._listen(path, result)
+                self._listen(path, result, audio, heard)
         result.lines.sort(key=lambda line: (line.start_s, line.end_s, line.source))
         return result
 
@@ -114,27 +121,13 @@ class TextReader:
                 notes.append(f"sidecar {sidecar.path.name}: {exc.reason}")
         return lines
 
-    def _listen(self, path: Path, result: TextResult) -> None:
-        try:
-            audio = decode_audio(path)
-        except AudioError as exc:
-            result.notes.append(exc.reason)
-            audio = Audio(exc.samples) if exc.samples.size else None
-        if audio is None or not audio.samples.size:
-            return
-        if audio.samples.size >= int(MAX_AUDIO_S * SAMPLE_RATE):
-            result.notes.append(f"speech recognised in the first {MAX_AUDIO_S / 3600:g} hours only")
-        try:
-            heard = self.recognizer.transcribe(audio.samples)
-        except Exception as exc:  # noqa: BLE001 - the pictures are indexed whatever the model did
-            logger.debug("speech recognition failed on %s", path, exc_info=True)
-            result.notes.append(f"speech recognition failed ({type(exc).__name__}: {exc})")
-            return
-        shift = audio.start_s
-        result.lines.extend(
-            replace(
-                line, start_s=max(0.0, line.start_s + shift), end_s=max(0.0, line.end_s + shift)
-            )
-            for line in heard
-        )
-        result.transcribed = True
+    def _listen(
+        self, path: Path, result: TextResult, audio: AudioTrack | None, heard: Heard | None
+    ) -> None:
+        if heard is None:
+            # The separate pass: the pictures were not decoded now (a file already indexed),
+            # or were decoded without the audio (subtitles expected that turned out empty).
+            heard = listen(audio if audio is not None else read_audio(path), self.recognizer)
+        result.lines.extend(heard.lines)
+        result.notes.extend(heard.notes)
+        result.transcribed = heard.transcribed

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from indexer.file_stages import Decoded, Streams
+from indexer.probe import VideoInfo
 from indexer.text_sources import SPEECH_OFF, TextReader, TextResult
 from storage import speech_settings
 from storage import transcripts as transcript_repo
@@ -26,9 +28,20 @@ class TextStage:
     def __init__(self, reader: TextReader | None = None) -> None:
         self.reader = reader or TextReader(SPEECH_OFF)
 
-    def read(self, path: Path) -> TextResult:
-        """A new or changed file's text, read before its commit (speech takes a while)."""
-        result = self.reader.read(path)
+    def streams(self, path: Path, info: VideoInfo) -> Streams:
+        """What the pass over a new or changed file decodes: its pictures unless it is an
+        audio-only file, its audio too when its speech is wanted (``info``: its probe)."""
+        audio = self.reader.wants_audio(
+            path, has_audio=info.has_audio, text_subtitles=info.text_subtitles
+        )
+        return Streams(pictures=not info.audio_only, audio=audio)
+
+    def read(self, path: Path, decoded: Decoded | None = None) -> TextResult:
+        """A new or changed file's text, read before its commit (speech takes a while), with
+        the audio or speech that came back from its pass (``decoded``) when there is some."""
+        audio = decoded.audio if decoded is not None else None
+        heard = decoded.heard if decoded is not None else None
+        result = self.reader.read(path, audio=audio, heard=heard)
         self._account(path, result)
         return result
 

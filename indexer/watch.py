@@ -50,7 +50,7 @@ from indexer.errors import VideoOpenError
 from indexer.fsevents import EventSource
 from indexer.pipeline import Indexer, IndexObserver, IndexReport
 from indexer.presence import is_missing, is_mount_point, is_vacant, mount_points
-from indexer.probe import probe
+from indexer.probe import probe_media
 from indexer.settle import DEFAULT_SETTLE_S, Clock, Settler
 from indexer.sidecars import is_sidecar_name, is_sidecar_of
 from storage import repository as repo
@@ -96,6 +96,7 @@ class Watcher:
         prune_missing: bool = False,
     ) -> None:
         self.indexer = indexer
+        self._audio = indexer.audio_files  # audio-only files are followed too (speech on)
         self.roots = sorted({Path(os.path.abspath(r)) for r in roots})
         self.settler = Settler(settle_s, clock)
         self.source = EventSource(poll_s)
@@ -191,9 +192,9 @@ class Watcher:
             return
         if is_directory:
             # A folder moved in or created: its files may predate our watch on it.
-            for candidate in walk(path, on_error=self._unreadable):
+            for candidate in walk(path, on_error=self._unreadable, audio=self._audio):
                 self.settler.touch(candidate.path)
-        elif classify(path) is not None or is_sidecar_name(path.name):
+        elif classify(path, audio=self._audio) is not None or is_sidecar_name(path.name):
             self.settler.touch(path)  # only a regular file is taken (see Settler)
 
     def _forget(self, path: Path, is_directory: bool) -> None:
@@ -204,7 +205,9 @@ class Watcher:
             self.settler.forget(path)
             if is_sidecar_name(path.name) and self._relevant(path):
                 self._sidecar_changed(path)  # removed: its videos lose its lines
-        if not self._relevant(path, is_directory) or not (is_directory or classify(path)):
+        if not self._relevant(path, is_directory) or not (
+            is_directory or classify(path, audio=self._audio)
+        ):
             return  # a temporary file renamed to its final name, a sidecar deleted...
         self._last_left = self._clock()
         if self._prune_since is None:
@@ -233,7 +236,7 @@ class Watcher:
             if is_sidecar_name(path.name) and self._relevant(path):
                 self._sidecar_changed(path)
                 continue
-            candidate = classify(path)
+            candidate = classify(path, audio=self._audio)
             if candidate is None or not self._relevant(path):
                 continue
             if candidate.expected and deferrals < PROBE_RETRIES and not self._probes(path):
@@ -257,7 +260,7 @@ class Watcher:
 
     def _probes(self, path: Path) -> bool:
         try:
-            probe(path)
+            probe_media(path, audio=self._audio)
         except VideoOpenError:
             return False
         return True
@@ -427,7 +430,7 @@ class Watcher:
         through the settler (they may still be being written), and pruning waits for them."""
         recent = time.time() - self.settler.settle_s
         for root in roots:
-            for candidate in walk(root, on_error=self._unreadable):
+            for candidate in walk(root, on_error=self._unreadable, audio=self._audio):
                 if stop.is_set():
                     return
                 try:

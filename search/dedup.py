@@ -273,7 +273,11 @@ def _flatten(
 def _entries(video: VideoHashes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(times, hashes, roles) of a video's informative entries: each stored region, and the
     mirrored whole frame (version 2 only: version 1 hashes are thresholded at the median,
-    which a mirror does not map onto a fixed XOR)."""
+    which a mirror does not map onto a fixed XOR). Empty for a file without frames (an
+    audio-only file: its stored arrays are empty)."""
+    if not len(video.times_s):
+        empty = np.zeros(0)
+        return empty, empty.astype(np.uint64), empty.astype(np.int64)
     count = video.hashes.shape[1] if video.hashes.ndim == 2 else 1
     hashes = video.hashes.reshape(len(video.times_s), count)
     flags = video.informative.reshape(len(video.times_s), count)

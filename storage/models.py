@@ -132,6 +132,13 @@ class Video(Base):
         Boolean, default=False, server_default=expression.false()
     )
 
+    @property
+    def audio_only(self) -> bool:
+        """An indexed file without pictures (a podcast, a voice memo), indexed for what it
+        says when the library has speech on: no clips, and no picture size (no column of its
+        own: an indexed video always has a width)."""
+        return self.status == STATUS_INDEXED and self.width is None
+
     def __repr__(self) -> str:
         return f"Video(id={self.id!r}, path={self.path!r}, status={self.status!r})"
 

@@ -409,6 +409,16 @@ def counts(*, session: Session) -> tuple[int, int, int]:
     return by_status.get(STATUS_INDEXED, 0), int(clips), by_status.get(STATUS_FAILED, 0)
 
 
+def count_audio_only(*, session: Session) -> int:
+    """Indexed files without pictures (``Video.audio_only``)."""
+    found = session.scalar(
+        select(func.count())
+        .select_from(Video)
+        .where(Video.status == STATUS_INDEXED, Video.width.is_(None))
+    )
+    return int(found or 0)
+
+
 def failed_videos(*, session: Session) -> list[Video]:
     """Videos that could not be indexed, with their error text, ordered by path."""
     return _by_path(session.scalars(select(Video).where(Video.status == STATUS_FAILED)))

@@ -26,7 +26,7 @@ from clipdex.cli import (
     query_model_allowed,
 )
 from clipdex.render import plural
-from clipdex.speech_binding import speech_options, text_stage
+from clipdex.speech_binding import speech_options, text_stage, worker_speech
 
 
 @click.command("index")
@@ -119,7 +119,10 @@ def command(
             from clipdex.progress import BarObserver
 
             observer = BarObserver()
-        with _executor(ray_address, ray_actors, encoder, settings, batch_clips, device) as run:
+        speech_on_workers = worker_speech(text) if ray_address is not None else None
+        with _executor(
+            ray_address, ray_actors, encoder, settings, batch_clips, device, speech_on_workers
+        ) as run:
             try:
                 Indexer(
                     library,
@@ -156,10 +159,10 @@ def command(
 
 
 @contextmanager
-def _executor(address, actors, encoder, settings, batch_clips, device) -> Iterator:
+def _executor(address, actors, encoder, settings, batch_clips, device, speech) -> Iterator:
     """The Ray executor for ``--ray ADDRESS`` (None without it: the local executor); its model
     actors load the driver's checkpoint, on GPUs where the cluster has them unless
-    ``--device cpu``."""
+    ``--device cpu``; its decode tasks recognise speech with ``speech`` (a factory)."""
     if address is None:
         yield None
         return
@@ -182,6 +185,7 @@ def _executor(address, actors, encoder, settings, batch_clips, device) -> Iterat
             batch_clips=batch_clips,
             actors=actors,
             use_gpus=device != "cpu",
+            speech=speech,
         )
     except BaseException:
         if started:

@@ -28,6 +28,8 @@ def command(obj: Context, as_json: bool) -> None:
     click.echo(f"model:    {info['model'] or '(none yet)'}")
     partial = info["partial"]
     of_them = f" ({len(partial)} partial)" if partial else ""
+    if info["audio_only"]:
+        of_them += f" ({info['audio_only']} audio only)"
     click.echo(f"videos:   {videos} indexed{of_them}, {len(failed)} failed")
     click.echo(f"clips:    {clips}")
     text = info["transcripts"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from indexer.audio import read_audio
 from storage import repository as repo
 from storage import speech_settings, transcripts
 from storage.library import Library
@@ -39,6 +40,22 @@ def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+@pytest.fixture
+def separate_passes(monkeypatch) -> list[Path]:
+    """The files whose audio the driver decodes in a pass of its own (the real decoder runs):
+    a file indexed now has its audio decoded in its pictures' pass, in the decode worker."""
+    from indexer import text_sources
+
+    calls: list[Path] = []
+
+    def counted(path: Path, **kwargs):
+        calls.append(Path(path))
+        return read_audio(path, **kwargs)
+
+    monkeypatch.setattr(text_sources, "read_audio", counted)
+    return calls
+
+
 def _lines(library_dir: Path, path: Path) -> list[tuple[str, str]]:
     result = run_json("transcript", path)
     return [(line["source"], line["text"]) for line in result["lines"]]
@@ -49,7 +66,7 @@ def _clip_ids(path: Path) -> list[int]:
 
 
 def test_index_with_speech_then_copies_moves_and_sidecars_reuse_the_text(
-    tmp_path: Path, library_dir: Path, originals, speech_model: Path
+    tmp_path: Path, library_dir: Path, originals, speech_model: Path, separate_passes
 ) -> None:
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -60,6 +77,7 @@ def test_index_with_speech_then_copies_moves_and_sidecars_reuse_the_text(
     assert (first["indexed"], first["transcribed"], first["failed"]) == (2, 1, [])
     ((source, said),) = _lines(library_dir, spoken)
     assert source == "speech" and "inflation" in said.lower()
+    assert separate_passes == []  # the audio came back from the decode worker's pass
     # Subtitles were there, so this one was not listened to (auto mode).
     assert _lines(library_dir, subbed) == [("subtitles", text) for _, _, text in CUES]
     srt = run("transcript", subbed, "--srt").stdout
@@ -96,7 +114,7 @@ def test_index_with_speech_then_copies_moves_and_sidecars_reuse_the_text(
 
 
 def test_speech_turned_on_later_listens_without_embedding_again(
-    tmp_path: Path, library_dir: Path, originals, speech_model: Path
+    tmp_path: Path, library_dir: Path, originals, speech_model: Path, separate_passes
 ) -> None:
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -110,6 +128,7 @@ def test_speech_turned_on_later_listens_without_embedding_again(
     assert (later["skipped"], later["transcribed"]) == (1, 1)
     assert _clip_ids(spoken) == clips_before
     assert [source for source, _ in _lines(library_dir, spoken)] == ["speech"]
+    assert separate_passes == [spoken]  # no pictures to decode: the audio in a pass of its own
     again = run_json("index", videos)  # listened once: not again
     assert again["transcribed"] == 0
 

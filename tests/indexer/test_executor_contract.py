@@ -2,7 +2,8 @@
 worker, and in-process), and the Ray executor on the session's local cluster.
 
 Each submitted file ends in exactly one FileResult: clips in time order with their embeddings
-and how decoding ended, or a one-line error; ClipsEmbedded counts every clip once."""
+and how decoding ended, or a one-line error; ClipsEmbedded counts every clip once. A file whose
+audio is asked for brings its samples back from the same pass."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import numpy as np
 import pytest
 
 from clipdex.encoder import XClipEncoder
+from indexer.audio import SAMPLE_RATE, read_audio
 from indexer.executor import ClipsEmbedded, FileJob, FileResult, FileStarted
+from indexer.file_stages import Streams
 from indexer.local_executor import LocalExecutor
 from indexer.probe import probe
 from indexer.sampling import SamplingPlan
 from indexer.segment import SegmentRules
 from tests.support import videos
+from tests.support.speech import spoken_video
 
 KINDS = ["local-worker", "local-inline", "ray"]
 
@@ -36,15 +40,22 @@ def plan(encoder) -> SamplingPlan:
     )
 
 
-@pytest.fixture(params=KINDS)
-def executor(request, encoder, plan, xclip_checkpoint):
-    if request.param == "ray":
-        from indexer.ray_executor import RayExecutor
+@pytest.fixture(scope="module")
+def ray_executor(ray_cluster, plan, xclip_checkpoint):
+    """One Ray executor for the module: its model actors start once (seconds each time)."""
+    from indexer.ray_executor import RayExecutor
 
-        request.getfixturevalue("ray_cluster")
-        made = RayExecutor(functools.partial(XClipEncoder, str(xclip_checkpoint)), plan)
+    made = RayExecutor(functools.partial(XClipEncoder, str(xclip_checkpoint)), plan)
+    yield made
+    made.shutdown()
+
+
+@pytest.fixture(params=KINDS)
+def executor(request, encoder, plan):
+    if request.param == "ray":
+        made = request.getfixturevalue("ray_executor")
         yield made
-        made.shutdown()
+        made.release()
         return
     made = LocalExecutor(encoder, plan, decode_in_worker=request.param == "local-worker")
     yield made
@@ -85,3 +96,30 @@ def test_each_file_ends_in_one_result(executor, known_videos, tmp_path):
     assert bad.error and "\n" not in bad.error and not bad.clips
     assert sum(e.count for e in events if isinstance(e, ClipsEmbedded)) == 3
     assert {e.job for e in events if isinstance(e, FileStarted)} <= {7, 9}
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("spoken")
+    return spoken_video(folder / "spoken.mp4", "The minister says inflation is falling.")
+
+
+def test_the_audio_comes_back_from_the_pictures_pass(executor, spoken):
+    """A file whose speech is wanted gets its audio decoded in the same pass as its pictures,
+    and the samples come back with its clips: the ones a pass of its own decodes."""
+    info = probe(spoken)
+    assert info.has_audio and not info.text_subtitles
+    jobs = [
+        FileJob(1, spoken, info.fps, info.duration_s, Streams(audio=True)),
+        FileJob(2, spoken, info.fps, info.duration_s),
+    ]
+    results, _ = run(executor, jobs)
+    with_audio, without = results[1], results[2]
+    assert with_audio.error is None and len(with_audio.clips) == len(without.clips) > 0
+    track = with_audio.decoded.audio
+    alone = read_audio(spoken)
+    assert track.error is None and not track.truncated and with_audio.decoded.heard is None
+    assert track.audio.start_s == alone.audio.start_s
+    assert abs(track.audio.samples.size / SAMPLE_RATE - 4.0) < 0.1
+    np.testing.assert_array_equal(track.audio.samples, alone.audio.samples)
+    assert without.decoded.audio is None and without.decoded.heard is None

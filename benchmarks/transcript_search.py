@@ -118,28 +118,32 @@ def baseline_module(revision: str):
     return module
 
 
-def time_queries(library, texts: list[str], repeats: int, search=None) -> tuple[dict, list]:
-    """Latency of ``search`` (today's search_transcripts by default) over ``texts``, and the
-    lines each text found (ids in order)."""
-    if search is None:
-        from storage.transcripts import search_transcripts as search
-
-    times, found, lines = [], [], {}
+def time_queries(library, texts: list[str], repeats: int, searches: dict) -> dict:
+    """{name: (latency summary, the lines each text found)} of each ``searches`` function
+    (search_transcripts' signature) over ``texts``; the functions take turns on each text, so
+    that a change of the machine's load falls on both alike."""
+    times: dict = {name: [] for name in searches}
+    found: dict = {name: [] for name in searches}
+    lines: dict = {name: {} for name in searches}
     for _ in range(repeats):
         for text in texts:
-            with library.session() as session:
-                start = time.perf_counter()
-                matches = search(text, session=session, limit=LIMIT)
-                times.append(time.perf_counter() - start)
-            found.append(len(matches))
-            lines[text] = [m.line_id for m in matches]
-    ms = np.array(times) * 1000
-    summary = {
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p95_ms": round(float(np.percentile(ms, 95)), 2),
-        "mean_matches": round(float(np.mean(found)), 1),
-    }
-    return summary, [lines[text] for text in texts]
+            for name, search in searches.items():
+                with library.session() as session:
+                    start = time.perf_counter()
+                    matches = search(text, session=session, limit=LIMIT)
+                    times[name].append(time.perf_counter() - start)
+                found[name].append(len(matches))
+                lines[name][text] = [m.line_id for m in matches]
+    result = {}
+    for name in searches:
+        ms = np.array(times[name]) * 1000
+        summary = {
+            "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p95_ms": round(float(np.percentile(ms, 95)), 2),
+            "mean_matches": round(float(np.mean(found[name])), 1),
+        }
+        result[name] = (summary, [lines[name][text] for text in texts])
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -183,11 +187,15 @@ def run(args) -> dict:
         library.bind(small_settings())
         stored, build_s = build(library, args.lines, vocabulary)
         results = []
+        searches = {"now": transcripts.search_transcripts}
+        if old is not None:
+            searches["baseline"] = old
         for kind, texts in queries(vocabulary, stored).items():
-            result, found = time_queries(library, texts, args.repeats)
+            timed = time_queries(library, texts, args.repeats, searches)
+            result, found = timed["now"]
             row = {"query": kind, **result}
             if old is not None:
-                before, found_before = time_queries(library, texts, args.repeats, old)
+                before, found_before = timed["baseline"]
                 row["baseline"] = before
                 row["same_lines"] = sum(a == b for a, b in zip(found, found_before))
                 row["queries"] = len(texts)
@@ -210,6 +218,7 @@ def run(args) -> dict:
         "backend": backend,
         "build_s": round(build_s, 1),
         "ranked_lines": transcripts.RANKED_LINES,
+        "newest_lines": transcripts.NEWEST_LINES,
         "baseline_rev": args.baseline,
         "results": results,
     }

@@ -156,6 +156,9 @@ STOP_WORDS = frozenset(
         "now",
     ]
 )
+# FTS5's tokenizer for transcript lines (migration 0004 spells the same inline, as migrations
+# do not import the code that changes after them).
+FTS5_TOKENIZE = "porter unicode61"
 # The text-search configuration, written as a literal so that the query's expression is the
 # one migration 0004 indexed (a bound parameter would hide the index from the planner).
 PG_CONFIG = literal_column("'english'")

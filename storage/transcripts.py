@@ -12,6 +12,7 @@ Scores are the engine's, higher is better, comparable within one query on one ba
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -30,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from storage.fulltext import (
+    FTS5_TOKENIZE,
     PG_CONFIG,
     FullTextQuery,
     fts5_expression,
@@ -174,9 +176,12 @@ def transcript_counts(*, session: Session) -> TranscriptCounts:
     return TranscriptCounts(int(speech), int(subtitles), int(indexed or 0) - with_lines, int(lines))
 
 
-# About how many lines one query scores at most (bm25 on SQLite, ts_rank_cd on PostgreSQL cost
-# a few microseconds a line): bare words on more lines than this together are bounded.
-RANKED_LINES = 10_000
+# How many lines one query scores at most, about (bm25 on SQLite, ts_rank_cd on PostgreSQL cost
+# one to several microseconds a line): bare words on more lines than RANKED_LINES together are
+# bounded, and a query of common words only ranks the NEWEST_LINES newest lines of its rarest.
+RANKED_LINES = 5_000
+NEWEST_LINES = 2_000
+FIRST_PICK = 4
 
 
 def search_transcripts(
@@ -193,7 +198,7 @@ def search_transcripts(
     - only lines that have one of the rarest words (as many as fit in ``RANKED_LINES``, at
       least one word) are candidates; every word of the query still ranks them, counts in
       ``coverage`` and is marked. Lines with none of the rarest words are not found;
-    - if even the rarest word is on more than ``RANKED_LINES`` lines, the ``RANKED_LINES``
+    - if even the rarest word is on more than ``RANKED_LINES`` lines, the ``NEWEST_LINES``
       newest lines that have it are ranked (lines that all say a common word differ only by
       bm25's length and repetition terms), unless the video filter leaves fewer than ``limit``
       of those: then all its lines are ranked.
@@ -204,42 +209,36 @@ def search_transcripts(
     if not query or limit <= 0:
         return []
     kind = _Postgres if session.get_bind().dialect.name == "postgresql" else _Sqlite
-    ranked, sample = _bounded(query, kind, session)
+    ranked, sample, lines = _bounded(query, kind, session)
     engine = kind(ranked)
     conditions = [Video.status == STATUS_INDEXED, *video_conditions(wanted or VideoFilter())]
-    scores = _ranking(engine, conditions, limit, sample, session)
+    first = lines is not None and lines > FIRST_PICK * limit
+    scores = _ranking(engine, conditions, limit, sample, first, session)
     if sample is not None and len(scores) < limit:
-        scores = _ranking(engine, conditions, limit, None, session)
+        scores = _ranking(engine, conditions, limit, None, first, session)
     if not scores:
         return []
-    details = (
-        engine.lines(*_COLUMNS, engine.marked)
-        .join(Video, Video.id == TranscriptLineRow.video_id)
-        .where(TranscriptLineRow.id.in_(list(scores)))
-    )
-    rows = {row[0]: row for row in session.execute(details)}
+    units = len(query.phrases) + len(query.words)
+    counted = query.words if units > 1 else ()
+    rows, said_words = engine.details(list(scores), counted, session)
     said = tokens(text)
     matches = [_match(rows[i], scores[i], said) for i in scores if i in rows]
-    units = len(query.phrases) + len(query.words)
     if units == 1:
         return matches
-    found = {m.line_id: len(query.phrases) for m in matches}
-    for word in query.words:
-        single = kind(FullTextQuery((), (word,)))
-        having = single.lines(TranscriptLineRow.id).where(TranscriptLineRow.id.in_(list(found)))
-        for line_id in session.scalars(having):
-            found[line_id] += 1
-    return [replace(m, coverage=found[m.line_id] / units) for m in matches]
+    return [
+        replace(m, coverage=(len(query.phrases) + said_words[m.line_id]) / units) for m in matches
+    ]
 
 
-def _bounded(query: FullTextQuery, kind, session: Session) -> tuple[FullTextQuery, int | None]:
-    """``query`` with the candidates bounded (see ``search_transcripts``), and how many of the
-    newest candidate lines to rank (None: all)."""
+def _bounded(query: FullTextQuery, kind, session: Session) -> tuple:
+    """``query`` with the candidates bounded (see ``search_transcripts``), how many of the
+    newest candidate lines to rank (None: all), and about how many lines are candidates
+    (None: not counted, for phrases)."""
     if query.phrases or len(query.words) == 0:
-        return query, None
+        return query, None, None
     counts = {w: _lines_with(kind, w, RANKED_LINES + 1, session) for w in query.words}
     if sum(counts.values()) <= RANKED_LINES:
-        return query, None
+        return query, None, sum(counts.values())
     among, total = [], 0
     for word in sorted(query.words, key=lambda w: counts[w]):
         if among and total + counts[word] > RANKED_LINES:
@@ -247,7 +246,9 @@ def _bounded(query: FullTextQuery, kind, session: Session) -> tuple[FullTextQuer
         among.append(word)
         total += counts[word]
     bounded = replace(query, among=tuple(among))
-    return bounded, (RANKED_LINES if total > RANKED_LINES else None)
+    if total > RANKED_LINES:
+        return bounded, NEWEST_LINES, NEWEST_LINES
+    return bounded, None, total
 
 
 def _lines_with(kind, word: str, n: int, session: Session) -> int:
@@ -256,24 +257,32 @@ def _lines_with(kind, word: str, n: int, session: Session) -> int:
     return session.scalar(select(func.count()).select_from(some))
 
 
-def _ranking(engine, conditions: list, limit: int, sample: int | None, session: Session) -> dict:
+def _ranking(
+    engine, conditions: list, limit: int, sample: int | None, first: bool, session: Session
+) -> dict:
     """{line id: score} of the ``limit`` best lines passing ``conditions``, best first; with
-    ``sample``, among the ``sample`` newest matching lines only."""
-    if sample is None:
-        ranking = engine.lines(TranscriptLineRow.id, engine.score.label("score")).join(
-            Video, Video.id == TranscriptLineRow.video_id
-        )
-    else:
-        newest = engine.newest(sample).subquery()
-        ranking = (
-            select(TranscriptLineRow.id, newest.c.score.label("score"))
-            .select_from(newest)
-            .join(TranscriptLineRow, TranscriptLineRow.id == newest.c.id)
-            .join(Video, Video.id == TranscriptLineRow.video_id)
-        )
+    ``sample``, among the ``sample`` newest matching lines only.
+
+    With ``first`` (many candidates), the full-text index ranks alone first (no join per
+    matching line) and its best ``FIRST_PICK * limit`` are checked against ``conditions``; if
+    fewer than ``limit`` pass, every matching line is joined and ranked (exact either way)."""
+    pool = engine.scored(sample)
+    if first:
+        best = pool.order_by(literal_column("score").desc(), literal_column("id"))
+        found = _passing(best.limit(FIRST_PICK * limit).subquery(), conditions, limit, session)
+        if len(found) >= limit:
+            return found
+    return _passing(pool.subquery(), conditions, limit, session)
+
+
+def _passing(scored, conditions: list, limit: int, session: Session) -> dict:
     ranking = (
-        ranking.where(*conditions)
-        .order_by(literal_column("score").desc(), TranscriptLineRow.id)
+        select(TranscriptLineRow.id, scored.c.score)
+        .select_from(scored)
+        .join(TranscriptLineRow, TranscriptLineRow.id == scored.c.id)
+        .join(Video, Video.id == TranscriptLineRow.video_id)
+        .where(*conditions)
+        .order_by(scored.c.score.desc(), TranscriptLineRow.id)
         .limit(limit)
     )
     return {int(i): float(score) for i, score in session.execute(ranking)}
@@ -298,7 +307,6 @@ class _Sqlite:
         self.expression = fts5_expression(query)
         # bm25() is lower for better matches; negated, every score is "higher is better".
         self.score = literal_column(f"-bm25({FULL_TEXT_TABLE})")
-        self.marked = func.highlight(literal_column(FULL_TEXT_TABLE), 0, _OPEN, _CLOSE)
 
     def lines(self, *columns) -> Select:
         """SELECT ``columns`` FROM the lines matching the query."""
@@ -310,17 +318,53 @@ class _Sqlite:
             .where(self._matching())
         )
 
-    def newest(self, n: int) -> Select:
-        """(id, score) of the ``n`` matching lines with the highest ids, read from the FTS5
-        table alone: it walks its index backwards and stops after ``n``."""
+    def scored(self, newest: int | None) -> Select:
+        """(id, score) of the matching lines, or of the ``newest`` of them (highest ids), read
+        from the FTS5 table alone: it walks its index backwards and stops after ``newest``."""
         rowid = literal_column(f"{FULL_TEXT_TABLE}.rowid")
-        return (
+        matching = (
             select(rowid.label("id"), self.score.label("score"))
             .select_from(table(FULL_TEXT_TABLE))
             .where(self._matching())
-            .order_by(rowid.desc())
-            .limit(n)
         )
+        if newest is None:
+            return matching
+        chosen = matching.order_by(rowid.desc()).limit(newest).subquery()
+        return select(chosen.c.id, chosen.c.score)
+
+    def details(self, ids: list[int], words: tuple[str, ...], session: Session) -> tuple:
+        """({line id: row of _COLUMNS + highlighted text}, {line id: how many of ``words`` it
+        has}). The rows are read by id; the highlighting and the words are found by the same
+        tokenizer in a scratch FTS5 table in memory holding just these lines: looking lines up
+        by id in the library's index costs up to a millisecond a line for a common word."""
+        found = session.execute(
+            select(*_COLUMNS)
+            .join(Video, Video.id == TranscriptLineRow.video_id)
+            .where(TranscriptLineRow.id.in_(ids))
+        )
+        rows = {row[0]: tuple(row) for row in found}
+        counts = dict.fromkeys(rows, 0)
+        scratch = sqlite3.connect(":memory:")
+        try:
+            scratch.execute(f"CREATE VIRTUAL TABLE t USING fts5(text, tokenize='{FTS5_TOKENIZE}')")
+            scratch.executemany(
+                "INSERT INTO t(rowid, text) VALUES (?, ?)", [(i, r[5]) for i, r in rows.items()]
+            )
+            marked = dict(
+                scratch.execute(
+                    "SELECT rowid, highlight(t, 0, ?, ?) FROM t WHERE t MATCH ?",
+                    (_OPEN, _CLOSE, self.expression),
+                )
+            )
+            for word in words:
+                expression = fts5_expression(FullTextQuery((), (word,)))
+                for (line_id,) in scratch.execute(
+                    "SELECT rowid FROM t WHERE t MATCH ?", (expression,)
+                ):
+                    counts[line_id] += 1
+        finally:
+            scratch.close()
+        return {i: (*row, marked.get(i)) for i, row in rows.items()}, counts
 
     def some(self, n: int) -> Select:
         """At most ``n`` matching rows, from the FTS5 table alone."""
@@ -351,17 +395,36 @@ class _Postgres:
         """At most ``n`` matching rows."""
         return self.lines(TranscriptLineRow.id).limit(n)
 
-    def newest(self, n: int) -> Select:
-        """(id, score) of the ``n`` matching lines with the highest ids: scored after they are
-        chosen (ts_rank_cd parses each line's text again)."""
+    def scored(self, newest: int | None) -> Select:
+        """(id, score) of the matching lines, or of the ``newest`` of them (highest ids),
+        scored after they are chosen (ts_rank_cd parses each line's text again)."""
+        if newest is None:
+            return self.lines(TranscriptLineRow.id.label("id"), self.score.label("score"))
         chosen = (
-            self.lines(TranscriptLineRow.id).order_by(TranscriptLineRow.id.desc()).limit(n)
+            self.lines(TranscriptLineRow.id).order_by(TranscriptLineRow.id.desc()).limit(newest)
         ).subquery()
         line = aliased(TranscriptLineRow)
         score = func.ts_rank_cd(func.to_tsvector(PG_CONFIG, line.text), self.wanted)
         return select(chosen.c.id.label("id"), score.label("score")).join(
             line, line.id == chosen.c.id
         )
+
+    def details(self, ids: list[int], words: tuple[str, ...], session: Session) -> tuple:
+        """({line id: row of _COLUMNS + highlighted text}, {line id: how many of ``words`` it
+        has}): ts_headline on these lines, then one query per word."""
+        found = session.execute(
+            select(*_COLUMNS, self.marked)
+            .join(Video, Video.id == TranscriptLineRow.video_id)
+            .where(TranscriptLineRow.id.in_(ids))
+        )
+        rows = {row[0]: tuple(row) for row in found}
+        counts = dict.fromkeys(rows, 0)
+        for word in words:
+            single = type(self)(FullTextQuery((), (word,)))
+            having = single.lines(TranscriptLineRow.id).where(TranscriptLineRow.id.in_(ids))
+            for line_id in session.scalars(having):
+                counts[line_id] += 1
+        return rows, counts
 
 
 def _marks(marked: str | None, text: str) -> tuple[tuple[int, int], ...]:

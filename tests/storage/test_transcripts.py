@@ -198,7 +198,7 @@ NEW = [
 def test_common_words_are_bounded_without_changing_rare_words(
     library: Library, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # "news" is on 7 lines: over RANKED_LINES = 3, "zebra" (1 line) and "zoo" are not.
+    # "news" is on 7 lines: over RANKED_LINES = 3, "zebra" and "zoo" (1 line each) are not.
     old, _ = add_video(library, "/old/a.mp4", 1, rng, fingerprint="c" * 64)
     new, _ = add_video(library, "/new/b.mp4", 1, rng, fingerprint="d" * 64)
     _store(library, old, OLD)
@@ -208,6 +208,7 @@ def test_common_words_are_bounded_without_changing_rare_words(
     assert [m.path for m in ranked_all] == ["/old/a.mp4"] * 3  # short lines, two "news"
 
     monkeypatch.setattr(tr, "RANKED_LINES", 3)
+    monkeypatch.setattr(tr, "NEWEST_LINES", 3)
     # Rare words and phrases are ranked exactly as before.
     assert {q: _search(library, q, limit=3) for q in exact} == exact
     # A common word alone: the best of the 3 newest lines that say it (ids are in order).

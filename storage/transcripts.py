@@ -236,7 +236,7 @@ def _bounded(query: FullTextQuery, kind, session: Session) -> tuple:
     (None: not counted, for phrases)."""
     if query.phrases or len(query.words) == 0:
         return query, None, None
-    counts = {w: _lines_with(kind, w, RANKED_LINES + 1, session) for w in query.words}
+    counts = _lines_with(kind, query.words, RANKED_LINES + 1, session)
     if sum(counts.values()) <= RANKED_LINES:
         return query, None, sum(counts.values())
     among, total = [], 0
@@ -251,10 +251,15 @@ def _bounded(query: FullTextQuery, kind, session: Session) -> tuple:
     return bounded, None, total
 
 
-def _lines_with(kind, word: str, n: int, session: Session) -> int:
-    """On how many lines ``word`` is, counted up to ``n``."""
-    some = kind(FullTextQuery((), (word,))).some(n).subquery()
-    return session.scalar(select(func.count()).select_from(some))
+def _lines_with(kind, words: tuple[str, ...], n: int, session: Session) -> dict[str, int]:
+    """On how many lines each word is, counted up to ``n`` (one statement)."""
+    counts = [
+        select(func.count())
+        .select_from(kind(FullTextQuery((), (word,))).some(n).subquery())
+        .scalar_subquery()
+        for word in words
+    ]
+    return dict(zip(words, session.execute(select(*counts)).one()))
 
 
 def _ranking(

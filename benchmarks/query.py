@@ -117,7 +117,11 @@ def speech_queries(vocabulary: list[str], stored: list[str]) -> list[str]:
     from benchmarks.transcript_search import queries
 
     kinds = list(queries(vocabulary, stored).values())
-    return [kinds[i % len(kinds)][i // len(kinds) % len(kinds[0])] for i in range(200)]
+    picked = []
+    for i in range(200):
+        kind = kinds[i % len(kinds)]
+        picked.append(kind[i // len(kinds) % len(kind)])
+    return picked
 
 
 def run_size(n: int, args, encoder, library, db_ids: np.ndarray, spoken: list[str]) -> dict:

@@ -181,6 +181,7 @@ def transcript_counts(*, session: Session) -> TranscriptCounts:
 # bounded, and a query of common words only ranks the NEWEST_LINES newest lines of its rarest.
 RANKED_LINES = 5_000
 NEWEST_LINES = 2_000
+# The index's own best FIRST_PICK x limit lines are checked against the video filter first.
 FIRST_PICK = 4
 
 
@@ -190,8 +191,8 @@ def search_transcripts(
     """The ``limit`` lines of indexed videos (passing ``wanted``) that best match ``text``.
 
     See ``storage.fulltext`` for what a query means; a query with no searchable word finds
-    nothing. Best first; ties in order of line id. Two queries: the ranking reads only ids and
-    scores, then the details (highlighting included) are read for the ``limit`` best.
+    nothing. Best first; ties in order of line id. The ranking reads only ids and scores, then
+    the details (highlighting included) are read for the ``limit`` best.
 
     Bare words found on more than ``RANKED_LINES`` lines together are bounded, since a
     common word would otherwise have every line of a large library scored:

@@ -11,6 +11,13 @@ queries (benchmarks/synthetic.py, best cosine about 0.25, like real text-video s
 SQLite library holds ``--db-clips`` real rows (features at full size, float16) and candidates
 are fetched from it by id: a B-tree lookup's cost hardly depends on the table's size, and a 1M-
 clip database would need 50 GB. Recall@10 is against exact search (numpy, float32).
+
+``--transcripts LINES`` adds speech: the same library gets LINES transcript lines (drawn as in
+benchmarks/transcript_search.py; 150k lines is about 100k clips of speech) and each query is
+also timed as the fused search (``--source all``) runs it: the same visual stages, plus the
+full-text search of the lines (its words: common, rare, a five-word sentence, a quoted phrase,
+a rare word with two common ones, in turn), the candidates' span rows, and
+``search.fusion.fuse``. Visual-only and fused figures come from the same queries in one run.
 """
 
 from __future__ import annotations
@@ -105,8 +112,24 @@ def time_search(index, queries: np.ndarray, depth: int) -> list[float]:
     return times
 
 
-def run_size(n: int, args, encoder, library, db_ids: np.ndarray) -> dict:
+def speech_queries(vocabulary: list[str], stored: list[str]) -> list[str]:
+    """The transcript side's queries, the kinds of benchmarks.transcript_search in turn."""
+    from benchmarks.transcript_search import queries
+
+    kinds = list(queries(vocabulary, stored).values())
+    picked = []
+    for i in range(200):
+        kind = kinds[i % len(kinds)]
+        picked.append(kind[i // len(kinds) % len(kind)])
+    return picked
+
+
+def run_size(n: int, args, encoder, library, db_ids: np.ndarray, spoken: list[str]) -> dict:
+    from search.fusion import fuse
+    from search.hits import Hit, merge_top
+    from search.text import initial_depth
     from storage import repository as repo
+    from storage.transcripts import search_transcripts
 
     space = EmbeddingSpace(encoder.embed_dim)
     queries = space.queries(args.queries)
@@ -126,6 +149,7 @@ def run_size(n: int, args, encoder, library, db_ids: np.ndarray) -> dict:
     recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)]))
     rng = np.random.default_rng(n)
     stages: dict[str, list[float]] = {"text": [], "vectors": [], "fetch": [], "rerank": []}
+    speech: dict[str, list[float]] = {"transcripts": [], "fusion": []}
     for i, q in enumerate(queries):
         t0 = time.perf_counter()
         text = encoder.encode_text(QUERIES[i % len(QUERIES)] + f" {i}")
@@ -137,10 +161,29 @@ def run_size(n: int, args, encoder, library, db_ids: np.ndarray) -> dict:
             inputs = repo.clip_rerank_inputs(ids, session=session)
         t3 = time.perf_counter()
         feats = np.stack([inputs[j][0] for j in ids])
-        encoder.rerank(text, feats, np.stack([inputs[j][1] for j in ids]))
+        scores = encoder.rerank(text, feats, np.stack([inputs[j][1] for j in ids]))
         t4 = time.perf_counter()
         for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             stages[name].append(dt)
+        if spoken:
+            t5 = time.perf_counter()
+            with library.session() as session:
+                lines = search_transcripts(
+                    spoken[i % len(spoken)], session=session, limit=initial_depth(10)
+                )
+            t6 = time.perf_counter()
+            with library.session() as session:
+                rows = repo.clip_hits(ids, session=session)
+            order = np.argsort(-np.asarray(scores, dtype=np.float32).ravel())
+            ranked = [
+                Hit(j, rows[j].video_id, rows[j].path, rows[j].start_s, rows[j].end_s, s)
+                for j, s in ((ids[o], float(np.ravel(scores)[o])) for o in order)
+            ]
+            shown = merge_top(ranked, 10)
+            fuse(shown + ranked, len(shown), lines)
+            t7 = time.perf_counter()
+            speech["transcripts"].append(t6 - t5)
+            speech["fusion"].append(t7 - t6)
     total = np.sum([stages[s] for s in stages], axis=0)
     rss, peak = rss_mb()
     del index
@@ -157,6 +200,18 @@ def run_size(n: int, args, encoder, library, db_ids: np.ndarray) -> dict:
         "rss_mb": round(rss),
         "peak_rss_mb": round(peak),
         "index_bytes_per_clip": round(index_bytes / n, 1),
+    } | (_speech_figures(total, speech) if spoken else {})
+
+
+def _speech_figures(visual: np.ndarray, speech: dict[str, list[float]]) -> dict:
+    fused = visual + np.sum([speech[s] for s in speech], axis=0)
+    return {
+        "fused_p50_ms": round(float(np.percentile(fused, 50)) * 1000, 1),
+        "fused_p95_ms": round(float(np.percentile(fused, 95)) * 1000, 1),
+        "speech_stage_p50_ms": {s: round(float(np.median(v)) * 1000, 1) for s, v in speech.items()},
+        "speech_stage_p95_ms": {
+            s: round(float(np.percentile(v, 95)) * 1000, 1) for s, v in speech.items()
+        },
     }
 
 
@@ -180,6 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--depth", type=int, default=100, help="re-rank candidates (k=10)")
     parser.add_argument("--db-clips", type=int, default=3000)
     parser.add_argument("--quantize", choices=["none", "int8"], default="none")
+    parser.add_argument("--transcripts", type=int, default=0, help="transcript lines [0: none]")
     parser.add_argument("--smoke", action="store_true", help="tiny model and sizes (CI)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -199,8 +255,17 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         library = build_db(Path(tmp), encoder, args.db_clips)
         db_bytes = sum(p.stat().st_size for p in Path(tmp).glob("clipdex.db*"))
+        spoken = []
+        if args.transcripts:
+            from benchmarks.transcript_search import build, made_up_words
+
+            vocabulary = made_up_words(20_000)
+            stored, _ = build(library, args.transcripts, vocabulary)
+            spoken = speech_queries(vocabulary, stored)
         db_ids = np.arange(1, args.db_clips + 1)
-        results = [run_size(int(n), args, encoder, library, db_ids) for n in args.sizes.split(",")]
+        results = [
+            run_size(int(n), args, encoder, library, db_ids, spoken) for n in args.sizes.split(",")
+        ]
         library.close()
     db_per_clip = db_bytes / args.db_clips
     for r in results:
@@ -220,6 +285,14 @@ def main(argv: list[str] | None = None) -> None:
         ]
         for r in results
     ]
+    if args.transcripts:
+        print(f"with {args.transcripts:,} transcript lines (fused search, --source all):")
+        for r in results:
+            print(
+                f"  {r['clips']:,} clips: visual p50/p95 {r['p50_ms']}/{r['p95_ms']} ms, "
+                f"fused {r['fused_p50_ms']}/{r['fused_p95_ms']} ms "
+                f"(transcripts/fusion p50 {r['speech_stage_p50_ms']})"
+            )
     print(
         table(
             [
@@ -237,6 +310,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     name = "query" if args.quantize == "none" else f"query-{args.quantize}"
+    if args.transcripts:
+        name += "-speech"
     path = write(
         f"{name}-smoke" if args.smoke and not args.out else name,
         {
@@ -244,6 +319,7 @@ def main(argv: list[str] | None = None) -> None:
             "depth": args.depth,
             "queries": args.queries,
             "db_clips": args.db_clips,
+            "transcript_lines": args.transcripts,
             "threads": os.environ.get("CLIPDEX_THREADS", "auto"),
             "results": results,
         },

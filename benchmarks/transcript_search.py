@@ -10,12 +10,21 @@ What is synthetic, and why: the lines are drawn from a vocabulary of ``--vocabul
 words with Zipf-distributed frequencies (as words in speech are), 4 to 14 words a line, so
 common words match many lines and rare ones few, as they would. Queries: a common word, a rare
 word, a five-word sentence (bare words, ranked by bm25 over every line that has any of them:
-the costly case) and a quoted three-word phrase taken from a stored line.
+the costly case), a quoted three-word phrase taken from a stored line, and a rare word next to
+two common ones.
+
+``--baseline REV`` (default: the revision before common words were bounded) times that
+revision's ``storage/transcripts.py`` on the same library in the same run, and counts how many
+queries return the same lines in the same order. ``--postgres`` starts a throwaway PostgreSQL
+server (tests/support/postgres.py) instead of using SQLite.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,9 +34,11 @@ import numpy as np
 from benchmarks.machine import table, write
 
 LIMIT = 100  # search.text.initial_depth(10): the lines the fused search reads for k = 10
+BASELINE = "01aad7a"  # before common words were bounded (storage.transcripts.RANKED_LINES)
+REPO = Path(__file__).resolve().parents[1]
 
 
-def _words(n: int) -> list[str]:
+def made_up_words(n: int) -> list[str]:
     consonants, vowels = "bdfgklmnprstvz", "aeiou"
     rng = np.random.default_rng(1)
     words: set[str] = set()
@@ -82,26 +93,57 @@ def queries(vocabulary: list[str], stored: list[str]) -> dict[str, list[str]]:
         "rare word": list(rng.choice(rare, size=20)),
         "five-word sentence": [" ".join(rng.choice(vocabulary[:3000], size=5)) for _ in range(20)],
         "quoted phrase": phrase[:20],
+        "rare + two common": [
+            f"{r} {a} {b}"
+            for r, a, b in zip(
+                rng.choice(rare, size=20), rng.choice(common, size=20), rng.choice(common, size=20)
+            )
+        ],
     }
 
 
-def time_queries(library, texts: list[str], repeats: int) -> dict:
-    from storage.transcripts import search_transcripts
+def baseline_module(revision: str):
+    """``storage/transcripts.py`` as it was at ``revision``, imported as its own module."""
+    source = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{revision}:storage/transcripts.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    name = "baseline_transcripts"
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    exec(compile(source, f"{revision}:storage/transcripts.py", "exec"), module.__dict__)
+    return module
 
-    times, found = [], []
+
+def time_queries(library, texts: list[str], repeats: int, searches: dict) -> dict:
+    """{name: (latency summary, the lines each text found)} of each ``searches`` function
+    (search_transcripts' signature) over ``texts``; the functions take turns on each text, so
+    that a change of the machine's load falls on both alike."""
+    times: dict = {name: [] for name in searches}
+    found: dict = {name: [] for name in searches}
+    lines: dict = {name: {} for name in searches}
     for _ in range(repeats):
         for text in texts:
-            with library.session() as session:
-                start = time.perf_counter()
-                matches = search_transcripts(text, session=session, limit=LIMIT)
-                times.append(time.perf_counter() - start)
-            found.append(len(matches))
-    ms = np.array(times) * 1000
-    return {
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p95_ms": round(float(np.percentile(ms, 95)), 2),
-        "mean_matches": round(float(np.mean(found)), 1),
-    }
+            for name, search in searches.items():
+                with library.session() as session:
+                    start = time.perf_counter()
+                    matches = search(text, session=session, limit=LIMIT)
+                    times[name].append(time.perf_counter() - start)
+                found[name].append(len(matches))
+                lines[name][text] = [m.line_id for m in matches]
+    result = {}
+    for name in searches:
+        ms = np.array(times[name]) * 1000
+        summary = {
+            "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p95_ms": round(float(np.percentile(ms, 95)), 2),
+            "mean_matches": round(float(np.mean(found[name])), 1),
+        }
+        result[name] = (summary, [lines[name][text] for text in texts])
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -110,13 +152,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vocabulary", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--db-url", default=None, help="PostgreSQL URL (default: SQLite)")
+    parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL")
+    parser.add_argument("--baseline", default=BASELINE, help="git revision to compare ['none']")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
+    server = None
+    if args.postgres:
+        from tests.support.postgres import PostgresServer
+
+        server = PostgresServer()
+        server.start()
+        args.db_url = server.create_database()
+    try:
+        payload = run(args)
+    finally:
+        if server is not None:
+            server.stop()
+    name = f"transcript-search-{payload['backend']}"
+    print(f"wrote {write(name, payload, args.out)}")
+
+
+def run(args) -> dict:
+    from storage import transcripts
     from storage.library import Library
     from tests.storage.records import small_settings
 
-    vocabulary = _words(args.vocabulary)
+    old = None if args.baseline == "none" else baseline_module(args.baseline).search_transcripts
+    vocabulary = made_up_words(args.vocabulary)
     with (
         tempfile.TemporaryDirectory() as folder,
         Library.open(Path(folder), db_url=args.db_url) as library,
@@ -124,21 +187,41 @@ def main(argv: list[str] | None = None) -> None:
         library.bind(small_settings())
         stored, build_s = build(library, args.lines, vocabulary)
         results = []
+        searches = {"now": transcripts.search_transcripts}
+        if old is not None:
+            searches["baseline"] = old
         for kind, texts in queries(vocabulary, stored).items():
-            results.append({"query": kind, **time_queries(library, texts, args.repeats)})
+            timed = time_queries(library, texts, args.repeats, searches)
+            result, found = timed["now"]
+            row = {"query": kind, **result}
+            if old is not None:
+                before, found_before = timed["baseline"]
+                row["baseline"] = before
+                row["same_lines"] = sum(a == b for a, b in zip(found, found_before))
+                row["queries"] = len(texts)
+            results.append(row)
         backend = library.engine.dialect.name
-    rows = [
-        [r["query"], f"{r['p50_ms']}", f"{r['p95_ms']}", f"{r['mean_matches']}"] for r in results
-    ]
+    headers = ["query", "p50 ms", "p95 ms", "lines returned"]
+    if old is not None:
+        headers += ["before p50", "before p95", "same lines"]
+    rows = []
+    for r in results:
+        row = [r["query"], f"{r['p50_ms']}", f"{r['p95_ms']}", f"{r['mean_matches']}"]
+        if old is not None:
+            b = r["baseline"]
+            row += [f"{b['p50_ms']}", f"{b['p95_ms']}", f"{r['same_lines']}/{r['queries']}"]
+        rows.append(row)
     print(f"{args.lines} lines on {backend}, stored in {build_s:.1f} s")
-    print(table(["query", "p50 ms", "p95 ms", "lines returned"], rows))
-    payload = {
+    print(table(headers, rows))
+    return {
         "lines": args.lines,
         "backend": backend,
         "build_s": round(build_s, 1),
+        "ranked_lines": transcripts.RANKED_LINES,
+        "newest_lines": transcripts.NEWEST_LINES,
+        "baseline_rev": args.baseline,
         "results": results,
     }
-    print(f"wrote {write(f'transcript-search-{backend}', payload, args.out)}")
 
 
 if __name__ == "__main__":

@@ -158,6 +158,9 @@ STOP_WORDS = frozenset(
         "now",
     ]
 )
+# FTS5's tokenizer for transcript lines (migration 0004 spells the same inline, as migrations
+# do not import the code that changes after them).
+FTS5_TOKENIZE = "porter unicode61"
 
 
 def pg_config() -> ColumnElement:
@@ -170,10 +173,12 @@ def pg_config() -> ColumnElement:
 
 @dataclass(frozen=True)
 class FullTextQuery:
-    """Phrases that must match (each a tuple of tokens) and words that may."""
+    """Phrases that must match (each a tuple of tokens) and words that may; with ``among``
+    (some of the words), only lines that have one of those match, all the words still rank."""
 
     phrases: tuple[tuple[str, ...], ...]
     words: tuple[str, ...]
+    among: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.phrases or self.words)
@@ -198,6 +203,27 @@ def parse_query(text: str) -> FullTextQuery:
     return FullTextQuery(tuple(phrases), tuple(words))
 
 
+def tokens(text: str) -> list[str]:
+    """Every token of ``text`` as the tokenizer splits it, lower case, stop words kept (quotes
+    and other punctuation are separators)."""
+    return [t.lower() for t in _TOKEN.findall(text)]
+
+
+def longest_run(query: list[str], line: list[str]) -> int:
+    """The length of the longest run of consecutive ``query`` tokens that ``line`` says in a
+    row (stop words count: "him to drink more" is a run of 4 where only "drink" is a word)."""
+    best = 0
+    previous = [0] * (len(line) + 1)
+    for q in query:
+        current = [0] * (len(line) + 1)
+        for j, token in enumerate(line, 1):
+            if token == q:
+                current[j] = previous[j - 1] + 1
+                best = max(best, current[j])
+        previous = current
+    return best
+
+
 def _fts5_string(tokens: tuple[str, ...]) -> str:
     # Tokens hold no quotes (see _TOKEN), so quoting them makes a plain FTS5 string: never an
     # operator (AND, NEAR), a column filter or a prefix query.
@@ -212,7 +238,9 @@ def fts5_expression(query: FullTextQuery) -> str:
     also have the words above it.
     """
     required = [_fts5_string(p) for p in query.phrases]
-    optional = required + [_fts5_string((w,)) for w in query.words]
+    if query.among:
+        required.append("(" + " OR ".join(_fts5_string((w,)) for w in query.among) + ")")
+    optional = [_fts5_string(p) for p in query.phrases] + [_fts5_string((w,)) for w in query.words]
     if not required:
         return " OR ".join(optional)
     if not query.words:
@@ -227,6 +255,9 @@ def pg_tsquery(query: FullTextQuery) -> ColumnElement:
     config = pg_config()
     required = [func.phraseto_tsquery(config, " ".join(p)) for p in query.phrases]
     optional = required + [func.plainto_tsquery(config, w) for w in query.words]
+    if query.among:
+        among = [func.plainto_tsquery(config, w) for w in query.among]
+        required.append(reduce(lambda a, b: a.op("||")(b), among))
     if not required:
         return reduce(lambda a, b: a.op("||")(b), optional)
     combined = reduce(lambda a, b: a.op("&&")(b), required)

@@ -6,7 +6,8 @@ second of its start, measured in benchmarks/cold_search.py).
 the migration scripts declare (``storage.migrations.declared_heads``); anything else (a new
 library, one to migrate, PostgreSQL) is ``storage.library.Library``'s, and ``open`` returns
 None. It answers the reads of ``search.catalog.Catalog`` exactly as the Library does
-(tests/storage/test_sqlite_reader.py runs both). It never writes: when the FAISS cache is
+(tests/storage/test_sqlite_reader.py runs both), except the search of transcript lines, which
+it leaves to the Library (``storage.transcripts``). It never writes: when the FAISS cache is
 missing, damaged or behind the database, it hands over to a Library opened then, which
 brings the cache up to date and saves it when closed.
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,12 +26,11 @@ import numpy as np
 
 from storage.codec import decode_embedding, features_view
 from storage.errors import CorruptIndexError, LibraryNotBoundError
-from storage.fulltext import FullTextQuery, fts5_expression, parse_query
 from storage.layout import BUSY_TIMEOUT_MS, DB_FILENAME, INDEX_FILENAME
 from storage.migrations import declared_heads
 from storage.search_reads import ClipHit, VideoFilter, folder_prefixes
 from storage.settings import LibrarySettings, check_model
-from storage.transcript import MARK_CLOSE, MARK_OPEN, TranscriptMatch, transcript_match
+from storage.transcript import TranscriptMatch
 from storage.vectors import VectorIndex
 
 if TYPE_CHECKING:
@@ -39,13 +38,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# storage.models' LIBRARY_ROW_ID, STATUS_INDEXED and FULL_TEXT_TABLE (the tests check that
-# they agree).
+# storage.models' LIBRARY_ROW_ID and STATUS_INDEXED (the tests check that they agree).
 LIBRARY_ROW_ID = 1
 STATUS_INDEXED = "indexed"
-FULL_TEXT = "transcript_fts"
-# The lines matching a full-text query (the FTS5 table's rowid is the line's id).
-_MATCHING = f"FROM {FULL_TEXT} JOIN transcript_lines ON transcript_lines.id = {FULL_TEXT}.rowid"
 # Ids per IN (...): well under SQLite's limit on bound parameters.
 IN_CHUNK = 500
 _SETTINGS = (
@@ -243,51 +238,10 @@ class SqliteReader:
     def search_transcripts(
         self, text: str, *, limit: int, wanted: VideoFilter | None = None
     ) -> list[TranscriptMatch]:
-        """``storage.transcripts.search_transcripts`` on SQLite: the ``limit`` lines of indexed
-        videos (passing ``wanted``) that best match ``text`` by FTS5's bm25, best first, ties
-        by line id; each with the share of the query's words and phrases it has."""
-        query = parse_query(text)
-        if not query or limit <= 0:
-            return []
-        conditions, params = _video_conditions(wanted or VideoFilter())
-        scores = dict(
-            self._rows(
-                f"SELECT transcript_lines.id, -bm25({FULL_TEXT}) AS score {_MATCHING} "
-                "JOIN videos ON videos.id = transcript_lines.video_id "
-                f"WHERE {FULL_TEXT} MATCH ? AND {conditions} "
-                "ORDER BY score DESC, transcript_lines.id LIMIT ?",
-                [fts5_expression(query), *params, limit],
-            )
-        )
-        if not scores:
-            return []
-        ids = list(scores)
-        rows = {
-            row[0]: row
-            for row in self._rows(
-                "SELECT transcript_lines.id, transcript_lines.video_id, videos.path, "
-                "transcript_lines.start_s, transcript_lines.end_s, transcript_lines.text, "
-                "transcript_lines.source, transcript_lines.language, "
-                f"highlight({FULL_TEXT}, 0, ?, ?) {_MATCHING} "
-                "JOIN videos ON videos.id = transcript_lines.video_id "
-                f"WHERE {FULL_TEXT} MATCH ? AND transcript_lines.id IN ({_marks(ids)})",
-                [MARK_OPEN, MARK_CLOSE, fts5_expression(query), *ids],
-            )
-        }
-        matches = [transcript_match(rows[i], scores[i]) for i in scores if i in rows]
-        units = len(query.phrases) + len(query.words)
-        if units == 1:
-            return matches
-        found = {m.line_id: len(query.phrases) for m in matches}
-        for word in query.words:
-            single = fts5_expression(FullTextQuery((), (word,)))
-            for (line_id,) in self._rows(
-                f"SELECT transcript_lines.id {_MATCHING} WHERE {FULL_TEXT} MATCH ? "
-                f"AND transcript_lines.id IN ({_marks(list(found))})",
-                [single, *found],
-            ):
-                found[line_id] += 1
-        return [replace(m, coverage=found[m.line_id] / units) for m in matches]
+        """``storage.transcripts.search_transcripts``, through the Library: its bounds on
+        common words, coverage and runs are one implementation, so a search of what is said
+        imports SQLAlchemy (only a library with transcript lines gets here)."""
+        return self._full_library().search_transcripts(text, limit=limit, wanted=wanted)
 
     def close(self) -> None:
         """Close the database, and the Library this reader handed over to, if any."""

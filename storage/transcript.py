@@ -45,7 +45,9 @@ class TranscriptMatch:
     """A line that matched a query: where it is, what it says, and how well it matched.
 
     ``marks`` are (start, end) character offsets into ``text`` of the words that matched;
-    ``coverage`` is the share of the query's words and phrases the line has (phrases always).
+    ``coverage`` is the share of the query's words and phrases the line has (phrases always);
+    ``run`` the most consecutive tokens of the query, stop words included, that the line says
+    in a row (``storage.fulltext.longest_run``: how much of a typed phrase it says verbatim).
     """
 
     line_id: int
@@ -59,6 +61,7 @@ class TranscriptMatch:
     score: float
     marks: tuple[tuple[int, int], ...]
     coverage: float = 1.0
+    run: int = 0
 
 
 def _marks(marked: str | None, text: str) -> tuple[tuple[int, int], ...]:

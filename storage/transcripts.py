@@ -11,13 +11,34 @@ Scores are the engine's, higher is better, comparable within one query on one ba
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from sqlalchemy import Select, bindparam, case, delete, func, insert, literal_column, select, table
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    table,
+)
+from sqlalchemy.orm import Session, aliased
 
-from storage.fulltext import FullTextQuery, fts5_expression, parse_query, pg_config, pg_tsquery
+from storage.fulltext import (
+    FTS5_TOKENIZE,
+    FullTextQuery,
+    fts5_expression,
+    longest_run,
+    parse_query,
+    pg_config,
+    pg_tsquery,
+    tokens,
+)
 from storage.models import FULL_TEXT_TABLE, STATUS_INDEXED, TranscriptLineRow, Video
 from storage.repository import VideoFilter, video_conditions
 from storage.transcript import (
@@ -132,47 +153,122 @@ def transcript_counts(*, session: Session) -> TranscriptCounts:
     return TranscriptCounts(int(speech), int(subtitles), int(indexed or 0) - with_lines, int(lines))
 
 
+# How many lines one query scores at most, about (bm25 on SQLite, ts_rank_cd on PostgreSQL cost
+# one to several microseconds a line): bare words on more lines than RANKED_LINES together are
+# bounded, and a query of common words only ranks the NEWEST_LINES newest lines of its rarest.
+RANKED_LINES = 5_000
+NEWEST_LINES = 2_000
+# The index's own best FIRST_PICK x limit lines are checked against the video filter first.
+FIRST_PICK = 4
+
+
 def search_transcripts(
     text: str, *, session: Session, limit: int, wanted: VideoFilter | None = None
 ) -> list[TranscriptMatch]:
     """The ``limit`` lines of indexed videos (passing ``wanted``) that best match ``text``.
 
     See ``storage.fulltext`` for what a query means; a query with no searchable word finds
-    nothing. Best first; ties in order of line id. Two queries: the ranking reads only ids and
-    scores of every matching line, then the details (highlighting included) are read for the
-    ``limit`` best, so a common word costs its ranking, not a highlight of every line it is on.
+    nothing. Best first; ties in order of line id. The ranking reads only ids and scores, then
+    the details (highlighting included) are read for the ``limit`` best.
+
+    Bare words found on more than ``RANKED_LINES`` lines together are bounded, since a
+    common word would otherwise have every line of a large library scored:
+    - only lines that have one of the rarest words (as many as fit in ``RANKED_LINES``, at
+      least one word) are candidates; every word of the query still ranks them, counts in
+      ``coverage`` and is marked. Lines with none of the rarest words are not found;
+    - if even the rarest word is on more than ``RANKED_LINES`` lines, the ``NEWEST_LINES``
+      newest lines that have it are ranked (lines that all say a common word differ only by
+      bm25's length and repetition terms), unless the video filter leaves fewer than ``limit``
+      of those: then all its lines are ranked.
+    Queries whose words are on fewer lines, and every query with a quoted phrase (the phrase
+    bounds the candidates), are ranked exactly as bm25/ts_rank_cd rank them.
     """
     query = parse_query(text)
     if not query or limit <= 0:
         return []
-    engine = _Postgres(query) if session.get_bind().dialect.name == "postgresql" else _Sqlite(query)
-    ranking = (
-        engine.lines(TranscriptLineRow.id, engine.score.label("score"))
-        .join(Video, Video.id == TranscriptLineRow.video_id)
-        .where(Video.status == STATUS_INDEXED, *video_conditions(wanted or VideoFilter()))
-        .order_by(literal_column("score").desc(), TranscriptLineRow.id)
-        .limit(limit)
-    )
-    scores = {int(i): float(score) for i, score in session.execute(ranking)}
+    kind = _Postgres if session.get_bind().dialect.name == "postgresql" else _Sqlite
+    ranked, sample, lines = _bounded(query, kind, session)
+    engine = kind(ranked)
+    conditions = [Video.status == STATUS_INDEXED, *video_conditions(wanted or VideoFilter())]
+    first = lines is not None and lines > FIRST_PICK * limit
+    scores = _ranking(engine, conditions, limit, sample, first, session)
+    if sample is not None and len(scores) < limit:
+        scores = _ranking(engine, conditions, limit, None, first, session)
     if not scores:
         return []
-    details = (
-        engine.lines(*_COLUMNS, engine.marked)
-        .join(Video, Video.id == TranscriptLineRow.video_id)
-        .where(TranscriptLineRow.id.in_(list(scores)))
-    )
-    rows = {row[0]: row for row in session.execute(details)}
-    matches = [transcript_match(rows[i], scores[i]) for i in scores if i in rows]
     units = len(query.phrases) + len(query.words)
+    counted = query.words if units > 1 else ()
+    rows, said_words = engine.details(list(scores), counted, session)
+    said = tokens(text)
+    matches = [_match(rows[i], scores[i], said) for i in scores if i in rows]
     if units == 1:
         return matches
-    found = {m.line_id: len(query.phrases) for m in matches}
-    for word in query.words:
-        single = type(engine)(FullTextQuery((), (word,)))
-        having = single.lines(TranscriptLineRow.id).where(TranscriptLineRow.id.in_(list(found)))
-        for line_id in session.scalars(having):
-            found[line_id] += 1
-    return [replace(m, coverage=found[m.line_id] / units) for m in matches]
+    return [
+        replace(m, coverage=(len(query.phrases) + said_words[m.line_id]) / units) for m in matches
+    ]
+
+
+def _bounded(query: FullTextQuery, kind, session: Session) -> tuple:
+    """``query`` with the candidates bounded (see ``search_transcripts``), how many of the
+    newest candidate lines to rank (None: all), and about how many lines are candidates
+    (None: not counted, for phrases)."""
+    if query.phrases or len(query.words) == 0:
+        return query, None, None
+    counts = _lines_with(kind, query.words, RANKED_LINES + 1, session)
+    if sum(counts.values()) <= RANKED_LINES:
+        return query, None, sum(counts.values())
+    among, total = [], 0
+    for word in sorted(query.words, key=lambda w: counts[w]):
+        if among and total + counts[word] > RANKED_LINES:
+            break
+        among.append(word)
+        total += counts[word]
+    bounded = replace(query, among=tuple(among))
+    if total > RANKED_LINES:
+        return bounded, NEWEST_LINES, NEWEST_LINES
+    return bounded, None, total
+
+
+def _lines_with(kind, words: tuple[str, ...], n: int, session: Session) -> dict[str, int]:
+    """On how many lines each word is, counted up to ``n`` (one statement)."""
+    counts = [
+        select(func.count())
+        .select_from(kind(FullTextQuery((), (word,))).some(n).subquery())
+        .scalar_subquery()
+        for word in words
+    ]
+    return dict(zip(words, session.execute(select(*counts)).one()))
+
+
+def _ranking(
+    engine, conditions: list, limit: int, sample: int | None, first: bool, session: Session
+) -> dict:
+    """{line id: score} of the ``limit`` best lines passing ``conditions``, best first; with
+    ``sample``, among the ``sample`` newest matching lines only.
+
+    With ``first`` (many candidates), the full-text index ranks alone first (no join per
+    matching line) and its best ``FIRST_PICK * limit`` are checked against ``conditions``; if
+    fewer than ``limit`` pass, every matching line is joined and ranked (exact either way)."""
+    pool = engine.scored(sample)
+    if first:
+        best = pool.order_by(literal_column("score").desc(), literal_column("id"))
+        found = _passing(best.limit(FIRST_PICK * limit).subquery(), conditions, limit, session)
+        if len(found) >= limit:
+            return found
+    return _passing(pool.subquery(), conditions, limit, session)
+
+
+def _passing(scored, conditions: list, limit: int, session: Session) -> dict:
+    ranking = (
+        select(TranscriptLineRow.id, scored.c.score)
+        .select_from(scored)
+        .join(TranscriptLineRow, TranscriptLineRow.id == scored.c.id)
+        .join(Video, Video.id == TranscriptLineRow.video_id)
+        .where(*conditions)
+        .order_by(scored.c.score.desc(), TranscriptLineRow.id)
+        .limit(limit)
+    )
+    return {int(i): float(score) for i, score in session.execute(ranking)}
 
 
 _COLUMNS = (
@@ -194,18 +290,73 @@ class _Sqlite:
         self.expression = fts5_expression(query)
         # bm25() is lower for better matches; negated, every score is "higher is better".
         self.score = literal_column(f"-bm25({FULL_TEXT_TABLE})")
-        self.marked = func.highlight(literal_column(FULL_TEXT_TABLE), 0, MARK_OPEN, MARK_CLOSE)
 
     def lines(self, *columns) -> Select:
         """SELECT ``columns`` FROM the lines matching the query."""
         rowid = literal_column(f"{FULL_TEXT_TABLE}.rowid")
-        fts = literal_column(FULL_TEXT_TABLE)
         return (
             select(*columns)
             .select_from(table(FULL_TEXT_TABLE))
             .join(TranscriptLineRow, TranscriptLineRow.id == rowid)
-            .where(fts.op("MATCH")(bindparam("fts", self.expression)))
+            .where(self._matching())
         )
+
+    def scored(self, newest: int | None) -> Select:
+        """(id, score) of the matching lines, or of the ``newest`` of them (highest ids), read
+        from the FTS5 table alone: it walks its index backwards and stops after ``newest``."""
+        rowid = literal_column(f"{FULL_TEXT_TABLE}.rowid")
+        matching = (
+            select(rowid.label("id"), self.score.label("score"))
+            .select_from(table(FULL_TEXT_TABLE))
+            .where(self._matching())
+        )
+        if newest is None:
+            return matching
+        chosen = matching.order_by(rowid.desc()).limit(newest).subquery()
+        return select(chosen.c.id, chosen.c.score)
+
+    def details(self, ids: list[int], words: tuple[str, ...], session: Session) -> tuple:
+        """({line id: row of _COLUMNS + highlighted text}, {line id: how many of ``words`` it
+        has}). The rows are read by id; the highlighting and the words are found by the same
+        tokenizer in a scratch FTS5 table in memory holding just these lines: looking lines up
+        by id in the library's index costs up to a millisecond a line for a common word."""
+        found = session.execute(
+            select(*_COLUMNS)
+            .join(Video, Video.id == TranscriptLineRow.video_id)
+            .where(TranscriptLineRow.id.in_(ids))
+        )
+        rows = {row[0]: tuple(row) for row in found}
+        counts = dict.fromkeys(rows, 0)
+        scratch = sqlite3.connect(":memory:")
+        try:
+            scratch.execute(f"CREATE VIRTUAL TABLE t USING fts5(text, tokenize='{FTS5_TOKENIZE}')")
+            scratch.executemany(
+                "INSERT INTO t(rowid, text) VALUES (?, ?)", [(i, r[5]) for i, r in rows.items()]
+            )
+            marked = dict(
+                scratch.execute(
+                    "SELECT rowid, highlight(t, 0, ?, ?) FROM t WHERE t MATCH ?",
+                    (MARK_OPEN, MARK_CLOSE, self.expression),
+                )
+            )
+            for word in words:
+                expression = fts5_expression(FullTextQuery((), (word,)))
+                for (line_id,) in scratch.execute(
+                    "SELECT rowid FROM t WHERE t MATCH ?", (expression,)
+                ):
+                    counts[line_id] += 1
+        finally:
+            scratch.close()
+        return {i: (*row, marked.get(i)) for i, row in rows.items()}, counts
+
+    def some(self, n: int) -> Select:
+        """At most ``n`` matching rows, from the FTS5 table alone."""
+        rowid = literal_column(f"{FULL_TEXT_TABLE}.rowid")
+        return select(rowid).select_from(table(FULL_TEXT_TABLE)).where(self._matching()).limit(n)
+
+    def _matching(self) -> ColumnElement[bool]:
+        fts = literal_column(FULL_TEXT_TABLE)
+        return fts.op("MATCH")(bindparam("fts", self.expression))
 
 
 class _Postgres:
@@ -222,3 +373,43 @@ class _Postgres:
         return (
             select(*columns).select_from(TranscriptLineRow).where(self.vector.op("@@")(self.wanted))
         )
+
+    def some(self, n: int) -> Select:
+        """At most ``n`` matching rows."""
+        return self.lines(TranscriptLineRow.id).limit(n)
+
+    def scored(self, newest: int | None) -> Select:
+        """(id, score) of the matching lines, or of the ``newest`` of them (highest ids),
+        scored after they are chosen (ts_rank_cd parses each line's text again)."""
+        if newest is None:
+            return self.lines(TranscriptLineRow.id.label("id"), self.score.label("score"))
+        chosen = (
+            self.lines(TranscriptLineRow.id).order_by(TranscriptLineRow.id.desc()).limit(newest)
+        ).subquery()
+        line = aliased(TranscriptLineRow)
+        score = func.ts_rank_cd(func.to_tsvector(pg_config(), line.text), self.wanted)
+        return select(chosen.c.id.label("id"), score.label("score")).join(
+            line, line.id == chosen.c.id
+        )
+
+    def details(self, ids: list[int], words: tuple[str, ...], session: Session) -> tuple:
+        """({line id: row of _COLUMNS + highlighted text}, {line id: how many of ``words`` it
+        has}): ts_headline on these lines, then one query per word."""
+        found = session.execute(
+            select(*_COLUMNS, self.marked)
+            .join(Video, Video.id == TranscriptLineRow.video_id)
+            .where(TranscriptLineRow.id.in_(ids))
+        )
+        rows = {row[0]: tuple(row) for row in found}
+        counts = dict.fromkeys(rows, 0)
+        for word in words:
+            single = type(self)(FullTextQuery((), (word,)))
+            having = single.lines(TranscriptLineRow.id).where(TranscriptLineRow.id.in_(ids))
+            for line_id in session.scalars(having):
+                counts[line_id] += 1
+        return rows, counts
+
+
+def _match(row, score: float, query_tokens: list[str]) -> TranscriptMatch:
+    text = row[5]
+    return replace(transcript_match(row, score), run=longest_run(query_tokens, tokens(text)))

@@ -18,11 +18,14 @@ def bench_cache(tmp_path_factory, monkeypatch):
 
 def test_query_benchmark_smoke(tmp_path, capsys) -> None:
     out = tmp_path / "query.json"
-    query_benchmark.main(["--smoke", "--out", str(out)])
+    query_benchmark.main(["--smoke", "--transcripts", "300", "--out", str(out)])
     results = json.loads(out.read_text())["results"]
     assert [r["index_kind"] for r in results] == ["flat", "pq-shortlist"]
     for r in results:
         assert r["p95_ms"] >= r["p50_ms"] > 0
+        # the fused search (words too) is the visual stages plus its own, in the same run
+        assert r["fused_p50_ms"] >= r["p50_ms"] and r["fused_p95_ms"] >= r["fused_p50_ms"]
+        assert set(r["speech_stage_p50_ms"]) == {"transcripts", "fusion"}
         assert 0.0 <= r["recall_at_10"] <= 1.0 and r["disk_bytes_per_clip"] > 0
     assert results[0]["recall_at_10"] == 1.0  # exact search is exact
     assert "recall@10" in capsys.readouterr().out

@@ -130,6 +130,33 @@ def test_half_the_words_weigh_less_than_all_of_them(world) -> None:
     assert hits[0].score == pytest.approx(1 / 6) and hits[2].score == pytest.approx(0.25 / 7)
 
 
+def test_of_lines_with_as_many_words_the_one_saying_the_typed_run_ranks_first(world) -> None:
+    # Recognised speech often mishears a word: "drink more water every day" heard as "drink
+    # more while around the day". Each line then has one of the query's three words; bm25
+    # prefers the short one, the run of four typed tokens ("him to drink more") decides.
+    library, _ = world
+    said = {
+        0: "Water.",
+        3: "The doctor told him to drink more while around the day.",
+    }
+    with library.session() as session, session.begin():
+        for v, text in said.items():
+            video = repo.get_video_by_path(f"/m/v{v}.mp4", session=session)
+            line = TranscriptLine(0.0, 2.0, text, "speech", "en")
+            transcripts.replace_transcript(video.id, [line], session=session)
+    query = "him to drink more water every"
+    with library.session() as session:
+        by_bm25 = transcripts.search_transcripts(query, session=session, limit=10)
+    assert [m.text for m in by_bm25] == ["Water.", said[3]]
+    assert [(m.coverage, m.run) for m in by_bm25] == [
+        (pytest.approx(1 / 3), 1),
+        (pytest.approx(1 / 3), 4),
+    ]
+    hits = search_spans(library, None, query, SearchOptions(k=10), SOURCE_SPEECH)
+    assert _names(hits) == ["v3.mp4@0", "v0.mp4@0"]
+    assert hits[0].score > hits[1].score  # not tied: ranks 1 and 2
+
+
 def test_visual_is_search_text_with_reasons(world) -> None:
     library, encoder = world
     options = SearchOptions(k=3)

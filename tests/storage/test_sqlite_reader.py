@@ -21,7 +21,7 @@ from storage import repository as repo
 from storage.layout import DB_FILENAME
 from storage.library import Library
 from storage.search_reads import VideoFilter
-from storage.sqlite_reader import FULL_TEXT, LIBRARY_ROW_ID, STATUS_INDEXED, SqliteReader
+from storage.sqlite_reader import LIBRARY_ROW_ID, STATUS_INDEXED, SqliteReader
 from storage.transcript import TranscriptLine
 from tests.storage.records import add_video, clip_records, delete_path, small_settings, video_record
 from tests.support.cli import REPO
@@ -109,14 +109,15 @@ def test_the_reader_reads_what_the_library_reads(built) -> None:
 
 
 def test_the_reader_reads_without_sqlalchemy(built) -> None:
-    """In a process of its own: every read, transcripts included, and no SQLAlchemy."""
+    """In a process of its own: every read but the search of what is said (the Library's),
+    and no SQLAlchemy."""
     library, _ = built
     code = (
         "import sys\n"
         "from storage.search_reads import VideoFilter\n"
         "from storage.sqlite_reader import SqliteReader\n"
         f"reader = SqliteReader.open({str(library.folder)!r})\n"
-        "assert reader.search_transcripts('red square', limit=5, wanted=VideoFilter(('/m',)))\n"
+        "assert reader.has_transcripts()\n"
         "ids = reader.clip_ids_matching(VideoFilter(folders=('/m',)))\n"
         "assert len(reader.vectors()) == len(ids) and reader.clip_rerank_inputs(list(ids))\n"
         "assert reader.clip_hits(list(ids)) and reader.clip_at(1, 0.0) and reader.settings\n"
@@ -181,8 +182,4 @@ def test_only_a_library_at_the_schema_head_is_opened(tmp_path: Path) -> None:
 
 
 def test_the_readers_names_are_the_models() -> None:
-    assert (LIBRARY_ROW_ID, STATUS_INDEXED, FULL_TEXT) == (
-        models.LIBRARY_ROW_ID,
-        models.STATUS_INDEXED,
-        models.FULL_TEXT_TABLE,
-    )
+    assert (LIBRARY_ROW_ID, STATUS_INDEXED) == (models.LIBRARY_ROW_ID, models.STATUS_INDEXED)

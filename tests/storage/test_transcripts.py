@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 
 from storage import repository
 from storage import transcripts as tr
+from storage.fulltext import longest_run, tokens
 from storage.library import Library
 from storage.models import TranscriptLineRow
 from storage.transcript import TranscriptLine
@@ -176,3 +177,57 @@ def test_clip_at_a_time(library: Library, rng: np.random.Generator) -> None:
         found = [repository.clip_at(video_id, t, session=session) for t in (0.0, 3.9, 4.0, 99)]
         assert repository.clip_at(12345, 1.0, session=session) is None
     assert found == [clip_ids[0], clip_ids[1], clip_ids[2], clip_ids[2]]
+
+
+OLD = [
+    TranscriptLine(0.0, 1.0, "News.", "speech"),
+    TranscriptLine(1.0, 2.0, "News news.", "speech"),
+    TranscriptLine(2.0, 3.0, "Late news about a zebra at the zoo today.", "speech"),
+]
+NEW = [
+    TranscriptLine(
+        float(i),
+        i + 1.0,
+        f"More of the news from the city, part {i} of it, as we heard it.",
+        "sidecar",
+    )
+    for i in range(4)
+]
+
+
+def test_common_words_are_bounded_without_changing_rare_words(
+    library: Library, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "news" is on 7 lines: over RANKED_LINES = 3, "zebra" and "zoo" (1 line each) are not.
+    old, _ = add_video(library, "/old/a.mp4", 1, rng, fingerprint="c" * 64)
+    new, _ = add_video(library, "/new/b.mp4", 1, rng, fingerprint="d" * 64)
+    _store(library, old, OLD)
+    _store(library, new, NEW)
+    exact = {q: _search(library, q, limit=3) for q in ["zebra", '"news about"', "zebra zoo"]}
+    ranked_all = _search(library, "news", limit=3)
+    assert [m.path for m in ranked_all] == ["/old/a.mp4"] * 3  # short lines, two "news"
+
+    monkeypatch.setattr(tr, "RANKED_LINES", 3)
+    monkeypatch.setattr(tr, "NEWEST_LINES", 3)
+    # Rare words and phrases are ranked exactly as before.
+    assert {q: _search(library, q, limit=3) for q in exact} == exact
+    # A common word alone: the best of the 3 newest lines that say it (ids are in order).
+    sample = _search(library, "news", limit=3)
+    assert [m.text for m in sample] == [line.text for line in NEW[1:]]  # tied: by line id
+    assert all(m.coverage == 1.0 and m.marks for m in sample)
+    # A filter that leaves too few of the sample: every line of the wanted videos is ranked.
+    assert [m.text for m in _search(library, "news", limit=3, folders=("/old",))] == [
+        m.text for m in ranked_all
+    ]
+    # Next to a rare word the common one finds no line by itself, yet ranks, counts, is marked.
+    (match,) = _search(library, "zebra news")
+    assert match.text == OLD[2].text and match.coverage == 1.0
+    assert [match.text[a:b] for a, b in match.marks] == ["news", "zebra"]
+
+
+def test_the_longest_run_counts_stop_words_in_order() -> None:
+    line = tokens("The doctor told him to drink more, while around the day.")
+    assert tokens("Him to DRINK more water") == ["him", "to", "drink", "more", "water"]
+    assert longest_run(tokens("him to drink more water every"), line) == 4
+    assert longest_run(tokens("more drink to him"), line) == 1  # order matters
+    assert longest_run(tokens("zebra"), line) == 0 and longest_run([], line) == 0

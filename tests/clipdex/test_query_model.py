@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -31,8 +29,9 @@ from clipdex.query_model import (
 from indexer.pipeline import Indexer
 from search.text import SearchOptions, rank_clips, search_text
 from storage.library import Library
-from tests.support.cli import REPO, run, run_json
+from tests.support.cli import run, run_json
 from tests.support.library import bind_settings
+from tests.support.processes import run_python
 
 TOLERANCE = 1e-5
 QUERIES = ["a dog jumping into a lake", "red shapes moving", "an empty street at night"]
@@ -182,15 +181,7 @@ def test_cli_search_runs_without_torch_and_answers_as_torch_does(video_dir, libr
         "sys.argv = ['clipdex', 'search', 'red', '--json']\n"
         "runpy.run_module('clipdex', run_name='__main__')\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        cwd=REPO,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    stdout = run_python(code)
     imported = set(json.loads(dump.read_text()))
     assert {"onnxruntime", "tokenizers", "search.text", "clipdex.commands.search"} <= imported
     assert "storage.sqlite_reader" in imported  # a SQLite library is read with sqlite3
@@ -201,7 +192,7 @@ def test_cli_search_runs_without_torch_and_answers_as_torch_does(video_dir, libr
     assert not heavy & imported
     assert not {m for m in imported if m.startswith(("indexer.pipeline", "clipdex.server"))}
     assert {m for m in imported if m.startswith("clipdex.commands.")} == {"clipdex.commands.search"}
-    assert json.loads(result.stdout)["hits"]
+    assert json.loads(stdout)["hits"]
 
 
 @pytest.mark.slow

@@ -3,10 +3,7 @@ real SQLite library and real FAISS, and leaves to the Library what it does not d
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +21,7 @@ from storage.search_reads import VideoFilter
 from storage.sqlite_reader import LIBRARY_ROW_ID, STATUS_INDEXED, SqliteReader
 from storage.transcript import TranscriptLine
 from tests.storage.records import add_video, clip_records, delete_path, small_settings, video_record
-from tests.support.cli import REPO
+from tests.support.processes import run_python
 
 DAY_NS = 86_400 * 10**9
 FILTERS = [
@@ -124,16 +121,7 @@ def test_the_reader_reads_without_sqlalchemy(built) -> None:
         "reader.close()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-        cwd=REPO,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "[]"
+    assert run_python(code).strip() == "[]"
 
 
 def test_searches_through_the_reader_equal_the_librarys(built) -> None:

@@ -89,3 +89,18 @@ class ClipdexProcess:
 def watch_process(*args: str) -> ClipdexProcess:
     """``clipdex watch`` settling files after 0.3 s."""
     return ClipdexProcess("watch", "--settle", "0.3", *args, wait_s=TIMEOUT_S, exit_s=60.0)
+
+
+def run_python(code: str, *, timeout_s: float = 120.0) -> str:
+    """Run ``code`` in a fresh interpreter that imports this tree; its stdout. Fails the test
+    with the end of stderr if it exits non-zero."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        cwd=REPO,
+        timeout=timeout_s,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout

@@ -96,12 +96,17 @@ def disconnect() -> None:
 
 @dataclass(frozen=True)
 class Sizing:
-    """How the cluster is used: ``actors`` models of ``actor_cpus`` threads (and ``actor_gpus``
-    GPUs) each; decode tasks take one CPU each from what is left."""
+    """How the cluster is used: ``actors`` models of ``actor_cpus`` CPUs (and ``actor_gpus``
+    GPUs) each; decode tasks take one CPU each from what is left. ``actor_threads`` is each
+    model's torch threads: its CPUs, except on a cluster of 2 CPUs or fewer, where one model
+    and the decoding share every core, as the local executor shares 2 cores (a model on one
+    thread beside a decoder on the other measured 18 % slower than plain ``clipdex index`` on
+    a 5-minute 720p file; on both, 2 %: benchmarks/ray_overhead.py)."""
 
     actors: int
     actor_cpus: int
     actor_gpus: float
+    actor_threads: int
 
     @classmethod
     def for_cluster(
@@ -110,10 +115,12 @@ class Sizing:
         cpus = int(resources.get("CPU", 1))
         gpus = int(resources.get("GPU", 0)) if use_gpus else 0
         if gpus:
-            return cls(actors or gpus, 1, 1.0)
+            return cls(actors or gpus, 1, 1.0, 1)
         actor_cpus = ACTOR_CPUS if cpus >= 4 * ACTOR_CPUS else 1
         default = max(1, min(cpus - 1, cpus * 3 // 4) // actor_cpus)
-        return cls(actors or default, actor_cpus, 0.0)
+        actors = actors or default
+        threads = cpus if cpus <= 2 and actors == 1 else actor_cpus
+        return cls(actors, actor_cpus, 0.0, threads)
 
 
 @dataclass(frozen=True)
@@ -300,7 +307,7 @@ class RayExecutor:
 
     def _new_actor(self):
         device = "cuda" if self.sizing.actor_gpus else "cpu"
-        return self._actor_class.remote(self._factory, device, self.sizing.actor_cpus)
+        return self._actor_class.remote(self._factory, device, self.sizing.actor_threads)
 
     def _step(self) -> None:
         waiting = [*self._streams, *self._embedding]

@@ -202,8 +202,9 @@ def test_ray_index_into_sqlite_with_killed_workers(
 
 
 def test_sizing_leaves_cpus_to_decoding_and_puts_one_model_on_each_gpu():
-    assert Sizing.for_cluster({"CPU": 2}) == Sizing(1, 1, 0.0)
-    assert Sizing.for_cluster({"CPU": 16}) == Sizing(6, 2, 0.0)
-    assert Sizing.for_cluster({"CPU": 16, "GPU": 4}) == Sizing(4, 1, 1.0)
+    assert Sizing.for_cluster({"CPU": 2}) == Sizing(1, 1, 0.0, 2)  # both cores, as locally
+    assert Sizing.for_cluster({"CPU": 3}) == Sizing(2, 1, 0.0, 1)
+    assert Sizing.for_cluster({"CPU": 16}) == Sizing(6, 2, 0.0, 2)
+    assert Sizing.for_cluster({"CPU": 16, "GPU": 4}) == Sizing(4, 1, 1.0, 1)
     assert Sizing.for_cluster({"CPU": 16, "GPU": 4}, use_gpus=False).actor_gpus == 0.0
     assert Sizing.for_cluster({"CPU": 2}, actors=3).actors == 3

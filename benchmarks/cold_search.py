@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clips", type=int, default=600)
     parser.add_argument("--before", default=BEFORE_REV, help="the commit of the 'before' path")
     parser.add_argument("--torch", action="store_true", help="add the torch path (slow)")
-    parser.add_argument("--smoke", action="store_true", help="tiny model, 1 run, torch too (CI)")
+    parser.add_argument("--smoke", action="store_true", help="tiny model, 1 run (CI)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     runs, clips = (1, 60) if args.smoke else (args.runs, args.clips)
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(before_library / "query-model")
         export_with(before_code, before_library, model)
         paths = {"before": ({}, before_code, before_library), "now": ({}, compiled(REPO), library)}
-        if args.torch or args.smoke:
+        if args.torch:
             paths["torch"] = ({"CLIPDEX_QUERY_MODEL": "torch"}, REPO, library)
         timings: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
         hits: dict[str, list] = {}

@@ -33,10 +33,7 @@ from storage.models import (
     Video,
     utcnow,
 )
-from storage.search_reads import ClipHit, VideoFilter, folder_prefixes
-
-# Stay well under every backend's limit on bound parameters in one IN (...).
-_IN_CHUNK = 500
+from storage.search_reads import ClipHit, VideoFilter, folder_prefixes, id_chunks
 
 
 @dataclass
@@ -92,12 +89,6 @@ def _stored_shape(session: Session) -> tuple[int, int]:
     if row is None:
         raise StorageError("the library is not bound to a model yet: call Library.bind first")
     return int(row[0]), int(row[1])
-
-
-def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
-    unique = sorted({int(i) for i in ids})
-    for start in range(0, len(unique), _IN_CHUNK):
-        yield unique[start : start + _IN_CHUNK]
 
 
 def _by_path(videos: Iterable[Video]) -> list[Video]:
@@ -358,7 +349,7 @@ def clip_at(video_id: int, time_s: float, *, session: Session) -> int | None:
 def clip_hits(clip_ids: list[int], *, session: Session) -> dict[int, ClipHit]:
     """Path and time range of each clip id that still exists (vanished ids are left out)."""
     hits: dict[int, ClipHit] = {}
-    for chunk in _chunks(clip_ids):
+    for chunk in id_chunks(clip_ids):
         rows = session.execute(
             select(Clip.id, Clip.video_id, Video.path, Clip.start_s, Clip.end_s)
             .join(Video, Video.id == Clip.video_id)
@@ -376,7 +367,7 @@ def clip_rerank_inputs(
     each clip id that still exists, in one query per chunk."""
     dim, tokens = _stored_shape(session)
     found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for chunk in _chunks(clip_ids):
+    for chunk in id_chunks(clip_ids):
         for clip_id, features, embedding in session.execute(
             select(Clip.id, Clip.features, Clip.embedding).where(Clip.id.in_(chunk))
         ):
@@ -391,7 +382,7 @@ def clip_embeddings(clip_ids: list[int], *, session: Session) -> dict[int, np.nd
     """Unit video embeddings, (dim,) float32, of each clip id that still exists."""
     dim, _ = _stored_shape(session)
     embeddings: dict[int, np.ndarray] = {}
-    for chunk in _chunks(clip_ids):
+    for chunk in id_chunks(clip_ids):
         for clip_id, data in session.execute(
             select(Clip.id, Clip.embedding).where(Clip.id.in_(chunk))
         ):

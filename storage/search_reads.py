@@ -1,5 +1,5 @@
 """The plain values a search reads from a library: which videos (``VideoFilter``) and where a
-clip is (``ClipHit``).
+clip is (``ClipHit``), and how ids are batched into queries (``id_chunks``).
 
 Free of SQLAlchemy, so that both readers of a library return them: ``storage.library.Library``
 (through ``storage.repository``) and ``storage.sqlite_reader.SqliteReader``.
@@ -8,8 +8,11 @@ Free of SQLAlchemy, so that both readers of a library return them: ``storage.lib
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+# Ids per IN (...): well under every backend's limit on bound parameters.
+IN_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -53,3 +56,10 @@ def folder_prefixes(roots: Iterable[str]) -> list[tuple[str, str]]:
         trimmed = root.rstrip(os.sep) or os.sep
         found.append((trimmed, trimmed if trimmed.endswith(os.sep) else trimmed + os.sep))
     return found
+
+
+def id_chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    """The distinct ``ids``, ascending, in lists of at most ``IN_CHUNK`` (one query each)."""
+    unique = sorted({int(i) for i in ids})
+    for start in range(0, len(unique), IN_CHUNK):
+        yield unique[start : start + IN_CHUNK]

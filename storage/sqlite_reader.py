@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +27,7 @@ from storage.codec import decode_embedding, features_view
 from storage.errors import CorruptIndexError, LibraryNotBoundError
 from storage.layout import BUSY_TIMEOUT_MS, DB_FILENAME, INDEX_FILENAME
 from storage.migrations import declared_heads
-from storage.search_reads import ClipHit, VideoFilter, folder_prefixes
+from storage.search_reads import ClipHit, VideoFilter, folder_prefixes, id_chunks
 from storage.settings import LibrarySettings, check_model
 from storage.transcript import TranscriptMatch
 from storage.vectors import VectorIndex
@@ -41,18 +40,10 @@ logger = logging.getLogger(__name__)
 # storage.models' LIBRARY_ROW_ID and STATUS_INDEXED (the tests check that they agree).
 LIBRARY_ROW_ID = 1
 STATUS_INDEXED = "indexed"
-# Ids per IN (...): well under SQLite's limit on bound parameters.
-IN_CHUNK = 500
 _SETTINGS = (
     "model_id, embed_dim, frames_per_clip, image_size, feature_tokens, min_clip_s, max_clip_s, "
     "shot_threshold, model_digest"
 )
-
-
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    unique = sorted({int(i) for i in ids})
-    for start in range(0, len(unique), IN_CHUNK):
-        yield unique[start : start + IN_CHUNK]
 
 
 def _marks(values: list) -> str:
@@ -193,7 +184,7 @@ class SqliteReader:
     def clip_hits(self, clip_ids: list[int]) -> dict[int, ClipHit]:
         """Path and time range of each clip id that still exists (vanished ids left out)."""
         hits: dict[int, ClipHit] = {}
-        for chunk in _chunks(clip_ids):
+        for chunk in id_chunks(clip_ids):
             for row in self._rows(
                 "SELECT clips.id, clips.video_id, videos.path, clips.start_s, clips.end_s "
                 "FROM clips JOIN videos ON videos.id = clips.video_id "
@@ -209,7 +200,7 @@ class SqliteReader:
         settings = self._bound()
         dim, tokens = settings.embed_dim, settings.feature_tokens
         found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for chunk in _chunks(clip_ids):
+        for chunk in id_chunks(clip_ids):
             for clip_id, features, embedding in self._rows(
                 f"SELECT id, features, embedding FROM clips WHERE id IN ({_marks(chunk)})", chunk
             ):

@@ -140,7 +140,7 @@ def main() -> None:
 
     from benchmarks.machine import checkpoint, write
     from clipdex.speech_model import WhisperRecognizer
-    from indexer.audio import decode_audio
+    from indexer.audio import read_audio
     from indexer.text_sources import SPEECH_ALWAYS, TextReader
     from indexer.text_stage import TextStage
 
@@ -161,7 +161,7 @@ def main() -> None:
         per_file = []
         for path, text in made:
             started = time.perf_counter()
-            audio = decode_audio(path)
+            audio = read_audio(path).audio
             decode_s += time.perf_counter() - started
             audio_s += audio.samples.size / 16000
             heard, took = transcribe(recognizer, audio.samples)
@@ -171,7 +171,7 @@ def main() -> None:
             ref_words += len(words(text))
             per_file.append({"said": text, "heard": heard, "word_errors": distance})
 
-        silent = decode_audio(silent_path).samples
+        silent = read_audio(silent_path).audio.samples
         vad = {}
         for on in (True, False):
             recognizer.vad = on

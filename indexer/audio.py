@@ -26,17 +26,6 @@ SAMPLE_RATE = 16_000
 MAX_AUDIO_S = 4 * 3600.0
 
 
-class AudioError(Exception):
-    """The audio track could not be decoded; ``reason`` is one short line. ``samples`` holds
-    what was decoded before the failure (possibly empty)."""
-
-    def __init__(self, path: Path, reason: str, samples: np.ndarray | None = None) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
-        self.samples = samples if samples is not None else np.zeros(0, np.float32)
-
-
 @dataclass(frozen=True)
 class Audio:
     """Samples at SAMPLE_RATE, and where the first one plays on the clips' timeline."""
@@ -152,13 +141,3 @@ def read_audio(
         except av.error.FFmpegError as exc:
             decoder.fail(f"audio failed to decode ({exc})")
         return decoder.finish()
-
-
-def decode_audio(path: Path, *, max_s: float = MAX_AUDIO_S) -> Audio | None:
-    """``read_audio``'s samples; None when there is no audio stream. Raises AudioError when the
-    track cannot be decoded (with what came before)."""
-    track = read_audio(path, max_s=max_s)
-    if track.error is not None:
-        samples = track.audio.samples if track.audio is not None else None
-        raise AudioError(path, track.error, samples)
-    return track.audio

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.audio import SAMPLE_RATE, decode_audio
+from indexer.audio import SAMPLE_RATE, read_audio
 from indexer.file_stages import Streams
 from indexer.probe import probe
 from indexer.sidecars import find_sidecars, is_sidecar_of, read_sidecar
@@ -76,7 +76,9 @@ def test_embedded_text_subtitles_are_read_with_their_times(media, kind: str) -> 
 
 
 def test_audio_is_decoded_to_16_khz_mono_float32(media) -> None:
-    audio = decode_audio(media["spoken"])
+    track = read_audio(media["spoken"])
+    assert track.error is None and not track.truncated
+    audio = track.audio
     samples = audio.samples
     assert abs(audio.start_s) < 0.1
     assert samples.dtype == np.float32 and samples.ndim == 1
@@ -86,7 +88,8 @@ def test_audio_is_decoded_to_16_khz_mono_float32(media) -> None:
 
 
 def test_a_file_without_audio_has_none(known_videos) -> None:
-    assert decode_audio(known_videos["red.mp4"].path) is None
+    track = read_audio(known_videos["red.mp4"].path)
+    assert track.audio is None and track.error is None
 
 
 def test_speech_is_recognised_only_where_the_mode_says(media, speech_recognizer) -> None:

@@ -4,7 +4,8 @@ wants: 16 kHz mono float32 samples (Whisper's input).
 Decoded in the pictures' pass when speech is wanted for a file: ``AudioDecoder`` takes the audio
 packets of the demux loop that feeds the video decoder (indexer/frames.py), so the file is read
 once and the samples travel back with the file's clips (indexer/file_stages.py). The audio
-decode itself costs about 1 % of the video decode (docs/speech.md). ``read_audio`` is the same
+decode itself costs 5-15 ms of CPU per second of media (``benchmarks.audio_pass``,
+docs/speech.md). ``read_audio`` is the same
 decoder in a pass of its own, for files whose pictures are not decoded again (speech turned on
 for a file already indexed) and audio-only files.
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from indexer.pipeline import IndexObserver
+from indexer.run_report import IndexObserver
 
 
 class BarObserver(IndexObserver):

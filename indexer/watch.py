@@ -48,9 +48,10 @@ from watchdog.events import (
 from indexer.discover import Candidate, classify, is_ignored_name, walk
 from indexer.errors import VideoOpenError
 from indexer.fsevents import EventSource
-from indexer.pipeline import Indexer, IndexObserver, IndexReport
+from indexer.pipeline import Indexer
 from indexer.presence import is_missing, is_mount_point, is_vacant, mount_points
 from indexer.probe import probe_media
+from indexer.run_report import IndexObserver, IndexReport
 from indexer.settle import DEFAULT_SETTLE_S, Clock, Settler
 from indexer.sidecars import is_sidecar_name, is_sidecar_of
 from storage import repository as repo

@@ -128,7 +128,8 @@ def _index(library, files: list[Path], binding: tuple, *, batch_clips: int, bar:
     (model, quantize, min_clip, max_clip, shot_threshold) as ``bind_encoder`` takes them."""
     from clipdex.device import default_batch_clips
     from indexer.decode_process import prepare
-    from indexer.pipeline import Indexer, IndexObserver
+    from indexer.pipeline import Indexer
+    from indexer.run_report import IndexObserver
 
     prepare()  # the decoder's process server starts while the model loads
     encoder, settings = bind_encoder(library, *binding)

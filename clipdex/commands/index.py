@@ -94,7 +94,8 @@ def command(
     from clipdex.device import default_batch_clips
     from clipdex.query_export import ensure_query_model
     from indexer.decode_process import prepare
-    from indexer.pipeline import Indexer, IndexObserver, IndexReport
+    from indexer.pipeline import Indexer
+    from indexer.run_report import IndexObserver, IndexReport
     from storage.errors import LibraryWriteError
 
     report = IndexReport()

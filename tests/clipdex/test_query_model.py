@@ -21,6 +21,7 @@ from clipdex.query_export import write_query_model
 from clipdex.query_model import (
     FORMAT_VERSION,
     MANIFEST_NAME,
+    RERANK_GRAPH,
     TEXT_GRAPH,
     QueryModel,
     find_query_model,
@@ -109,6 +110,20 @@ def test_rerank_of_many_candidates_equals_the_torch_one(indexed):
         rtol=0,
     )
     assert exported.rerank(text, features[:0], video[:0]).shape == (0,)
+
+
+def test_the_export_is_saved_as_onnx_runtime_optimised_it(indexed):
+    """What a search loads with optimisation off is already optimised: the text tower's
+    constants folded, and the re-rank multiplying by the features without transposing a copy
+    of them (the parity tests above hold both to the torch path)."""
+    import onnx
+
+    _, _, exported = indexed
+    text = onnx.load(str(exported.folder / TEXT_GRAPH), load_external_data=False)
+    assert not {"Constant", "Identity"} & {node.op_type for node in text.graph.node}
+    rerank = onnx.load(str(exported.folder / RERANK_GRAPH), load_external_data=False)
+    readers = [node.op_type for node in rerank.graph.node if "features" in node.input]
+    assert "Transpose" not in readers and "FusedMatMul" in readers, readers
 
 
 def test_an_export_of_another_format_or_model_is_not_used(indexed, tmp_path):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from clipdex.cli import load_text_encoder
+from clipdex.commands.serve import warm_up
 from clipdex.encoder import XClipEncoder
 from clipdex.model_identity import model_digest
 from clipdex.query_export import write_query_model
@@ -27,6 +28,7 @@ from clipdex.query_model import (
     find_query_model,
     query_model_root,
 )
+from clipdex.server.app import create_app
 from indexer.pipeline import Indexer
 from search.text import SearchOptions, rank_clips, search_text
 from storage.library import Library
@@ -212,19 +214,34 @@ def test_cli_search_runs_without_torch_and_answers_as_torch_does(video_dir, libr
 
 @pytest.mark.slow
 def test_which_encoder_a_search_gets(video_dir, library_dir, monkeypatch):
-    """The ONNX one where the export exists (also for serve), torch for int8 or when forced."""
+    """The ONNX one where the export exists (also for serve, which loads it before its first
+    search), torch for int8 or when forced (serve then loads nothing before a search)."""
     assert run("index", str(video_dir)).exit_code == 0
     with Library.open(library_dir) as library:
         encoder, export = load_text_encoder(None, library, prepack=True)
         assert isinstance(encoder, QueryModel) and export is None
+        loads = []
+
+        def load():
+            loads.append(load_text_encoder(None, library, prepack=True)[0])
+            return loads[-1]
+
+        served = create_app(library, load).state.served
+        warm_up(served, None).join(timeout=120)
+        assert len(loads) == 1 and isinstance(loads[0], QueryModel)
+        with served.model_lock:
+            assert served.encoder() is loads[0]  # the first search finds it loaded
+        assert warm_up(served, "microsoft/xclip-base-patch32") is None  # would fingerprint
         encoder, export = load_text_encoder(None, library, "int8")
         assert isinstance(encoder, XClipEncoder) and encoder.quantize == "int8"
         assert export is None  # int8 is not exported
         monkeypatch.setenv("CLIPDEX_QUERY_MODEL", "torch")
         encoder, export = load_text_encoder(None, library)
         assert isinstance(encoder, XClipEncoder) and export is None  # forced: nothing written
+        assert warm_up(served, None) is None
         monkeypatch.delenv("CLIPDEX_QUERY_MODEL")
         shutil.rmtree(query_model_root(library_dir))
+        assert warm_up(served, None) is None  # no export: torch waits for a search
         encoder, export = load_text_encoder(None, library)
         assert isinstance(encoder, XClipEncoder) and export is not None
         export()

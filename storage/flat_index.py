@@ -10,7 +10,7 @@ by field. Anything else (a shortlist, another layout or FAISS format) reads as N
 ``storage.sqlite_reader`` loads the file with FAISS instead.
 
 Searches return what ``VectorIndex.search`` returns for the same index, with the inner products
-summed by numpy rather than FAISS's kernels: the scores agree to float rounding (about 1e-7;
+summed by numpy rather than FAISS's kernels: the scores agree to float rounding (up to 7e-7;
 tests/storage/test_flat_index.py).
 """
 

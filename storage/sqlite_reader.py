@@ -164,8 +164,10 @@ class SqliteReader:
             index = FlatIndex.read(self.index_path)
             if index is not None:
                 fits = not shortlists.wanted(len(index), have=False)
-            else:
-                index = VectorIndex.load(self.index_path)
+            else:  # a shortlist, or a layout only FAISS knows
+                from storage import vectors
+
+                index = vectors.VectorIndex.load(self.index_path)
                 fits = index.fits_size()
         except (OSError, CorruptIndexError):
             return None  # the Library says why when it rebuilds

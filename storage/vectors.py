@@ -1,9 +1,9 @@
 """The FAISS index of clip embeddings: a cache of the database, saved atomically.
 
 The file holds a small header (magic, format version, dim, generation, payload length, CRC32)
-followed by ``faiss.serialize_index`` bytes (``storage.index_file``). Keeping the generation inside the same file, and
-replacing the file with one ``os.replace``, means the vectors and the generation they reflect
-can never disagree, whatever crashes in between.
+followed by ``faiss.serialize_index`` bytes (``storage.index_file``). Keeping the generation
+inside the same file, and replacing the file with one ``os.replace``, means the vectors and the
+generation they reflect can never disagree, whatever crashes in between.
 """
 
 from __future__ import annotations

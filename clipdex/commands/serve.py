@@ -101,7 +101,9 @@ def warm_up(served, model: str | None) -> threading.Thread | None:
         return None
     if find_query_model(served.library.folder, digest) is None:
         return None
-    thread = threading.Thread(target=served.warm_up, name="clipdex-warm-up", daemon=True)
+    # Not a daemon: a server stopped during the load waits for it (under a second) before it
+    # exits; an interpreter that exits while ONNX Runtime builds a session aborts (SIGABRT).
+    thread = threading.Thread(target=served.warm_up, name="clipdex-warm-up", daemon=False)
     thread.start()
     return thread
 

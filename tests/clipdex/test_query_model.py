@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import time
 
 import numpy as np
@@ -34,7 +36,7 @@ from search.text import SearchOptions, rank_clips, search_text
 from storage.library import Library
 from tests.support.cli import run, run_json
 from tests.support.library import bind_settings
-from tests.support.processes import run_python
+from tests.support.processes import ClipdexProcess, run_python
 
 TOLERANCE = 1e-5
 QUERIES = ["a dog jumping into a lake", "red shapes moving", "an empty street at night"]
@@ -236,6 +238,18 @@ def test_which_encoder_a_search_gets(video_dir, library_dir, monkeypatch):
         with served.model_lock:
             assert served.encoder() is loads[0]  # the first search finds it loaded
         assert warm_up(served, "microsoft/xclip-base-patch32") is None  # would fingerprint
+        # Stopped while it loads the query model, the real server still exits 0 (an
+        # interpreter that exits under ONNX Runtime building a session aborts).
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        monkeypatch.delenv("CLIPDEX_MODEL", raising=False)  # a named model is not warmed up
+        server = ClipdexProcess("serve", "--port", str(port))
+        try:
+            server.wait_for(lambda: server.maps("onnxruntime"), "the query model's load")
+            assert server.stop(signal.SIGTERM) == 0, server.stderr
+        finally:
+            server.process.kill()
         encoder, export = load_text_encoder(None, library, "int8")
         assert isinstance(encoder, XClipEncoder) and encoder.quantize == "int8"
         assert export is None  # int8 is not exported

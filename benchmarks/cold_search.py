@@ -8,6 +8,8 @@ the machine's load falls on every path alike:
 - "before": the ONNX query model as of ``--before REV`` (the code of that commit, extracted
   from git into a temporary folder: the library read through SQLAlchemy), on a copy of the
   library whose query model that code exported (its own format);
+- "main": likewise for ``--main REV`` (default: the sqlite3 read as the stop before this one
+  left it; ``--main ''`` leaves it out, as ``--smoke`` does);
 - "now": this tree's code (the ONNX query model, a SQLite library read with sqlite3);
 - "torch" (with ``--torch``): this tree forced onto torch and transformers
   (``CLIPDEX_QUERY_MODEL=torch``), many seconds a run.
@@ -45,6 +47,8 @@ QUERY = "a dog jumping into a lake"
 STAGES = ("rest", "import", "load", "query")
 # The last commit before the library was read with sqlite3 (a SQLAlchemy read, ONNX model).
 BEFORE_REV = "01aad7a"
+# The sqlite3 read with FAISS, the traced query model and clipdex.encoder's imports (1.14 s).
+MAIN_REV = "c42044d"
 # The libraries whose import a cold search pays for, reported apart by ``import_breakdown``.
 HEAVY = ("numpy", "sqlalchemy", "faiss", "onnxruntime", "tokenizers", "click")
 SCORE_TOLERANCE = 1e-5
@@ -206,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=7, help="cold searches per path")
     parser.add_argument("--clips", type=int, default=600)
     parser.add_argument("--before", default=BEFORE_REV, help="the commit of the 'before' path")
+    parser.add_argument("--main", default=None, help=f"the commit of the 'main' path [{MAIN_REV}]")
     parser.add_argument("--torch", action="store_true", help="add the torch path (slow)")
     parser.add_argument("--smoke", action="store_true", help="tiny model, 1 run (CI)")
     parser.add_argument("--out", type=Path, default=None)
@@ -215,13 +220,20 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="clipdex-cold-") as tmp:
         library = Path(tmp) / "library"
         build_library(library, model, clips)
-        # The same library for the code before, with the query model that code writes.
-        before_code = compiled(checkout(args.before, Path(tmp) / "before"))
-        before_library = Path(tmp) / "before-library"
-        shutil.copytree(library, before_library)
-        shutil.rmtree(before_library / "query-model")
-        export_with(before_code, before_library, model)
-        paths = {"before": ({}, before_code, before_library), "now": ({}, compiled(REPO), library)}
+        main_rev = args.main if args.main is not None else ("" if args.smoke else MAIN_REV)
+        revisions = {"before": args.before, "main": main_rev}
+        paths = {}
+        for name, rev in revisions.items():
+            if not rev:
+                continue
+            # The same library for the code of ``rev``, with the query model that code writes.
+            code = compiled(checkout(rev, Path(tmp) / name))
+            copy = Path(tmp) / f"{name}-library"
+            shutil.copytree(library, copy)
+            shutil.rmtree(copy / "query-model")
+            export_with(code, copy, model)
+            paths[name] = ({}, code, copy)
+        paths["now"] = ({}, compiled(REPO), library)
         if args.torch:
             paths["torch"] = ({"CLIPDEX_QUERY_MODEL": "torch"}, REPO, library)
         timings: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
@@ -232,7 +244,9 @@ def main(argv: list[str] | None = None) -> None:
                 timings[name].append(times)
                 hits[name] = found
         imports = {
-            name: import_breakdown(paths[name][2], paths[name][1]) for name in ("before", "now")
+            name: import_breakdown(folder, code)
+            for name, (env, code, folder) in paths.items()
+            if not env  # the ONNX paths
         }
     results = []
     for name, runs_of in timings.items():
@@ -255,11 +269,12 @@ def main(argv: list[str] | None = None) -> None:
     path = write(
         f"{name}-smoke" if args.smoke and not args.out else name,
         {
-            "benchmark": "cold clipdex search: before (SQLAlchemy read) vs now (sqlite3 read)",
+            "benchmark": "cold clipdex search: before (SQLAlchemy read), main (sqlite3 read) and now",
             "model": "tiny" if args.smoke else "xclip-base-patch32 architecture, random weights",
             "clips": clips,
             "query": QUERY,
             "before": args.before,
+            "main": main_rev or None,
             "same_hits": identical,
             "results": results,
             "imports_s": imports,

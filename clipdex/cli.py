@@ -168,7 +168,7 @@ def _typed_errors(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from clipdex.device import DeviceError
-        from clipdex.encoder import ModelLoadError
+        from clipdex.model_errors import ModelLoadError
         from clipdex.speech_model import SpeechModelError
         from indexer.errors import VideoOpenError
         from storage.errors import LibraryWriteError, StorageError

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clipdex.model_errors import ModelLoadError
 from clipdex.model_identity import looks_like_path, resolve_model_id
 from indexer.cpus import usable_cpus
 
@@ -33,10 +34,6 @@ HALF_TOLERANCE = 0.999
 # The towers whose Linear layers dynamic int8 replaces. The prompt generator stays float32:
 # the folded re-rank reads its weights directly and costs little.
 _INT8_TOWERS = ("vision_model", "mit", "text_model")
-
-
-class ModelLoadError(Exception):
-    """The model could not be loaded; the message says how to get it."""
 
 
 @dataclass(frozen=True)

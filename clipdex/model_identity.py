@@ -7,16 +7,16 @@ for ``xclip-base-patch32``), so each file's SHA-256 is cached by its path and ``
 JSON file under the user's cache folder: one cache for every library on the machine, since they
 share models, and nothing written into a library folder that may be read-only or shared.
 
-This module imports neither torch nor transformers: a search pays a few ``stat`` calls.
+This module imports neither torch nor transformers: a search pays a few ``stat`` calls. It
+imports ``hashlib`` (which loads OpenSSL) and ``tempfile`` only where it hashes or writes: a
+cold ``clipdex search`` resolves a model id but does neither.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -105,6 +105,8 @@ class DigestCache:
         """Write the cache if it changed, atomically, dropping entries of vanished files."""
         if not self._dirty or self._entries is None:
             return
+        import tempfile
+
         entries = {path: e for path, e in self._entries.items() if Path(path).exists()}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,6 +147,8 @@ def model_digest(model_id: str, cache: DigestCache | None = None) -> str | None:
     if isinstance(config, dict):
         for key in _CONFIG_NOISE:
             config.pop(key, None)
+    import hashlib
+
     cache = cache or DigestCache()
     whole = hashlib.sha256(b"clipdex model v1\n")
     whole.update(json.dumps(config, sort_keys=True, separators=(",", ":")).encode())
@@ -160,6 +164,8 @@ def _stamp(path: Path) -> list[int]:
 
 
 def _sha256(path: Path) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK_BYTES):

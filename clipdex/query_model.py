@@ -45,7 +45,7 @@ FILES = (
     MANIFEST_NAME,
 )
 # Bumped whenever the graphs' inputs, outputs or arithmetic change: older folders are rebuilt.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the graphs as ONNX Runtime optimised them (clipdex.query_export)
 # One thread per query, as the torch path (clipdex.encoder.QUERY_THREADS says why).
 QUERY_THREADS = 1
 
@@ -121,8 +121,9 @@ class QueryModel:
         options.intra_op_num_threads = QUERY_THREADS
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # The graph as traced: fusions reorder float arithmetic (the scores would drift from
-        # the torch path's) and cost load time for a graph that runs once or twice.
+        # The graph as saved: optimised once at export (clipdex.query_export.OPTIMISATION),
+        # with only the passes that keep the torch path's arithmetic; optimising again here
+        # would cost load time for a graph that runs once or twice.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         if not prepack:
             options.add_session_config_entry("session.disable_prepacking", "1")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from storage.flat_index import FlatIndex
     from storage.search_reads import ClipHit, VideoFilter
     from storage.settings import LibrarySettings
     from storage.transcript import TranscriptMatch
@@ -29,7 +30,7 @@ class Catalog(Protocol):
 
     def check_model(self, model_id: str, digest: str | None) -> None: ...
 
-    def vectors(self) -> VectorIndex: ...
+    def vectors(self) -> VectorIndex | FlatIndex: ...
 
     def clip_ids_matching(self, wanted: VideoFilter) -> np.ndarray: ...
 

@@ -14,7 +14,6 @@ import fcntl
 import logging
 import os
 import stat
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -53,6 +52,8 @@ def replace_atomically(path: Path, chunks: Iterable[bytes]) -> None:
 
 def _locked_temporary(path: Path) -> tuple[int, str]:
     """A new temporary file beside ``path``, open and exclusively locked by this process."""
+    import tempfile  # here: a cold search imports this module (the FAISS cache) but never writes
+
     while True:
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         fcntl.flock(fd, fcntl.LOCK_EX)

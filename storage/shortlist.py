@@ -19,9 +19,12 @@ vectors and clip ids of a shortlisted position are read straight from the exact 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
+
+if TYPE_CHECKING:
+    import faiss
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,8 @@ def subquantizers(dim: int) -> int:
 
 def build(vectors: np.ndarray, seed: int = 0) -> faiss.Index:
     """Train a PQ fast-scan index on a sample of ``vectors`` and add all of them, in order."""
+    import faiss  # here: a cold search asks ``wanted`` and never imports FAISS (flat_index)
+
     dim = vectors.shape[1]
     rng = np.random.default_rng(seed)
     sample = vectors

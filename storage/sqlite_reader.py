@@ -9,7 +9,9 @@ None. It answers the reads of ``search.catalog.Catalog`` exactly as the Library 
 (tests/storage/test_sqlite_reader.py runs both), except the search of transcript lines, which
 it leaves to the Library (``storage.transcripts``). It never writes: when the FAISS cache is
 missing, damaged or behind the database, it hands over to a Library opened then, which
-brings the cache up to date and saves it when closed.
+brings the cache up to date and saves it when closed. A saved index without a shortlist (a
+library under ``storage.shortlist.SHORTLIST_MIN_CLIPS`` clips) is read and searched without
+importing FAISS either (``storage.flat_index``).
 
 The SQL here names the tables and columns of ``storage.models``.
 """
@@ -23,17 +25,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from storage import shortlist as shortlists
 from storage.codec import decode_embedding, features_view
 from storage.errors import CorruptIndexError, LibraryNotBoundError
+from storage.flat_index import FlatIndex
 from storage.layout import BUSY_TIMEOUT_MS, DB_FILENAME, INDEX_FILENAME
 from storage.migrations import declared_heads
 from storage.search_reads import ClipHit, VideoFilter, folder_prefixes, id_chunks
 from storage.settings import LibrarySettings, check_model
 from storage.transcript import TranscriptMatch
-from storage.vectors import VectorIndex
 
 if TYPE_CHECKING:
     from storage.library import Library
+    from storage.vectors import VectorIndex
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +85,7 @@ class SqliteReader:
         self.index_path = folder / INDEX_FILENAME
         self._connection = connection
         self._settings: LibrarySettings | None = None
-        self._vectors: VectorIndex | None = None
+        self._vectors: FlatIndex | VectorIndex | None = None
         self._library: Library | None = None
 
     @classmethod
@@ -141,7 +145,7 @@ class SqliteReader:
         rows = self._rows("SELECT generation FROM library WHERE id = ?", (LIBRARY_ROW_ID,))
         return int(rows[0][0] or 0) if rows else 0
 
-    def vectors(self) -> VectorIndex:
+    def vectors(self) -> FlatIndex | VectorIndex:
         """The saved FAISS index when it is exactly at the database's generation; otherwise
         the Library's (rebuilt or caught up, and saved when this reader is closed)."""
         settings = self._bound()
@@ -153,12 +157,21 @@ class SqliteReader:
                 return self._vectors
         return self._full_library().vectors()
 
-    def _saved_index(self, dim: int, generation: int) -> VectorIndex | None:
+    def _saved_index(self, dim: int, generation: int) -> FlatIndex | VectorIndex | None:
+        """The saved index, read without FAISS when it is the exact index alone (a library
+        below the shortlist's size: ``storage.flat_index``), else with it."""
         try:
-            index = VectorIndex.load(self.index_path)
+            index = FlatIndex.read(self.index_path)
+            if index is not None:
+                fits = not shortlists.wanted(len(index), have=False)
+            else:  # a shortlist, or a layout only FAISS knows
+                from storage import vectors
+
+                index = vectors.VectorIndex.load(self.index_path)
+                fits = index.fits_size()
         except (OSError, CorruptIndexError):
             return None  # the Library says why when it rebuilds
-        if index.dim != dim or index.generation != generation or not index.fits_size():
+        if index.dim != dim or index.generation != generation or not fits:
             return None
         return index
 

@@ -1,15 +1,14 @@
 """The FAISS index of clip embeddings: a cache of the database, saved atomically.
 
 The file holds a small header (magic, format version, dim, generation, payload length, CRC32)
-followed by ``faiss.serialize_index`` bytes. Keeping the generation inside the same file, and
-replacing the file with one ``os.replace``, means the vectors and the generation they reflect
-can never disagree, whatever crashes in between.
+followed by ``faiss.serialize_index`` bytes (``storage.index_file``). Keeping the generation
+inside the same file, and replacing the file with one ``os.replace``, means the vectors and the
+generation they reflect can never disagree, whatever crashes in between.
 """
 
 from __future__ import annotations
 
 import logging
-import struct
 import threading
 import zlib
 from collections.abc import Iterator
@@ -22,14 +21,9 @@ import numpy as np
 from storage import shortlist as shortlists
 from storage.atomic_file import replace_atomically
 from storage.errors import CorruptIndexError
+from storage.index_file import FORMAT_VERSION, HEADER, MAGIC, parse_index_file
 
 logger = logging.getLogger(__name__)
-
-MAGIC = b"CLIPDEXF"
-FORMAT_VERSION = 2
-# magic, format version, dim, generation, payload length, payload CRC32, shortlist length.
-# The payload is the exact index followed by the shortlist's bytes (none when it has none).
-_HEADER = struct.Struct("<8sIIqQIQ")
 
 
 def make_index(dim: int, n: int) -> faiss.Index:
@@ -262,7 +256,7 @@ class VectorIndex:
             if self._shortlist is not None:
                 extra = faiss.serialize_index(self._shortlist).tobytes()
             payload += extra
-            header = _HEADER.pack(
+            header = HEADER.pack(
                 MAGIC,
                 FORMAT_VERSION,
                 self.dim,
@@ -282,7 +276,7 @@ class VectorIndex:
         truncated, damaged or of another format; the library rebuilds in both cases.
         """
         data = Path(path).read_bytes()
-        dim, generation, payload, extra = _parse(data, path)
+        dim, generation, payload, extra = parse_index_file(data, path)
         try:
             index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
             shortlist = None
@@ -295,18 +289,3 @@ class VectorIndex:
         if shortlist is not None and (shortlist.d != dim or shortlist.ntotal != index.ntotal):
             raise CorruptIndexError(f"{path}: shortlist does not match the index")
         return cls(dim, generation, index, shortlist)
-
-
-def _parse(data: bytes, path: Path) -> tuple[int, int, bytes, bytes]:
-    """Check the header and payload; return (dim, generation, index bytes, shortlist bytes)."""
-    if len(data) < _HEADER.size:
-        raise CorruptIndexError(f"{path}: file is too short to be a clipdex index")
-    magic, version, dim, generation, length, crc, extra = _HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise CorruptIndexError(f"{path}: not a clipdex index file")
-    if version != FORMAT_VERSION:
-        raise CorruptIndexError(f"{path}: index format {version}, expected {FORMAT_VERSION}")
-    payload = data[_HEADER.size :]
-    if len(payload) != length or zlib.crc32(payload) != crc or extra > length:
-        raise CorruptIndexError(f"{path}: index file is truncated or damaged")
-    return dim, generation, payload[: length - extra], payload[length - extra :]

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import click
 
-from clipdex.cli import ClipdexError, Context, _typed_errors, load_text_encoder, model_option
+from clipdex.cli import (
+    ClipdexError,
+    Context,
+    _typed_errors,
+    load_text_encoder,
+    model_option,
+    query_model_allowed,
+)
 from clipdex.stopping import StopRequest
 
 
@@ -62,6 +70,7 @@ def _serve(
         app = create_app(
             library, lambda: load_text_encoder(model, library, prepack=True)[0], token=token
         )
+        warm_up(app.state.served, model)
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
         )
@@ -76,6 +85,27 @@ def _serve(
             err=True,
         )
         server.run(sockets=[listener])
+
+
+def warm_up(served, model: str | None) -> threading.Thread | None:
+    """Load the library's ONNX query model in the background, so that the first search is as
+    fast as the next ones (``Served.warm_up``); the thread, or None where there is nothing to
+    load cheaply. Loading torch instead (no export yet, ``CLIPDEX_QUERY_MODEL=torch``, or a
+    model named with --model, which would be fingerprinted) is left to the first search:
+    seconds of CPU and gigabytes of memory for a server that may never search."""
+    from clipdex.query_model import find_query_model
+
+    settings = served.library.settings
+    digest = settings.model_digest if settings is not None else None
+    if model is not None or not query_model_allowed():
+        return None
+    if find_query_model(served.library.folder, digest) is None:
+        return None
+    # Not a daemon: a server stopped during the load waits for it (under a second) before it
+    # exits; an interpreter that exits while ONNX Runtime builds a session aborts (SIGABRT).
+    thread = threading.Thread(target=served.warm_up, name="clipdex-warm-up", daemon=False)
+    thread.start()
+    return thread
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -86,7 +86,7 @@ def search(
     span of an earlier page may come back grown (merged with a clip found only now). Each hit
     says why it matched: ``visual_score``, ``text_score`` (null for a side that did not find
     it) and the matched transcript ``lines`` (with the character offsets of matched words)."""
-    from clipdex.encoder import ModelLoadError
+    from clipdex.model_errors import ModelLoadError
     from storage.errors import StorageError
 
     if offset + k > MAX_DEPTH:

@@ -2,8 +2,9 @@
 
 ``create_app`` is given an open library and a function that loads the text encoder, and keeps
 them in a ``Served`` (``clipdex.server.state``) on ``app.state`` for the routes (``clipdex.server.api`` for JSON,
-``clipdex.server.media`` for files). The encoder is loaded on the first text search only:
-status, media, thumbnails and similar clips need no model. Every request reads the database
+``clipdex.server.media`` for files). The encoder is loaded on the first text search (or, for
+a library with an ONNX query model, in the background as ``clipdex serve`` starts:
+``Served.warm_up``): status, media, thumbnails and similar clips need no model. Every request reads the database
 afresh and ``Library.vectors()`` catches up with commits from other processes, so videos
 indexed by ``clipdex watch`` show up without a restart. Handlers are plain ``def``: Starlette
 runs them in its thread pool, which suits the blocking SQLite, FAISS and PyAV calls.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,8 @@ from fastapi import Depends, Request
 from clipdex.server.thumbnails import Thumbnails
 from search.text import TextEncoder
 from storage.library import Library
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,6 +34,16 @@ class Served:
         if self._encoder is None:
             self._encoder = self.load_encoder()
         return self._encoder
+
+    def warm_up(self) -> None:
+        """Load the encoder and run its text tower once, as a first search would (ONNX
+        Runtime sets up its kernels on a session's first run). A search that comes meanwhile
+        waits for it under the lock; a failure is left for that search to report."""
+        with self.model_lock:
+            try:
+                self.encoder().encode_text("warm up")
+            except Exception as exc:  # noqa: BLE001 - any load error: the search says it
+                logger.debug("warming up the encoder failed: %s", exc)
 
 
 def _served(request: Request) -> Served:

@@ -9,29 +9,34 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import time
 
 import numpy as np
 import pytest
 
 from clipdex.cli import load_text_encoder
+from clipdex.commands.serve import warm_up
 from clipdex.encoder import XClipEncoder
 from clipdex.model_identity import model_digest
 from clipdex.query_export import write_query_model
 from clipdex.query_model import (
     FORMAT_VERSION,
     MANIFEST_NAME,
+    RERANK_GRAPH,
     TEXT_GRAPH,
     QueryModel,
     find_query_model,
     query_model_root,
 )
+from clipdex.server.app import create_app
 from indexer.pipeline import Indexer
 from search.text import SearchOptions, rank_clips, search_text
 from storage.library import Library
 from tests.support.cli import run, run_json
 from tests.support.library import bind_settings
-from tests.support.processes import run_python
+from tests.support.processes import ClipdexProcess, run_python
 
 TOLERANCE = 1e-5
 QUERIES = ["a dog jumping into a lake", "red shapes moving", "an empty street at night"]
@@ -109,6 +114,20 @@ def test_rerank_of_many_candidates_equals_the_torch_one(indexed):
         rtol=0,
     )
     assert exported.rerank(text, features[:0], video[:0]).shape == (0,)
+
+
+def test_the_export_is_saved_as_onnx_runtime_optimised_it(indexed):
+    """What a search loads with optimisation off is already optimised: the text tower's
+    constants folded, and the re-rank multiplying by the features without transposing a copy
+    of them (the parity tests above hold both to the torch path)."""
+    import onnx
+
+    _, _, exported = indexed
+    text = onnx.load(str(exported.folder / TEXT_GRAPH), load_external_data=False)
+    assert not {"Constant", "Identity"} & {node.op_type for node in text.graph.node}
+    rerank = onnx.load(str(exported.folder / RERANK_GRAPH), load_external_data=False)
+    readers = [node.op_type for node in rerank.graph.node if "features" in node.input]
+    assert "Transpose" not in readers and "FusedMatMul" in readers, readers
 
 
 def test_an_export_of_another_format_or_model_is_not_used(indexed, tmp_path):
@@ -189,6 +208,10 @@ def test_cli_search_runs_without_torch_and_answers_as_torch_does(video_dir, libr
     # SQLAlchemy and Alembic (about a third of a second to import).
     heavy = {"torch", "transformers", "av", "PIL", "fastapi", "uvicorn", "watchdog"}
     heavy |= {"sqlalchemy", "alembic", "storage.library", "storage.repository"}
+    # Nor FAISS (a library without a shortlist: storage.flat_index), nor the torch path's
+    # encoder module, nor tempfile (hashlib is: the suite names the model in CLIPDEX_MODEL,
+    # and a named model is fingerprinted, from the digest cache).
+    heavy |= {"faiss", "storage.vectors", "tempfile", "clipdex.encoder"}
     assert not heavy & imported
     assert not {m for m in imported if m.startswith(("indexer.pipeline", "clipdex.server"))}
     assert {m for m in imported if m.startswith("clipdex.commands.")} == {"clipdex.commands.search"}
@@ -197,19 +220,46 @@ def test_cli_search_runs_without_torch_and_answers_as_torch_does(video_dir, libr
 
 @pytest.mark.slow
 def test_which_encoder_a_search_gets(video_dir, library_dir, monkeypatch):
-    """The ONNX one where the export exists (also for serve), torch for int8 or when forced."""
+    """The ONNX one where the export exists (also for serve, which loads it before its first
+    search), torch for int8 or when forced (serve then loads nothing before a search)."""
     assert run("index", str(video_dir)).exit_code == 0
     with Library.open(library_dir) as library:
         encoder, export = load_text_encoder(None, library, prepack=True)
         assert isinstance(encoder, QueryModel) and export is None
+        loads = []
+
+        def load():
+            loads.append(load_text_encoder(None, library, prepack=True)[0])
+            return loads[-1]
+
+        served = create_app(library, load).state.served
+        warm_up(served, None).join(timeout=120)
+        assert len(loads) == 1 and isinstance(loads[0], QueryModel)
+        with served.model_lock:
+            assert served.encoder() is loads[0]  # the first search finds it loaded
+        assert warm_up(served, "microsoft/xclip-base-patch32") is None  # would fingerprint
+        # Stopped while it loads the query model, the real server still exits 0 (an
+        # interpreter that exits under ONNX Runtime building a session aborts).
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        monkeypatch.delenv("CLIPDEX_MODEL", raising=False)  # a named model is not warmed up
+        server = ClipdexProcess("serve", "--port", str(port))
+        try:
+            server.wait_for(lambda: server.maps("onnxruntime"), "the query model's load")
+            assert server.stop(signal.SIGTERM) == 0, server.stderr
+        finally:
+            server.process.kill()
         encoder, export = load_text_encoder(None, library, "int8")
         assert isinstance(encoder, XClipEncoder) and encoder.quantize == "int8"
         assert export is None  # int8 is not exported
         monkeypatch.setenv("CLIPDEX_QUERY_MODEL", "torch")
         encoder, export = load_text_encoder(None, library)
         assert isinstance(encoder, XClipEncoder) and export is None  # forced: nothing written
+        assert warm_up(served, None) is None
         monkeypatch.delenv("CLIPDEX_QUERY_MODEL")
         shutil.rmtree(query_model_root(library_dir))
+        assert warm_up(served, None) is None  # no export: torch waits for a search
         encoder, export = load_text_encoder(None, library)
         assert isinstance(encoder, XClipEncoder) and export is not None
         export()

@@ -15,6 +15,7 @@ from search.fusion import SOURCE_ALL, SOURCE_VISUAL, search_spans
 from search.text import SearchOptions
 from storage import models, transcripts
 from storage import repository as repo
+from storage import shortlist as shortlists
 from storage.layout import DB_FILENAME
 from storage.library import Library
 from storage.search_reads import VideoFilter
@@ -171,3 +172,18 @@ def test_only_a_library_at_the_schema_head_is_opened(tmp_path: Path) -> None:
 
 def test_the_readers_names_are_the_models() -> None:
     assert (LIBRARY_ROW_ID, STATUS_INDEXED) == (models.LIBRARY_ROW_ID, models.STATUS_INDEXED)
+
+
+def test_a_saved_shortlist_is_read_with_faiss(built, monkeypatch) -> None:
+    """Only the exact index alone is read without FAISS (storage.flat_index); a library at
+    the shortlist's size (lowered here) has its saved index read by FAISS, as before."""
+    library, query = built
+    monkeypatch.setattr(shortlists, "SHORTLIST_MIN_CLIPS", 8)
+    monkeypatch.setattr(shortlists, "SHORTLIST_DROP_CLIPS", 4)
+    library.vectors().fit_size()
+    assert library.vectors().kind == "pq-shortlist"
+    library.save_vectors()
+    with SqliteReader.open(library.folder) as reader:
+        vectors = reader.vectors()
+        assert vectors.kind == "pq-shortlist" and reader._library is None
+        np.testing.assert_array_equal(vectors.ids(), library.vectors().ids())

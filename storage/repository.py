@@ -329,21 +329,38 @@ def clips_of_video(video_id: int, *, session: Session) -> list[Clip]:
     )
 
 
-def clip_at(video_id: int, time_s: float, *, session: Session) -> int | None:
-    """The id of the clip of a video playing at ``time_s`` (the last one starting at or before
-    it, else the first), or None for a video without clips."""
-    order = (Clip.start_s.desc(), Clip.id)
-    found = session.scalar(
+# Places per statement in ``clips_at``: two subqueries each, far below PostgreSQL's 1,664
+# columns and SQLite's 2,000.
+PLACES_PER_STATEMENT = 200
+
+
+def clips_at(places: list[tuple[int, float]], *, session: Session) -> list[int | None]:
+    """For each (video id, time) the id of the clip playing then (the video's last clip
+    starting at or before it, else its first), or None for a video without clips; in one
+    statement (per ``PLACES_PER_STATEMENT``), not one per place."""
+    found: list[int | None] = []
+    for start in range(0, len(places), PLACES_PER_STATEMENT):
+        chunk = places[start : start + PLACES_PER_STATEMENT]
+        found += session.execute(select(*(_clip_playing(v, t) for v, t in chunk))).one()
+    return found
+
+
+def _clip_playing(video_id: int, time_s: float) -> ColumnElement:
+    started = (
         select(Clip.id)
         .where(Clip.video_id == video_id, Clip.start_s <= time_s)
-        .order_by(*order)
+        .order_by(Clip.start_s.desc(), Clip.id)
         .limit(1)
+        .scalar_subquery()
     )
-    if found is None:
-        found = session.scalar(
-            select(Clip.id).where(Clip.video_id == video_id).order_by(Clip.start_s).limit(1)
-        )
-    return found
+    first = (
+        select(Clip.id)
+        .where(Clip.video_id == video_id)
+        .order_by(Clip.start_s)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(started, first)
 
 
 def clip_hits(clip_ids: list[int], *, session: Session) -> dict[int, ClipHit]:

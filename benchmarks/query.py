@@ -188,7 +188,7 @@ def run_size(
             ]
             shown = merge_top(ranked, 10)
             t7 = time.perf_counter()
-            fuse(shown + ranked, len(shown), lines)
+            fuse(shown + ranked, len(shown), lines, 10)
             t8 = time.perf_counter()
             old["fusion"].fuse(shown + ranked, len(shown), lines)
             t9 = time.perf_counter()

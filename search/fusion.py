@@ -33,7 +33,7 @@ Without a transcript match the order is X-CLIP's, as in ``--source visual``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 from search.beside import beside
@@ -133,16 +133,21 @@ def search_spans(
     else:
         pictures = partial(_visual_ranking, library, encoder, query, options)
         lines, (shown, visual) = beside(words, pictures, parallel=parallel)
-    return _with_clips(library, fuse(visual, len(shown), lines)[: options.k])
+    return _with_clips(library, fuse(visual, len(shown), lines, options.k))
 
 
-def fuse(visual: list[Hit], shown: int, lines: list[TranscriptMatch]) -> list[FusedHit]:
+def fuse(
+    visual: list[Hit], shown: int, lines: list[TranscriptMatch], k: int | None = None
+) -> list[FusedHit]:
     """The fused ranking, best first, of a visual ranking (its first ``shown`` spans are hits
-    on their own) and the transcript lines that matched (``search_transcripts``' order).
-    Word-only hits have no clip yet (``search_spans`` gives them one)."""
-    fused = _fuse(visual, shown, _text_spans(lines))
-    fused.sort(key=lambda h: (-h.score, h.text_score is None, h.path, h.start_s))
-    return fused
+    on their own) and the transcript lines that matched (``search_transcripts``' order): its
+    best ``k`` hits (None: all). Word-only hits have no clip yet (``search_spans`` gives them
+    one). Groups are ordered by score (then words before none, path, start) before hits are
+    made, so only the ``k`` shown are."""
+    spoken = _text_spans(lines)
+    groups = _groups(visual, shown, spoken)
+    groups.sort(key=lambda group: _order(visual, spoken, *group))
+    return [_hit([visual[v] for v in vs], vs, [spoken[t] for t in ts]) for vs, ts in groups[:k]]
 
 
 def _visual_ranking(
@@ -186,8 +191,9 @@ class _Spoken:
     lines: list[TranscriptMatch] = field(default_factory=list)
     rank: int = 0  # 1-based; spans whose evidence is tied share a rank
 
-    @property
+    @cached_property
     def best(self) -> TranscriptMatch:
+        """The best line (read once the span's lines are all joined)."""
         return max(self.lines, key=lambda line: (line.coverage, line.run, line.score))
 
 
@@ -222,9 +228,11 @@ def _text_spans(lines: list[TranscriptMatch]) -> list[_Spoken]:
     return spans
 
 
-def _fuse(visual: list[Hit], shown: int, spoken: list[_Spoken]) -> list[FusedHit]:
-    """Join overlapping visual and text spans of a video into hits scored by reciprocal rank;
-    the first ``shown`` visual spans are hits on their own too."""
+def _groups(
+    visual: list[Hit], shown: int, spoken: list[_Spoken]
+) -> list[tuple[list[int], list[int]]]:
+    """Overlapping visual and text spans of a video joined into groups (visual indexes, text
+    indexes), each group a hit; the first ``shown`` visual spans are hits on their own too."""
     # (visual indexes, text indexes) by a key that grows as groups are made: a merged group is
     # made anew, so key order is the order groups were last made in (the tie order of ``fuse``)
     groups: dict[int, tuple[set[int], list[int]]] = {}
@@ -243,17 +251,31 @@ def _fuse(visual: list[Hit], shown: int, spoken: list[_Spoken]) -> list[FusedHit
         owner.update(dict.fromkeys(merged[0], t))
     made = [(sorted(vs), ts) for vs, ts in groups.values()]
     made += [([v], []) for v in range(shown) if v not in owner]
-    return [_hit([visual[v] for v in vs], vs, [spoken[t] for t in ts]) for vs, ts in made]
+    return made
 
 
-def _hit(pictures: list[Hit], visual: list[int], words: list[_Spoken]) -> FusedHit:
-    """The hit of a group of spans; ``visual`` are the pictures' 0-based ranks."""
+def _score(visual: list[int], words: list[_Spoken]) -> float:
+    """A group's fused score (the module docstring); ``visual`` are its 0-based visual ranks."""
     score = 0.0
     if visual:
         score += 1.0 / (K_VISUAL + min(visual) + 1)
     if words:
         first = min(words, key=lambda span: span.rank)
         score += first.best.coverage**2 / (K_TEXT + first.rank)
+    return score
+
+
+def _order(visual: list[Hit], spoken: list[_Spoken], vs: list[int], ts: list[int]) -> tuple:
+    """The sort key of a group's hit: (-score, no words, path, start)."""
+    words = [spoken[t] for t in ts]
+    path = visual[vs[0]].path if vs else words[0].path
+    start_s = min([visual[v].start_s for v in vs] + [span.start_s for span in words])
+    return (-_score(vs, words), not words, path, start_s)
+
+
+def _hit(pictures: list[Hit], visual: list[int], words: list[_Spoken]) -> FusedHit:
+    """The hit of a group of spans; ``visual`` are the pictures' 0-based ranks."""
+    score = _score(visual, words)
     lines = sorted((line for span in words for line in span.lines), key=lambda x: x.start_s)
     top = max(pictures, key=lambda h: h.score) if pictures else None
     first = pictures[0] if pictures else words[0]

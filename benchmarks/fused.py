@@ -106,10 +106,21 @@ class Scaled:
         pass
 
 
+def _waited_s() -> float:
+    """Seconds this thread has waited, runnable, for a core (Linux schedstat; 0 elsewhere)."""
+    try:
+        return int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def time_fused(library, index, stored: int, encoder, texts: list[str], old: dict) -> dict:
     """Seconds per text of the fused search now and before (taking turns, so a change of the
     machine's load falls on both), of now's words alone and of now's visual search alone;
-    and how many texts found the same hits both ways."""
+    the same less the time the calling thread waited for a core (``unqueued``: about what an
+    idle machine would take, on a machine shared with other jobs; for the fused search now,
+    the words' thread is not counted, as it is shorter than the pictures); and how many texts
+    found the same hits both ways."""
     from search.fusion import SOURCE_ALL, SOURCE_VISUAL, search_spans
     from search.text import SearchOptions
 
@@ -122,16 +133,18 @@ def time_fused(library, index, stored: int, encoder, texts: list[str], old: dict
         "words_now": lambda t: now.search_transcripts(t, limit=100),
     }
     times: dict[str, list[float]] = {name: [] for name in runs}
+    unqueued: dict[str, list[float]] = {name: [] for name in runs}
     same = 0
     for i, text in enumerate(texts):
         found = {}
         names = list(runs) if i % 2 == 0 else list(reversed(runs))
         for name in names:
-            start = time.perf_counter()
+            start, waited = time.perf_counter(), _waited_s()
             found[name] = runs[name](text)
             times[name].append(time.perf_counter() - start)
+            unqueued[name].append(times[name][-1] - (_waited_s() - waited))
         same += _same(found["fused_now"], found["fused_before"])
-    return {"seconds": times, "same_hits": same, "texts": len(texts)}
+    return {"seconds": times, "unqueued": unqueued, "same_hits": same, "texts": len(texts)}
 
 
 def _same(now: list, before: list) -> bool:

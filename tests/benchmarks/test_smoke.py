@@ -35,6 +35,8 @@ def test_query_benchmark_smoke(tmp_path, capsys) -> None:
             "words_now",
         }
         assert r["same_hits_before_and_now"] == "6/6"
+        for name, ms in r["search_spans_unqueued_p50_ms"].items():
+            assert 0 < ms <= r["search_spans_p50_ms"][name]  # each run less its waits
         assert 0.0 <= r["recall_at_10"] <= 1.0 and r["disk_bytes_per_clip"] > 0
     assert results[0]["recall_at_10"] == 1.0  # exact search is exact
     assert "recall@10" in capsys.readouterr().out

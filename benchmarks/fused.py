@@ -15,31 +15,10 @@ then fusion, one after the other; one clip query per word-only hit) and its
 
 from __future__ import annotations
 
-import importlib.util
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def baseline(revision: str, path: str, name: str):
-    """``path`` (a module file of this repository) as it was at ``revision``, imported as
-    module ``name``."""
-    source = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{revision}:{path}"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    spec = importlib.util.spec_from_loader(name, loader=None)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    exec(compile(source, f"{revision}:{path}", "exec"), module.__dict__)
-    return module
 
 
 class _Mapped:

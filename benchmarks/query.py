@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
         db_bytes = sum(p.stat().st_size for p in Path(tmp).glob("clipdex.db*"))
         spoken, old = [], None
         if args.transcripts:
-            from benchmarks.fused import baseline
+            from benchmarks.baseline import baseline
             from benchmarks.transcript_search import build, made_up_words
 
             vocabulary = made_up_words(20_000)

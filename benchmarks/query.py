@@ -17,7 +17,11 @@ benchmarks/transcript_search.py; 150k lines is about 100k clips of speech) and e
 also timed as the fused search (``--source all``) runs it: the same visual stages, plus the
 full-text search of the lines (its words: common, rare, a five-word sentence, a quoted phrase,
 a rare word with two common ones, in turn), the candidates' span rows, and
-``search.fusion.fuse``. Visual-only and fused figures come from the same queries in one run.
+``search.fusion.fuse`` (``fusion_before``: ``--baseline``'s ``fuse`` on the same input); the
+fused figure sums the stages, as the search ran them before (words, then pictures). Then
+benchmarks/fused.py times ``search_spans`` whole on the same texts: the fused search now (words
+on a thread beside the pictures), at ``--baseline``, the visual search and the words alone.
+Visual-only and fused figures come from the same queries in one run.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import numpy as np
 from benchmarks.machine import checkpoint, rss_mb, table, write
 from benchmarks.synthetic import EmbeddingSpace
 
+BASELINE = "c42044d"  # before the words were searched beside the pictures (search.beside)
 QUERIES = [
     "a dog jumping into a lake",
     "people dancing at night",
@@ -124,7 +129,9 @@ def speech_queries(vocabulary: list[str], stored: list[str]) -> list[str]:
     return picked
 
 
-def run_size(n: int, args, encoder, library, db_ids: np.ndarray, spoken: list[str]) -> dict:
+def run_size(
+    n: int, args, encoder, library, db_ids: np.ndarray, spoken: list[str], old: dict | None
+) -> dict:
     from search.fusion import fuse
     from search.hits import Hit, merge_top
     from search.text import initial_depth
@@ -149,7 +156,7 @@ def run_size(n: int, args, encoder, library, db_ids: np.ndarray, spoken: list[st
     recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)]))
     rng = np.random.default_rng(n)
     stages: dict[str, list[float]] = {"text": [], "vectors": [], "fetch": [], "rerank": []}
-    speech: dict[str, list[float]] = {"transcripts": [], "fusion": []}
+    speech: dict[str, list[float]] = {"transcripts": [], "fusion": [], "fusion_before": []}
     for i, q in enumerate(queries):
         t0 = time.perf_counter()
         text = encoder.encode_text(QUERIES[i % len(QUERIES)] + f" {i}")
@@ -180,11 +187,21 @@ def run_size(n: int, args, encoder, library, db_ids: np.ndarray, spoken: list[st
                 for j, s in ((ids[o], float(np.ravel(scores)[o])) for o in order)
             ]
             shown = merge_top(ranked, 10)
-            fuse(shown + ranked, len(shown), lines)
             t7 = time.perf_counter()
+            fuse(shown + ranked, len(shown), lines, 10)
+            t8 = time.perf_counter()
+            old["fusion"].fuse(shown + ranked, len(shown), lines)
+            t9 = time.perf_counter()
             speech["transcripts"].append(t6 - t5)
-            speech["fusion"].append(t7 - t6)
+            speech["fusion"].append(t8 - t7 + (t7 - t6))
+            speech["fusion_before"].append(t9 - t8 + (t7 - t6))
     total = np.sum([stages[s] for s in stages], axis=0)
+    whole = {}
+    if spoken:
+        from benchmarks.fused import time_fused
+
+        texts = [spoken[i % len(spoken)] for i in range(args.queries)]
+        whole = time_fused(library, index, args.db_clips, encoder, texts, old)
     rss, peak = rss_mb()
     del index
     return {
@@ -200,18 +217,28 @@ def run_size(n: int, args, encoder, library, db_ids: np.ndarray, spoken: list[st
         "rss_mb": round(rss),
         "peak_rss_mb": round(peak),
         "index_bytes_per_clip": round(index_bytes / n, 1),
-    } | (_speech_figures(total, speech) if spoken else {})
+    } | (_speech_figures(total, speech, whole) if spoken else {})
 
 
-def _speech_figures(visual: np.ndarray, speech: dict[str, list[float]]) -> dict:
-    fused = visual + np.sum([speech[s] for s in speech], axis=0)
+def _speech_figures(visual: np.ndarray, speech: dict[str, list[float]], whole: dict) -> dict:
+    """The stages summed as they ran before (words, then pictures, then fusion), and each
+    whole search of benchmarks.fused timed end to end."""
+    summed = visual + np.array(speech["transcripts"]) + np.array(speech["fusion_before"])
+    ms = {name: np.array(s) * 1000 for name, s in whole["seconds"].items()}
+    unqueued = {name: np.array(s) * 1000 for name, s in whole["unqueued"].items()}
     return {
-        "fused_p50_ms": round(float(np.percentile(fused, 50)) * 1000, 1),
-        "fused_p95_ms": round(float(np.percentile(fused, 95)) * 1000, 1),
+        "fused_p50_ms": round(float(np.percentile(summed, 50)) * 1000, 1),
+        "fused_p95_ms": round(float(np.percentile(summed, 95)) * 1000, 1),
         "speech_stage_p50_ms": {s: round(float(np.median(v)) * 1000, 1) for s, v in speech.items()},
         "speech_stage_p95_ms": {
             s: round(float(np.percentile(v, 95)) * 1000, 1) for s, v in speech.items()
         },
+        "search_spans_p50_ms": {n: round(float(np.median(v)), 1) for n, v in ms.items()},
+        "search_spans_p95_ms": {n: round(float(np.percentile(v, 95)), 1) for n, v in ms.items()},
+        "search_spans_unqueued_p50_ms": {
+            n: round(float(np.median(v)), 1) for n, v in unqueued.items()
+        },
+        "same_hits_before_and_now": f"{whole['same_hits']}/{whole['texts']}",
     }
 
 
@@ -236,6 +263,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db-clips", type=int, default=3000)
     parser.add_argument("--quantize", choices=["none", "int8"], default="none")
     parser.add_argument("--transcripts", type=int, default=0, help="transcript lines [0: none]")
+    parser.add_argument(
+        "--baseline", default=BASELINE, help="git revision the fused search is compared with"
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny model and sizes (CI)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -255,16 +285,26 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         library = build_db(Path(tmp), encoder, args.db_clips)
         db_bytes = sum(p.stat().st_size for p in Path(tmp).glob("clipdex.db*"))
-        spoken = []
+        spoken, old = [], None
         if args.transcripts:
+            from benchmarks.baseline import baseline
             from benchmarks.transcript_search import build, made_up_words
 
             vocabulary = made_up_words(20_000)
             stored, _ = build(library, args.transcripts, vocabulary)
             spoken = speech_queries(vocabulary, stored)
+            old = {
+                name: baseline(args.baseline, f"{folder}/{name}.py", f"baseline_{name}")
+                for folder, name in (
+                    ("search", "fusion"),
+                    ("storage", "repository"),
+                    ("storage", "transcripts"),
+                )
+            }
         db_ids = np.arange(1, args.db_clips + 1)
         results = [
-            run_size(int(n), args, encoder, library, db_ids, spoken) for n in args.sizes.split(",")
+            run_size(int(n), args, encoder, library, db_ids, spoken, old)
+            for n in args.sizes.split(",")
         ]
         library.close()
     db_per_clip = db_bytes / args.db_clips
@@ -290,9 +330,14 @@ def main(argv: list[str] | None = None) -> None:
         for r in results:
             print(
                 f"  {r['clips']:,} clips: visual p50/p95 {r['p50_ms']}/{r['p95_ms']} ms, "
-                f"fused {r['fused_p50_ms']}/{r['fused_p95_ms']} ms "
-                f"(transcripts/fusion p50 {r['speech_stage_p50_ms']})"
+                f"stages summed as before {r['fused_p50_ms']}/{r['fused_p95_ms']} ms "
+                f"(stages p50 {r['speech_stage_p50_ms']})"
             )
+            print(
+                f"    whole searches p50 {r['search_spans_p50_ms']}, "
+                f"p95 {r['search_spans_p95_ms']}, same hits {r['same_hits_before_and_now']}"
+            )
+            print(f"    less waits for a core, p50 {r['search_spans_unqueued_p50_ms']}")
     print(
         table(
             [
@@ -320,6 +365,7 @@ def main(argv: list[str] | None = None) -> None:
             "queries": args.queries,
             "db_clips": args.db_clips,
             "transcript_lines": args.transcripts,
+            "baseline_rev": args.baseline if args.transcripts else None,
             "threads": os.environ.get("CLIPDEX_THREADS", "auto"),
             "results": results,
         },

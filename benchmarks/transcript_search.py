@@ -22,20 +22,17 @@ server (tests/support/postgres.py) instead of using SQLite.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks.baseline import baseline
 from benchmarks.machine import table, write
 
 LIMIT = 100  # search.text.initial_depth(10): the lines the fused search reads for k = 10
 BASELINE = "01aad7a"  # before common words were bounded (storage.transcripts.RANKED_LINES)
-REPO = Path(__file__).resolve().parents[1]
 
 
 def made_up_words(n: int) -> list[str]:
@@ -104,18 +101,7 @@ def queries(vocabulary: list[str], stored: list[str]) -> dict[str, list[str]]:
 
 def baseline_module(revision: str):
     """``storage/transcripts.py`` as it was at ``revision``, imported as its own module."""
-    source = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{revision}:storage/transcripts.py"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    name = "baseline_transcripts"
-    spec = importlib.util.spec_from_loader(name, loader=None)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    exec(compile(source, f"{revision}:storage/transcripts.py", "exec"), module.__dict__)
-    return module
+    return baseline(revision, "storage/transcripts.py", "baseline_transcripts")
 
 
 def time_queries(library, texts: list[str], repeats: int, searches: dict) -> dict:

@@ -33,8 +33,10 @@ Without a transcript match the order is X-CLIP's, as in ``--source visual``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
+from search.beside import beside
 from search.catalog import Catalog
 from search.hits import ADJACENT_S, Hit, hits_for, merge_top, span_json
 from search.text import SearchOptions, TextEncoder, initial_depth, rank_clips, search_text
@@ -107,31 +109,45 @@ def search_spans(
     query: str,
     options: SearchOptions,
     source: str = SOURCE_ALL,
+    *,
+    parallel: bool = True,
 ) -> list[FusedHit]:
     """The top ``options.k`` spans for ``query`` from pictures, words or both, best first.
 
     ``encoder`` may be None for ``speech``, which needs no model. ``negatives`` and
-    ``min_score`` act on the X-CLIP side; ``only`` (the video filter) on both.
+    ``min_score`` act on the X-CLIP side; ``only`` (the video filter) on both. With ``all``
+    the transcript lines are searched on a thread of their own while the pictures are ranked
+    on this one (``search.beside``; ``parallel=False``: one after the other, same hits).
     """
     if source not in SEARCH_SOURCES:
         raise ValueError(f"unknown source {source!r}: one of {', '.join(SEARCH_SOURCES)}")
     if source == SOURCE_VISUAL:
         return [_visual_only(hit) for hit in search_text(library, encoder, query, options)]
-    lines = library.search_transcripts(query, limit=initial_depth(options.k), wanted=options.only)
-    shown: list[Hit] = []
-    visual: list[Hit] = []
-    if source == SOURCE_ALL:
-        shown, visual = _visual_ranking(library, encoder, query, options)
-    return _with_clips(library, fuse(visual, len(shown), lines)[: options.k])
+
+    def words() -> list[TranscriptMatch]:
+        depth = initial_depth(options.k)
+        return library.search_transcripts(query, limit=depth, wanted=options.only)
+
+    if source == SOURCE_SPEECH:
+        lines, (shown, visual) = words(), ([], [])
+    else:
+        pictures = partial(_visual_ranking, library, encoder, query, options)
+        lines, (shown, visual) = beside(words, pictures, parallel=parallel)
+    return _with_clips(library, fuse(visual, len(shown), lines, options.k))
 
 
-def fuse(visual: list[Hit], shown: int, lines: list[TranscriptMatch]) -> list[FusedHit]:
+def fuse(
+    visual: list[Hit], shown: int, lines: list[TranscriptMatch], k: int | None = None
+) -> list[FusedHit]:
     """The fused ranking, best first, of a visual ranking (its first ``shown`` spans are hits
-    on their own) and the transcript lines that matched (``search_transcripts``' order).
-    Word-only hits have no clip yet (``search_spans`` gives them one)."""
-    fused = _fuse(visual, shown, _text_spans(lines))
-    fused.sort(key=lambda h: (-h.score, h.text_score is None, h.path, h.start_s))
-    return fused
+    on their own) and the transcript lines that matched (``search_transcripts``' order): its
+    best ``k`` hits (None: all). Word-only hits have no clip yet (``search_spans`` gives them
+    one). Groups are ordered by score (then words before none, path, start) before hits are
+    made, so only the ``k`` shown are."""
+    spoken = _text_spans(lines)
+    groups = _groups(visual, shown, spoken)
+    groups.sort(key=lambda group: _order(visual, spoken, *group))
+    return [_hit([visual[v] for v in vs], vs, [spoken[t] for t in ts]) for vs, ts in groups[:k]]
 
 
 def _visual_ranking(
@@ -144,16 +160,20 @@ def _visual_ranking(
     if options.min_score is not None:
         clips = [clip for clip in clips if clip.score >= options.min_score]
     shown = merge_top(clips, options.k)
-    rest = [clip for clip in clips if not any(_inside(clip, span) for span in shown)]
+    spans: dict[int, list[Hit]] = {}
+    for span in shown:
+        spans.setdefault(span.video_id, []).append(span)
+    rest = [
+        clip
+        for clip in clips
+        if not any(_inside(clip, span) for span in spans.get(clip.video_id, ()))
+    ]
     return shown, shown + rest
 
 
 def _inside(clip: Hit, span: Hit) -> bool:
-    return (
-        clip.video_id == span.video_id
-        and clip.start_s >= span.start_s - ADJACENT_S
-        and clip.end_s <= span.end_s + ADJACENT_S
-    )
+    """Whether ``clip`` lies within ``span`` (a span of its video: the caller picks them)."""
+    return clip.start_s >= span.start_s - ADJACENT_S and clip.end_s <= span.end_s + ADJACENT_S
 
 
 def _where(span: Hit | _Spoken | TranscriptMatch) -> tuple[int, float, float]:
@@ -171,8 +191,9 @@ class _Spoken:
     lines: list[TranscriptMatch] = field(default_factory=list)
     rank: int = 0  # 1-based; spans whose evidence is tied share a rank
 
-    @property
+    @cached_property
     def best(self) -> TranscriptMatch:
+        """The best line (read once the span's lines are all joined)."""
         return max(self.lines, key=lambda line: (line.coverage, line.run, line.score))
 
 
@@ -207,34 +228,54 @@ def _text_spans(lines: list[TranscriptMatch]) -> list[_Spoken]:
     return spans
 
 
-def _fuse(visual: list[Hit], shown: int, spoken: list[_Spoken]) -> list[FusedHit]:
-    """Join overlapping visual and text spans of a video into hits scored by reciprocal rank;
-    the first ``shown`` visual spans are hits on their own too."""
-    groups: list[tuple[list[int], list[int]]] = []  # (visual indexes, text indexes)
+def _groups(
+    visual: list[Hit], shown: int, spoken: list[_Spoken]
+) -> list[tuple[list[int], list[int]]]:
+    """Overlapping visual and text spans of a video joined into groups (visual indexes, text
+    indexes), each group a hit; the first ``shown`` visual spans are hits on their own too."""
+    # (visual indexes, text indexes) by a key that grows as groups are made: a merged group is
+    # made anew, so key order is the order groups were last made in (the tie order of ``fuse``)
+    groups: dict[int, tuple[set[int], list[int]]] = {}
+    owner: dict[int, int] = {}  # visual index: the key of its group (groups never share one)
     of_video: dict[int, list[int]] = {}
     for v, hit in enumerate(visual):
         of_video.setdefault(hit.video_id, []).append(v)
     for t, span in enumerate(spoken):
-        near = of_video.get(span.video_id, [])
+        near = of_video.get(span.video_id, ())
         found = {v for v in near if _touch(*_where(visual[v]), *_where(span))}
-        merged: tuple[list[int], list[int]] = (sorted(found), [t])
-        for group in [g for g in groups if found & set(g[0])]:
-            groups.remove(group)
-            merged = (sorted(set(merged[0]) | set(group[0])), merged[1] + group[1])
-        groups.append(merged)
-    claimed = {v for group in groups for v in group[0]}
-    groups += [([v], []) for v in range(shown) if v not in claimed]
-    return [_hit([visual[v] for v in vs], vs, [spoken[t] for t in ts]) for vs, ts in groups]
+        merged: tuple[set[int], list[int]] = (found, [t])
+        for key in sorted({owner[v] for v in found if v in owner}):
+            pictures, words = groups.pop(key)
+            merged = (merged[0] | pictures, merged[1] + words)
+        groups[t] = merged
+        owner.update(dict.fromkeys(merged[0], t))
+    made = [(sorted(vs), ts) for vs, ts in groups.values()]
+    made += [([v], []) for v in range(shown) if v not in owner]
+    return made
 
 
-def _hit(pictures: list[Hit], visual: list[int], words: list[_Spoken]) -> FusedHit:
-    """The hit of a group of spans; ``visual`` are the pictures' 0-based ranks."""
+def _score(visual: list[int], words: list[_Spoken]) -> float:
+    """A group's fused score (the module docstring); ``visual`` are its 0-based visual ranks."""
     score = 0.0
     if visual:
         score += 1.0 / (K_VISUAL + min(visual) + 1)
     if words:
         first = min(words, key=lambda span: span.rank)
         score += first.best.coverage**2 / (K_TEXT + first.rank)
+    return score
+
+
+def _order(visual: list[Hit], spoken: list[_Spoken], vs: list[int], ts: list[int]) -> tuple:
+    """The sort key of a group's hit: (-score, no words, path, start)."""
+    words = [spoken[t] for t in ts]
+    path = visual[vs[0]].path if vs else words[0].path
+    start_s = min([visual[v].start_s for v in vs] + [span.start_s for span in words])
+    return (-_score(vs, words), not words, path, start_s)
+
+
+def _hit(pictures: list[Hit], visual: list[int], words: list[_Spoken]) -> FusedHit:
+    """The hit of a group of spans; ``visual`` are the pictures' 0-based ranks."""
+    score = _score(visual, words)
     lines = sorted((line for span in words for line in span.lines), key=lambda x: x.start_s)
     top = max(pictures, key=lambda h: h.score) if pictures else None
     first = pictures[0] if pictures else words[0]
@@ -254,14 +295,11 @@ def _hit(pictures: list[Hit], visual: list[int], words: list[_Spoken]) -> FusedH
 def _with_clips(library: Catalog, hits: list[FusedHit]) -> list[FusedHit]:
     """Give a hit found by words alone the clip playing at its first line (thumbnails, similar
     clips and ``clipdex similar --clip`` need one)."""
-    if all(hit.clip_id is not None for hit in hits):
+    words_only = [hit for hit in hits if hit.clip_id is None]
+    if not words_only:
         return hits
-    return [
-        hit
-        if hit.clip_id is not None
-        else replace(hit, clip_id=library.clip_at(hit.video_id, hit.play_from_s))
-        for hit in hits
-    ]
+    found = iter(library.clips_at([(hit.video_id, hit.play_from_s) for hit in words_only]))
+    return [hit if hit.clip_id is not None else replace(hit, clip_id=next(found)) for hit in hits]
 
 
 def _visual_only(hit: Hit) -> FusedHit:

@@ -212,14 +212,14 @@ def tokens(text: str) -> list[str]:
 def longest_run(query: list[str], line: list[str]) -> int:
     """The length of the longest run of consecutive ``query`` tokens that ``line`` says in a
     row (stop words count: "him to drink more" is a run of 4 where only "drink" is a word)."""
+    at: dict[str, list[int]] = {}  # where the line says each token
+    for j, token in enumerate(line):
+        at.setdefault(token, []).append(j)
     best = 0
-    previous = [0] * (len(line) + 1)
+    previous: dict[int, int] = {}  # line position: length of the run ending there
     for q in query:
-        current = [0] * (len(line) + 1)
-        for j, token in enumerate(line, 1):
-            if token == q:
-                current[j] = previous[j - 1] + 1
-                best = max(best, current[j])
+        current = {j: previous.get(j - 1, 0) + 1 for j in at.get(q, ())}
+        best = max(best, *current.values()) if current else best
         previous = current
     return best
 

@@ -327,10 +327,10 @@ class Library:
         with self.session() as session:
             return repository.clip_rerank_inputs(clip_ids, session=session)
 
-    def clip_at(self, video_id: int, time_s: float) -> int | None:
-        """``repository.clip_at``: the clip of a video playing at ``time_s``."""
+    def clips_at(self, places: list[tuple[int, float]]) -> list[int | None]:
+        """``repository.clips_at``: the clip playing at each (video id, time)."""
         with self.session() as session:
-            return repository.clip_at(video_id, time_s, session=session)
+            return repository.clips_at(places, session=session)
 
     def has_transcripts(self) -> bool:
         """Whether any video has a transcript line."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,6 +88,10 @@ class SqliteReader:
         self._settings: LibrarySettings | None = None
         self._vectors: FlatIndex | VectorIndex | None = None
         self._library: Library | None = None
+        self._vectors_handed_over = False  # the Library's vectors: it saves them when closed
+        # The fused search reads transcript lines (the Library's) on a thread of its own
+        # (search.beside) while vectors() may hand over on this one: one Library for both.
+        self._opening = threading.Lock()
 
     @classmethod
     def open(cls, folder: Path) -> SqliteReader | None:
@@ -149,12 +154,13 @@ class SqliteReader:
         """The saved FAISS index when it is exactly at the database's generation; otherwise
         the Library's (rebuilt or caught up, and saved when this reader is closed)."""
         settings = self._bound()
-        if self._library is None:
+        if not self._vectors_handed_over:
             generation = self.generation()
             if self._vectors is None or self._vectors.generation != generation:
                 self._vectors = self._saved_index(settings.embed_dim, generation)
             if self._vectors is not None:
                 return self._vectors
+            self._vectors_handed_over = True
         return self._full_library().vectors()
 
     def _saved_index(self, dim: int, generation: int) -> FlatIndex | VectorIndex | None:
@@ -177,12 +183,13 @@ class SqliteReader:
 
     def _full_library(self) -> Library:
         """The Library of the same folder, for what this reader leaves to it."""
-        if self._library is None:
-            from storage.library import Library
+        with self._opening:
+            if self._library is None:
+                from storage.library import Library
 
-            logger.debug("library %s: reading through SQLAlchemy", self.folder)
-            self._library = Library.open(self.folder)
-        return self._library
+                logger.debug("library %s: reading through SQLAlchemy", self.folder)
+                self._library = Library.open(self.folder)
+            return self._library
 
     def clip_ids_matching(self, wanted: VideoFilter) -> np.ndarray:
         """Ids (int64, ascending) of the clips of indexed videos that pass ``wanted``."""
@@ -223,17 +230,20 @@ class SqliteReader:
                 )
         return found
 
-    def clip_at(self, video_id: int, time_s: float) -> int | None:
-        """The id of the clip of a video playing at ``time_s`` (the last one starting at or
-        before it, else the first), or None for a video without clips."""
-        rows = self._rows(
-            "SELECT id FROM clips WHERE video_id = ? AND start_s <= ? "
-            "ORDER BY start_s DESC, id LIMIT 1",
-            (video_id, time_s),
-        ) or self._rows(
-            "SELECT id FROM clips WHERE video_id = ? ORDER BY start_s LIMIT 1", (video_id,)
-        )
-        return rows[0][0] if rows else None
+    def clips_at(self, places: list[tuple[int, float]]) -> list[int | None]:
+        """For each (video id, time) the id of the clip playing then (the video's last clip
+        starting at or before it, else its first), or None for a video without clips."""
+        found: list[int | None] = []
+        for video_id, time_s in places:
+            rows = self._rows(
+                "SELECT id FROM clips WHERE video_id = ? AND start_s <= ? "
+                "ORDER BY start_s DESC, id LIMIT 1",
+                (video_id, time_s),
+            ) or self._rows(
+                "SELECT id FROM clips WHERE video_id = ? ORDER BY start_s LIMIT 1", (video_id,)
+            )
+            found.append(rows[0][0] if rows else None)
+        return found
 
     def has_transcripts(self) -> bool:
         """Whether any video has a transcript line."""
@@ -244,7 +254,9 @@ class SqliteReader:
     ) -> list[TranscriptMatch]:
         """``storage.transcripts.search_transcripts``, through the Library: its bounds on
         common words, coverage and runs are one implementation, so a search of what is said
-        imports SQLAlchemy (only a library with transcript lines gets here)."""
+        imports SQLAlchemy (only a library with transcript lines gets here). Safe to call on
+        another thread than the reader's (``search.beside``): it never touches the reader's
+        own connection, which belongs to the thread that opened it."""
         return self._full_library().search_transcripts(text, limit=limit, wanted=wanted)
 
     def close(self) -> None:
@@ -253,4 +265,5 @@ class SqliteReader:
             self._library.close()
             self._library = None
         self._vectors = None
+        self._vectors_handed_over = False
         self._connection.close()

@@ -76,7 +76,7 @@ def _marks(marked: str | None, text: str) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
-def transcript_match(row, score: float) -> TranscriptMatch:
+def transcript_match(row, score: float, coverage: float = 1.0, run: int = 0) -> TranscriptMatch:
     """The match of a row (line id, video id, path, start, end, text, source, language,
     the text with MARK_OPEN and MARK_CLOSE around its matched words)."""
     line_id, video_id, path, start_s, end_s, text, source, language, marked = row
@@ -91,4 +91,6 @@ def transcript_match(row, score: float) -> TranscriptMatch:
         language=language,
         score=float(score),
         marks=_marks(marked, text),
+        coverage=coverage,
+        run=run,
     )

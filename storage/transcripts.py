@@ -191,20 +191,25 @@ def search_transcripts(
     engine = kind(ranked)
     conditions = [Video.status == STATUS_INDEXED, *video_conditions(wanted or VideoFilter())]
     first = lines is not None and lines > FIRST_PICK * limit
-    scores = _ranking(engine, conditions, limit, sample, first, session)
-    if sample is not None and len(scores) < limit:
-        scores = _ranking(engine, conditions, limit, None, first, session)
-    if not scores:
+    ranked_lines = _ranking(engine, conditions, limit, sample, first, session)
+    if sample is not None and len(ranked_lines) < limit:
+        ranked_lines = _ranking(engine, conditions, limit, None, first, session)
+    if not ranked_lines:
         return []
     units = len(query.phrases) + len(query.words)
     counted = query.words if units > 1 else ()
-    rows, said_words = engine.details(list(scores), counted, session)
+    found = {i: row for i, (row, _) in ranked_lines.items()}
+    rows, said_words = engine.details(found, counted, session)
     said = tokens(text)
-    matches = [_match(rows[i], scores[i], said) for i in scores if i in rows]
-    if units == 1:
-        return matches
     return [
-        replace(m, coverage=(len(query.phrases) + said_words[m.line_id]) / units) for m in matches
+        transcript_match(
+            rows[i],
+            score,
+            coverage=1.0 if units == 1 else (len(query.phrases) + said_words[i]) / units,
+            run=longest_run(said, tokens(rows[i][5])),
+        )
+        for i, (_, score) in ranked_lines.items()
+        if i in rows
     ]
 
 
@@ -243,8 +248,9 @@ def _lines_with(kind, words: tuple[str, ...], n: int, session: Session) -> dict[
 def _ranking(
     engine, conditions: list, limit: int, sample: int | None, first: bool, session: Session
 ) -> dict:
-    """{line id: score} of the ``limit`` best lines passing ``conditions``, best first; with
-    ``sample``, among the ``sample`` newest matching lines only.
+    """{line id: (row of _COLUMNS, score)} of the ``limit`` best lines passing
+    ``conditions``, best first; with ``sample``, among the ``sample`` newest matching lines
+    only. The rows come with the ranking (its joins are there anyway): no second read by id.
 
     With ``first`` (many candidates), the full-text index ranks alone first (no join per
     matching line) and its best ``FIRST_PICK * limit`` are checked against ``conditions``; if
@@ -260,7 +266,7 @@ def _ranking(
 
 def _passing(scored, conditions: list, limit: int, session: Session) -> dict:
     ranking = (
-        select(TranscriptLineRow.id, scored.c.score)
+        select(*_COLUMNS, scored.c.score)
         .select_from(scored)
         .join(TranscriptLineRow, TranscriptLineRow.id == scored.c.id)
         .join(Video, Video.id == TranscriptLineRow.video_id)
@@ -268,7 +274,7 @@ def _passing(scored, conditions: list, limit: int, session: Session) -> dict:
         .order_by(scored.c.score.desc(), TranscriptLineRow.id)
         .limit(limit)
     )
-    return {int(i): float(score) for i, score in session.execute(ranking)}
+    return {int(row[0]): (tuple(row[:-1]), float(row[-1])) for row in session.execute(ranking)}
 
 
 _COLUMNS = (
@@ -315,17 +321,11 @@ class _Sqlite:
         chosen = matching.order_by(rowid.desc()).limit(newest).subquery()
         return select(chosen.c.id, chosen.c.score)
 
-    def details(self, ids: list[int], words: tuple[str, ...], session: Session) -> tuple:
-        """({line id: row of _COLUMNS + highlighted text}, {line id: how many of ``words`` it
-        has}). The rows are read by id; the highlighting and the words are found by the same
+    def details(self, rows: dict[int, tuple], words: tuple[str, ...], session: Session) -> tuple:
+        """({line id: its row of _COLUMNS + highlighted text}, {line id: how many of ``words``
+        it has}) for the ranked ``rows``. The highlighting and the words are found by the same
         tokenizer in a scratch FTS5 table in memory holding just these lines: looking lines up
         by id in the library's index costs up to a millisecond a line for a common word."""
-        found = session.execute(
-            select(*_COLUMNS)
-            .join(Video, Video.id == TranscriptLineRow.video_id)
-            .where(TranscriptLineRow.id.in_(ids))
-        )
-        rows = {row[0]: tuple(row) for row in found}
         counts = dict.fromkeys(rows, 0)
         scratch = sqlite3.connect(":memory:")
         try:
@@ -392,15 +392,14 @@ class _Postgres:
             line, line.id == chosen.c.id
         )
 
-    def details(self, ids: list[int], words: tuple[str, ...], session: Session) -> tuple:
-        """({line id: row of _COLUMNS + highlighted text}, {line id: how many of ``words`` it
-        has}): ts_headline on these lines, then one query per word."""
+    def details(self, rows: dict[int, tuple], words: tuple[str, ...], session: Session) -> tuple:
+        """({line id: its row of _COLUMNS + highlighted text}, {line id: how many of ``words``
+        it has}) for the ranked ``rows``: ts_headline on these lines, then one query per word."""
+        ids = list(rows)
         found = session.execute(
-            select(*_COLUMNS, self.marked)
-            .join(Video, Video.id == TranscriptLineRow.video_id)
-            .where(TranscriptLineRow.id.in_(ids))
+            select(TranscriptLineRow.id, self.marked).where(TranscriptLineRow.id.in_(ids))
         )
-        rows = {row[0]: tuple(row) for row in found}
+        rows = {i: (*rows[i], marked) for i, marked in found}
         counts = dict.fromkeys(rows, 0)
         for word in words:
             single = type(self)(FullTextQuery((), (word,)))
@@ -408,8 +407,3 @@ class _Postgres:
             for line_id in session.scalars(having):
                 counts[line_id] += 1
         return rows, counts
-
-
-def _match(row, score: float, query_tokens: list[str]) -> TranscriptMatch:
-    text = row[5]
-    return replace(transcript_match(row, score), run=longest_run(query_tokens, tokens(text)))

@@ -25,7 +25,18 @@ def test_query_benchmark_smoke(tmp_path, capsys) -> None:
         assert r["p95_ms"] >= r["p50_ms"] > 0
         # the fused search (words too) is the visual stages plus its own, in the same run
         assert r["fused_p50_ms"] >= r["p50_ms"] and r["fused_p95_ms"] >= r["fused_p50_ms"]
-        assert set(r["speech_stage_p50_ms"]) == {"transcripts", "fusion"}
+        assert set(r["speech_stage_p50_ms"]) == {"transcripts", "fusion", "fusion_before"}
+        # search_spans whole, now (words beside pictures) and at the baseline (one after the
+        # other): the same hits for every query
+        assert set(r["search_spans_p50_ms"]) == {
+            "fused_now",
+            "fused_before",
+            "visual_now",
+            "words_now",
+        }
+        assert r["same_hits_before_and_now"] == "6/6"
+        for name, ms in r["search_spans_unqueued_p50_ms"].items():
+            assert 0 < ms <= r["search_spans_p50_ms"][name]  # each run less its waits
         assert 0.0 <= r["recall_at_10"] <= 1.0 and r["disk_bytes_per_clip"] > 0
     assert results[0]["recall_at_10"] == 1.0  # exact search is exact
     assert "recall@10" in capsys.readouterr().out

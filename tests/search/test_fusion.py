@@ -4,16 +4,19 @@ through storage.transcripts."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from search.fusion import SOURCE_SPEECH, SOURCE_VISUAL, default_source, search_spans
 from search.text import SearchOptions, search_text
 from storage import repository as repo
 from storage import transcripts
 from storage.library import Library
+from storage.models import FULL_TEXT_TABLE
 from storage.repository import ClipRecord, VideoFilter
 from storage.transcript import TranscriptLine
 from tests.storage.records import small_settings, video_record
@@ -46,6 +49,19 @@ def world(tmp_path) -> Iterator[tuple[Library, KnownEncoder]]:
     """Six videos of three 2 s clips. Visual rank of clip 0: v0 best, then v1, v2...; the
     other clips score far lower. Lines: v1 and v4 say "red square" at 0.5-1.5 s and 50 s (no
     clip there), v2 says half of it, v5 (filtered by folder in one test) says it too."""
+    with Library.open(tmp_path / "lib") as library:
+        yield library, _fill(library)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def either_world(request, tmp_path) -> Iterator[tuple[Library, KnownEncoder]]:
+    """``world`` on SQLite and on the session's PostgreSQL server."""
+    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    with Library.open(tmp_path / "lib", db_url=url) as library:
+        yield library, _fill(library)
+
+
+def _fill(library: Library) -> KnownEncoder:
     rng = np.random.default_rng(3)
     query = rng.standard_normal(DIM).astype(np.float32)
     query /= np.linalg.norm(query)
@@ -55,26 +71,25 @@ def world(tmp_path) -> Iterator[tuple[Library, KnownEncoder]]:
         4: [TranscriptLine(50.0, 52.0, "A red square!", "sidecar", "en")],
         5: [TranscriptLine(0.0, 1.0, "Red square, red square.", "speech", "en")],
     }
-    with Library.open(tmp_path / "lib") as library:
-        library.bind(small_settings())
-        with library.session() as session, session.begin():
-            for v in range(6):
-                cosines = [0.9 - 0.05 * v, 0.1 - 0.01 * v, 0.05 - 0.01 * v]
-                clips = [
-                    ClipRecord(
-                        2.0 * c,
-                        2.0 * c + 2.0,
-                        _toward(query, rng.standard_normal(DIM), cos),
-                        rng.standard_normal((4, DIM)).astype(np.float32),
-                    )
-                    for c, cos in enumerate(cosines)
-                ]
-                folder = "/other" if v == 5 else "/m"
-                video = repo.save_indexed_video(
-                    video_record(f"{folder}/v{v}.mp4"), clips, session=session
+    library.bind(small_settings())
+    with library.session() as session, session.begin():
+        for v in range(6):
+            cosines = [0.9 - 0.05 * v, 0.1 - 0.01 * v, 0.05 - 0.01 * v]
+            clips = [
+                ClipRecord(
+                    2.0 * c,
+                    2.0 * c + 2.0,
+                    _toward(query, rng.standard_normal(DIM), cos),
+                    rng.standard_normal((4, DIM)).astype(np.float32),
                 )
-                transcripts.replace_transcript(video.id, lines.get(v, []), session=session)
-        yield library, KnownEncoder(query)
+                for c, cos in enumerate(cosines)
+            ]
+            folder = "/other" if v == 5 else "/m"
+            video = repo.save_indexed_video(
+                video_record(f"{folder}/v{v}.mp4"), clips, session=session
+            )
+            transcripts.replace_transcript(video.id, lines.get(v, []), session=session)
+    return KnownEncoder(query)
 
 
 def _names(hits) -> list[str]:
@@ -184,3 +199,65 @@ def test_the_default_source_follows_the_library(world, tmp_path) -> None:
     assert default_source(library) == "all"
     with Library.open(tmp_path / "empty") as empty:
         assert default_source(empty) == "visual"
+
+
+class Signalling(KnownEncoder):
+    """``KnownEncoder`` that says when the pictures' ranking has begun (the text tower)."""
+
+    def __init__(self, query: np.ndarray) -> None:
+        super().__init__(query)
+        self.began = threading.Event()
+
+    def encode_text(self, text: str) -> np.ndarray:
+        self.began.set()
+        return super().encode_text(text)
+
+
+class WordsAfterPictures:
+    """The real library, whose transcript search waits until the pictures' ranking has begun:
+    a search that read the words before the pictures, on one thread, would wait in vain."""
+
+    def __init__(self, library: Library, encoder: Signalling) -> None:
+        self.library, self.encoder = library, encoder
+        self.threads: list[int] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self.library, name)
+
+    def search_transcripts(self, *args, **kwargs):
+        self.threads.append(threading.get_ident())
+        assert self.encoder.began.wait(10), "the words were searched before the pictures"
+        return self.library.search_transcripts(*args, **kwargs)
+
+
+def test_the_words_are_searched_beside_the_pictures_with_the_same_hits(either_world) -> None:
+    library, encoder = either_world
+    only_m = VideoFilter(folders=("/m",))
+    found = []
+    for query in ("red square", '"red square"', "square table", "nothing said", "red"):
+        for options in (
+            SearchOptions(k=4, only=only_m),
+            SearchOptions(k=10),
+            SearchOptions(k=10, min_score=0.84),
+        ):
+            serial = search_spans(library, encoder, query, options, parallel=False)
+            assert search_spans(library, encoder, query, options) == serial
+            found += serial
+    assert any(hit.lines and hit.visual_score for hit in found)  # words and pictures both
+    assert any(hit.lines and hit.visual_score is None for hit in found)  # words alone
+    options = SearchOptions(k=4, only=only_m)
+    expected = search_spans(library, encoder, "red square", options, parallel=False)
+    assert _names(expected) == ["v1.mp4@0", "v4.mp4@50", "v2.mp4@2", "v0.mp4@0"]
+    signalling = Signalling(encoder.query)
+    watched = WordsAfterPictures(library, signalling)
+    assert search_spans(watched, signalling, "red square", options) == expected
+    assert watched.threads and threading.get_ident() not in watched.threads
+
+
+def test_an_error_of_the_words_is_the_searchs_error(world) -> None:
+    library, encoder = world
+    with library.engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP TABLE {FULL_TEXT_TABLE}")
+    for parallel in (True, False):
+        with pytest.raises(OperationalError, match=FULL_TEXT_TABLE):
+            search_spans(library, encoder, "red square", SearchOptions(k=4), parallel=parallel)

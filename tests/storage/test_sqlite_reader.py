@@ -96,9 +96,9 @@ def test_the_reader_reads_what_the_library_reads(built) -> None:
                 assert mine.dtype == theirs.dtype and mine.shape == theirs.shape
                 np.testing.assert_array_equal(mine, theirs)
         video_ids = {hit.video_id for hit in library.clip_hits(ids).values()}
-        for video_id in [*video_ids, 999]:
-            for time_s in (-1.0, 0.0, 3.9, 4.0, 100.0):
-                assert reader.clip_at(video_id, time_s) == library.clip_at(video_id, time_s)
+        places = [(v, t) for v in [*video_ids, 999] for t in (-1.0, 0.0, 3.9, 4.0, 100.0)]
+        found = library.clips_at(places)
+        assert reader.clips_at(places) == found and found.count(None) == 5  # video 999
         assert reader.has_transcripts() is library.has_transcripts() is True
         for wanted in (None, VideoFilter(folders=("/m/a",))):
             assert reader.search_transcripts("red square", limit=10, wanted=wanted) == (
@@ -118,7 +118,7 @@ def test_the_reader_reads_without_sqlalchemy(built) -> None:
         "assert reader.has_transcripts()\n"
         "ids = reader.clip_ids_matching(VideoFilter(folders=('/m',)))\n"
         "assert len(reader.vectors()) == len(ids) and reader.clip_rerank_inputs(list(ids))\n"
-        "assert reader.clip_hits(list(ids)) and reader.clip_at(1, 0.0) and reader.settings\n"
+        "assert reader.clip_hits(list(ids)) and reader.clips_at([(1, 0.0)])[0] and reader.settings\n"
         "reader.close()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')))\n"
     )

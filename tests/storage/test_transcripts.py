@@ -171,12 +171,18 @@ def test_coverage_is_the_share_of_query_words_a_line_has(library: Library, two) 
     assert _search(library, "falls")[0].coverage == 1.0
 
 
-def test_clip_at_a_time(library: Library, rng: np.random.Generator) -> None:
+def test_the_clips_at_times(
+    library: Library, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     video_id, clip_ids = add_video(library, "/m/a.mp4", 3, rng)  # clips of 2 s
+    other, other_ids = add_video(library, "/m/b.mp4", 2, rng)
+    places = [(video_id, t) for t in (0.0, 3.9, 4.0, 99, -1.0)] + [(12345, 1.0), (other, 2.5)]
+    expected = [*clip_ids[:3], clip_ids[2], clip_ids[0], None, other_ids[1]]
     with library.session() as session:
-        found = [repository.clip_at(video_id, t, session=session) for t in (0.0, 3.9, 4.0, 99)]
-        assert repository.clip_at(12345, 1.0, session=session) is None
-    assert found == [clip_ids[0], clip_ids[1], clip_ids[2], clip_ids[2]]
+        assert repository.clips_at(places, session=session) == expected
+        monkeypatch.setattr(repository, "PLACES_PER_STATEMENT", 3)  # statements in chunks
+        assert repository.clips_at(places, session=session) == expected
+        assert repository.clips_at([], session=session) == []
 
 
 OLD = [

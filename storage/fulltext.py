@@ -169,14 +169,14 @@ STOP_WORDS = frozenset(
 PREFIX_MIN = 4
 # Number words and their numerals, which match each other as bare words (compounds such as
 # "two hundred" for "200" do not).
-NUMBERS = {
-    word: str(n)
-    for n, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
-} | {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70"}
-NUMBERS |= {"eighty": "80", "ninety": "90", "hundred": "100"}
+_SMALL = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+)
+_TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80}
+NUMBERS = {word: str(n) for n, word in enumerate(_SMALL.split(" "))} | {
+    word: str(n) for word, n in (_TENS | {"ninety": 90, "hundred": 100}).items()
+}
 _NUMERALS = {numeral: word for word, numeral in NUMBERS.items()}
 # FTS5's tokenizer for transcript lines (migration 0004 spells the same inline, as migrations
 # do not import the code that changes after them).
@@ -194,11 +194,17 @@ def pg_config() -> ColumnElement:
 @dataclass(frozen=True)
 class FullTextQuery:
     """Phrases that must match (each a tuple of tokens) and words that may; with ``among``
-    (some of the words), only lines that have one of those match, all the words still rank."""
+    (some of the words), only lines that have one of those match, all the words still rank.
+    Words in ``exact`` (common ones) are not matched as prefixes (see ``is_prefix``)."""
 
     phrases: tuple[tuple[str, ...], ...]
     words: tuple[str, ...]
     among: tuple[str, ...] = ()
+    exact: tuple[str, ...] = ()
+
+    def single(self, word: str) -> FullTextQuery:
+        """The query of ``word`` alone, matched as in this query."""
+        return FullTextQuery((), (word,), exact=(word,) if word in self.exact else ())
 
     def __bool__(self) -> bool:
         return bool(self.phrases or self.words)
@@ -255,7 +261,9 @@ def longest_run(query: list[str], line: list[str]) -> int:
 
 
 def is_prefix(word: str) -> bool:
-    """Whether the bare ``word`` also matches longer words that begin with its stem."""
+    """Whether the bare ``word`` also matches longer words that begin with its stem (unless the
+    query lists it as ``exact``: ``storage.transcripts`` does so for common words, whose long
+    families of longer words would cost much to merge and add little)."""
     return len(word) >= PREFIX_MIN and word.isalpha()
 
 
@@ -265,10 +273,13 @@ def _fts5_string(tokens: tuple[str, ...]) -> str:
     return '"' + " ".join(tokens) + '"'
 
 
-def _fts5_word(word: str) -> str:
+def _fts5_word(word: str, query: FullTextQuery) -> str:
     # A quoted string followed by * is FTS5's prefix query; the porter tokenizer stems the
     # string first ("expected" * is expect*).
-    terms = [_fts5_string((w,)) + (" *" if is_prefix(w) else "") for w in spellings(word)]
+    prefix = word not in query.exact
+    terms = [
+        _fts5_string((w,)) + (" *" if prefix and is_prefix(w) else "") for w in spellings(word)
+    ]
     return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
 
 
@@ -281,8 +292,9 @@ def fts5_expression(query: FullTextQuery) -> str:
     """
     required = [_fts5_string(p) for p in query.phrases]
     if query.among:
-        required.append("(" + " OR ".join(_fts5_word(w) for w in query.among) + ")")
-    optional = [_fts5_string(p) for p in query.phrases] + [_fts5_word(w) for w in query.words]
+        required.append("(" + " OR ".join(_fts5_word(w, query) for w in query.among) + ")")
+    optional = [_fts5_string(p) for p in query.phrases]
+    optional += [_fts5_word(w, query) for w in query.words]
     if not required:
         return " OR ".join(optional)
     if not query.words:
@@ -296,9 +308,9 @@ def pg_tsquery(query: FullTextQuery) -> ColumnElement:
 
     config = pg_config()
     required = [func.phraseto_tsquery(config, " ".join(p)) for p in query.phrases]
-    optional = required + [_pg_word(w) for w in query.words]
+    optional = required + [_pg_word(w, query) for w in query.words]
     if query.among:
-        among = [_pg_word(w) for w in query.among]
+        among = [_pg_word(w, query) for w in query.among]
         required.append(reduce(lambda a, b: a.op("||")(b), among))
     if not required:
         return reduce(lambda a, b: a.op("||")(b), optional)
@@ -308,14 +320,15 @@ def pg_tsquery(query: FullTextQuery) -> ColumnElement:
     return combined
 
 
-def _pg_word(word: str) -> ColumnElement:
-    return reduce(lambda a, b: a.op("||")(b), [_pg_term(w) for w in spellings(word)])
+def _pg_word(word: str, query: FullTextQuery) -> ColumnElement:
+    terms = [_pg_term(w, word not in query.exact) for w in spellings(word)]
+    return reduce(lambda a, b: a.op("||")(b), terms)
 
 
-def _pg_term(word: str) -> ColumnElement:
+def _pg_term(word: str, prefix: bool) -> ColumnElement:
     from sqlalchemy import func
 
-    if is_prefix(word):
+    if prefix and is_prefix(word):
         # A word of letters only is one lexeme to to_tsquery, never an operator; ":*" makes it a
         # prefix of the stem ("expected:*" is 'expect':*), as FTS5's "expected" *.
         return func.to_tsquery(pg_config(), word + ":*")

@@ -241,7 +241,7 @@ HEARD = [
 
 
 def test_long_words_also_find_longer_words_that_begin_with_their_stem(
-    library: Library, rng: np.random.Generator
+    library: Library, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     video, _ = add_video(library, "/w/weather.mp4", 2, rng, fingerprint="e" * 64)
     _store(library, video, HEARD)
@@ -257,6 +257,9 @@ def test_long_words_also_find_longer_words_that_begin_with_their_stem(
     # a prefix match counts towards the share of the query a line has
     coverage = {m.text: m.coverage for m in _search(library, "heavy rain tonight")}
     assert coverage == {HEARD[0].text: pytest.approx(1 / 3), HEARD[2].text: pytest.approx(1 / 3)}
+    # a word common enough to be bounded (on more than RANKED_LINES lines) is matched exactly
+    monkeypatch.setattr(tr, "RANKED_LINES", 0)
+    assert [m.text for m in _search(library, "rain")] == [HEARD[2].text]
 
 
 SAID_IN_NUMBERS = [

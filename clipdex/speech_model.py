@@ -50,7 +50,8 @@ def _looks_like_path(name: str) -> bool:
 DECODING: dict[str, object] = {
     # Beam search: on benchmarks.phrases' spoken files (espeak-ng voices, some under noise or
     # tones) beam 5 made a third fewer word errors than greedy decoding (WER 15 % against 22 %)
-    # for about a fifth more recognition time (benchmarks.decoding; docs/speech.md).
+    # for 17-21 % more recognition time on short files, 8-33 % on a long recording
+    # (benchmarks.decoding; docs/speech.md).
     "beam_size": 5,
     # Each 30 s window on its own: conditioning on the previous text is what lets Whisper loop
     # on a hallucinated sentence across a long recording.

@@ -14,7 +14,7 @@ the costly case), a quoted three-word phrase taken from a stored line, and a rar
 two common ones.
 
 ``--baseline REV`` (default: the revision before common words were bounded) times that
-revision's ``storage/transcripts.py`` on the same library in the same run, and counts how many
+revision's ``storage/transcripts.py`` and ``storage/fulltext.py`` on the same library in the same run, and counts how many
 queries return the same lines in the same order. ``--postgres`` starts a throwaway PostgreSQL
 server (tests/support/postgres.py) instead of using SQLite.
 """
@@ -22,6 +22,7 @@ server (tests/support/postgres.py) instead of using SQLite.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -100,8 +101,16 @@ def queries(vocabulary: list[str], stored: list[str]) -> dict[str, list[str]]:
 
 
 def baseline_module(revision: str):
-    """``storage/transcripts.py`` as it was at ``revision``, imported as its own module."""
-    return baseline(revision, "storage/transcripts.py", "baseline_transcripts")
+    """``storage/transcripts.py`` as it was at ``revision``, imported as its own module, with
+    that revision's ``storage/fulltext.py`` (what a query means) under it."""
+    import storage.fulltext
+
+    fulltext = baseline(revision, "storage/fulltext.py", "baseline_fulltext")
+    sys.modules["storage.fulltext"] = fulltext
+    try:
+        return baseline(revision, "storage/transcripts.py", "baseline_transcripts")
+    finally:
+        sys.modules["storage.fulltext"] = storage.fulltext
 
 
 def time_queries(library, texts: list[str], repeats: int, searches: dict) -> dict:

@@ -1,7 +1,7 @@
 """The speech model: faster-whisper (Whisper on CTranslate2), loaded from a name or a folder.
 
 The one module that imports faster_whisper (the ``speech`` extra). Recognition runs in int8 on
-the CPU with Whisper's greedy decoding and faster-whisper's voice-activity filter (Silero VAD,
+the CPU with beam search (5) and faster-whisper's voice-activity filter (Silero VAD,
 shipped with faster-whisper): silence is cut before the model sees it, which is both faster and
 what stops Whisper from inventing words in quiet stretches (docs/speech.md has the figures).
 """
@@ -46,23 +46,34 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or os.sep in name and Path(name).expanduser().exists()
 
 
-class WhisperRecognizer:
-    """Recognises speech in 16 kHz mono float32 samples (``indexer.text_sources``' protocol)."""
+# faster-whisper's ``transcribe`` settings clipdex uses (``benchmarks.decoding`` compares others).
+DECODING: dict[str, object] = {
+    # Beam search: on benchmarks.phrases' spoken files (espeak-ng voices, some under noise or
+    # tones) beam 5 made a third fewer word errors than greedy decoding (WER 15 % against 22 %)
+    # for 17-21 % more recognition time on short files, 8-33 % on a long recording
+    # (benchmarks.decoding; docs/speech.md).
+    "beam_size": 5,
+    # Each 30 s window on its own: conditioning on the previous text is what lets Whisper loop
+    # on a hallucinated sentence across a long recording.
+    "condition_on_previous_text": False,
+}
 
-    def __init__(self, name: str, *, threads: int = 0, vad: bool = True) -> None:
+
+class WhisperRecognizer:
+    """Recognises speech in 16 kHz mono float32 samples (``indexer.text_sources``' protocol).
+
+    ``options``: faster-whisper ``transcribe`` keyword arguments over ``DECODING`` (benchmarks)."""
+
+    def __init__(
+        self, name: str, *, threads: int = 0, vad: bool = True, options: dict | None = None
+    ) -> None:
         self.name = name
         self.vad = vad
+        self.options = {**DECODING, **(options or {})}
         self._model = _load(name, threads)
 
     def transcribe(self, samples: np.ndarray) -> list[TranscriptLine]:
-        segments, info = self._model.transcribe(
-            samples,
-            beam_size=1,  # greedy: beam 5 is ~2x slower on a CPU for little gain on clean speech
-            vad_filter=self.vad,
-            # Each 30 s window on its own: conditioning on the previous text is what lets
-            # Whisper loop on a hallucinated sentence across a long recording.
-            condition_on_previous_text=False,
-        )
+        segments, info = self._model.transcribe(samples, vad_filter=self.vad, **self.options)
         language = info.language or None
         lines = []
         for segment in segments:  # a generator: decoding happens here

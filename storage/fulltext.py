@@ -5,7 +5,13 @@ or rarer ones, ranks higher (the usual ranked retrieval, so a spoken sentence ty
 still finds the line that says part of it). A phrase must appear, its words in that order.
 Both backends reduce words to English stems (``falling`` finds ``falls`` and ``fall``) and fold
 case; common English words (PostgreSQL's ``english`` stop list) are left out of the bare words,
-so "the" does not match every line, but kept inside phrases.
+so "the" does not match every line, but kept inside phrases. A bare word of at least
+``PREFIX_MIN`` letters also finds longer words that begin with its stem (``rain`` finds ``rainy``
+and ``rainfall``, ``snow`` finds ``snowman``): speech recognition often hears a word with
+another ending or joined to the next, and typed queries shorten words too. A number word and
+its numeral find each other (``four`` and ``4``, ``twenty`` and ``20``, up to ``hundred``):
+Whisper writes most numbers as digits, subtitles and people either way. Phrases match their
+words exactly (as stems).
 
 The user's text never reaches either query language as syntax: SQLite gets every word quoted
 as an FTS5 string, PostgreSQL gets each word and phrase as a bound parameter of
@@ -158,6 +164,20 @@ STOP_WORDS = frozenset(
         "now",
     ]
 )
+# Bare words of at least this many letters (and nothing but letters) match as stem prefixes;
+# shorter ones ("new", "day") would find too many unrelated words.
+PREFIX_MIN = 4
+# Number words and their numerals, which match each other as bare words (compounds such as
+# "two hundred" for "200" do not).
+_SMALL = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+)
+_TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80}
+NUMBERS = {word: str(n) for n, word in enumerate(_SMALL.split(" "))} | {
+    word: str(n) for word, n in (_TENS | {"ninety": 90, "hundred": 100}).items()
+}
+_NUMERALS = {numeral: word for word, numeral in NUMBERS.items()}
 # FTS5's tokenizer for transcript lines (migration 0004 spells the same inline, as migrations
 # do not import the code that changes after them).
 FTS5_TOKENIZE = "porter unicode61"
@@ -174,11 +194,17 @@ def pg_config() -> ColumnElement:
 @dataclass(frozen=True)
 class FullTextQuery:
     """Phrases that must match (each a tuple of tokens) and words that may; with ``among``
-    (some of the words), only lines that have one of those match, all the words still rank."""
+    (some of the words), only lines that have one of those match, all the words still rank.
+    Words in ``exact`` (common ones) are not matched as prefixes (see ``is_prefix``)."""
 
     phrases: tuple[tuple[str, ...], ...]
     words: tuple[str, ...]
     among: tuple[str, ...] = ()
+    exact: tuple[str, ...] = ()
+
+    def single(self, word: str) -> FullTextQuery:
+        """The query of ``word`` alone, matched as in this query."""
+        return FullTextQuery((), (word,), exact=(word,) if word in self.exact else ())
 
     def __bool__(self) -> bool:
         return bool(self.phrases or self.words)
@@ -209,12 +235,21 @@ def tokens(text: str) -> list[str]:
     return [t.lower() for t in _TOKEN.findall(text)]
 
 
+def spellings(word: str) -> tuple[str, ...]:
+    """``word`` and the other spelling that matches it: a number word's numeral or a numeral's
+    word (``four``: ``4``), else nothing more."""
+    other = NUMBERS.get(word) or _NUMERALS.get(word)
+    return (word, other) if other else (word,)
+
+
 def longest_run(query: list[str], line: list[str]) -> int:
     """The length of the longest run of consecutive ``query`` tokens that ``line`` says in a
-    row (stop words count: "him to drink more" is a run of 4 where only "drink" is a word)."""
+    row (stop words count: "him to drink more" is a run of 4 where only "drink" is a word; a
+    number word and its numeral are the same token)."""
+    query = [NUMBERS.get(t, t) for t in query]
     at: dict[str, list[int]] = {}  # where the line says each token
     for j, token in enumerate(line):
-        at.setdefault(token, []).append(j)
+        at.setdefault(NUMBERS.get(token, token), []).append(j)
     best = 0
     previous: dict[int, int] = {}  # line position: length of the run ending there
     for q in query:
@@ -224,10 +259,27 @@ def longest_run(query: list[str], line: list[str]) -> int:
     return best
 
 
+def is_prefix(word: str) -> bool:
+    """Whether the bare ``word`` also matches longer words that begin with its stem (unless the
+    query lists it as ``exact``: ``storage.transcripts`` does so for common words, whose long
+    families of longer words would cost much to merge and add little)."""
+    return len(word) >= PREFIX_MIN and word.isalpha()
+
+
 def _fts5_string(tokens: tuple[str, ...]) -> str:
     # Tokens hold no quotes (see _TOKEN), so quoting them makes a plain FTS5 string: never an
     # operator (AND, NEAR), a column filter or a prefix query.
     return '"' + " ".join(tokens) + '"'
+
+
+def _fts5_word(word: str, query: FullTextQuery) -> str:
+    # A quoted string followed by * is FTS5's prefix query; the porter tokenizer stems the
+    # string first ("expected" * is expect*).
+    prefix = word not in query.exact
+    terms = [
+        _fts5_string((w,)) + (" *" if prefix and is_prefix(w) else "") for w in spellings(word)
+    ]
+    return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
 
 
 def fts5_expression(query: FullTextQuery) -> str:
@@ -239,8 +291,9 @@ def fts5_expression(query: FullTextQuery) -> str:
     """
     required = [_fts5_string(p) for p in query.phrases]
     if query.among:
-        required.append("(" + " OR ".join(_fts5_string((w,)) for w in query.among) + ")")
-    optional = [_fts5_string(p) for p in query.phrases] + [_fts5_string((w,)) for w in query.words]
+        required.append("(" + " OR ".join(_fts5_word(w, query) for w in query.among) + ")")
+    optional = [_fts5_string(p) for p in query.phrases]
+    optional += [_fts5_word(w, query) for w in query.words]
     if not required:
         return " OR ".join(optional)
     if not query.words:
@@ -254,9 +307,9 @@ def pg_tsquery(query: FullTextQuery) -> ColumnElement:
 
     config = pg_config()
     required = [func.phraseto_tsquery(config, " ".join(p)) for p in query.phrases]
-    optional = required + [func.plainto_tsquery(config, w) for w in query.words]
+    optional = required + [_pg_word(w, query) for w in query.words]
     if query.among:
-        among = [func.plainto_tsquery(config, w) for w in query.among]
+        among = [_pg_word(w, query) for w in query.among]
         required.append(reduce(lambda a, b: a.op("||")(b), among))
     if not required:
         return reduce(lambda a, b: a.op("||")(b), optional)
@@ -264,3 +317,18 @@ def pg_tsquery(query: FullTextQuery) -> ColumnElement:
     if query.words:
         combined = combined.op("&&")(reduce(lambda a, b: a.op("||")(b), optional))
     return combined
+
+
+def _pg_word(word: str, query: FullTextQuery) -> ColumnElement:
+    terms = [_pg_term(w, word not in query.exact) for w in spellings(word)]
+    return reduce(lambda a, b: a.op("||")(b), terms)
+
+
+def _pg_term(word: str, prefix: bool) -> ColumnElement:
+    from sqlalchemy import func
+
+    if prefix and is_prefix(word):
+        # A word of letters only is one lexeme to to_tsquery, never an operator; ":*" makes it a
+        # prefix of the stem ("expected:*" is 'expect':*), as FTS5's "expected" *.
+        return func.to_tsquery(pg_config(), word + ":*")
+    return func.plainto_tsquery(pg_config(), word)

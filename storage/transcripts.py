@@ -180,6 +180,9 @@ def search_transcripts(
       newest lines that have it are ranked (lines that all say a common word differ only by
       bm25's length and repetition terms), unless the video filter leaves fewer than ``limit``
       of those: then all its lines are ranked.
+    - a word on more than ``RANKED_LINES`` lines by itself is matched exactly, not also as
+      the prefix of longer words (``storage.fulltext.is_prefix``): the lines are counted by
+      exact words, so prefixes of the rarer words may add a few candidates to the bound.
     Queries whose words are on fewer lines, and every query with a quoted phrase (the phrase
     bounds the candidates), are ranked exactly as bm25/ts_rank_cd rank them.
     """
@@ -220,6 +223,8 @@ def _bounded(query: FullTextQuery, kind, session: Session) -> tuple:
     if query.phrases or len(query.words) == 0:
         return query, None, None
     counts = _lines_with(kind, query.words, RANKED_LINES + 1, session)
+    # Words on more than RANKED_LINES lines by themselves are matched exactly (no prefixes).
+    query = replace(query, exact=tuple(w for w in query.words if counts[w] > RANKED_LINES))
     if sum(counts.values()) <= RANKED_LINES:
         return query, None, sum(counts.values())
     among, total = [], 0
@@ -235,10 +240,10 @@ def _bounded(query: FullTextQuery, kind, session: Session) -> tuple:
 
 
 def _lines_with(kind, words: tuple[str, ...], n: int, session: Session) -> dict[str, int]:
-    """On how many lines each word is, counted up to ``n`` (one statement)."""
+    """On how many lines each word is said exactly, counted up to ``n`` (one statement)."""
     counts = [
         select(func.count())
-        .select_from(kind(FullTextQuery((), (word,))).some(n).subquery())
+        .select_from(kind(FullTextQuery((), (word,), exact=(word,))).some(n).subquery())
         .scalar_subquery()
         for word in words
     ]
@@ -293,6 +298,7 @@ class _Sqlite:
     """A query on SQLite: FTS5 MATCH, bm25, highlight()."""
 
     def __init__(self, query: FullTextQuery) -> None:
+        self.query = query
         self.expression = fts5_expression(query)
         # bm25() is lower for better matches; negated, every score is "higher is better".
         self.score = literal_column(f"-bm25({FULL_TEXT_TABLE})")
@@ -340,7 +346,7 @@ class _Sqlite:
                 )
             )
             for word in words:
-                expression = fts5_expression(FullTextQuery((), (word,)))
+                expression = fts5_expression(self.query.single(word))
                 for (line_id,) in scratch.execute(
                     "SELECT rowid FROM t WHERE t MATCH ?", (expression,)
                 ):
@@ -363,6 +369,7 @@ class _Postgres:
     """A query on PostgreSQL: the GIN-indexed tsvector, ts_rank_cd, ts_headline."""
 
     def __init__(self, query: FullTextQuery) -> None:
+        self.query = query
         self.wanted = pg_tsquery(query)
         self.vector = func.to_tsvector(pg_config(), TranscriptLineRow.text)
         self.score = func.ts_rank_cd(self.vector, self.wanted)
@@ -402,7 +409,7 @@ class _Postgres:
         rows = {i: (*rows[i], marked) for i, marked in found}
         counts = dict.fromkeys(rows, 0)
         for word in words:
-            single = type(self)(FullTextQuery((), (word,)))
+            single = type(self)(self.query.single(word))
             having = single.lines(TranscriptLineRow.id).where(TranscriptLineRow.id.in_(ids))
             for line_id in session.scalars(having):
                 counts[line_id] += 1

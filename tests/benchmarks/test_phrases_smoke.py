@@ -1,11 +1,12 @@
 """The phrase-retrieval benchmark runs end to end on the smallest set: two spoken files (one
-target, one distractor), indexed by ``clipdex index --speech`` with the real tiny.en model."""
+target, one distractor), indexed by ``clipdex index --speech`` with the real tiny.en model; the
+recognition-settings benchmark transcribes one of them."""
 
 from __future__ import annotations
 
 import json
 
-from benchmarks import phrases
+from benchmarks import decoding, phrases
 from tests.support.speech import need_tools
 
 
@@ -32,3 +33,17 @@ def test_phrase_benchmark_smoke(tmp_path, capsys, xclip_checkpoint) -> None:
         assert again["results"][source]["by_kind"] == payload["results"][source]["by_kind"]
     assert again["set_s"] == 0.0
     assert "R@1" in capsys.readouterr().out
+
+
+def test_decoding_benchmark_smoke(tmp_path, capsys) -> None:
+    need_tools()
+    out = tmp_path / "decoding.json"
+    arguments = ["--sentences", "2", "--files", "1", "--settings", "greedy,beam5"]
+    decoding.main([*arguments, "--keep", str(tmp_path / "set"), "--out", str(out)])
+    payload = json.loads(out.read_text())
+    assert payload["spoken_files"] == 1 and payload["audio_s"] > 5
+    results = payload["results"]
+    assert [results[n]["options"]["beam_size"] for n in ("greedy", "beam5")] == [1, 5]
+    assert all(0.0 <= r["wer"] < 0.5 and r["rtf"] > 0 for r in results.values())
+    assert set(payload["heard"]["beam5"]) == {"t000.mp4"}
+    assert "RTF" in capsys.readouterr().out

@@ -237,3 +237,52 @@ def test_the_longest_run_counts_stop_words_in_order() -> None:
     assert longest_run(tokens("him to drink more water every"), line) == 4
     assert longest_run(tokens("more drink to him"), line) == 1  # order matters
     assert longest_run(tokens("zebra"), line) == 0 and longest_run([], line) == 0
+
+
+HEARD = [
+    TranscriptLine(0.0, 2.0, "Every rainy night next step to the north.", "speech", "en"),
+    TranscriptLine(2.0, 4.0, "Children built a snowman by the cathedral.", "speech", "en"),
+    TranscriptLine(4.0, 6.0, "The news at nine: rain is expected.", "speech", "en"),
+]
+
+
+def test_long_words_also_find_longer_words_that_begin_with_their_stem(
+    library: Library, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    video, _ = add_video(library, "/w/weather.mp4", 2, rng, fingerprint="e" * 64)
+    _store(library, video, HEARD)
+    # "rain" (4 letters) finds "rainy" as well as "rain", and marks the whole word
+    marked = {m.text: [m.text[a:b] for a, b in m.marks] for m in _search(library, "rain")}
+    assert marked == {HEARD[0].text: ["rainy"], HEARD[2].text: ["rain"]}
+    assert [m.text for m in _search(library, "snow")] == [HEARD[1].text]  # "snowman"
+    # the prefix is the stem's: "expected" is expect*, and finds "expected" as before
+    assert [m.text for m in _search(library, "expected")] == [HEARD[2].text]
+    # a short word stays exact ("cat" is not "cathedral"), and so do quoted phrases
+    assert _search(library, "cat") == []
+    assert [m.text for m in _search(library, '"rain"')] == [HEARD[2].text]
+    # a prefix match counts towards the share of the query a line has
+    coverage = {m.text: m.coverage for m in _search(library, "heavy rain tonight")}
+    assert coverage == {HEARD[0].text: pytest.approx(1 / 3), HEARD[2].text: pytest.approx(1 / 3)}
+    # a word common enough to be bounded (on more than RANKED_LINES lines) is matched exactly
+    monkeypatch.setattr(tr, "RANKED_LINES", 0)
+    assert [m.text for m in _search(library, "rain")] == [HEARD[2].text]
+
+
+SAID_IN_NUMBERS = [
+    TranscriptLine(0.0, 2.0, "Our team won the championship after 20 years.", "speech", "en"),
+    TranscriptLine(2.0, 4.0, "The train leaves from platform four.", "sidecar", "en"),
+]
+
+
+def test_number_words_and_numerals_find_each_other(
+    library: Library, rng: np.random.Generator
+) -> None:
+    video, _ = add_video(library, "/w/numbers.mp4", 2, rng, fingerprint="f" * 64)
+    _store(library, video, SAID_IN_NUMBERS)
+    (match,) = _search(library, "championship after twenty years")
+    assert match.text == SAID_IN_NUMBERS[0].text and match.coverage == 1.0 and match.run == 4
+    assert [match.text[a:b] for a, b in match.marks] == ["championship", "20", "years"]
+    (match,) = _search(library, "platform 4")
+    assert match.text == SAID_IN_NUMBERS[1].text and match.coverage == 1.0
+    assert [match.text[a:b] for a, b in match.marks] == ["platform", "four"]
+    assert [m.coverage for m in _search(library, "platform 5")] == [0.5]  # 5 is not four

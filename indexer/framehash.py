@@ -127,12 +127,16 @@ def _trim_bars(gray: np.ndarray) -> np.ndarray:
 def _sign_hashes(tiles: np.ndarray) -> tuple[list[int], list[bool]]:
     """The sign hashes of a stack of 32 x 32 float32 tiles, and whether each is informative.
 
-    Each tile goes through OpenCV's 2-D DCT on its own (the stored hashes are its signs, bit
-    for bit); the bits, packing and flatness tests are done for the whole stack at once."""
-    low = np.empty((len(tiles), 8, 8), np.float32)
-    for tile, out in zip(tiles, low):
-        out[:] = cv2.dct(tile)[:8, :8]
-    values = np.packbits(low.reshape(len(tiles), 64) > 0, axis=1).view(">u8")[:, 0]
+    OpenCV's 2-D DCT transforms the rows, then the columns, with one 1-D routine; here both
+    passes run over the whole stack at once (``DCT_ROWS``), the second only over the 8 lowest
+    horizontal frequencies that the hash keeps. The coefficients are the 2-D DCT's bit for bit
+    (``tests/indexer/test_framehash.py`` holds this to the per-tile code)."""
+    count = len(tiles)
+    rows = cv2.dct(tiles.reshape(count * 32, 32), flags=cv2.DCT_ROWS)
+    columns = np.ascontiguousarray(rows.reshape(count, 32, 32)[:, :, :8].transpose(0, 2, 1))
+    low = cv2.dct(columns.reshape(count * 8, 32), flags=cv2.DCT_ROWS).reshape(count, 8, 32)
+    signs = low[:, :, :8].transpose(0, 2, 1) > 0  # (tile, vertical, horizontal frequency)
+    values = np.packbits(signs.reshape(count, 64), axis=1).view(">u8")[:, 0]
     flags = tiles.std(axis=(1, 2)) >= _FLAT_STD
     return values.tolist(), flags.tolist()
 

@@ -70,7 +70,16 @@ def _keys(hashes: np.ndarray, weights: np.ndarray) -> np.ndarray:
     those by radix)."""
     # Float32 sums of distinct powers of two below 2**22 are exact.
     keys = weights.T @ _bits(hashes).T
-    return keys.astype(np.uint16 if weights.max(initial=0) < 2**15 else np.int32)
+    return keys.astype(np.uint16 if weights.max(initial=0) < 2**16 else np.int32)
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")``, in two radix passes of 16 bits for wider keys
+    (numpy sorts 16-bit values by radix, wider ones by timsort: about 10 times slower)."""
+    if keys.dtype == np.uint16:
+        return np.argsort(keys, kind="stable")
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    return order[np.argsort((keys[order] >> 16).astype(np.uint16), kind="stable")]
 
 
 class HashIndex:
@@ -100,7 +109,7 @@ class HashIndex:
         return self._decoded(found, self.hashes)
 
     def _later_pairs(self, keys: np.ndarray, radius: int) -> np.ndarray:
-        order = np.argsort(keys, kind="stable")  # by key, then by row: by key, then group
+        order = _stable_order(keys)  # by key, then by row: by key, then group
         keys, groups = keys[order], self.groups[order]
         new_key = np.r_[True, keys[1:] != keys[:-1]]
         new_run = new_key | np.r_[True, groups[1:] != groups[:-1]]
@@ -154,7 +163,7 @@ class HashIndex:
         """Per table: the stored rows sorted by key, and where each key's rows start."""
         out = []
         for keys in _keys(self.hashes, weights):
-            order = np.argsort(keys, kind="stable").astype(np.int32)
+            order = _stable_order(keys).astype(np.int32)
             counts = np.bincount(keys, minlength=1 << self.key_bits)
             out.append((order, np.r_[0, np.cumsum(counts)].astype(np.int32)))
         return out
@@ -195,6 +204,9 @@ def _bits_in_uint16() -> np.ndarray:
 
 
 def popcount64(values: np.ndarray) -> np.ndarray:
-    """Set bits of each uint64 (``np.bitwise_count`` needs numpy 2; clipdex supports 1.26)."""
+    """Set bits of each uint64 (``np.bitwise_count`` where numpy has it (2.0 on), else a
+    table of the bits of every 16-bit value: clipdex supports numpy 1.26)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(np.asarray(values, dtype=np.uint64)).astype(np.int64)
     quarters = np.ascontiguousarray(values, dtype=np.uint64).view(np.uint16).reshape(-1, 4)
     return _bits_in_uint16()[quarters].sum(axis=1)

@@ -106,6 +106,7 @@ class HashIndex:
             keys = _keys(self.hashes, weights[:, first : first + _BLOCK])
             for table_keys in keys:
                 found.append(self._later_pairs(table_keys, radius))
+            found = [distinct(found)]  # a close pair is found by many tables: keep it once
         return self._decoded(found, self.hashes)
 
     def _later_pairs(self, keys: np.ndarray, radius: int) -> np.ndarray:
@@ -133,7 +134,7 @@ class HashIndex:
     def _decoded(
         self, found: list[np.ndarray], queries: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        codes = np.unique(np.concatenate(found))  # query * size + row: sorted, each pair once
+        codes = distinct(found)  # query * size + row: sorted, each pair once
         size = max(len(self), 1)
         rows, stored = codes // size, codes % size
         return rows, stored, popcount64(queries[rows] ^ self.hashes[stored])
@@ -157,6 +158,7 @@ class HashIndex:
                     found += self._lookup(
                         buckets, block, queries[part], groups[part], start, radius
                     )
+                found = [distinct(found)]
         return self._decoded(found, queries)
 
     def _buckets(self, weights: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -194,6 +196,18 @@ class HashIndex:
             close = popcount64(queries[rows] ^ self.hashes[stored]) <= radius
             out.append((rows[close] + first) * len(self) + stored[close])
         return out
+
+
+def distinct(parts: list[np.ndarray]) -> np.ndarray:
+    """The distinct values of ``parts`` (integer arrays), sorted: ``np.unique``'s answer by
+    sorting. numpy 2.4's ``np.unique`` hashes integers instead: 48 s against 0.7 s for 14
+    million int64 pair codes here."""
+    values = np.concatenate(parts)
+    values.sort()
+    keep = np.empty(len(values), dtype=bool)
+    keep[:1] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 @lru_cache(maxsize=1)

@@ -335,13 +335,20 @@ def edits(work: Path, checkpoint: Path, args, trees: dict[str, Path]) -> dict:
 
 
 def scan_comparison(
-    work: Path, trees: dict[str, Path], sizes: list[int], limit_s: float, baseline_max: int
+    work: Path,
+    trees: dict[str, Path],
+    sizes: list[int],
+    limit_s: float,
+    baseline_max: int,
+    on_row=None,
 ) -> dict:
     """``scan_times`` per tree and size, each in its own process stopped after ``limit_s``
     (building the synthetic library included): a size a tree cannot finish is recorded so.
     The baseline is not run above ``baseline_max`` clips (its LSH pools every region with the
     whole frames: at 100,000 clips about 2e9 colliding pairs per join, more memory than a
-    shared machine has)."""
+    shared machine has). ``on_row(out)`` is called after each row (the caller saves it: a long
+    run stopped midway keeps what it measured)."""
+    import os
     import subprocess
 
     out: dict[str, list[dict]] = {label: [] for label in trees}
@@ -355,7 +362,11 @@ def scan_comparison(
                 out[label] += row["scaling"]
             except subprocess.TimeoutExpired:
                 out[label].append({"clips": size, "scan_s": None, "unfinished_after_s": limit_s})
+            # Other jobs share the machine: the 5-minute load average as the row ended.
+            out[label][-1]["load_average_5min"] = round(os.getloadavg()[1], 1)
             print(f"  scan {label} {size} clips: {out[label][-1]}", flush=True)
+            if on_row is not None:
+                on_row(out)
     return out
 
 
@@ -418,8 +429,12 @@ def main() -> None:
                 "synthetic libraries: random drifting hashes for every stored column and random "
                 "clip embeddings, 10 clips of 5 s per video, every 10th video a noisy copy"
             )
+
+            def save(rows: dict) -> None:
+                path.write_text(json.dumps({**results, "scaling": rows}, indent=2) + "\n")
+
             results["scaling"] = scan_comparison(
-                work, trees, args.scan_sizes, args.scan_limit, args.scan_baseline_max
+                work, trees, args.scan_sizes, args.scan_limit, args.scan_baseline_max, save
             )
             _print_scan(results["scaling"])
     path.write_text(json.dumps(results, indent=2) + "\n")

@@ -110,7 +110,10 @@ class HashIndex:
         return self._decoded(found, self.hashes)
 
     def _later_pairs(self, keys: np.ndarray, radius: int) -> np.ndarray:
-        order = _stable_order(keys)  # by key, then by row: by key, then group
+        # Only hashes sharing their bucket can pair: about a third of them (two buckets per
+        # hash), so the sort and everything after it skip the rest.
+        shared = np.flatnonzero(np.bincount(keys)[keys] > 1)
+        order = shared[_stable_order(keys[shared])]  # by key, then by row: by key, then group
         keys, groups = keys[order], self.groups[order]
         new_key = np.r_[True, keys[1:] != keys[:-1]]
         new_run = new_key | np.r_[True, groups[1:] != groups[:-1]]
@@ -181,12 +184,12 @@ class HashIndex:
     ) -> list[np.ndarray]:
         out = []
         for key, (order, starts) in zip(_keys(queries, weights), buckets):
-            begin = starts[key]
-            sizes = starts[key.astype(np.int32) + 1] - begin
+            sizes = starts[key.astype(np.int32) + 1]
+            sizes -= starts[key]
             hit = np.flatnonzero(sizes)  # most lookups find nothing: work on the others
             if len(hit) == 0:
                 continue
-            begin, sizes = begin[hit], np.minimum(sizes[hit], MAX_BUCKET)
+            begin, sizes = starts[key[hit]], np.minimum(sizes[hit], MAX_BUCKET)
             total = int(sizes.sum())
             rows = np.repeat(hit, sizes)
             offsets = np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes)

@@ -125,11 +125,9 @@ class HashIndex:
         if total == 0:
             return np.zeros(0, dtype=np.int64)
         left = np.repeat(np.arange(len(keys)), sizes)
-        right = (
-            np.repeat(run_end, sizes)
-            + np.arange(total)
-            - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        )
+        # The j-th partner of a position is at its run's end + j: one repeat of (end - where
+        # its partners start in the flat list) plus a running count gives them all.
+        right = np.repeat(run_end - (np.cumsum(sizes) - sizes), sizes) + np.arange(total)
         rows, stored = order[left], order[right]
         close = popcount64(self.hashes[rows] ^ self.hashes[stored]) <= radius
         return rows[close] * len(self) + stored[close]
@@ -164,18 +162,20 @@ class HashIndex:
                 found = [distinct(found)]
         return self._decoded(found, queries)
 
-    def _buckets(self, weights: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per table: the stored rows sorted by key, and where each key's rows start."""
+    def _buckets(self, weights: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        """Per table: the stored rows sorted by key, where each key's rows start, and which
+        keys have any (one byte each: a lookup's first read stays in cache)."""
         out = []
         for keys in _keys(self.hashes, weights):
             order = _stable_order(keys).astype(np.int32)
             counts = np.bincount(keys, minlength=1 << self.key_bits)
-            out.append((order, np.r_[0, np.cumsum(counts)].astype(np.int32)))
+            starts = np.r_[0, np.cumsum(counts)].astype(np.int32)
+            out.append((order, starts, counts > 0))
         return out
 
     def _lookup(
         self,
-        buckets: list[tuple[np.ndarray, np.ndarray]],
+        buckets: list[tuple[np.ndarray, ...]],
         weights: np.ndarray,
         queries: np.ndarray,
         groups: np.ndarray,
@@ -183,21 +183,21 @@ class HashIndex:
         radius: int,
     ) -> list[np.ndarray]:
         out = []
-        for key, (order, starts) in zip(_keys(queries, weights), buckets):
-            sizes = starts[key.astype(np.int32) + 1]
-            sizes -= starts[key]
-            hit = np.flatnonzero(sizes)  # most lookups find nothing: work on the others
+        for key, (order, starts, occupied) in zip(_keys(queries, weights), buckets):
+            hit = np.flatnonzero(occupied[key])  # most lookups find nothing: work on the others
             if len(hit) == 0:
                 continue
-            begin, sizes = starts[key[hit]], np.minimum(sizes[hit], MAX_BUCKET)
+            key = key[hit].astype(np.int32)
+            begin = starts[key]
+            sizes = np.minimum(starts[key + 1] - begin, MAX_BUCKET)
             total = int(sizes.sum())
             rows = np.repeat(hit, sizes)
-            offsets = np.arange(total) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-            stored = order[np.repeat(begin, sizes) + offsets].astype(np.int64)
-            keep = self.groups[stored] != groups[rows]
-            rows, stored = rows[keep], stored[keep]
+            stored = order[np.repeat(begin - (np.cumsum(sizes) - sizes), sizes) + np.arange(total)]
+            # The distance first: it leaves few candidates for the group test.
             close = popcount64(queries[rows] ^ self.hashes[stored]) <= radius
-            out.append((rows[close] + first) * len(self) + stored[close])
+            rows, stored = rows[close], stored[close].astype(np.int64)
+            keep = self.groups[stored] != groups[rows]
+            out.append((rows[keep] + first) * len(self) + stored[keep])
         return out
 
 

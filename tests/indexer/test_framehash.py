@@ -220,3 +220,25 @@ def test_hashes_are_the_version_3_hashes_bit_for_bit(sample_videos) -> None:
     assert any(row[11] for row in expected[1]) and len(shown) > 60  # an inset was hashed too
     for _, pixels, _ in shown[::5]:
         assert region_hashes(pixels) == framehash_v3.region_hashes(pixels)
+
+
+def test_the_inset_search_finds_the_version_3_box() -> None:
+    """The inset search without NaN bookkeeping picks the box the version 3 code picked: boxes
+    of three sizes in each corner (one of them against the frame's edge), none, and noise."""
+    from indexer.framehash import thumbnail
+    from indexer.inset import find_inset
+    from tests.support import framehash_v3
+    from tests.support.edit_set import blobs_frames, inset
+
+    background, picture = blobs_frames(1.3, 5, (320, 180)), blobs_frames(1.3, 6, (320, 180))
+    stacks = [np.stack([thumbnail(frame) for frame in background])]
+    for scale, corner in ((0.35, 0), (0.45, 1), (0.6, 2), (0.45, 3)):
+        frames = [inset(b, p, scale, corner) for b, p in zip(background, picture)]
+        stacks.append(np.stack([thumbnail(frame) for frame in frames]))
+    edge = stacks[2].copy()
+    edge[:, :, -8:] = stacks[2][:, :, -16:-8]  # the box's right side pushed onto the edge
+    rng = np.random.default_rng(1)
+    stacks += [edge, rng.integers(0, 256, (32, 64, 64), dtype=np.uint8)]
+    found = [find_inset(stack) for stack in stacks]
+    assert found == [framehash_v3.find_inset(stack) for stack in stacks]
+    assert found[0] is None and all(box is not None for box in found[1:5])

@@ -101,20 +101,31 @@ class Synthetic:
     copies: set[tuple[int, int]]  # (original video id, copy video id)
 
 
-def _drifting_hashes(rng: np.random.Generator, shots: int, per_shot: int) -> np.ndarray:
-    """Hashes of consecutive frames: a random hash per shot, a few bits flipped per frame."""
-    values = []
-    for _ in range(shots):
-        value = int(rng.integers(0, 2**63, dtype=np.uint64)) * 2 + int(rng.integers(0, 2))
-        for _ in range(per_shot):
-            values.append(value)
-            for bit in rng.choice(64, size=2, replace=False):
-                value ^= 1 << int(bit)
-    return np.array(values, dtype=np.uint64)
+def _drifting_hashes(rng: np.random.Generator, shots: int, per_shot: int, columns: int):
+    """(shots * per_shot, columns) uint64: hashes of consecutive frames, in every column a random
+    hash per shot with two bits flipped from one frame to the next."""
+    first = np.frombuffer(rng.bytes(8 * shots * columns), np.uint64).reshape(shots, 1, columns)
+    one = np.uint64(1)
+    bit = rng.integers(0, 64, (shots, per_shot - 1, columns), dtype=np.uint64)
+    other = (bit + rng.integers(1, 64, bit.shape, dtype=np.uint64)) % np.uint64(64)
+    drift = np.bitwise_xor.accumulate((one << bit) | (one << other), axis=1)
+    return np.concatenate([first, first ^ drift], axis=1).reshape(shots * per_shot, columns)
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Masks of up to 4 random bits (a copy's hashes differ from the original's by these)."""
+    bits = rng.integers(0, 64, (4, *shape), dtype=np.uint64)
+    return np.bitwise_or.reduce(np.uint64(1) << bits, axis=0)
+
+
+_VIDEOS_PER_COMMIT = 500
 
 
 def synthetic_library(folder: Path, clips: int, rng: np.random.Generator) -> tuple:
-    """A library of ``clips`` clips written straight through the repository."""
+    """A library of ``clips`` clips written through the repository functions the indexer uses
+    (``save_indexed_video``, ``save_frame_hashes``: the same rows indexing writes), committed
+    every ``_VIDEOS_PER_COMMIT`` videos. Hashes and embeddings are drawn for all videos of a
+    commit at once; every 10th video is a noisy copy of the one before it."""
     from storage import frame_hashes as hash_repo
     from storage import repository as repo
     from storage.library import Library
@@ -127,47 +138,47 @@ def synthetic_library(folder: Path, clips: int, rng: np.random.Generator) -> tup
     library.bind(settings)
     videos = clips // per_video
     per_clip = int(clip_s * rate)
-    store: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    frames = per_video * per_clip
+    times = np.arange(frames, dtype=np.float32) / rate
+    features = np.zeros((1, dim), np.float32)
     copies: set[tuple[int, int]] = set()
-    with library.session() as session, session.begin():
-        for index in range(videos):
-            source = index - 1 if index % 10 == 9 else None  # every 10th video copies the last
-            if source is None:
-                embeddings = rng.standard_normal((per_video, dim)).astype(np.float32)
-                hashes = np.stack(
-                    [_drifting_hashes(rng, per_video, per_clip) for _ in range(regions)], axis=1
+    for first in range(0, videos, _VIDEOS_PER_COMMIT):
+        count = min(_VIDEOS_PER_COMMIT, videos - first)
+        embeddings = rng.standard_normal((count, per_video, dim)).astype(np.float32)
+        hashes = _drifting_hashes(rng, count * per_video, per_clip, regions)
+        hashes = hashes.reshape(count, frames, regions)
+        for offset in range(count):
+            if (first + offset) % 10 == 9 and offset > 0:  # a noisy copy of the video before
+                embeddings[offset] = embeddings[offset - 1] + 0.1 * rng.standard_normal(
+                    (per_video, dim), dtype=np.float32
                 )
-            else:
-                embeddings = store[source][0] + 0.1 * rng.standard_normal((per_video, dim))
-                mask = np.zeros(store[source][1].shape, dtype=np.uint64)
-                for _ in range(4):  # up to 4 random bits differ per frame
-                    mask |= np.uint64(1) << rng.integers(0, 64, mask.shape).astype(np.uint64)
-                hashes = store[source][1] ^ mask
-            record = repo.VideoRecord(
-                f"/synthetic/v{index:05d}.mp4",
-                1,
-                1,
-                None,
-                per_video * clip_s,
-                25.0,
-                320,
-                240,
-                "h264",
-            )
-            clip_records = [
-                repo.ClipRecord(i * clip_s, (i + 1) * clip_s, embeddings[i], np.zeros((1, dim)))
-                for i in range(per_video)
-            ]
-            video = repo.save_indexed_video(record, clip_records, session=session)
-            times = np.arange(len(hashes), dtype=np.float32) / rate
-            flat = hashes[:, 0] if regions == 1 else hashes
-            hash_repo.save_frame_hashes(
-                video.id, times, flat, np.ones(flat.shape, bool), session=session
-            )
-            store[index] = (embeddings, hashes)
-            if source is not None:
-                copies.add((source + 1, video.id))
-    return library, Synthetic(videos, videos * per_video, videos * per_video * per_clip, copies)
+                hashes[offset] = hashes[offset - 1] ^ _noise(rng, (frames, regions))
+        with library.session() as session, session.begin():
+            for offset in range(count):
+                index = first + offset
+                record = repo.VideoRecord(
+                    f"/synthetic/v{index:06d}.mp4",
+                    1,
+                    1,
+                    None,
+                    per_video * clip_s,
+                    25.0,
+                    320,
+                    240,
+                    "h264",
+                )
+                clip_records = [
+                    repo.ClipRecord(i * clip_s, (i + 1) * clip_s, embeddings[offset, i], features)
+                    for i in range(per_video)
+                ]
+                video = repo.save_indexed_video(record, clip_records, session=session)
+                flat = hashes[offset, :, 0] if regions == 1 else hashes[offset]
+                hash_repo.save_frame_hashes(
+                    video.id, times, flat, np.ones(flat.shape, bool), session=session
+                )
+                if index % 10 == 9:
+                    copies.add((video.id - 1, video.id))
+    return library, Synthetic(videos, videos * per_video, videos * frames, copies)
 
 
 def scan_times(work: Path, sizes: list[int]) -> list[dict]:
@@ -324,13 +335,20 @@ def edits(work: Path, checkpoint: Path, args, trees: dict[str, Path]) -> dict:
 
 
 def scan_comparison(
-    work: Path, trees: dict[str, Path], sizes: list[int], limit_s: float, baseline_max: int
+    work: Path,
+    trees: dict[str, Path],
+    sizes: list[int],
+    limit_s: float,
+    baseline_max: int,
+    on_row=None,
 ) -> dict:
     """``scan_times`` per tree and size, each in its own process stopped after ``limit_s``
     (building the synthetic library included): a size a tree cannot finish is recorded so.
     The baseline is not run above ``baseline_max`` clips (its LSH pools every region with the
     whole frames: at 100,000 clips about 2e9 colliding pairs per join, more memory than a
-    shared machine has)."""
+    shared machine has). ``on_row(out)`` is called after each row (the caller saves it: a long
+    run stopped midway keeps what it measured)."""
+    import os
     import subprocess
 
     out: dict[str, list[dict]] = {label: [] for label in trees}
@@ -344,7 +362,11 @@ def scan_comparison(
                 out[label] += row["scaling"]
             except subprocess.TimeoutExpired:
                 out[label].append({"clips": size, "scan_s": None, "unfinished_after_s": limit_s})
+            # Other jobs share the machine: the 5-minute load average as the row ended.
+            out[label][-1]["load_average_5min"] = round(os.getloadavg()[1], 1)
             print(f"  scan {label} {size} clips: {out[label][-1]}", flush=True)
+            if on_row is not None:
+                on_row(out)
     return out
 
 
@@ -407,8 +429,12 @@ def main() -> None:
                 "synthetic libraries: random drifting hashes for every stored column and random "
                 "clip embeddings, 10 clips of 5 s per video, every 10th video a noisy copy"
             )
+
+            def save(rows: dict) -> None:
+                path.write_text(json.dumps({**results, "scaling": rows}, indent=2) + "\n")
+
             results["scaling"] = scan_comparison(
-                work, trees, args.scan_sizes, args.scan_limit, args.scan_baseline_max
+                work, trees, args.scan_sizes, args.scan_limit, args.scan_baseline_max, save
             )
             _print_scan(results["scaling"])
     path.write_text(json.dumps(results, indent=2) + "\n")
@@ -429,8 +455,8 @@ def _print_edits(result: dict) -> None:
         "hash_bytes_per_hour",
     ):
         print(f"{key:22} {base[key]!s:>10} {now[key]!s:>10}")
-    for key in ("decode_s_per_hour", "hash_s_per_hour"):
-        print(f"{key:22} {base['hashing'][key]!s:>10} {now['hashing'][key]!s:>10}")
+    for key in ("decode_s_per_hour", "pictures_s_per_hour", "hash_s_per_hour"):
+        print(f"{key:22} {base['hashing'].get(key)!s:>10} {now['hashing'].get(key)!s:>10}")
     print("recall per edit:")
     for edit, row in now["recall_by_edit"].items():
         old = base["recall_by_edit"][edit]

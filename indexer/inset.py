@@ -13,6 +13,8 @@ pixels; the caller cuts the same box from each frame's thumbnail and hashes it.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 _MARGIN = 0.12  # an inset's outer sides lie this close to the frame's edges (fraction)
@@ -21,8 +23,9 @@ _CONTRAST = 3.0  # border strength over the median gradient of the window
 _MIN_EDGE = 6.0  # and at least this (grey levels per pixel, averaged over the window)
 
 
-def _spans(size: int) -> list[tuple[int, int]]:
-    """Candidate (start, end) of a side, anchored at either edge of the frame."""
+@lru_cache(maxsize=4)
+def _spans(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate (starts, ends) of a side, anchored at either edge of the frame."""
     margin = round(_MARGIN * size)
     shortest, longest = round(_SIDE[0] * size), round(_SIDE[1] * size)
     spans = set()
@@ -30,7 +33,8 @@ def _spans(size: int) -> list[tuple[int, int]]:
         for gap in range(margin + 1):
             spans.add((gap, gap + length))
             spans.add((size - gap - length, size - gap))
-    return sorted(spans)
+    starts, ends = np.array(sorted(spans)).T
+    return starts, ends
 
 
 def find_inset(thumbs: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -45,30 +49,33 @@ def find_inset(thumbs: np.ndarray) -> tuple[int, int, int, int] | None:
     # Cumulative sums give a side's mean strength over any range in O(1).
     cx = np.vstack([np.zeros((1, size - 1)), np.cumsum(gx, axis=0)])  # over rows
     cy = np.hstack([np.zeros((size - 1, 1)), np.cumsum(gy, axis=1)])  # over columns
-    spans = np.array(_spans(size))
-    starts, ends = spans[:, 0], spans[:, 1]
+    starts, ends = _spans(size)
     lengths = (ends - starts).astype(np.float32)
-    # Rows of the arrays below: the (y0, y1) span; columns: the (x0, x1) span.
+    # Rows of the arrays below: the (y0, y1) span; columns: the (x0, x1) span. A side on the
+    # frame's edge has no border to see: it adds nothing and is not counted.
+    at_start, at_end = starts == 0, ends == size
     column = (cx[ends] - cx[starts]) / lengths[:, None]  # (spans, size-1) mean |gx| over rows
     left = column[:, np.maximum(starts - 1, 0)]
-    left[:, starts == 0] = np.nan  # a side on the frame's edge has no border to see
+    left[:, at_start] = 0.0
     right = column[:, np.minimum(ends - 1, size - 2)]
-    right[:, ends == size] = np.nan
+    right[:, at_end] = 0.0
     line_top = cy[np.maximum(starts - 1, 0)]  # (spans, size) cumulative |gy| along that row
     top = (line_top[:, ends] - line_top[:, starts]) / lengths[None, :]
-    top[starts == 0, :] = np.nan
+    top[at_start, :] = 0.0
     line_bottom = cy[np.minimum(ends - 1, size - 2)]
     bottom = (line_bottom[:, ends] - line_bottom[:, starts]) / lengths[None, :]
-    bottom[ends == size, :] = np.nan
-    sides = np.stack([left, right, top, bottom])
-    count = np.sum(~np.isnan(sides), axis=0)
-    seen = np.nansum(sides, axis=0) / np.maximum(count, 1)
+    bottom[at_end, :] = 0.0
+    count = (
+        4
+        - (at_start.astype(np.int64) + at_end)[None, :]
+        - (at_start.astype(np.int64) + at_end)[:, None]
+    )
+    seen = (left + right + top + bottom) / np.maximum(count, 1)
     # A side on the frame's edge shows nothing; it counts as a weaker copy of the others, so
     # a box whose four sides all show wins over the same box pushed against the edge.
     strength = np.where(count >= 2, (seen * count + 0.75 * seen * (4 - count)) / 4, 0.0)
     row, col = np.unravel_index(int(np.argmax(strength)), strength.shape)
     best = float(strength[row, col])
-    best_box = (int(starts[col]), int(starts[row]), int(ends[col]), int(ends[row]))
-    if best_box is None or best < max(_MIN_EDGE, _CONTRAST * typical):
+    if best < max(_MIN_EDGE, _CONTRAST * typical):
         return None
-    return best_box
+    return int(starts[col]), int(starts[row]), int(ends[col]), int(ends[row])

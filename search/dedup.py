@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from search.align import AlignRules, Run, aligned_runs
-from search.hash_index import HashIndex
+from search.hash_index import HashIndex, distinct
 from storage import frame_hashes as hash_repo
 from storage import repository as repo
 from storage.frame_hashes import FLIP_MASK, REGION_NAMES, ClipSpan, VideoHashes
@@ -57,6 +57,7 @@ def _allowed() -> np.ndarray:
 _ALLOWED = _allowed()
 # Share of a quadrant's matches that one offset (to 1 s) must hold; see _time_specific.
 _SPECIFIC_SHARE = 0.3
+_COSINE_CHUNK = 1 << 16  # clip pairs whose embeddings are gathered at once
 EXACT = "exact"
 NEAR_DUPLICATE = "near_duplicate"
 SEGMENT = "segment"
@@ -351,12 +352,16 @@ def _pair_cosines(frames: _Frames, pairs: np.ndarray) -> np.ndarray:
     known = (left >= 0) & (right >= 0)
     cosines = np.full(len(pairs), np.nan)
     # Many frame pairs share one pair of clips: each clip pair's cosine is computed once.
-    codes, which = np.unique(
-        left[known] * len(frames.embedding) + right[known], return_inverse=True
-    )
-    first, second = codes // len(frames.embedding), codes % len(frames.embedding)
-    unique = np.einsum("ij,ij->i", frames.embedding[first], frames.embedding[second])
-    cosines[known] = unique[which]
+    codes = left[known] * len(frames.embedding) + right[known]
+    unique = distinct([codes])
+    first, second = unique // len(frames.embedding), unique % len(frames.embedding)
+    values = np.empty(len(unique), dtype=frames.embedding.dtype)
+    for start in range(0, len(unique), _COSINE_CHUNK):  # (chunk, dim) at a time, not all pairs
+        part = slice(start, start + _COSINE_CHUNK)
+        values[part] = np.einsum(
+            "ij,ij->i", frames.embedding[first[part]], frames.embedding[second[part]]
+        )
+    cosines[known] = values[np.searchsorted(unique, codes)]
     return cosines
 
 

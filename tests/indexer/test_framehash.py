@@ -173,3 +173,72 @@ def test_corner_cells_beside_an_inset_show_only_the_background() -> None:
     assert all(_distance(plain[i], shown[i]) <= 2 for i in cells)
     quadrants = [REGION_NAMES.index(name) for name in ("q0", "q1", "q2", "q3")]
     assert min(_distance(plain[i], shown[i]) for i in quadrants) > 8
+
+
+def _decoded_hash_inputs(path, seconds: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """What the indexer shows the hasher: (grey picture, small RGB) at its ticks."""
+    ticks = FrameHasher()
+    shown = []
+    for frame in decode_frames(path, 224):
+        if frame.time_s >= seconds:
+            break
+        if ticks.wants(frame.time_s):
+            shown.append((frame.gray, frame.small_upright))
+            ticks(frame.time_s, frame.gray, frame.small_upright)
+    return shown
+
+
+def test_hashes_are_the_version_3_hashes_bit_for_bit(sample_videos) -> None:
+    """The fast hasher stores exactly what version 3 stored (``tests.support.framehash_v3``,
+    the region-at-a-time code it replaced), so libraries need no rehash: a window whose inset
+    is found, real footage, bars, flat and tiny frames, grey frames without colour."""
+    from indexer.framehash import region_hashes
+    from tests.support import framehash_v3
+    from tests.support.edit_set import blobs_frames, inset
+
+    background, picture = blobs_frames(3.0, 5, (320, 180)), blobs_frames(3.0, 6, (320, 180))
+    boxed = [inset(b, p, 0.45, 3) for b, p in zip(background[::2], picture[::2])]
+    shown = [(frame, None) for frame in boxed]  # the first window of 32 shows an inset
+    for path in sample_videos:
+        shown += _decoded_hash_inputs(path, 6.0)
+    rng = np.random.default_rng(0)
+    odd = [
+        np.zeros((90, 160, 3), np.uint8),
+        np.full((90, 160), 200, np.uint8),
+        letterbox(boxed[0]),
+        rng.integers(0, 256, (17, 23, 3), dtype=np.uint8),
+        np.pad(rng.integers(0, 256, (40, 60), dtype=np.uint8), ((20, 20), (0, 0))),
+    ]
+    shown += [(frame, None) for frame in odd]
+    shown = [(i * 0.5, pixels, rgb) for i, (pixels, rgb) in enumerate(shown)]
+    hasher = FrameHasher()
+    for time_s, pixels, rgb in shown:
+        hasher(time_s, pixels, rgb)
+    expected = framehash_v3.hash_frames(shown)
+    assert hasher.result.hashes == expected[0]
+    assert hasher.result.informative == expected[1]
+    assert any(row[11] for row in expected[1]) and len(shown) > 60  # an inset was hashed too
+    for _, pixels, _ in shown[::5]:
+        assert region_hashes(pixels) == framehash_v3.region_hashes(pixels)
+
+
+def test_the_inset_search_finds_the_version_3_box() -> None:
+    """The inset search without NaN bookkeeping picks the box the version 3 code picked: boxes
+    of three sizes in each corner (one of them against the frame's edge), none, and noise."""
+    from indexer.framehash import thumbnail
+    from indexer.inset import find_inset
+    from tests.support import framehash_v3
+    from tests.support.edit_set import blobs_frames, inset
+
+    background, picture = blobs_frames(1.3, 5, (320, 180)), blobs_frames(1.3, 6, (320, 180))
+    stacks = [np.stack([thumbnail(frame) for frame in background])]
+    for scale, corner in ((0.35, 0), (0.45, 1), (0.6, 2), (0.45, 3)):
+        frames = [inset(b, p, scale, corner) for b, p in zip(background, picture)]
+        stacks.append(np.stack([thumbnail(frame) for frame in frames]))
+    edge = stacks[2].copy()
+    edge[:, :, -8:] = stacks[2][:, :, -16:-8]  # the box's right side pushed onto the edge
+    rng = np.random.default_rng(1)
+    stacks += [edge, rng.integers(0, 256, (32, 64, 64), dtype=np.uint8)]
+    found = [find_inset(stack) for stack in stacks]
+    assert found == [framehash_v3.find_inset(stack) for stack in stacks]
+    assert found[0] is None and all(box is not None for box in found[1:5])

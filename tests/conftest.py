@@ -43,6 +43,23 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["CLIPDEX_QUERY_MODEL"] = "torch"
 
 
+def _file_of(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files holding a test marked ``slow`` run first; otherwise collection order is kept.
+
+    pytest-xdist (``--dist loadfile --no-loadscope-reorder``, see pyproject.toml) hands whole
+    files to the two test processes in this order, each taking the next as it runs short. With
+    the long files first, the run ends on short ones, so neither process idles while the other
+    finishes a 40-second test at the very end (xdist's own order, most tests first, put the
+    long one-test files last).
+    """
+    slow = {_file_of(item) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: _file_of(item) not in slow)  # stable: files stay whole
+
+
 @pytest.fixture(scope="session")
 def xclip_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny randomly initialised X-CLIP checkpoint folder, built once per session."""

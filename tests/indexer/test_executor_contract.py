@@ -24,7 +24,8 @@ from indexer.segment import SegmentRules
 from tests.support import videos
 from tests.support.speech import spoken_video
 
-KINDS = ["local-worker", "local-inline", "ray"]
+# Ray: the session cluster and the executor's model actors start here (seconds each).
+KINDS = ["local-worker", "local-inline", pytest.param("ray", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(scope="module")

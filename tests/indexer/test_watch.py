@@ -222,6 +222,7 @@ def test_a_move_whose_halves_arrive_apart_keeps_its_clip_ids(
     consistent(reader)
 
 
+@pytest.mark.slow
 def test_files_leaving_are_pruned_and_a_folder_moving_in_is_indexed(
     library_dir: Path, encoder: XClipEncoder, reader: Library, clips: list[Path], tmp_path: Path
 ) -> None:
@@ -246,6 +247,7 @@ def test_files_leaving_are_pruned_and_a_folder_moving_in_is_indexed(
     assert consistent(reader) == (3, 3)
 
 
+@pytest.mark.slow
 def test_two_hundred_files_at_once_are_each_indexed_once(
     library_dir: Path, encoder: XClipEncoder, reader: Library, clips: list[Path], tmp_path: Path
 ) -> None:

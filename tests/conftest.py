@@ -41,6 +41,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # library with the tiny model, over ~80 indexed libraries): tests/clipdex/test_query_model.py
     # and the cold-search benchmark's smoke test clear this and test the ONNX path against torch.
     os.environ["CLIPDEX_QUERY_MODEL"] = "torch"
+    # One torch thread per process (the encoder's default is every usable CPU), here and in the
+    # CLI processes the tests start: the suite runs two test processes on two cores in CI, and
+    # a second OpenMP thread fighting the other process for a core runs the tiny model several
+    # times slower (docs/speed.md measured 20x for the text tower on a busy 2-core machine).
+    os.environ.setdefault("CLIPDEX_THREADS", "1")
 
 
 def _file_of(item: pytest.Item) -> str:

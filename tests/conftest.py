@@ -131,11 +131,13 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[dict[str, float]]:
-    """One local Ray cluster for the session (2 CPUs, no dashboard, a small object store),
-    started only if a test asks for one: each start costs seconds. Its workers import this
-    checkout and never reach the network. Yields the cluster's resources."""
+    """A local Ray cluster (2 CPUs, no dashboard, a small object store) for the test file that
+    asks for one, shut down after its last test: an idle cluster's processes (GCS, raylet,
+    agents, idle workers) use about 5 % of a core, which the rest of the session would pay
+    (the Ray files run early, tests/conftest.py puts slow files first). Its workers import
+    this checkout and never reach the network. Yields the cluster's resources."""
     import ray
 
     ray.init(

@@ -2,7 +2,7 @@
 SQLite and PostgreSQL; workers killed mid-run are retried, then their file fails with a reason;
 speech recognised in the files' tasks.
 
-One cluster for the session (``ray_cluster``); the videos are the session's tiny synthetic set.
+One cluster for the file (``ray_cluster``); the videos are the session's tiny synthetic set.
 """
 
 from __future__ import annotations

@@ -41,6 +41,28 @@ def pytest_configure(config: pytest.Config) -> None:
     # library with the tiny model, over ~80 indexed libraries): tests/clipdex/test_query_model.py
     # and the cold-search benchmark's smoke test clear this and test the ONNX path against torch.
     os.environ["CLIPDEX_QUERY_MODEL"] = "torch"
+    # One torch thread per process (the encoder's default is every usable CPU), here and in the
+    # CLI processes the tests start: the suite runs two test processes on two cores in CI, and
+    # a second OpenMP thread fighting the other process for a core runs the tiny model several
+    # times slower (docs/speed.md measured 20x for the text tower on a busy 2-core machine).
+    os.environ.setdefault("CLIPDEX_THREADS", "1")
+
+
+def _file_of(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files holding a test marked ``slow`` run first; otherwise collection order is kept.
+
+    pytest-xdist (``--dist loadfile --no-loadscope-reorder``, see pyproject.toml) hands whole
+    files to the two test processes in this order, each taking the next as it runs short. With
+    the long files first, the run ends on short ones, so neither process idles while the other
+    finishes a 40-second test at the very end (xdist's own order, most tests first, put the
+    long one-test files last).
+    """
+    slow = {_file_of(item) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: _file_of(item) not in slow)  # stable: files stay whole
 
 
 @pytest.fixture(scope="session")
@@ -109,11 +131,13 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[dict[str, float]]:
-    """One local Ray cluster for the session (2 CPUs, no dashboard, a small object store),
-    started only if a test asks for one: each start costs seconds. Its workers import this
-    checkout and never reach the network. Yields the cluster's resources."""
+    """A local Ray cluster (2 CPUs, no dashboard, a small object store) for the test file that
+    asks for one, shut down after its last test: an idle cluster's processes (GCS, raylet,
+    agents, idle workers) use about 5 % of a core, which the rest of the session would pay
+    (the Ray files run early, tests/conftest.py puts slow files first). Its workers import
+    this checkout and never reach the network. Yields the cluster's resources."""
     import ray
 
     ray.init(

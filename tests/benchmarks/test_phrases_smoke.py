@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks import decoding, phrases
 from tests.support.speech import need_tools
 
 
+@pytest.mark.slow
 def test_phrase_benchmark_smoke(tmp_path, capsys, xclip_checkpoint) -> None:
     need_tools()
     out = tmp_path / "phrases.json"

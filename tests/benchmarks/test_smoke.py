@@ -16,6 +16,7 @@ def bench_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("CLIPDEX_BENCH_CACHE", str(tmp_path_factory.mktemp("bench-cache")))
 
 
+@pytest.mark.slow
 def test_query_benchmark_smoke(tmp_path, capsys) -> None:
     out = tmp_path / "query.json"
     query_benchmark.main(["--smoke", "--transcripts", "300", "--out", str(out)])
@@ -42,6 +43,7 @@ def test_query_benchmark_smoke(tmp_path, capsys) -> None:
     assert "recall@10" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_index_benchmark_smoke(tmp_path, capsys) -> None:
     out = tmp_path / "index.json"
     index_benchmark.main(["--smoke", "--nonref", "--pixels", "--out", str(out)])
@@ -65,6 +67,7 @@ def test_rerank_benchmark_smoke(tmp_path) -> None:
     assert all(r["max_abs_diff"] < 1e-4 and r["folded_ms"] > 0 for r in results)
 
 
+@pytest.mark.slow
 def test_cold_search_benchmark_smoke(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("CLIPDEX_QUERY_MODEL", raising=False)  # the suite forces torch
     from benchmarks import cold_search

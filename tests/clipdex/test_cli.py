@@ -140,6 +140,7 @@ def test_real_videos_index_and_are_searchable(sample_videos, tmp_path):
     assert len(bikes) >= 2  # bikes.mp4 has several shots
 
 
+@pytest.mark.slow
 def test_subprocess_end_to_end(video_dir):
     """A real process, as a script would run it: no progress bar when piped, JSON on stdout."""
     indexed = subprocess_run("index", video_dir / "cuts.mp4")
@@ -163,6 +164,7 @@ def test_help_is_fast_and_light():
     assert out.stdout.split() == ["False", "False", "False"]
 
 
+@pytest.mark.slow
 def test_progress_bar_on_a_terminal(video_dir):
     """On a real pseudo-terminal, index draws a bar with files, clips/s and real-time factor."""
     import fcntl

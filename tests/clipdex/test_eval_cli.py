@@ -207,6 +207,7 @@ def _iou(x, y):
     return inter / (x[1] - x[0] + y[1] - y[0] - inter)
 
 
+@pytest.mark.slow
 def test_on_a_terminal_bars_then_a_table_and_the_temporary_library_is_removed(
     eval_videos, tmp_path, monkeypatch, library_dir
 ):

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from clipdex.model_identity import DigestCache, model_digest
 from tests.support.checkpoint import retrained_copy
 from tests.support.cli import run, run_json, subprocess_run
@@ -77,6 +79,7 @@ def test_weights_replaced_under_the_library_s_own_path_are_refused(
     assert result.exit_code == 2 and "different model" in result.stderr
 
 
+@pytest.mark.slow
 def test_hub_id_and_a_local_copy_are_the_same_model(
     video_dir, xclip_checkpoint, tmp_path, monkeypatch
 ):

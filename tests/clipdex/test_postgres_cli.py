@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import create_engine, make_url, text
 
 from storage.library import DB_FILENAME, Library, index_filename
@@ -13,6 +14,7 @@ from storage.transcripts import replace_transcript
 from tests.support.cli import run, subprocess_run
 
 
+@pytest.mark.slow
 def test_index_search_status_on_postgresql(postgres_url, library_dir, known_videos):
     """The rows go to PostgreSQL and the FAISS cache to the library folder; what a real
     ``clipdex index`` process committed is found by the next command (run in-process here to

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from clipdex import progress
 
 
@@ -23,6 +25,7 @@ def test_bar_shows_clips_per_second_and_realtime_factor(monkeypatch) -> None:
     observer.close()
 
 
+@pytest.mark.slow
 def test_a_failure_line_is_printed_through_the_bar(tmp_path, known_videos) -> None:
     """On a real pseudo-terminal, a file's failure line starts on a clean line, never on the
     half-drawn bar, and the bar is drawn again below it."""

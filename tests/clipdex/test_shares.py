@@ -52,6 +52,7 @@ def _events(watch: ClipdexProcess, kind: str, path: Path | None = None) -> list[
     [("inotify", "share"), ("poll", "share"), ("inotify", "parent")],
     ids=["inotify", "poll", "share-inside-the-watched-folder"],
 )
+@pytest.mark.slow
 def test_watch_keeps_an_unmounted_share_and_catches_up_when_it_returns(
     share: tuple[Path, Path], library_dir: Path, tmp_path: Path, mode: str, watched: str
 ) -> None:
@@ -108,6 +109,7 @@ def test_watch_keeps_an_unmounted_share_and_catches_up_when_it_returns(
     assert not any("Traceback" in line or "ERROR" in line for line in watch.stderr)
 
 
+@pytest.mark.slow
 def test_watch_started_while_the_share_is_not_mounted_prunes_nothing(
     share: tuple[Path, Path], library_dir: Path
 ) -> None:

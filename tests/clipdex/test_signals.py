@@ -156,6 +156,7 @@ def test_serve_on_a_busy_port_is_one_line_and_exit_2():
 # --- index ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_index_exits_130_and_keeps_what_was_committed(tmp_path, library_dir):
     folder = tmp_path / "many"
     folder.mkdir()

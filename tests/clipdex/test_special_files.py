@@ -10,11 +10,14 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli import run_json
 from tests.support.processes import watch_process
 from tests.support.videos import moving_shapes
 
 
+@pytest.mark.slow
 def test_watch_skips_fifos_indexes_the_rest_and_stops_on_sigint(
     tmp_path: Path, library_dir: Path
 ) -> None:

@@ -44,6 +44,7 @@ def _unprivileged(*args: str | Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_unreadable_file_is_recorded_and_retried_unreadable_folder_reported_not_pruned(
     tmp_path: Path,
 ) -> None:
@@ -86,6 +87,7 @@ def _check_unreadable(media: Path, locked: Path) -> None:
     assert facts["videos"] == 2
 
 
+@pytest.mark.slow
 def test_watch_records_an_unreadable_file_and_indexes_it_once_readable(tmp_path: Path) -> None:
     media = tmp_path / "media"
     media.mkdir()

@@ -37,6 +37,7 @@ def _video(path: Path, seed: int) -> Path:
     return moving_shapes(path, seconds=1.0, size=(64, 48), seed=seed)
 
 
+@pytest.mark.slow
 def test_kill_9_restart_live_search_and_sigterm(
     root: Path, library_dir: Path, tmp_path: Path
 ) -> None:

@@ -1,5 +1,5 @@
 """The executor seam's contract, run against every implementation: the local executor (decode
-worker, and in-process), and the Ray executor on the session's local cluster.
+worker, and in-process), and the Ray executor on a local cluster (``ray_cluster``).
 
 Each submitted file ends in exactly one FileResult: clips in time order with their embeddings
 and how decoding ended, or a one-line error; ClipsEmbedded counts every clip once. A file whose
@@ -24,7 +24,8 @@ from indexer.segment import SegmentRules
 from tests.support import videos
 from tests.support.speech import spoken_video
 
-KINDS = ["local-worker", "local-inline", "ray"]
+# Ray: the cluster and the executor's model actors start here (seconds each).
+KINDS = ["local-worker", "local-inline", pytest.param("ray", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(scope="module")

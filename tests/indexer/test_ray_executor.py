@@ -2,7 +2,7 @@
 SQLite and PostgreSQL; workers killed mid-run are retried, then their file fails with a reason;
 speech recognised in the files' tasks.
 
-One cluster for the session (``ray_cluster``); the videos are the session's tiny synthetic set.
+One cluster for the file (``ray_cluster``); the videos are the session's tiny synthetic set.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def ray_indexer(library: Library, encoder, checkpoint: Path, **options) -> Index
     return Indexer(library, encoder, settings, executor=executor)
 
 
+@pytest.mark.slow
 def test_cli_ray_index_into_postgresql_equals_the_local_run(
     ray_cluster, postgres_url, video_dir, local_clips, tmp_path, speech_model, monkeypatch
 ):
@@ -155,6 +156,7 @@ class DyingEncoder(XClipEncoder):
 
 
 @pytest.mark.allow_error_logs  # Ray logs the deaths it recovers from
+@pytest.mark.slow
 def test_ray_index_into_sqlite_with_killed_workers(
     ray_cluster, tmp_path, encoder, xclip_checkpoint, video_dir, local_clips
 ):

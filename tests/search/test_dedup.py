@@ -26,6 +26,9 @@ from tests.support.library import bind_settings
 
 TOLERANCE_S = 1.0  # stricter than the shortest clip (2 s)
 
+# Writing and indexing the set costs about 20 s in CI: the file runs early (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory, xclip_checkpoint) -> DedupSet:

@@ -34,6 +34,9 @@ def _clips(session) -> dict[int, tuple[bytes, float]]:
 
 KINDS = ("flip", "crop_centre", "colour", "pip_inset", "pip_background", "speed", "vertical")
 
+# Writing and indexing the set costs about 10 s in CI: the file runs early (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> EditSet:

@@ -94,14 +94,17 @@ def _serving(folder: Path, checkpoint: Path) -> Iterator[str]:
     assert b"Traceback" not in stderr, stderr.decode()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server(served, xclip_checkpoint: Path) -> Iterator[str]:
+    """One ``clipdex serve`` of the shared library for the tests that only read it: each start
+    (Python, the server, then the model at the first search) costs seconds."""
     with _serving(served.folder, xclip_checkpoint) as url:
         yield url
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="module")
+def chromium():
+    """One Chromium for the module (a launch costs a second or two)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]'")
@@ -109,6 +112,15 @@ def browser():
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """The module's Chromium; the pages (and contexts) a test opened are closed after it, so
+    that no video left playing runs on beside the next test."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
 
 
 def _cards(page) -> list[dict]:

@@ -33,7 +33,13 @@ from storage.models import (
     Video,
     utcnow,
 )
-from storage.search_reads import ClipHit, VideoFilter, folder_prefixes, id_chunks
+from storage.search_reads import (
+    ClipHit,
+    VideoFilter,
+    clips_at_statements,
+    folder_prefixes,
+    id_chunks,
+)
 
 
 @dataclass
@@ -329,30 +335,12 @@ def clips_of_video(video_id: int, *, session: Session) -> list[Clip]:
     )
 
 
-# Places per statement in ``clips_at``: two subqueries each, far below PostgreSQL's 1,664
-# columns and SQLite's 2,000.
-PLACES_PER_STATEMENT = 200
-# The clip playing at a place, written as SQL text: built with SQLAlchemy's expressions, a
-# statement of 10 places cost 4-16 ms to build and run against 1-2.5 ms for the same SQL as
-# text (a search asks it for every hit found by words alone). Names of storage.models.
-_CLIP_PLAYING = (
-    "coalesce((SELECT id FROM clips WHERE video_id = :v{n} AND start_s <= :t{n} "
-    "ORDER BY start_s DESC, id LIMIT 1), "
-    "(SELECT id FROM clips WHERE video_id = :v{n} ORDER BY start_s LIMIT 1))"
-)
-
-
 def clips_at(places: list[tuple[int, float]], *, session: Session) -> list[int | None]:
     """For each (video id, time) the id of the clip playing then (the video's last clip
     starting at or before it, else its first), or None for a video without clips; in one
     statement (per ``PLACES_PER_STATEMENT``), not one per place."""
     found: list[int | None] = []
-    for start in range(0, len(places), PLACES_PER_STATEMENT):
-        chunk = places[start : start + PLACES_PER_STATEMENT]
-        sql = "SELECT " + ", ".join(_CLIP_PLAYING.format(n=n) for n in range(len(chunk)))
-        params = {}
-        for n, (video_id, time_s) in enumerate(chunk):
-            params[f"v{n}"], params[f"t{n}"] = int(video_id), float(time_s)
+    for sql, params in clips_at_statements(places):
         found += session.execute(text(sql), params).one()
     return found
 

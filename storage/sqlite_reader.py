@@ -32,7 +32,13 @@ from storage.errors import CorruptIndexError, LibraryNotBoundError
 from storage.flat_index import FlatIndex
 from storage.layout import BUSY_TIMEOUT_MS, DB_FILENAME, INDEX_FILENAME
 from storage.migrations import declared_heads
-from storage.search_reads import ClipHit, VideoFilter, folder_prefixes, id_chunks
+from storage.search_reads import (
+    ClipHit,
+    VideoFilter,
+    clips_at_statements,
+    folder_prefixes,
+    id_chunks,
+)
 from storage.settings import LibrarySettings, check_model
 from storage.transcript import TranscriptMatch
 
@@ -123,7 +129,7 @@ class SqliteReader:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _rows(self, sql: str, params: list | tuple = ()) -> list[tuple]:
+    def _rows(self, sql: str, params: list | tuple | dict = ()) -> list[tuple]:
         return self._connection.execute(sql, params).fetchall()
 
     @property
@@ -234,15 +240,8 @@ class SqliteReader:
         """For each (video id, time) the id of the clip playing then (the video's last clip
         starting at or before it, else its first), or None for a video without clips."""
         found: list[int | None] = []
-        for video_id, time_s in places:
-            rows = self._rows(
-                "SELECT id FROM clips WHERE video_id = ? AND start_s <= ? "
-                "ORDER BY start_s DESC, id LIMIT 1",
-                (video_id, time_s),
-            ) or self._rows(
-                "SELECT id FROM clips WHERE video_id = ? ORDER BY start_s LIMIT 1", (video_id,)
-            )
-            found.append(rows[0][0] if rows else None)
+        for sql, params in clips_at_statements(places):
+            found += self._rows(sql, params)[0]
         return found
 
     def has_transcripts(self) -> bool:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, text
 
-from storage import repository
+from storage import repository, search_reads
 from storage import transcripts as tr
 from storage.fulltext import longest_run, tokens
 from storage.library import Library
@@ -180,7 +180,7 @@ def test_the_clips_at_times(
     expected = [*clip_ids[:3], clip_ids[2], clip_ids[0], None, other_ids[1]]
     with library.session() as session:
         assert repository.clips_at(places, session=session) == expected
-        monkeypatch.setattr(repository, "PLACES_PER_STATEMENT", 3)  # statements in chunks
+        monkeypatch.setattr(search_reads, "PLACES_PER_STATEMENT", 3)  # statements in chunks
         assert repository.clips_at(places, session=session) == expected
         assert repository.clips_at([], session=session) == []
 

@@ -1,11 +1,15 @@
-"""Code of an earlier revision, imported beside this tree's, so that a benchmark times both in
-the same run (``--baseline`` of benchmarks.transcript_search and benchmarks.query)."""
+"""Code of an earlier revision beside this tree's, so that a benchmark times both in the same
+run: one module imported from it (``baseline``: ``--baseline`` of benchmarks.transcript_search
+and benchmarks.query), or its whole tree written out to run in processes of its own
+(``checkout``: benchmarks.cold_search, benchmarks.dedup)."""
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,3 +29,16 @@ def baseline(revision: str, path: str, name: str):
     sys.modules[name] = module
     exec(compile(source, f"{revision}:{path}", "exec"), module.__dict__)
     return module
+
+
+def checkout(rev: str, folder: Path) -> Path:
+    """The tree of commit ``rev`` written into ``folder`` (``git archive``: the code, no
+    history, no work tree)."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", rev],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder

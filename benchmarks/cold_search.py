@@ -27,7 +27,6 @@ Both trees' modules are compiled to bytecode first, as an installed clipdex's ar
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import resource
@@ -35,11 +34,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.baseline import checkout
 from benchmarks.machine import checkpoint, table, write
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,18 +100,6 @@ def compiled(code: Path) -> Path:
     packages = [str(code / name) for name in PACKAGES]
     subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True)
     return code
-
-
-def checkout(rev: str, folder: Path) -> Path:
-    """The tree of commit ``rev`` written into ``folder`` (from git, without a work tree)."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", rev],
-        capture_output=True,
-        check=True,
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
 
 
 def search_env(library: Path, extra_env: dict[str, str], code: Path = REPO) -> dict[str, str]:

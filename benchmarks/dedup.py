@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.baseline import checkout
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -283,20 +285,6 @@ BASELINE = "16365d6"  # the tree before issue 12 (whole-frame pHash, one offset 
 SCAN_BASELINE = "01aad7a"  # region hashes joined by bit-sampling LSH, before search.hash_index
 
 
-def _tree(rev: str, work: Path) -> Path:
-    """The repository at ``rev``, extracted with ``git archive`` (code only, no history)."""
-    import subprocess
-
-    out = work / f"tree-{rev}"
-    out.mkdir()
-    repo = Path(__file__).resolve().parents[1]
-    archive = subprocess.run(
-        ["git", "-C", str(repo), "archive", rev], capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
-    return out
-
-
 def _probe(tree: Path, args: list[str], limit_s: float | None = None) -> dict:
     """Run ``dedup_probe.py`` with ``tree``'s clipdex first on the path."""
     import os
@@ -417,13 +405,19 @@ def main() -> None:
         work = Path(tmp)
         if not args.scan_only:
             checkpoint = build_checkpoint(work / "xclip-tiny")
-            trees = {"baseline": _tree(args.baseline, work), "now": now}
+            trees = {
+                "baseline": checkout(args.baseline, work / f"tree-{args.baseline}"),
+                "now": now,
+            }
             results["baseline_rev"] = args.baseline
             results["edit_set"] = edits(work, checkpoint, args, trees)
             _print_edits(results["edit_set"])
             path.write_text(json.dumps(results, indent=2) + "\n")  # again below, with the scan
         if not args.no_scan:
-            trees = {"baseline": _tree(args.scan_baseline, work), "now": now}
+            trees = {
+                "baseline": checkout(args.scan_baseline, work / f"tree-{args.scan_baseline}"),
+                "now": now,
+            }
             results["scan_baseline_rev"] = args.scan_baseline
             results["scaling_note"] = (
                 "synthetic libraries: random drifting hashes for every stored column and random "

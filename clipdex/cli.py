@@ -162,7 +162,7 @@ def indexed_video(file: Path, session):
     return video
 
 
-def _typed_errors(func: Callable) -> Callable:
+def typed_errors(func: Callable) -> Callable:
     """Turn the library's typed errors into one-line messages (tracebacks only with --debug)."""
 
     @functools.wraps(func)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from clipdex.cli import Context, _typed_errors, indexed_video, json_option
+from clipdex.cli import Context, indexed_video, json_option, typed_errors
 from clipdex.render import table, timestamp
 
 
@@ -15,7 +15,7 @@ from clipdex.render import table, timestamp
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @json_option
 @click.pass_obj
-@_typed_errors
+@typed_errors
 def command(obj: Context, file: Path, as_json: bool) -> None:
     """List the clips FILE was cut into, in time order."""
     from storage import repository as repo

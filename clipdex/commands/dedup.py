@@ -6,7 +6,7 @@ import json
 
 import click
 
-from clipdex.cli import Context, _typed_errors, json_option
+from clipdex.cli import Context, json_option, typed_errors
 from clipdex.render import plural, printable, timestamp
 
 
@@ -27,7 +27,7 @@ from clipdex.render import plural, printable, timestamp
 )
 @json_option
 @click.pass_obj
-@_typed_errors
+@typed_errors
 def command(obj: Context, min_seconds: float, threshold: float, as_json: bool) -> None:
     """Find duplicates: exact copies, near-duplicates (re-encoded, resized, cropped, trimmed)
     and segments of one video reused in another, with the matching time spans."""

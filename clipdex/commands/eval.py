@@ -16,11 +16,11 @@ from clipdex.cli import (
     EXIT_FAILED_FILES,
     ClipdexError,
     Context,
-    _typed_errors,
     batch_option,
     json_option,
     model_option,
     quantize_option,
+    typed_errors,
 )
 from clipdex.render import table
 
@@ -45,7 +45,7 @@ VIDEO_ROWS = (("R@1", "r1"), ("R@5", "r5"), ("R@10", "r10"))
 @quantize_option
 @json_option
 @click.pass_obj
-@_typed_errors
+@typed_errors
 def command(
     obj: Context,
     captions_csv: Path,

@@ -17,13 +17,13 @@ from clipdex.cli import (
     EXIT_FAILED_FILES,
     ClipdexError,
     Context,
-    _typed_errors,
     batch_option,
     device_option,
     json_option,
     model_option,
     quantize_option,
     query_model_allowed,
+    typed_errors,
 )
 from clipdex.render import plural
 from clipdex.speech_binding import speech_options, text_stage, worker_speech
@@ -69,7 +69,7 @@ from clipdex.speech_binding import speech_options, text_stage, worker_speech
 @quantize_option
 @json_option
 @click.pass_obj
-@_typed_errors
+@typed_errors
 def command(
     obj: Context,
     paths: tuple[Path, ...],

@@ -10,11 +10,11 @@ import click
 from clipdex.cli import (
     ClipdexError,
     Context,
-    _typed_errors,
     json_option,
     load_text_encoder,
     model_option,
     quantize_option,
+    typed_errors,
 )
 from clipdex.render import plural, printable, snippet, table, timestamp
 from clipdex.timings import Timings
@@ -87,7 +87,7 @@ SOURCES = ("visual", "speech", "all")  # search.fusion.SEARCH_SOURCES, without i
 @quantize_option
 @json_option
 @click.pass_obj
-@_typed_errors
+@typed_errors
 def command(
     obj: Context,
     text: str,

@@ -10,10 +10,10 @@ import click
 from clipdex.cli import (
     ClipdexError,
     Context,
-    _typed_errors,
     load_text_encoder,
     model_option,
     query_model_allowed,
+    typed_errors,
 )
 from clipdex.stopping import StopRequest
 
@@ -35,7 +35,7 @@ from clipdex.stopping import StopRequest
 )
 @model_option
 @click.pass_obj
-@_typed_errors
+@typed_errors
 def command(obj: Context, host: str, port: int, token: str | None, model: str | None) -> None:
     """Serve the search page and the JSON API (docs at /docs)."""
     # First thing, before the heavy imports: SIGINT or SIGTERM at any moment stops it with

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from clipdex.cli import ClipdexError, Context, _typed_errors, json_option, load_encoder
+from clipdex.cli import ClipdexError, Context, json_option, load_encoder, typed_errors
 from clipdex.render import table, timestamp
 
 
@@ -39,7 +39,7 @@ from clipdex.render import table, timestamp
 )
 @json_option
 @click.pass_obj
-@_typed_errors
+@typed_errors
 def command(
     obj: Context,
     file: Path | None,

@@ -6,14 +6,14 @@ import json
 
 import click
 
-from clipdex.cli import Context, _typed_errors, json_option
+from clipdex.cli import Context, json_option, typed_errors
 from clipdex.render import plural, printable
 
 
 @click.command("status")
 @json_option
 @click.pass_obj
-@_typed_errors
+@typed_errors
 def command(obj: Context, as_json: bool) -> None:
     """Show what the library holds."""
     from clipdex.status_report import library_status

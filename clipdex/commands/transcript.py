@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from clipdex.cli import Context, _typed_errors, indexed_video
+from clipdex.cli import Context, indexed_video, typed_errors
 from clipdex.render import table, timestamp
 
 
@@ -20,7 +20,7 @@ from clipdex.render import table, timestamp
 @click.option("--srt", "fmt", flag_value="srt", help="Print SubRip subtitles.")
 @click.option("--vtt", "fmt", flag_value="vtt", help="Print WebVTT captions.")
 @click.pass_obj
-@_typed_errors
+@typed_errors
 def command(obj: Context, file: Path, fmt: str | None) -> None:
     """Print the lines FILE says (speech recognised, subtitles read), in time order."""
     from storage import transcripts

@@ -17,12 +17,12 @@ from clipdex.binding import bind_encoder
 from clipdex.cli import (
     ClipdexError,
     Context,
-    _typed_errors,
     batch_option,
     device_option,
     json_option,
     model_option,
     quantize_option,
+    typed_errors,
 )
 from clipdex.speech_binding import speech_model_option, text_stage
 from clipdex.stopping import StopRequest
@@ -61,7 +61,7 @@ from indexer.settle import DEFAULT_SETTLE_S
 @quantize_option
 @json_option
 @click.pass_obj
-@_typed_errors
+@typed_errors
 def command(
     obj: Context,
     paths: tuple[Path, ...],

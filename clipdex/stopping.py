@@ -21,6 +21,14 @@ from types import FrameType
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class StopSignal(KeyboardInterrupt):
+    """What the handler raises: a KeyboardInterrupt (every ``except KeyboardInterrupt`` meets
+    it), but not the exact class. CPython 3.11 flags a plain KeyboardInterrupt that leaves an
+    ``exec`` of a source string (as ``dataclasses`` does for every class it makes, during
+    imports) as unhandled, even when our code catches it afterwards, and then ends the process
+    by SIGINT instead of with its exit status; the check compares the class by identity."""
+
+
 class StopRequest:
     """``with StopRequest() as stop:`` installs the handlers and restores the previous ones."""
 
@@ -66,7 +74,7 @@ class StopRequest:
     def _handle(self, _signum: int, _frame: FrameType | None) -> None:
         if self._starting or self.event.is_set():
             self.event.set()
-            raise KeyboardInterrupt
+            raise StopSignal
         self.event.set()
         for callback in self._callbacks:
             callback()

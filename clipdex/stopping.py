@@ -8,7 +8,8 @@ imports, opening the library and loading the model hold nothing that must be fin
 Once the command calls ``started()``, the first signal only asks to stop (its main loop waits
 on ``event`` and finishes the video in progress); a second one raises KeyboardInterrupt to
 abandon that work too. Leaving the ``with`` block swallows the KeyboardInterrupt, so the
-command exits 0 either way.
+command exits 0 either way, also when the interrupt surfaced wrapped in another error
+(``caused``).
 """
 
 from __future__ import annotations
@@ -43,12 +44,32 @@ class StopRequest:
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, *_exc: object) -> bool:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, *_tb: object
+    ) -> bool:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         # A KeyboardInterrupt in the block came from ``_handle`` (every SIGINT meets it while
         # it is installed): a stop during start-up or a second signal. Exit 0.
-        return exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
+        return exc is not None and self.caused(exc)
+
+    def caused(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the stop itself or an error it caused. The handler's exception
+        can land anywhere, and some places wrap it: Python turns an exception raised by
+        ``__set_name__`` while a class is created (a dataclass, during an import) into a
+        RuntimeError whose cause is the KeyboardInterrupt."""
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        if not self.event.is_set():
+            return False
+        seen: set[int] = set()
+        link: BaseException | None = exc
+        while link is not None and id(link) not in seen:
+            if isinstance(link, StopSignal):
+                return True
+            seen.add(id(link))
+            link = link.__cause__ or link.__context__
+        return False
 
     def started(self) -> None:
         """From now on the first signal only sets ``event``: the command stops by itself."""

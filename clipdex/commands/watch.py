@@ -95,8 +95,8 @@ def command(
                 stop,
                 speech_model,
             )
-        except KeyboardInterrupt:
-            if as_json and not stop.running:
+        except BaseException as exc:
+            if as_json and not stop.running and stop.caused(exc):
                 click.echo(json.dumps({"event": "stopped"}))  # the watcher never ran to say it
             raise
 

@@ -294,8 +294,15 @@ def main(argv: list[str] | None = None) -> None:
             vocabulary = made_up_words(20_000)
             stored, _ = build(library, args.transcripts, vocabulary)
             spoken = speech_queries(vocabulary, stored)
+            # The old repository imports the float16 helpers storage.codec had before revision
+            # 0007 moved the features to storage.feature_codec.
             old = {
-                name: baseline(args.baseline, f"{folder}/{name}.py", f"baseline_{name}")
+                name: baseline(
+                    args.baseline,
+                    f"{folder}/{name}.py",
+                    f"baseline_{name}",
+                    ("storage.codec",) if name == "repository" else (),
+                )
                 for folder, name in (
                     ("search", "fusion"),
                     ("storage", "repository"),

@@ -176,6 +176,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--feature-encoding", choices=["float16", "int8"], default=None, help="since 0007"
     )
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=None,
+        help="SQLite page size of a library built now (default: storage.library.PAGE_SIZE)",
+    )
     parser.add_argument("--tag", default="0007", help="names the cached library and results")
     parser.add_argument("--no-cold", action="store_true", help="warm only (no root needed)")
     parser.add_argument("--smoke", action="store_true", help="the tiny model, for a quick check")
@@ -189,6 +195,10 @@ def main(argv: list[str] | None = None) -> None:
         quantize=None if args.quantize == "none" else args.quantize,
     )
     encoder.encode_text("warm up")
+    if args.page_size is not None:  # read by each new connection: before the library is made
+        import storage.library
+
+        storage.library.PAGE_SIZE = args.page_size
     size = "tiny" if args.smoke else "full"
     folder = cache_dir() / f"real-db-{size}-{args.clips}-{args.tag}"
     built = build(folder, encoder, args.clips, args.videos_per_commit, args.feature_encoding)
@@ -237,6 +247,7 @@ def main(argv: list[str] | None = None) -> None:
             "queries": args.queries,
             "quantize": args.quantize,
             "feature_encoding": args.feature_encoding,
+            "page_size": layout["page_size"],
             "threads": os.environ.get("CLIPDEX_THREADS", "auto"),
             "built": built,
             "disk": layout,

@@ -77,8 +77,9 @@ def build_library(folder: Path, model: Path, clips: int) -> None:
 def downgrade_for(code: Path, library: Path) -> None:
     """Bring ``library``'s database down to the newest migration the code of ``code`` knows,
     with this tree's migrations: that code refuses a revision it cannot locate."""
-    from alembic import command
     from alembic.script import ScriptDirectory
+
+    from alembic import command
     from storage.layout import DB_FILENAME
     from storage.migrations import alembic_config
 

@@ -46,8 +46,10 @@ SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 # storage/feature_codec.py); a rowid table's leaf page keeps a payload of up to usable size - 35
 # bytes in the page itself (65,501 at 64 KB), so each clip's features are one page (two int8
 # clips share one) and a cold read of a candidate is one read. With 4 KB pages the same float16
-# row is a chain of 13 pages, read one after the other (issue 16). It can only be chosen before
-# the file's first table; an existing library keeps its size.
+# row is a chain of 13 pages, read one after the other (issue 16). Measured (docs/speed.md, a
+# real-size library on disk): 16 KB pages are as small on disk as 4 KB ones but slower cold,
+# 32 KB pages as large as 64 KB ones and no faster. It can only be chosen before the file's
+# first table; an existing library keeps its size.
 PAGE_SIZE = 65_536
 # SQLite checkpoints its write-ahead log when it reaches a number of pages (1,000 by default,
 # 4 MB of 4 KB pages); the same bytes are asked for whatever the page size, so that a 64 KB-page

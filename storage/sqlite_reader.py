@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from storage import shortlist as shortlists
 from storage import feature_codec
+from storage import shortlist as shortlists
 from storage.codec import decode_embedding
 from storage.errors import CorruptIndexError, LibraryNotBoundError
 from storage.flat_index import FlatIndex

@@ -85,6 +85,23 @@ def test_decoding_many_equals_decoding_each_in_any_mix_of_encodings() -> None:
     assert feature_codec.decode_many([], 4, 16).shape == (0, 4, 16)
 
 
+def test_the_re_rank_view_of_float16_is_the_stored_bytes_and_int8_is_decoded() -> None:
+    """A re-rank reads float16 features without copying them (read-only, over the row's bytes);
+    int8 comes decoded. Either way the values are decode's."""
+    features = np.random.default_rng(4).standard_normal((49, 64)).astype(np.float32)
+    half = feature_codec.encode(features, FLOAT16)
+    view = feature_codec.view(half, 49, 64)
+    assert view.dtype == np.float16 and not view.flags.writeable and not view.flags.owndata
+    assert np.shares_memory(view, np.frombuffer(half, dtype=np.uint8))
+    np.testing.assert_array_equal(view.astype(np.float32), feature_codec.decode(half, 49, 64))
+    packed = feature_codec.encode(features, INT8)
+    decoded = feature_codec.view(packed, 49, 64)
+    assert decoded.dtype == np.float32 and not decoded.flags.writeable
+    np.testing.assert_array_equal(decoded, feature_codec.decode(packed, 49, 64))
+    with pytest.raises(StorageError, match="expected"):
+        feature_codec.view(half[:-2], 49, 64)
+
+
 def test_encoding_decoded_features_again_keeps_every_value() -> None:
     """A copied file's clips are decoded and stored again: nothing may drift."""
     rng = np.random.default_rng(4)

@@ -15,9 +15,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def baseline(revision: str, path: str, name: str):
+def baseline(revision: str, path: str, name: str, alongside: tuple[str, ...] = ()):
     """``path`` (a module file of this repository) as it was at ``revision`` (git), imported
-    as module ``name``; it imports the rest of the code from this tree."""
+    as module ``name``; it imports the rest of the code from this tree, except the modules named
+    in ``alongside`` (dotted names whose interface changed since): those are the revision's own
+    while it is imported."""
+    saved = {module: sys.modules.get(module) for module in alongside}
+    try:
+        for module in alongside:
+            _load(revision, module.replace(".", "/") + ".py", module)
+        return _load(revision, path, name)
+    finally:
+        for module, previous in saved.items():
+            if previous is None:
+                sys.modules.pop(module, None)
+            else:
+                sys.modules[module] = previous
+
+
+def _load(revision: str, path: str, name: str):
     source = subprocess.run(
         ["git", "-C", str(REPO), "show", f"{revision}:{path}"],
         check=True,

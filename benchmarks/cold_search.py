@@ -74,6 +74,23 @@ def build_library(folder: Path, model: Path, clips: int) -> None:
     write_query_model(encoder, folder, digest)
 
 
+def downgrade_for(code: Path, library: Path) -> None:
+    """Bring ``library``'s database down to the newest migration the code of ``code`` knows,
+    with this tree's migrations: that code refuses a revision it cannot locate."""
+    from alembic.script import ScriptDirectory
+
+    from alembic import command
+    from storage.layout import DB_FILENAME
+    from storage.migrations import alembic_config
+
+    old = alembic_config()
+    old.set_main_option("script_location", str(code / "alembic"))
+    (head,) = ScriptDirectory.from_config(old).get_heads()
+    config = alembic_config()
+    config.set_main_option("sqlalchemy.url", f"sqlite:///{library / DB_FILENAME}")
+    command.downgrade(config, head)
+
+
 def export_with(code: Path, library: Path, model: Path) -> None:
     """Write ``library``'s query model with the clipdex of ``code`` (in its own format)."""
     script = (
@@ -217,6 +234,7 @@ def main(argv: list[str] | None = None) -> None:
             code = compiled(checkout(rev, Path(tmp) / name))
             copy = Path(tmp) / f"{name}-library"
             shutil.copytree(library, copy)
+            downgrade_for(code, copy)
             shutil.rmtree(copy / "query-model")
             export_with(code, copy, model)
             paths[name] = ({}, code, copy)

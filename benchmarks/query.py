@@ -8,9 +8,10 @@ library, and the folded re-rank. Latency is the per-query sum.
 What is synthetic, and why: the text tower has random weights, so its output has no meaningful
 geometry; the vectors searched are synthetic clip embeddings and out-of-distribution text
 queries (benchmarks/synthetic.py, best cosine about 0.25, like real text-video scores). The
-SQLite library holds ``--db-clips`` real rows (features at full size, float16) and candidates
-are fetched from it by id: a B-tree lookup's cost hardly depends on the table's size, and a 1M-
-clip database would need 50 GB. Recall@10 is against exact search (numpy, float32).
+SQLite library holds ``--db-clips`` real rows (features at full size, as the library stores
+them) and candidates are fetched from it by id, always from the page cache: benchmarks/real_db.py
+measures a real-size library on disk, warm and cold. Recall@10 is against exact search (numpy,
+float32).
 
 ``--transcripts LINES`` adds speech: the same library gets LINES transcript lines (drawn as in
 benchmarks/transcript_search.py; 150k lines is about 100k clips of speech) and each query is
@@ -293,8 +294,15 @@ def main(argv: list[str] | None = None) -> None:
             vocabulary = made_up_words(20_000)
             stored, _ = build(library, args.transcripts, vocabulary)
             spoken = speech_queries(vocabulary, stored)
+            # The old repository imports the float16 helpers storage.codec had before revision
+            # 0007 moved the features to storage.feature_codec.
             old = {
-                name: baseline(args.baseline, f"{folder}/{name}.py", f"baseline_{name}")
+                name: baseline(
+                    args.baseline,
+                    f"{folder}/{name}.py",
+                    f"baseline_{name}",
+                    ("storage.codec",) if name == "repository" else (),
+                )
                 for folder, name in (
                     ("search", "fusion"),
                     ("storage", "repository"),

@@ -29,7 +29,7 @@ from indexer.sampling import SamplingPlan
 from indexer.text_stage import TextStage
 from storage import frame_hashes as hash_repo
 from storage import repository as repo
-from storage.codec import decode_embedding, decode_features
+from storage.codec import decode_embedding
 from storage.library import Library
 from storage.models import STATUS_FAILED
 from storage.settings import LibrarySettings
@@ -276,16 +276,16 @@ class Indexer:
             else:
                 source = known[0]
                 origin = source.path
+                stored = repo.clips_of_video(source.id, session=session)
+                features = repo.clip_features([c.id for c in stored], session=session)
                 clips = [
                     repo.ClipRecord(
                         c.start_s,
                         c.end_s,
                         decode_embedding(c.embedding, self.settings.embed_dim),
-                        decode_features(
-                            c.features, self.settings.feature_tokens, self.settings.embed_dim
-                        ),
+                        features[c.id],
                     )
-                    for c in repo.clips_of_video(source.id, session=session)
+                    for c in stored
                 ]
                 record = _record(state, digest, source, source.duration_s)
                 video = repo.save_indexed_video(

@@ -41,6 +41,20 @@ from storage.write_failure import WriteFailures
 logger = logging.getLogger(__name__)
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+# The page size of a new SQLite library (SQLite's largest). A clip's re-rank features are one
+# row of ``clip_features`` (50,177 bytes for 49 x 512 float16, 25,285 int8:
+# storage/feature_codec.py); a rowid table's leaf page keeps a payload of up to usable size - 35
+# bytes in the page itself (65,501 at 64 KB), so each clip's features are one page (two int8
+# clips share one) and a cold read of a candidate is one read. With 4 KB pages the same float16
+# row is a chain of 13 pages, read one after the other (issue 16). Measured (docs/speed.md, a
+# real-size library on disk): 16 KB pages are as small on disk as 4 KB ones but slower cold,
+# 32 KB pages as large as 64 KB ones and no faster. It can only be chosen before the file's
+# first table; an existing library keeps its size.
+PAGE_SIZE = 65_536
+# SQLite checkpoints its write-ahead log when it reaches a number of pages (1,000 by default,
+# 4 MB of 4 KB pages); the same bytes are asked for whatever the page size, so that a 64 KB-page
+# library's log does not grow to 64 MB between checkpoints.
+WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -48,7 +62,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Only takes effect on a file without tables yet, and must come before WAL.
+        cursor.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         _enable_wal(cursor)
+        page_size = int(cursor.execute("PRAGMA page_size").fetchone()[0])
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {max(1, WAL_CHECKPOINT_BYTES // page_size)}")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
@@ -166,6 +184,7 @@ def _settings_of(row: LibraryRow) -> LibrarySettings:
         max_clip_s=row.max_clip_s,
         shot_threshold=row.shot_threshold,
         model_digest=row.model_digest,
+        feature_encoding=row.feature_encoding,
     )
 
 

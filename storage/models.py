@@ -94,6 +94,10 @@ class LibraryRow(Base):
     # faster-whisper model it was turned on with (revision 0005).
     speech_mode: Mapped[str] = mapped_column(String(8), default="off", server_default=text("'off'"))
     speech_model: Mapped[str | None] = mapped_column(Text)
+    # How clip_features.data is encoded (storage.feature_codec; revision 0007).
+    feature_encoding: Mapped[str] = mapped_column(
+        String(8), default="float16", server_default=text("'float16'")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -144,12 +148,10 @@ class Video(Base):
 
 
 class Clip(Base):
-    """A time range of a video with its embedding and re-rank features.
+    """A time range of a video with its embedding; its re-rank features are a ``ClipFeaturesRow``.
 
     Clip ids are the FAISS ids. ``sqlite_autoincrement`` stops SQLite from reusing the id of a
     deleted last row: a reused id would make a stale index confuse the old clip with the new.
-    ``features`` is deferred: it is the largest column (tokens x dim float16) and only the
-    re-ranker needs it, through ``repository.clip_rerank_inputs``.
     """
 
     __tablename__ = "clips"
@@ -164,7 +166,6 @@ class Clip(Base):
     end_s: Mapped[float] = mapped_column(Float)
     generation: Mapped[int] = mapped_column(BigInteger, index=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
-    features: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
     video: Mapped[Video] = relationship(lazy="select")
 
@@ -173,6 +174,26 @@ class Clip(Base):
             f"Clip(id={self.id!r}, video_id={self.video_id!r}, "
             f"start_s={self.start_s!r}, end_s={self.end_s!r})"
         )
+
+
+class ClipFeaturesRow(Base):
+    """One clip's re-rank features, encoded by ``storage.feature_codec`` (the library's
+    ``feature_encoding``).
+
+    A table of their own (revision 0007) so that one clip's features are one row of a rowid
+    table (``clip_id`` is an INTEGER PRIMARY KEY, so the rowid): in a SQLite library made with
+    64 KB pages (``storage.library.PAGE_SIZE``) a row of 50 KB (float16) or 25 KB (int8) fits in
+    one leaf page, and a cold re-rank reads one page per candidate instead of following a chain
+    of overflow pages. It is written in the transaction that stores its clip and goes with it
+    (ON DELETE CASCADE).
+    """
+
+    __tablename__ = "clip_features"
+
+    clip_id: Mapped[int] = mapped_column(
+        ForeignKey("clips.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ClipTombstone(Base):

@@ -15,18 +15,15 @@ import numpy as np
 from sqlalchemy import ColumnElement, delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from storage.codec import (
-    decode_embedding,
-    encode_embedding,
-    encode_features,
-    features_view,
-)
+from storage import feature_codec
+from storage.codec import decode_embedding, encode_embedding
 from storage.errors import StorageError
 from storage.models import (
     LIBRARY_ROW_ID,
     STATUS_FAILED,
     STATUS_INDEXED,
     Clip,
+    ClipFeaturesRow,
     ClipTombstone,
     LibraryRow,
     TranscriptLineRow,
@@ -87,14 +84,20 @@ def bump_generation(session: Session) -> int:
 
 def _stored_shape(session: Session) -> tuple[int, int]:
     """(embed_dim, feature_tokens) of the bound library."""
+    dim, tokens, _ = _stored_layout(session)
+    return dim, tokens
+
+
+def _stored_layout(session: Session) -> tuple[int, int, str]:
+    """(embed_dim, feature_tokens, feature_encoding) of the bound library."""
     row = session.execute(
-        select(LibraryRow.embed_dim, LibraryRow.feature_tokens).where(
+        select(LibraryRow.embed_dim, LibraryRow.feature_tokens, LibraryRow.feature_encoding).where(
             LibraryRow.id == LIBRARY_ROW_ID
         )
     ).first()
     if row is None:
         raise StorageError("the library is not bound to a model yet: call Library.bind first")
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), str(row[2])
 
 
 def _by_path(videos: Iterable[Video]) -> list[Video]:
@@ -115,6 +118,7 @@ def _remove_clips(video_id: int, generation: int, session: Session) -> None:
     session.execute(
         insert(ClipTombstone), [{"clip_id": i, "generation": generation} for i in clip_ids]
     )
+    # Their features go with them: clip_features.clip_id is ON DELETE CASCADE.
     session.execute(delete(Clip).where(Clip.video_id == video_id))
 
 
@@ -143,10 +147,11 @@ def _normalised(embedding: np.ndarray, dim: int) -> np.ndarray:
 
 
 def _clip_rows(
-    video_id: int, clips: list[ClipRecord], generation: int, shape: tuple[int, int]
-) -> list[dict]:
-    dim, tokens = shape
-    rows = []
+    video_id: int, clips: list[ClipRecord], generation: int, layout: tuple[int, int, str]
+) -> tuple[list[dict], list[bytes]]:
+    """The clips' rows for ``clips`` and, in the same order, their encoded features."""
+    dim, tokens, encoding = layout
+    rows, features = [], []
     for clip in clips:
         if np.shape(clip.features) != (tokens, dim):
             raise ValueError(
@@ -162,10 +167,23 @@ def _clip_rows(
                 "end_s": float(clip.end_s),
                 "generation": generation,
                 "embedding": encode_embedding(_normalised(clip.embedding, dim)),
-                "features": encode_features(clip.features),
             }
         )
-    return rows
+        features.append(feature_codec.encode(clip.features, encoding))
+    return rows, features
+
+
+def _insert_clips(rows: list[dict], features: list[bytes], session: Session) -> None:
+    """Insert clips and their features rows, in the caller's transaction."""
+    if not rows:
+        return
+    # sort_by_parameter_order: the ids come back in the order of ``rows`` (one multi-row
+    # INSERT ... RETURNING on SQLite and PostgreSQL), so each features row meets its clip.
+    ids = session.scalars(insert(Clip).returning(Clip.id, sort_by_parameter_order=True), rows).all()
+    session.execute(
+        insert(ClipFeaturesRow),
+        [{"clip_id": clip_id, "data": data} for clip_id, data in zip(ids, features, strict=True)],
+    )
 
 
 def get_video_by_path(path: str, *, session: Session) -> Video | None:
@@ -198,7 +216,7 @@ def save_indexed_video(
     here so the index's inner product is a cosine whatever the caller passed. ``partial``:
     why only part of the file could be indexed (kept in ``error``; the status stays indexed).
     """
-    shape = _stored_shape(session)
+    layout = _stored_layout(session)
     generation = bump_generation(session)
     video = get_video_by_path(record.path, session=session)
     if video is None:
@@ -211,9 +229,7 @@ def save_indexed_video(
     video.height, video.codec, video.rotation = record.height, record.codec, record.rotation
     video.status, video.error, video.indexed_at = STATUS_INDEXED, partial, utcnow()
     session.flush()
-    rows = _clip_rows(video.id, clips, generation, shape)
-    if rows:
-        session.execute(insert(Clip), rows)
+    _insert_clips(*_clip_rows(video.id, clips, generation, layout), session)
     return video
 
 
@@ -362,18 +378,36 @@ def clip_hits(clip_ids: list[int], *, session: Session) -> dict[int, ClipHit]:
 def clip_rerank_inputs(
     clip_ids: list[int], *, session: Session
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """(re-rank features (tokens, dim) float16, read-only; unit embedding (dim,) float32) of
-    each clip id that still exists, in one query per chunk."""
+    """(re-rank features (tokens, dim), read-only: float16 as stored without copying, or int8
+    decoded to float32 (``feature_codec.view``); unit embedding (dim,) float32) of each clip id
+    that still exists, in one query per chunk."""
     dim, tokens = _stored_shape(session)
     found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for chunk in id_chunks(clip_ids):
-        for clip_id, features, embedding in session.execute(
-            select(Clip.id, Clip.features, Clip.embedding).where(Clip.id.in_(chunk))
+        for clip_id, data, embedding in session.execute(
+            select(ClipFeaturesRow.clip_id, ClipFeaturesRow.data, Clip.embedding)
+            .join(Clip, Clip.id == ClipFeaturesRow.clip_id)
+            .where(ClipFeaturesRow.clip_id.in_(chunk))
         ):
             found[clip_id] = (
-                features_view(features, tokens, dim),
+                feature_codec.view(data, tokens, dim),
                 decode_embedding(embedding, dim),
             )
+    return found
+
+
+def clip_features(clip_ids: list[int], *, session: Session) -> dict[int, np.ndarray]:
+    """Re-rank features, (tokens, dim) float32, of each clip id that still exists."""
+    dim, tokens = _stored_shape(session)
+    found: dict[int, np.ndarray] = {}
+    for chunk in id_chunks(clip_ids):
+        rows = session.execute(
+            select(ClipFeaturesRow.clip_id, ClipFeaturesRow.data).where(
+                ClipFeaturesRow.clip_id.in_(chunk)
+            )
+        ).all()
+        decoded = feature_codec.decode_many([row[1] for row in rows], tokens, dim)
+        found.update(zip((row[0] for row in rows), decoded, strict=True))
     return found
 
 

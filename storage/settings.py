@@ -18,7 +18,9 @@ class LibrarySettings:
     ``model_id`` is the id or path it was built with, shown to the user. Libraries made before
     digests existed have None until they are next bound with that same ``model_id``. The other
     fields are stored too, so later runs cut and sample clips the same way even if the defaults
-    change.
+    change. ``feature_encoding`` is how re-rank features are stored (``storage.feature_codec``:
+    float16, or int8 at half the bytes and a larger re-rank error); it is chosen when the
+    library is made, and the stored one wins afterwards.
     """
 
     model_id: str
@@ -30,6 +32,7 @@ class LibrarySettings:
     max_clip_s: float
     shot_threshold: float
     model_digest: str | None = None
+    feature_encoding: str = "float16"
 
 
 def check_model(

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from storage import feature_codec
 from storage import shortlist as shortlists
-from storage.codec import decode_embedding, features_view
+from storage.codec import decode_embedding
 from storage.errors import CorruptIndexError, LibraryNotBoundError
 from storage.flat_index import FlatIndex
 from storage.layout import BUSY_TIMEOUT_MS, DB_FILENAME, INDEX_FILENAME
@@ -53,7 +54,7 @@ LIBRARY_ROW_ID = 1
 STATUS_INDEXED = "indexed"
 _SETTINGS = (
     "model_id, embed_dim, frames_per_clip, image_size, feature_tokens, min_clip_s, max_clip_s, "
-    "shot_threshold, model_digest"
+    "shot_threshold, model_digest, feature_encoding"
 )
 
 
@@ -221,17 +222,21 @@ class SqliteReader:
         return hits
 
     def clip_rerank_inputs(self, clip_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """(re-rank features (tokens, dim) float16, read-only; unit embedding (dim,) float32)
-        of each clip id that still exists: the one place this reader reads features."""
+        """(re-rank features (tokens, dim), read-only, as ``feature_codec.view`` gives them; unit
+        embedding (dim,) float32) of each clip id that still exists: the one place this reader
+        reads features."""
         settings = self._bound()
         dim, tokens = settings.embed_dim, settings.feature_tokens
         found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for chunk in id_chunks(clip_ids):
             for clip_id, features, embedding in self._rows(
-                f"SELECT id, features, embedding FROM clips WHERE id IN ({_marks(chunk)})", chunk
+                "SELECT clip_features.clip_id, clip_features.data, clips.embedding "
+                "FROM clip_features JOIN clips ON clips.id = clip_features.clip_id "
+                f"WHERE clip_features.clip_id IN ({_marks(chunk)})",
+                chunk,
             ):
                 found[clip_id] = (
-                    features_view(features, tokens, dim),
+                    feature_codec.view(features, tokens, dim),
                     decode_embedding(embedding, dim),
                 )
         return found

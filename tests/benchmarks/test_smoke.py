@@ -108,3 +108,23 @@ def test_deepening_benchmark_smoke(tmp_path, capsys) -> None:
         assert 0 <= r["same_top_k"] <= r["queries"]
     assert abs(results[2]["measured_share"] - 0.1) < 1e-3  # the stand-in's share is as asked
     assert "same top k" in capsys.readouterr().out
+
+
+def test_real_db_and_cold_fetch_benchmarks_smoke(tmp_path, capsys) -> None:
+    """A real library is built once and reused; stages and reads are reported per cache state."""
+    from benchmarks import cold_fetch, real_db
+
+    args = ["--smoke", "--clips", "60", "--queries", "3", "--feature-encoding", "int8"]
+    real_db.main([*args, "--out", str(tmp_path / "real.json")])
+    payload = json.loads((tmp_path / "real.json").read_text())
+    assert [r["cache"] for r in payload["results"]] == ["cold", "warm"]
+    assert set(payload["results"][0]["stage_ms"]) == set(real_db.STAGES)
+    assert payload["disk"]["page_size"] == 65536 and payload["feature_encoding"] == "int8"
+    real_db.main([*args, "--no-cold", "--out", str(tmp_path / "again.json")])  # cached
+    assert json.loads((tmp_path / "again.json").read_text())["built"] == payload["built"]
+    cold_fetch.main(
+        ["--clips", "60", "--tags", "0007", "--reps", "2", "--size", "tiny", "--ids", "5"]
+        + ["--out", str(tmp_path / "fetch.json")]
+    )
+    (joined, alone) = json.loads((tmp_path / "fetch.json").read_text())["results"]
+    assert joined["fetch"] == "features and embedding" and alone["fetch"] == "features only"

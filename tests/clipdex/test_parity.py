@@ -20,7 +20,9 @@ from indexer.pipeline import Indexer
 from indexer.preprocess import to_pixel_values
 from indexer.probe import probe
 from search.text import SearchOptions, search_text
+from storage import feature_codec
 from storage.library import Library
+from storage.settings import LibrarySettings
 from tests.support.library import bind_settings
 from tests.support.videos import moving_shapes
 
@@ -94,17 +96,21 @@ def test_recall_score_equals_feature_cosine(indexed, query):
         assert hit.score == pytest.approx(expected, abs=1e-4)
 
 
-def test_float16_features_cost_is_small(indexed):
-    """Measures the score error of storing re-rank features as float16 (docs/library.md and docs/speed.md quote it)."""
+def test_stored_features_cost_is_small(indexed):
+    """Measures the score error of storing re-rank features in a library's default encoding,
+    float16 (storage/feature_codec.py; docs/library.md quotes it)."""
     library, encoder, frames = indexed
     worst = 0.0
     for clip_frames in frames.values():
         embedding, features = encoder.encode_clips(
             to_pixel_values([clip_frames], encoder.preprocess.mean, encoder.preprocess.std)
         )
+        stored = feature_codec.decode_many(
+            [feature_codec.encode(f, LibrarySettings.feature_encoding) for f in features],
+            *features.shape[1:],
+        )
         for query in QUERIES:
             text = encoder.encode_text(query)
             exact = encoder.rerank(text, features, embedding)
-            half = encoder.rerank(text, features.astype(np.float16).astype(np.float32), embedding)
-            worst = max(worst, float(np.abs(exact - half).max()))
+            worst = max(worst, float(np.abs(exact - encoder.rerank(text, stored, embedding)).max()))
     assert worst < 1e-3

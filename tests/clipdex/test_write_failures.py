@@ -116,7 +116,8 @@ def _fill_when_indexed(database: Path, count: int, filler: Path) -> threading.Th
 def test_a_full_disk_stops_indexing_with_one_line_exit_3_and_the_report(tmp_path):
     first = _videos(tmp_path / "first", range(1))
     later = _videos(tmp_path / "later", range(1, 7))
-    with tmpfs(tmp_path / "disk", "4m") as disk:
+    # Room for a library of 64 KB pages (storage.library.PAGE_SIZE) and its 4 MB write-ahead log.
+    with tmpfs(tmp_path / "disk", "12m") as disk:
         library_dir = disk / "library"
         assert run("--library", library_dir, "index", tmp_path / "first").exit_code == 0
         filler = disk / "filler"

@@ -22,15 +22,17 @@ def clip_ids(library_dir: Path, path: Path) -> list[int]:
 
 
 def assert_consistent(library_dir: Path) -> set[int]:
-    """A fresh reader sees the same clip ids in FAISS as in the database."""
+    """A fresh reader sees the same clip ids in FAISS as in the database, and every clip has
+    its re-rank features (and only clips have)."""
     with Library.open(library_dir) as library, library.session() as session:
         from sqlalchemy import select
 
-        from storage.models import Clip
+        from storage.models import Clip, ClipFeaturesRow
 
         in_db = set(session.scalars(select(Clip.id)))
+        with_features = set(session.scalars(select(ClipFeaturesRow.clip_id)))
         in_faiss = set(int(i) for i in library.vectors().ids())
-    assert in_faiss == in_db
+    assert in_faiss == in_db == with_features
     return in_db
 
 
@@ -93,9 +95,21 @@ def test_copy_reuses_vectors(folder, library_dir):
         clip_ids(library_dir, folder / "cuts.mp4")
     )
     with Library.open(library_dir) as library, library.session() as session:
-        a = repo.clip_embeddings(clip_ids(library_dir, folder / "cuts.mp4"), session=session)
-        b = repo.clip_embeddings(clip_ids(library_dir, folder / "copy.mp4"), session=session)
+        source, copy = (
+            clip_ids(library_dir, folder / "cuts.mp4"),
+            clip_ids(library_dir, folder / "copy.mp4"),
+        )
+        a = repo.clip_embeddings(source, session=session)
+        b = repo.clip_embeddings(copy, session=session)
+        features_a = repo.clip_features(source, session=session)
+        features_b = repo.clip_features(copy, session=session)
     np.testing.assert_array_equal(np.stack(list(a.values())), np.stack(list(b.values())))
+    # The copy's features are the source's, decoded and stored again: no drift.
+    np.testing.assert_allclose(
+        np.stack([features_b[i] for i in copy]),
+        np.stack([features_a[i] for i in source]),
+        rtol=1e-6,
+    )
     assert_consistent(library_dir)
 
 

@@ -14,8 +14,8 @@ from sqlalchemy import func, select, text
 
 from storage import repository
 from storage.errors import DatabaseUnavailableError, LibraryNotBoundError, ModelMismatchError
-from storage.library import BUSY_TIMEOUT_MS, Library, create_library_engine
-from storage.models import Clip, Video
+from storage.library import BUSY_TIMEOUT_MS, PAGE_SIZE, Library, create_library_engine
+from storage.models import Clip, ClipFeaturesRow, Video
 from storage.settings import LibrarySettings
 from tests.storage.records import add_video, clip_records, video_record
 
@@ -26,6 +26,43 @@ def test_sqlite_pragmas_on_every_connection(library: Library) -> None:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+        assert connection.exec_driver_sql("PRAGMA page_size").scalar() == PAGE_SIZE
+        # 4 MB of log between checkpoints, as SQLite's default is with 4 KB pages.
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 64
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(("encoding", "leaves"), [("float16", 3), ("int8", 2)])
+def test_a_full_size_clips_features_are_in_one_page_of_a_new_library(
+    open_library: Callable[..., Library],
+    settings: LibrarySettings,
+    rng: np.random.Generator,
+    encoding: str,
+    leaves: int,
+) -> None:
+    """49 x 512 features (50 KB float16, 25 KB int8) fit in one leaf page of a 64 KB-page
+    library: no overflow chain to follow (two int8 clips share a page)."""
+    full = LibrarySettings(
+        **{
+            **settings.__dict__,
+            "embed_dim": 512,
+            "feature_tokens": 49,
+            "feature_encoding": encoding,
+        }
+    )
+    with open_library() as lib:
+        lib.bind(full)
+        add_video(lib, "/media/a.mp4", 3, rng)
+        with lib.engine.connect() as connection:
+            pages = dict(
+                connection.execute(
+                    text(
+                        "SELECT pagetype, count(*) FROM dbstat WHERE name = 'clip_features'"
+                        " GROUP BY pagetype"
+                    )
+                ).all()
+            )
+    assert pages == {"leaf": leaves, "internal": 1}
 
 
 @pytest.mark.parametrize(
@@ -57,6 +94,7 @@ def test_foreign_keys_cascade_in_the_database(library: Library, rng: np.random.G
     with library.engine.begin() as connection:
         connection.execute(text("DELETE FROM videos"))
         assert connection.execute(text("SELECT count(*) FROM clips")).scalar() == 0
+        assert connection.execute(text("SELECT count(*) FROM clip_features")).scalar() == 0
 
 
 def test_fresh_library_has_no_settings(open_library: Callable[..., Library]) -> None:
@@ -156,11 +194,12 @@ def test_bind_refuses_another_embedding_size(library: Library, settings: Library
         library.bind(other)
 
 
-def _stored_rows(library: Library) -> tuple[int, int]:
+def _stored_rows(library: Library) -> tuple[int, int, int]:
     with library.session() as session:
         videos = session.scalar(select(func.count()).select_from(Video))
         clips = session.scalar(select(func.count()).select_from(Clip))
-    return videos, clips
+        features = session.scalar(select(func.count()).select_from(ClipFeaturesRow))
+    return videos, clips, features
 
 
 def test_video_is_committed_whole_or_not_at_all(
@@ -171,7 +210,7 @@ def test_video_is_committed_whole_or_not_at_all(
         with library.session() as session, session.begin():
             repository.save_indexed_video(video_record("/media/a.mp4"), clips, session=session)
             raise RuntimeError("crash after the clips were written")
-    assert _stored_rows(library) == (0, 0)
+    assert _stored_rows(library) == (0, 0, 0)
     assert library.generation() == 0
 
 
@@ -183,7 +222,7 @@ def test_a_bad_clip_stores_none_of_the_video(
     with pytest.raises(ValueError, match="features"):
         with library.session() as session, session.begin():
             repository.save_indexed_video(video_record("/media/a.mp4"), clips, session=session)
-    assert _stored_rows(library) == (0, 0)
+    assert _stored_rows(library) == (0, 0, 0)
     assert library.generation() == 0
 
 

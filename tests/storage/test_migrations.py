@@ -22,7 +22,15 @@ from storage.settings import LibrarySettings
 from storage.transcript import TranscriptLine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"library", "videos", "clips", "clip_tombstones", "frame_hashes", "transcript_lines"}
+TABLES = {
+    "library",
+    "videos",
+    "clips",
+    "clip_features",
+    "clip_tombstones",
+    "frame_hashes",
+    "transcript_lines",
+}
 
 
 @pytest.fixture
@@ -235,7 +243,8 @@ def test_full_text_index_is_made_and_dropped_with_the_lines(engine: Engine) -> N
         assert "ix_transcript_lines_text_search" in names
     run(engine, "downgrade", "0003")
     assert set(inspect(engine).get_table_names()) - {"alembic_version"} == TABLES - {
-        "transcript_lines"
+        "transcript_lines",
+        "clip_features",
     }
 
 

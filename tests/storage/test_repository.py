@@ -11,7 +11,7 @@ from sqlalchemy import select
 from storage import repository
 from storage.errors import StorageError
 from storage.library import Library
-from storage.models import ClipTombstone
+from storage.models import ClipFeaturesRow, ClipTombstone
 from storage.settings import LibrarySettings
 from tests.storage.records import add_video, clip_records, db_clip_ids, delete_path, video_record
 
@@ -148,8 +148,64 @@ def test_clip_lookups_skip_vanished_ids(
     assert [c.start_s for c in clips] == [0.0, 2.0, 4.0]
     for clip_id, (array, embedding) in inputs.items():
         assert array.shape == (settings.feature_tokens, settings.embed_dim)
-        assert array.dtype == np.float16
+        assert array.dtype == np.float16 and not array.flags.writeable  # a view of the row
         np.testing.assert_array_equal(embedding, embeddings[clip_id])
+
+
+def _feature_ids(library: Library) -> set[int]:
+    with library.session() as session:
+        return set(session.scalars(select(ClipFeaturesRow.clip_id)))
+
+
+@pytest.mark.parametrize("encoding", ["float16", "int8"])
+def test_features_round_trip_in_the_librarys_encoding(
+    open_library, settings: LibrarySettings, rng: np.random.Generator, encoding: str
+) -> None:
+    """Stored as the library was made (float16 exactly as numpy rounds, int8 within half a step
+    of each token); the stored encoding wins when the library is bound again."""
+    made = replace(settings, feature_encoding=encoding)
+    clips = clip_records(rng, 3, settings.embed_dim, settings.feature_tokens)
+    with open_library() as library:
+        library.bind(made)
+        with library.session() as session, session.begin():
+            video = repository.save_indexed_video(video_record("/m/a.mp4"), clips, session=session)
+            ids = [c.id for c in repository.clips_of_video(video.id, session=session)]
+    other = "int8" if encoding == "float16" else "float16"
+    with open_library() as library:
+        assert library.bind(replace(settings, feature_encoding=other)).feature_encoding == encoding
+        with library.session() as session:
+            inputs = repository.clip_rerank_inputs(ids, session=session)
+            features = repository.clip_features([*ids, 999], session=session)
+            tags = {d[0] for d in session.scalars(select(ClipFeaturesRow.data))}
+    assert tags == {1 if encoding == "float16" else 2}
+    assert set(features) == set(ids)
+    for clip_id, clip in zip(ids, clips, strict=True):
+        if encoding == "float16":
+            expected = clip.features.astype(np.float16).astype(np.float32)
+            np.testing.assert_array_equal(inputs[clip_id][0], expected)
+        else:
+            step = np.abs(clip.features).max(axis=1, keepdims=True) / 127
+            assert np.all(np.abs(inputs[clip_id][0] - clip.features) <= step * (0.5 + 1e-4))
+        np.testing.assert_array_equal(features[clip_id], inputs[clip_id][0])
+
+
+def test_features_go_with_their_clips_and_stay_with_moved_ones(
+    library: Library, rng: np.random.Generator
+) -> None:
+    """Re-index, failure, delete and move: a clip has a features row exactly while it exists."""
+    _, replaced = add_video(library, "/m/a.mp4", 3, rng)
+    _, current = add_video(library, "/m/a.mp4", 2, rng)  # re-indexed: new clips
+    _, failing = add_video(library, "/m/b.mp4", 2, rng)
+    _, deleted = add_video(library, "/m/c.mp4", 2, rng)
+    _, moved = add_video(library, "/m/d.mp4", 2, rng)
+    assert _feature_ids(library) == set(current + failing + deleted + moved)
+    with library.session() as session, session.begin():
+        repository.save_failed_video("/m/b.mp4", 1, 1, "unreadable", None, session=session)
+        video = repository.get_video_by_path("/m/d.mp4", session=session)
+        repository.move_video(video, "/n/d.mp4", 1, 1, session=session)
+    delete_path(library, "/m/c.mp4")
+    assert _feature_ids(library) == db_clip_ids(library) == set(current + moved)
+    assert not set(replaced) & _feature_ids(library)
 
 
 def test_changes_need_a_bound_library(open_library) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from storage import repository as repo
 from storage.library import Library
-from storage.models import Clip
+from storage.models import Clip, ClipFeaturesRow
 
 T = TypeVar("T")
 # Generous: the machine is shared and has two cores; the conditions are normally met in well
@@ -56,10 +56,13 @@ def snapshot(library: Library, root: Path) -> dict[str, StoredVideo]:
 
 
 def consistent(library: Library) -> tuple[int, int]:
-    """Check that the vector index agrees with the database; returns (videos, clips)."""
+    """Check that the vector index agrees with the database and that every clip has its re-rank
+    features (readable); returns (videos, clips)."""
     with library.session() as session:
         videos, clips, _failed = repo.counts(session=session)
         clip_ids = set(session.scalars(select(Clip.id)))
+        assert set(session.scalars(select(ClipFeaturesRow.clip_id))) == clip_ids
+        assert set(repo.clip_rerank_inputs(list(clip_ids), session=session)) == clip_ids
     index = library.vectors()
     assert {int(i) for i in index.ids()} == clip_ids, "FAISS ids differ from the clip rows"
     assert len(clip_ids) == clips

@@ -1,0 +1,263 @@
+"""Search on a real-size library on disk, page cache warm and cold: ``python -m benchmarks.real_db``.
+
+Unlike benchmarks/query.py (synthetic vectors in FAISS, features fetched from a small database
+that always sits in the page cache), this builds a library of ``--clips`` clips through the
+storage layer as indexing does (``repository.save_indexed_video``, one transaction per video of
+6 clips; full-size dimensions: 512-d embeddings, 49 x 512 features of ``0.5 * N(0, 1)``;
+embeddings from benchmarks/synthetic.py), cached under ``~/.cache/clipdex-bench/real-db-*`` and
+reused. Then, per query, each stage of a search is run for real and timed: the text tower, the
+FAISS search (in memory), fetching the candidates' features and embeddings from the database,
+the re-rank, and the hits (path and times of every candidate, merged into k = 10 spans).
+"cold" drops the page cache before each query (``sync; echo 3 > /proc/sys/vm/drop_caches``:
+root only; it also slows whatever else runs on the machine) and reconnects, as a fresh
+``clipdex search`` would; "warm" runs the same queries twice more and times the second pass,
+every page they need in the page cache.
+
+It only uses storage calls that exist before and after revision 0007, so the same file run
+with ``PYTHONPATH`` at an older checkout (``--tag``) measures the old layout.
+Writes ``benchmarks/results/real_db-<clips>-<tag>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.machine import cache_dir, checkpoint, table, write
+from benchmarks.query import QUERIES
+from benchmarks.synthetic import EmbeddingSpace
+
+CLIPS_PER_VIDEO = 6
+STAGES = ("text", "vectors", "fetch", "rerank", "hits")
+
+
+def build(folder: Path, encoder, clips: int, videos_per_commit: int, encoding: str | None) -> dict:
+    """The library at ``folder`` with ``clips`` clips, built once; returns how it was built."""
+    marker = folder / "built.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    from storage import repository as repo
+    from storage.library import Library
+    from tests.support.library import bind_settings
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    tokens, dim = encoder.feature_tokens, encoder.embed_dim
+    embeddings = np.concatenate(list(EmbeddingSpace(dim).clips(clips)))
+    start = time.perf_counter()
+    with Library.open(folder) as library:
+        settings = bind_settings(encoder)
+        if encoding is not None:  # a field since revision 0007
+            settings = dataclasses.replace(settings, feature_encoding=encoding)
+        library.bind(settings)
+        session = None
+        for video, first in enumerate(range(0, clips, CLIPS_PER_VIDEO)):
+            count = min(CLIPS_PER_VIDEO, clips - first)
+            features = 0.5 * rng.standard_normal((count, tokens, dim), dtype=np.float32)
+            records = [
+                repo.ClipRecord(10.0 * i, 10.0 * i + 10.0, embeddings[first + i], features[i])
+                for i in range(count)
+            ]
+            record = repo.VideoRecord(
+                f"/archive/{video // 1000:04d}/v{video}.mp4",
+                1,
+                1,
+                f"fp{video}",
+                60.0,
+                30.0,
+                1280,
+                720,
+                "h264",
+            )
+            if session is None:
+                session = library.session()
+                session.begin()
+            repo.save_indexed_video(record, records, session=session)
+            if (video + 1) % videos_per_commit == 0:
+                session.commit()
+                session.close()
+                session = None
+            if video % 2000 == 0:
+                print(f"  {first:,} clips, {time.perf_counter() - start:.0f} s", flush=True)
+        if session is not None:
+            session.commit()
+            session.close()
+        built_s = time.perf_counter() - start
+        library.vectors()  # the FAISS cache, saved on close
+    info = {"clips": clips, "build_s": round(built_s, 1), "videos_per_commit": videos_per_commit}
+    marker.write_text(json.dumps(info))
+    return info
+
+
+def disk(folder: Path) -> dict:
+    import sqlite3
+
+    db = folder / "clipdex.db"
+    with sqlite3.connect(db) as connection:
+        page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+        free = connection.execute("PRAGMA freelist_count").fetchone()[0]
+    files = {p.name: p.stat().st_size for p in folder.iterdir() if p.is_file()}
+    return {"page_size": page_size, "free_pages": free, "files": files}
+
+
+def drop_caches() -> None:
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def read_bytes() -> int:
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("read_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
+def run(library, encoder, queries: np.ndarray, depth: int, k: int, cold: bool) -> dict:
+    from search.hits import hits_for, merge_top
+    from storage import repository as repo
+
+    index = library.vectors()
+    stages: dict[str, list[float]] = {s: [] for s in STAGES}
+    read: list[int] = []
+    for i, q in enumerate(queries):
+        if cold:
+            library.engine.dispose()
+            drop_caches()
+            with library.engine.connect() as connection:  # a new process connects first
+                connection.exec_driver_sql("SELECT count(*) FROM library")
+        t = [time.perf_counter()]
+        text = encoder.encode_text(f"{QUERIES[i % len(QUERIES)]} {i}")
+        t.append(time.perf_counter())
+        _, found = index.search(q[None, :], depth)
+        ids = [int(j) for j in found[0] if j >= 0]
+        t.append(time.perf_counter())
+        before = read_bytes()
+        with library.session() as session:
+            inputs = repo.clip_rerank_inputs(ids, session=session)
+        read.append(read_bytes() - before)
+        t.append(time.perf_counter())
+        ids = [j for j in ids if j in inputs]
+        features = np.stack([inputs[j][0] for j in ids])
+        scores = encoder.rerank(text, features, np.stack([inputs[j][1] for j in ids]))
+        t.append(time.perf_counter())
+        ranked = sorted(zip(ids, map(float, scores)), key=lambda pair: -pair[1])
+        hits = merge_top(hits_for(library, ranked), k)
+        t.append(time.perf_counter())
+        assert len(hits) == k
+        for name, a, b in zip(STAGES, t, t[1:]):
+            stages[name].append(b - a)
+    total = np.sum([stages[s] for s in STAGES], axis=0)
+
+    def percentiles(values) -> dict[str, float]:
+        ms = np.asarray(values) * 1000
+        return {f"p{p}": round(float(np.percentile(ms, p)), 1) for p in (50, 95, 99)}
+
+    return {
+        "cache": "cold" if cold else "warm",
+        "total_ms": percentiles(total),
+        "stage_ms": {s: percentiles(v) for s, v in stages.items()},
+        "fetch_read_mb_p50": round(float(np.median(read)) / 1e6, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--depth", type=int, default=100, help="re-rank candidates (k=10)")
+    parser.add_argument("--quantize", choices=["none", "int8"], default="int8")
+    parser.add_argument("--videos-per-commit", type=int, default=1)
+    parser.add_argument(
+        "--feature-encoding", choices=["float16", "int8"], default=None, help="since 0007"
+    )
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=None,
+        help="SQLite page size of a library built now (default: storage.library.PAGE_SIZE)",
+    )
+    parser.add_argument("--tag", default="0007", help="names the cached library and results")
+    parser.add_argument("--no-cold", action="store_true", help="warm only (no root needed)")
+    parser.add_argument("--smoke", action="store_true", help="the tiny model, for a quick check")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    from clipdex.encoder import XClipEncoder
+    from storage.library import Library
+
+    encoder = XClipEncoder(
+        str(checkpoint("tiny" if args.smoke else "base")),
+        quantize=None if args.quantize == "none" else args.quantize,
+    )
+    encoder.encode_text("warm up")
+    if args.page_size is not None:  # read by each new connection: before the library is made
+        import storage.library
+
+        storage.library.PAGE_SIZE = args.page_size
+    size = "tiny" if args.smoke else "full"
+    folder = cache_dir() / f"real-db-{size}-{args.clips}-{args.tag}"
+    built = build(folder, encoder, args.clips, args.videos_per_commit, args.feature_encoding)
+    layout = disk(folder)
+    queries = EmbeddingSpace(encoder.embed_dim).queries(args.queries)
+    results = []
+    with Library.open(folder) as library:
+        if not args.no_cold:
+            results.append(run(library, encoder, queries, args.depth, 10, cold=True))
+        run(library, encoder, queries, args.depth, 10, cold=False)  # brings every page in
+        results.append(run(library, encoder, queries, args.depth, 10, cold=False))
+    db_bytes = sum(v for n, v in layout["files"].items() if n.startswith("clipdex.db"))
+    rows = [
+        [
+            r["cache"],
+            f"{r['total_ms']['p50']:.1f} / {r['total_ms']['p95']:.1f} / {r['total_ms']['p99']:.1f}",
+            " / ".join(f"{r['stage_ms'][s]['p50']:.1f}" for s in STAGES),
+            f"{r['stage_ms']['fetch']['p95']:.1f}",
+            f"{r['fetch_read_mb_p50']:.2f}",
+        ]
+        for r in results
+    ]
+    print(
+        f"{args.clips:,} clips ({args.tag}), page size {layout['page_size']}, "
+        f"{db_bytes / args.clips:,.0f} database bytes per clip, built in {built['build_s']} s"
+    )
+    print(
+        table(
+            [
+                "cache",
+                "total p50/p95/p99 ms",
+                "/".join(STAGES) + " p50 ms",
+                "fetch p95 ms",
+                "fetch read MB",
+            ],
+            rows,
+        )
+    )
+    path = write(
+        f"real_db-{size}-{args.clips}-{args.tag}",
+        {
+            "clips": args.clips,
+            "tag": args.tag,
+            "depth": args.depth,
+            "k": 10,
+            "queries": args.queries,
+            "quantize": args.quantize,
+            "feature_encoding": args.feature_encoding,
+            "page_size": layout["page_size"],
+            "threads": os.environ.get("CLIPDEX_THREADS", "auto"),
+            "built": built,
+            "disk": layout,
+            "database_bytes_per_clip": round(db_bytes / args.clips),
+            "results": results,
+        },
+        args.out,
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -76,6 +76,18 @@ def encoding_of(data: bytes) -> str:
     return name
 
 
+def checked_encoding(data: bytes, tokens: int, dim: int) -> str:
+    """The encoding of one clip's stored bytes, checked against their length (StorageError)."""
+    encoding = encoding_of(data)
+    size = encoded_size(tokens, dim, encoding)
+    if len(data) != size:
+        raise StorageError(
+            f"stored {encoding} features have {len(data)} bytes, expected {size} "
+            f"for {tokens}x{dim} values"
+        )
+    return encoding
+
+
 def decode(data: bytes, tokens: int, dim: int) -> np.ndarray:
     """Decode one clip's bytes into a writable (tokens, dim) float32 array."""
     return decode_many([data], tokens, dim)[0]
@@ -85,13 +97,7 @@ def view(data: bytes, tokens: int, dim: int) -> np.ndarray:
     """One clip's features for a re-rank, (tokens, dim), read-only: float16 bytes as stored,
     without copying (a re-rank stacks a hundred and converts the stack to float32 once); int8
     decoded to float32."""
-    encoding = encoding_of(data)
-    size = encoded_size(tokens, dim, encoding)
-    if len(data) != size:
-        raise StorageError(
-            f"stored {encoding} features have {len(data)} bytes, expected {size} "
-            f"for {tokens}x{dim} values"
-        )
+    encoding = checked_encoding(data, tokens, dim)
     if encoding == FLOAT16:
         return np.frombuffer(data, dtype=_F16, offset=1).reshape(tokens, dim)
     decoded = decode_many([data], tokens, dim)[0]
@@ -105,14 +111,7 @@ def decode_many(blobs: Sequence[bytes], tokens: int, dim: int) -> np.ndarray:
     out = np.empty((len(blobs), tokens, dim), dtype=np.float32)
     groups: dict[str, list[int]] = {}
     for i, data in enumerate(blobs):
-        encoding = encoding_of(data)
-        size = encoded_size(tokens, dim, encoding)
-        if len(data) != size:
-            raise StorageError(
-                f"stored {encoding} features have {len(data)} bytes, expected {size} "
-                f"for {tokens}x{dim} values"
-            )
-        groups.setdefault(encoding, []).append(i)
+        groups.setdefault(checked_encoding(data, tokens, dim), []).append(i)
     for encoding, rows in groups.items():
         size = encoded_size(tokens, dim, encoding)
         raw = np.frombuffer(b"".join(blobs[i] for i in rows), dtype=np.uint8)

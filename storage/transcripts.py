@@ -428,7 +428,7 @@ class _Postgres:
         videos (``_passing``), the planner may start from the other end: on tables not yet
         analysed (a library just indexed, before autovacuum's ANALYZE) it took ``videos``
         for one row, and read every line of every video to check it against the query,
-        to_tsvector for each: 2.3-3.9 s for a rare word at 150k lines (docs/speech.md)."""
+        to_tsvector for each: 2.3-3.9 s for a rare word at 150k lines (docs/commands.md)."""
         pool = scored.cte("scored").prefix_with("MATERIALIZED")
         ranking = (
             select(

@@ -299,7 +299,21 @@ def test_a_rare_word_reads_only_its_lines_before_the_tables_are_analysed(
     with library.session() as session, session.begin():
         for name in ("transcript_lines", "videos"):  # as they are until autovacuum's ANALYZE
             session.execute(text(f"ALTER TABLE {name} SET (autovacuum_enabled = false)"))
-    filler = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "near", "a", "river", "bank"]
+    filler = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "the",
+        "lazy",
+        "dog",
+        "near",
+        "a",
+        "river",
+        "bank",
+    ]
     for n in range(30):
         video, _ = add_video(library, f"/v/{n:02}.mp4", 1, rng, fingerprint=f"{n:064}")
         said = [" ".join(rng.choice(filler, size=8)) for _ in range(100)]
@@ -340,3 +354,33 @@ def test_a_rare_word_reads_only_its_lines_before_the_tables_are_analysed(
             assert blocks < 200, (blocks, statement)
     finally:
         raw.close()
+
+
+STEMMED = [
+    TranscriptLine(0.0, 1.0, "She died in May.", "speech"),
+    TranscriptLine(1.0, 2.0, "The doctor diagnosed it.", "speech"),
+    TranscriptLine(2.0, 3.0, "We tried again.", "speech"),
+    TranscriptLine(3.0, 4.0, "He kept trying.", "speech"),
+    TranscriptLine(4.0, 5.0, "Draw a triangle.", "speech"),
+    TranscriptLine(5.0, 6.0, "They paid cash.", "speech"),
+    TranscriptLine(6.0, 7.0, "The payment is late.", "speech"),
+]
+
+
+def test_porter_and_snowball_stems_make_different_word_families(
+    library: Library, rng: np.random.Generator, db_url: str | None
+) -> None:
+    """The difference docs/speech.md documents ("Stems differ by backend"): a bare word finds
+    the words that begin with its stem, and SQLite stems with Porter, PostgreSQL with Snowball.
+    Pinned on both, so that a change of either side is seen."""
+    video, _ = add_video(library, "/s/stems.mp4", 1, rng, fingerprint="e" * 64)
+    _store(library, video, STEMMED)
+
+    def found(query: str) -> set[str]:
+        return {m.text.split()[-1].rstrip(".") for m in _search(library, query)}
+
+    if db_url is None:  # Porter: died "di", trying "try" but tried "tri", paying "pai"
+        expected = {"died": {"May", "it"}, "trying": {"trying"}, "paying": {"cash"}}
+    else:  # Snowball: died "die", trying and tried "tri", paying "pay"
+        expected = {"died": {"May"}, "trying": {"trying", "again", "triangle"}, "paying": {"late"}}
+    assert {query: found(query) for query in expected} == expected

@@ -266,10 +266,11 @@ def _ranking(
         found = _passing(best.limit(FIRST_PICK * limit).subquery(), conditions, limit, session)
         if len(found) >= limit:
             return found
-    return _passing(pool.subquery(), conditions, limit, session)
+    return engine.passing(pool, conditions, limit, session)
 
 
 def _passing(scored, conditions: list, limit: int, session: Session) -> dict:
+    """The ranking of ``scored`` (a FROM of matching line ids and scores)."""
     ranking = (
         select(*_COLUMNS, scored.c.score)
         .select_from(scored)
@@ -292,6 +293,20 @@ _COLUMNS = (
     TranscriptLineRow.source,
     TranscriptLineRow.language,
 )
+
+
+def _line_columns(line, score) -> tuple:
+    """A line's id and score, then its columns of ``_COLUMNS`` (``videos.path`` aside)."""
+    return (
+        line.id.label("id"),
+        score.label("score"),
+        line.video_id.label("video_id"),
+        line.start_s.label("start_s"),
+        line.end_s.label("end_s"),
+        line.text.label("text"),
+        line.source.label("source"),
+        line.language.label("language"),
+    )
 
 
 class _Sqlite:
@@ -326,6 +341,10 @@ class _Sqlite:
             return matching
         chosen = matching.order_by(rowid.desc()).limit(newest).subquery()
         return select(chosen.c.id, chosen.c.score)
+
+    def passing(self, scored: Select, conditions: list, limit: int, session: Session) -> dict:
+        """``_ranking``'s exact ranking of ``scored`` (the FTS5 table drives the query)."""
+        return _passing(scored.subquery(), conditions, limit, session)
 
     def details(self, rows: dict[int, tuple], words: tuple[str, ...], session: Session) -> tuple:
         """({line id: its row of _COLUMNS + highlighted text}, {line id: how many of ``words``
@@ -386,18 +405,46 @@ class _Postgres:
         return self.lines(TranscriptLineRow.id).limit(n)
 
     def scored(self, newest: int | None) -> Select:
-        """(id, score) of the matching lines, or of the ``newest`` of them (highest ids),
-        scored after they are chosen (ts_rank_cd parses each line's text again)."""
+        """(id, score, then the line's other columns of _COLUMNS) of the matching lines, or
+        of the ``newest`` of them (highest ids), scored after they are chosen (ts_rank_cd
+        parses each line's text again)."""
         if newest is None:
-            return self.lines(TranscriptLineRow.id.label("id"), self.score.label("score"))
+            return self.lines(*_line_columns(TranscriptLineRow, self.score))
         chosen = (
             self.lines(TranscriptLineRow.id).order_by(TranscriptLineRow.id.desc()).limit(newest)
         ).subquery()
         line = aliased(TranscriptLineRow)
         score = func.ts_rank_cd(func.to_tsvector(pg_config(), line.text), self.wanted)
-        return select(chosen.c.id.label("id"), score.label("score")).join(
-            line, line.id == chosen.c.id
+        return (
+            select(*_line_columns(line, score))
+            .select_from(chosen)
+            .join(line, line.id == chosen.c.id)
         )
+
+    def passing(self, scored: Select, conditions: list, limit: int, session: Session) -> dict:
+        """``_ranking``'s exact ranking of ``scored``, which holds the lines' columns: a
+        MATERIALIZED common table expression, joined to ``videos`` alone. The GIN index then
+        finds the matching lines before any join. As a subquery joined to the lines and the
+        videos (``_passing``), the planner may start from the other end: on tables not yet
+        analysed (a library just indexed, before autovacuum's ANALYZE) it took ``videos``
+        for one row, and read every line of every video to check it against the query,
+        to_tsvector for each: 2.3-3.9 s for a rare word at 150k lines (docs/commands.md)."""
+        pool = scored.cte("scored").prefix_with("MATERIALIZED")
+        ranking = (
+            select(
+                pool.c.id,
+                pool.c.video_id,
+                Video.path,
+                *(pool.c[name] for name in ("start_s", "end_s", "text", "source", "language")),
+                pool.c.score,
+            )
+            .select_from(pool)
+            .join(Video, Video.id == pool.c.video_id)
+            .where(*conditions)
+            .order_by(pool.c.score.desc(), pool.c.id)
+            .limit(limit)
+        )
+        return {int(row[0]): (tuple(row[:-1]), float(row[-1])) for row in session.execute(ranking)}
 
     def details(self, rows: dict[int, tuple], words: tuple[str, ...], session: Session) -> tuple:
         """({line id: its row of _COLUMNS + highlighted text}, {line id: how many of ``words``

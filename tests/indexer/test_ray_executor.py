@@ -126,6 +126,67 @@ def test_cli_ray_index_into_postgresql_equals_the_local_run(
     assert "balloon" in lines["memo"][0].text.lower()
 
 
+def said(folder: Path) -> dict[str, list[tuple]]:
+    """Each file's transcript lines in the library at ``folder``, by file name."""
+    with Library.open(folder) as library, library.session() as session:
+        return {
+            Path(video.path).name: [
+                (round(x.start_s, 3), round(x.end_s, 3), x.source, x.language, x.text)
+                for x in transcripts.transcript_of(video.id, session=session)
+            ]
+            for video in repo.videos_under(["/"], session=session)
+        }
+
+
+@pytest.mark.slow
+def test_speech_always_through_ray_stores_what_the_local_run_stores(
+    ray_cluster, tmp_path, speech_model, monkeypatch
+):
+    """``--speech-always`` listens to files that have subtitles too (``--speech`` would read
+    only their subtitles). Through Ray, each file's task recognises its speech (never the
+    driver) and the library ends up with exactly the transcripts of the local run: subtitles
+    and speech of a video with an embedded subtitle stream, sidecar and speech of a voice memo
+    with a sidecar.
+
+    The sentences are ones tiny.en hears clearly: on a worker (``OMP_NUM_THREADS=1``, set by
+    Ray) numpy's OpenBLAS computes the recogniser's audio features on one thread, and a
+    sentence it half-hears may come out in other words than in a process with two BLAS threads
+    (docs/cluster.md)."""
+    from clipdex.speech_model import WhisperRecognizer
+    from tests.support.speech import write_srt
+
+    media = tmp_path / "media"
+    media.mkdir()
+    cues = write_srt(tmp_path / "cues.srt", [(0.2, 1.0, "a red balloon floats")])
+    spoken_video(media / "subbed.mp4", "The minister says inflation is falling.", subtitles=cues)
+    spoken_audio(media / "memo.m4a", "The harbour is calm tonight.")
+    write_srt(media / "memo.srt", [(0.5, 2.0, "a note about the harbour")])
+    in_driver: list[str] = []
+    transcribe = WhisperRecognizer.transcribe
+
+    def counted(self, samples):
+        in_driver.append(self.name)
+        return transcribe(self, samples)
+
+    monkeypatch.setattr(WhisperRecognizer, "transcribe", counted)  # in this process only
+    always = ("--speech-always", "--speech-model", speech_model)
+    local = run_json("--library", tmp_path / "local", "index", media, *always)
+    assert (local["indexed"], local["transcribed"], local["failed"]) == (2, 2, [])
+    assert len(in_driver) == 2
+    in_driver.clear()
+    remote = run_json("--library", tmp_path / "ray", "index", media, "--ray", "auto", *always)
+    assert (remote["indexed"], remote["transcribed"], remote["failed"]) == (2, 2, [])
+    assert in_driver == []  # recognised in the files' tasks
+
+    heard = said(tmp_path / "local")
+    assert {name: sorted({x[2] for x in lines}) for name, lines in heard.items()} == {
+        "subbed.mp4": ["speech", "subtitles"],
+        "memo.m4a": ["sidecar", "speech"],
+    }
+    assert "inflation" in " ".join(x[4] for x in heard["subbed.mp4"]).lower()
+    assert said(tmp_path / "ray") == heard
+
+
 def dies_on(path: Path, plan, fps_hint, *, markers: Path, **kwargs):
     """``file_stages``, except that a worker given ``red.mp4`` always dies, and one given
     ``cuts.mp4`` dies the first time (a marker file remembers it) after its first clip went

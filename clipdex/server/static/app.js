@@ -66,13 +66,32 @@ function said(element, line) {
   element.hidden = false;
 }
 
+// A hit of a file without pictures (a voice memo, a podcast): found by its words, it has no
+// clip (a video's hit found by words gets the clip playing at its line).
+function soundOnly(hit) {
+  return hit.clip_id == null;
+}
+
+function soundTile(name) {
+  const tile = document.createElement("span");
+  tile.className = "sound-tile";
+  tile.setAttribute("role", "img");
+  tile.setAttribute("aria-label", `${name}: sound only`);
+  tile.textContent = "♪ sound only";
+  return tile;
+}
+
 function card(hit) {
   const item = $("card").content.firstElementChild.cloneNode(true);
   const name = baseName(hit.path);
   Object.assign(item.dataset, { clip: hit.clip_id, video: hit.video_id, start: hit.start, end: hit.end });
   const img = item.querySelector("img");
-  if (hit.clip_id != null) img.src = `/api/clips/${hit.clip_id}/thumbnail.jpg`;
-  img.alt = `${name} at ${clock((hit.start + hit.end) / 2)}`;
+  if (soundOnly(hit)) {
+    img.replaceWith(soundTile(name));  // no picture to show: no empty or broken image either
+  } else {
+    img.src = `/api/clips/${hit.clip_id}/thumbnail.jpg`;
+    img.alt = `${name} at ${clock((hit.start + hit.end) / 2)}`;
+  }
   if (hit.lines && hit.lines.length) said(item.querySelector(".said"), hit.lines[0]);
   item.querySelector(".name").textContent = name;
   item.querySelector(".span").textContent = `${clock(hit.start)}–${clock(hit.end)}`;
@@ -252,6 +271,7 @@ function playHit(hit, item) {
   item.classList.add("active");
   $("player").hidden = false;
   $("cannot-play").hidden = true;
+  asSound(soundOnly(hit));  // until the file's own metadata says whether it has a picture
   $("now-playing").textContent = `${baseName(hit.path)} · ${clock(hit.start)}–${clock(hit.end)}`;
   const src = `/api/videos/${hit.video_id}/media`;
   const from = playFrom(hit);
@@ -272,14 +292,36 @@ function playHit(hit, item) {
 }
 
 // What the video says, as captions: a fresh <track> per video (changing a track's src does
-// not reliably reload its cues), shown at once.
+// not reliably reload its cues), shown at once. Its cues also feed the line shown beside the
+// controls of a file without pictures (`saying`).
 function captions(video, videoId) {
   video.querySelectorAll("track").forEach((track) => track.remove());
   const track = document.createElement("track");
   Object.assign(track, { kind: "captions", label: "Transcript", default: true });
   track.src = `/api/videos/${videoId}/transcript.vtt`;
   video.append(track);
-  track.track.mode = "showing";
+  track.track.mode = $("player").classList.contains("sound") ? "hidden" : "showing";
+  track.track.addEventListener("cuechange", saying);
+}
+
+// A file without pictures plays as sound: the player drops its picture box (the <video> keeps
+// only its controls) and, instead of captions drawn over a black box, shows the line being
+// said below them. Decided from the hit, then from the file itself once its metadata is in.
+function asSound(sound) {
+  const video = $("video");
+  $("player").classList.toggle("sound", sound);
+  const track = video.querySelector("track");
+  if (track) track.track.mode = sound ? "hidden" : "showing";
+  saying();
+}
+
+function saying() {
+  const line = $("line");
+  const track = $("video").querySelector("track")?.track;
+  const sound = $("player").classList.contains("sound");
+  const cues = sound && track && track.activeCues ? [...track.activeCues] : [];
+  line.textContent = cues.map((cue) => cue.text).join(" ");
+  line.hidden = !sound;
 }
 
 // The browser could not load or decode the file (say an AVI, or a codec it lacks): say so, and
@@ -379,6 +421,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.addEventListener("drop", (event) => { event.preventDefault(); searchWithFile(event.dataTransfer.files[0]); });
   $("video").addEventListener("timeupdate", markSpan);
   $("video").addEventListener("loadedmetadata", markSpan);
+  $("video").addEventListener("loadedmetadata", (event) => asSound(event.target.videoWidth === 0));
   $("video").addEventListener("error", cannotPlay);
   $("failed-toggle").addEventListener("click", () => {
     const failed = $("failed");

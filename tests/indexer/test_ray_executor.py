@@ -81,28 +81,35 @@ def ray_indexer(library: Library, encoder, checkpoint: Path, **options) -> Index
     return Indexer(library, encoder, settings, executor=executor)
 
 
+@pytest.fixture
+def in_driver(monkeypatch) -> list[str]:
+    """The name of the recogniser of each transcription done in this process, the driver's
+    (a worker's are not seen: the patch is in this process only)."""
+    from clipdex.speech_model import WhisperRecognizer
+
+    calls: list[str] = []
+    transcribe = WhisperRecognizer.transcribe
+
+    def counted(self, samples):
+        calls.append(self.name)
+        return transcribe(self, samples)
+
+    monkeypatch.setattr(WhisperRecognizer, "transcribe", counted)
+    return calls
+
+
 @pytest.mark.slow
 def test_cli_ray_index_into_postgresql_equals_the_local_run(
-    ray_cluster, postgres_url, video_dir, local_clips, tmp_path, speech_model, monkeypatch
+    ray_cluster, postgres_url, video_dir, local_clips, tmp_path, speech_model, in_driver
 ):
     """``clipdex --db-url postgresql://... index PATH --ray auto`` joins the running cluster.
     With ``--speech``, a file's task decodes its audio with its pictures and recognises it
     there (tiny.en loaded by the worker): the driver's recogniser is never called. An
     audio-only file's task decodes only its audio."""
-    from clipdex.speech_model import WhisperRecognizer
-
     said = tmp_path / "said"
     said.mkdir()
     spoken = spoken_video(said / "spoken.mp4", "The minister says inflation is falling.")
     memo = spoken_audio(said / "memo.m4a", "A red balloon floats over the harbour.")
-    in_driver: list[int] = []
-    transcribe = WhisperRecognizer.transcribe
-
-    def counted(self, samples):
-        in_driver.append(samples.size)
-        return transcribe(self, samples)
-
-    monkeypatch.setattr(WhisperRecognizer, "transcribe", counted)  # in this process only
     report = run_json(
         "--db-url", postgres_url, "index", video_dir, said, "--ray", "auto", "--speech",
         "--speech-model", speech_model,
@@ -140,7 +147,7 @@ def said(folder: Path) -> dict[str, list[tuple]]:
 
 @pytest.mark.slow
 def test_speech_always_through_ray_stores_what_the_local_run_stores(
-    ray_cluster, tmp_path, speech_model, monkeypatch
+    ray_cluster, tmp_path, speech_model, in_driver
 ):
     """``--speech-always`` listens to files that have subtitles too (``--speech`` would read
     only their subtitles). Through Ray, each file's task recognises its speech (never the
@@ -152,7 +159,6 @@ def test_speech_always_through_ray_stores_what_the_local_run_stores(
     Ray) numpy's OpenBLAS computes the recogniser's audio features on one thread, and a
     sentence it half-hears may come out in other words than in a process with two BLAS threads
     (docs/cluster.md)."""
-    from clipdex.speech_model import WhisperRecognizer
     from tests.support.speech import write_srt
 
     media = tmp_path / "media"
@@ -161,14 +167,6 @@ def test_speech_always_through_ray_stores_what_the_local_run_stores(
     spoken_video(media / "subbed.mp4", "The minister says inflation is falling.", subtitles=cues)
     spoken_audio(media / "memo.m4a", "The harbour is calm tonight.")
     write_srt(media / "memo.srt", [(0.5, 2.0, "a note about the harbour")])
-    in_driver: list[str] = []
-    transcribe = WhisperRecognizer.transcribe
-
-    def counted(self, samples):
-        in_driver.append(self.name)
-        return transcribe(self, samples)
-
-    monkeypatch.setattr(WhisperRecognizer, "transcribe", counted)  # in this process only
     always = ("--speech-always", "--speech-model", speech_model)
     local = run_json("--library", tmp_path / "local", "index", media, *always)
     assert (local["indexed"], local["transcribed"], local["failed"]) == (2, 2, [])

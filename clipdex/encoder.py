@@ -223,7 +223,12 @@ class XClipEncoder:
             return np.zeros(0, dtype=np.float32)
 
         def tensor(array: np.ndarray):
-            return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(self.device)
+            # torch widens float16 (the stored features) about 6x faster than numpy's astype
+            # (1.1 against 7.4 ms for 100 full-size clips): convert after wrapping, not before.
+            array = np.ascontiguousarray(array)
+            if not array.flags.writeable:  # torch.from_numpy warns on read-only memory
+                array = array.copy()
+            return torch.from_numpy(array).to(self.device, torch.float32)
 
         with torch.inference_mode(), _query_threads(torch):
             scores = rerank_scores(

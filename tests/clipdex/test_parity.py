@@ -11,6 +11,8 @@ model (measured below); the rest is float32 summation order.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -114,3 +116,24 @@ def test_stored_features_cost_is_small(indexed):
             exact = encoder.rerank(text, features, embedding)
             worst = max(worst, float(np.abs(exact - encoder.rerank(text, stored, embedding)).max()))
     assert worst < 1e-3
+
+
+def test_rerank_takes_stored_float16_views_as_their_float32_values(indexed):
+    """The search hands the re-rank the stored float16 bytes (read-only views, stacked); the
+    encoder widens them itself. The scores are those of the same features widened beforehand,
+    bit for bit, and a read-only array is taken without copying it into torch's warning."""
+    _, encoder, _ = indexed
+    rng = np.random.default_rng(3)
+    shape = (5, encoder.feature_tokens, encoder.embed_dim)
+    half = (0.5 * rng.standard_normal(shape)).astype(np.float16)
+    video = rng.standard_normal((5, encoder.embed_dim)).astype(np.float32)
+    text = encoder.encode_text(QUERIES[0])
+    views = [feature_codec.view(feature_codec.encode(f, "float16"), *shape[1:]) for f in half]
+    assert not views[0].flags.writeable
+    widened = encoder.rerank(text, half.astype(np.float32), video)
+    np.testing.assert_array_equal(encoder.rerank(text, np.stack(views), video), widened)
+    read_only = half.copy()
+    read_only.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(encoder.rerank(text, read_only, video), widened)

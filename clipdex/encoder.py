@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,8 @@ import numpy as np
 
 from clipdex.model_errors import ModelLoadError
 from clipdex.model_identity import looks_like_path, resolve_model_id
-from indexer.cpus import usable_cpus
+from clipdex.row_shares import RowShares
+from indexer.cpus import default_threads
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +87,6 @@ def _read_preprocess_spec(model) -> PreprocessSpec:
     )
 
 
-def default_threads() -> int:
-    """Threads for torch: the CPUs this process may use (cgroup/affinity aware)."""
-    env = os.environ.get("CLIPDEX_THREADS")
-    if env:
-        return max(1, int(env))
-    return usable_cpus()
-
-
 class XClipEncoder:
     """An X-CLIP checkpoint loaded for inference.
 
@@ -122,6 +114,9 @@ class XClipEncoder:
         self.model_id = resolve_model_id(model_id)
         self.device = resolve_device(device)
         torch.set_num_threads(threads or default_threads())
+        # A re-rank on the CPU scores shares of its candidates side by side (one per thread).
+        on_cpu = device_kind(self.device) == "cpu"
+        self._shares = RowShares((threads or default_threads()) if on_cpu else 1)
         self._torch = torch
         if quantize not in QUANTIZE_CHOICES:
             raise ValueError(
@@ -217,6 +212,8 @@ class XClipEncoder:
         result equals ``logits_per_video / logit_scale`` for each (clip, query). The prompt
         generator is evaluated with its key and value projections folded into the query
         (see ``_folded_prompts``), which is exact up to float rounding and about 20x cheaper.
+        On the CPU, shares of the candidates are scored side by side (``RowShares``), each on
+        one thread.
         """
         torch = self._torch
         if len(features) == 0:
@@ -230,14 +227,20 @@ class XClipEncoder:
                 array = array.copy()
             return torch.from_numpy(array).to(self.device, torch.float32)
 
-        with torch.inference_mode(), _query_threads(torch):
-            scores = rerank_scores(
-                self._model.prompts_generator,
-                tensor(text_embedding),
-                tensor(features),
-                tensor(video_embeddings),
-            )
-        return scores.cpu().numpy().astype(np.float32)
+        text = tensor(text_embedding)
+
+        def scores(features: np.ndarray, video_embeddings: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():  # per thread: a share may run on a worker thread
+                found = rerank_scores(
+                    self._model.prompts_generator,
+                    text,
+                    tensor(features),
+                    tensor(video_embeddings),
+                )
+            return found.cpu().numpy().astype(np.float32)
+
+        with _query_threads(torch):
+            return self._shares.run(scores, features, video_embeddings)
 
     @property
     def model(self):

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from clipdex.row_shares import RowShares
+
 logger = logging.getLogger(__name__)
 
 FOLDER_NAME = "query-model"
@@ -110,6 +112,7 @@ class QueryModel:
             self._rerank = self._session(RERANK_GRAPH, prepack=True)
         except Exception as exc:  # noqa: BLE001 - ONNX Runtime's errors derive from Exception only
             raise QueryModelError(f"cannot use the query model in {self.folder}: {exc}") from exc
+        self._shares = RowShares()
         # What transformers does for ``tokenizer([text], padding=True, truncation=True)``: one
         # text is never padded; it is cut to the model's length, special tokens included.
         self._tokenizer.no_padding()
@@ -151,12 +154,18 @@ class QueryModel:
         (``XClipEncoder.rerank``: the folded prompt generator, traced)."""
         if len(features) == 0:
             return np.zeros(0, dtype=np.float32)
-        (scores,) = self._rerank.run(
-            None,
-            {
-                "text": np.ascontiguousarray(text_embedding, dtype=np.float32).reshape(-1),
-                "features": np.ascontiguousarray(features, dtype=np.float32),
-                "video": np.ascontiguousarray(video_embeddings, dtype=np.float32),
-            },
-        )
-        return np.asarray(scores, dtype=np.float32)
+        text = np.ascontiguousarray(text_embedding, dtype=np.float32).reshape(-1)
+
+        def scores(features: np.ndarray, video_embeddings: np.ndarray) -> np.ndarray:
+            (found,) = self._rerank.run(  # a session runs calls from several threads at once
+                None,
+                {
+                    "text": text,
+                    "features": np.ascontiguousarray(features, dtype=np.float32),
+                    "video": np.ascontiguousarray(video_embeddings, dtype=np.float32),
+                },
+            )
+            return np.asarray(found, dtype=np.float32)
+
+        # Shares of the candidates side by side, as the torch path (clipdex.row_shares).
+        return self._shares.run(scores, features, video_embeddings)

@@ -116,6 +116,21 @@ def test_rerank_of_many_candidates_equals_the_torch_one(indexed):
     assert exported.rerank(text, features[:0], video[:0]).shape == (0,)
 
 
+def test_rerank_split_over_three_threads_equals_the_whole(indexed, monkeypatch):
+    """With CLIPDEX_THREADS=3 a query model scores 300 stored float16 candidates in three
+    shares side by side (clipdex.row_shares): the scores are those of one whole run."""
+    _, encoder, exported = indexed
+    monkeypatch.setenv("CLIPDEX_THREADS", "3")
+    split = QueryModel(exported.folder)
+    rng = np.random.default_rng(8)
+    features = 0.5 * rng.standard_normal((300, encoder.feature_tokens, encoder.embed_dim))
+    features = features.astype(np.float16)
+    video = rng.standard_normal((300, encoder.embed_dim)).astype(np.float32)
+    text = encoder.encode_text(QUERIES[1])
+    whole = exported.rerank(text, features, video)
+    np.testing.assert_allclose(split.rerank(text, features, video), whole, atol=1e-6, rtol=0)
+
+
 def test_the_export_is_saved_as_onnx_runtime_optimised_it(indexed):
     """What a search loads with optimisation off is already optimised: the text tower's
     constants folded, and the re-rank multiplying by the features without transposing a copy

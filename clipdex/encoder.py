@@ -242,6 +242,10 @@ class XClipEncoder:
         with _query_threads(torch):
             return self._shares.run(scores, features, video_embeddings)
 
+    def rerank_shares(self, candidates: int) -> int:
+        """How many shares a re-rank of ``candidates`` clips is scored in, side by side."""
+        return self._shares.shares(candidates)
+
     @property
     def model(self):
         """The underlying ``XCLIPModel`` (tests and benchmarks compare against its forward)."""

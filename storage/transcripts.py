@@ -318,7 +318,6 @@ class _Sqlite:
     def __init__(self, query: FullTextQuery) -> None:
         self.query = query
         self.expression = fts5_expression(query)
-
         # bm25() is lower for better matches; negated, every score is "higher is better".
         self.score = literal_column(f"-bm25({FULL_TEXT_TABLE})")
 

@@ -9,13 +9,14 @@ so "the" does not match every line, but kept inside phrases. A bare word whose s
 least ``PREFIX_MIN`` letters also finds longer words that begin with that stem (``rain`` finds
 ``rainy`` and ``rainfall``, ``snow`` finds ``snowman``, ``expected`` is "expect" and finds
 ``expectation``): speech recognition often hears a word with another ending or joined to the
-next, and typed queries shorten words too. The stem is the backend's own (``storage.stems``:
-Porter on SQLite, Snowball on PostgreSQL, which differ on some words), counted on each backend
-alike; a shorter stem is matched exactly, as a whole stem (``died`` is "di" to Porter and "die"
-to Snowball: it finds died and dies, not diagnosed on SQLite nor diet on PostgreSQL). A number word and
-its numeral find each other (``four`` and ``4``, ``twenty`` and ``20``, up to ``hundred``):
-Whisper writes most numbers as digits, subtitles and people either way. Phrases match their
-words exactly (as stems).
+next, and typed queries shorten words too. The stem is each backend's own, read from it
+(``storage.stems``: Porter on SQLite, Snowball on PostgreSQL, which differ on some words), and
+the same rule counts its letters on both; a shorter stem is matched exactly, as a whole stem
+(``died`` is "di" to Porter and "die" to Snowball: it finds "died" and "dies", not "diagnosed"
+on SQLite nor "diet" on PostgreSQL), as its longer words would mostly be unrelated ones
+(``benchmarks.stem_families``). A number word and its numeral find each other (``four`` and
+``4``, ``twenty`` and ``20``, up to ``hundred``): Whisper writes most numbers as digits,
+subtitles and people either way. Phrases match their words exactly (as stems).
 
 The user's text never reaches either query language as syntax: SQLite gets every word quoted
 as an FTS5 string, PostgreSQL gets each word and phrase as a bound parameter of

@@ -182,9 +182,10 @@ def search_transcripts(
       bm25's length and repetition terms), unless the video filter leaves fewer than ``limit``
       of those: then all its lines are ranked.
     - a word on more than ``RANKED_LINES`` lines by itself is matched exactly, not also as
-      the prefix of longer words (``storage.fulltext.is_prefix``, which reads the backend's
-      stem of each word first, ``storage.stems``): the lines are counted by
-      exact words, so prefixes of the rarer words may add a few candidates to the bound.
+      the prefix of longer words (which other words are, if their stem is long enough:
+      ``storage.fulltext.is_prefix``, on the stems the backend gives, read first with one
+      ``storage.stems`` call): the lines are counted by exact words, so prefixes of the rarer
+      words may add a few candidates to the bound.
     Queries whose words are on fewer lines, and every query with a quoted phrase (the phrase
     bounds the candidates), are ranked exactly as bm25/ts_rank_cd rank them.
     """

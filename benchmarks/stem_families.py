@@ -5,7 +5,7 @@ of ``storage.fulltext`` (a bare word finds the longer words that begin with its 
 that stem has ``PREFIX_MIN`` letters or more). The words are tiny.en's vocabulary (the
 alphabetic word tokens of its ``tokenizer.json``, 4 letters or more, stop words aside), the
 speech model the tests use. Each is stemmed by each backend itself (``storage.stems``): SQLite
-FTS5's tokenizer (Porter) and PostgreSQL's ``english_stem`` dictionary (Snowball; a throwaway
+FTS5's tokenizer (Porter) and PostgreSQL's ``english`` configuration (Snowball; a throwaway
 server from tests/support/postgres.py).
 
 It reports, per backend:

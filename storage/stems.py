@@ -11,8 +11,9 @@ holds: neither stemmer is reimplemented here, each is asked.
   that is rolled back. The connection is made once per thread (the server searches in threads;
   a sqlite3 connection belongs to the thread that made it) and per process (a forked child
   makes its own). About 0.1 ms for a query's words.
-- PostgreSQL: ``ts_lexize('english_stem', word)`` for every word in one statement on the
-  caller's session.
+- PostgreSQL: the lexeme of ``to_tsvector('english', word)`` (the configuration the GIN index
+  and the queries use: its parser, then its ``english_stem`` Snowball dictionary) for every
+  word in one statement on the caller's session.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def porter_stems(words: Sequence[str]) -> dict[str, str]:
 
 
 def snowball_stems(words: Sequence[str], *, session: Session) -> dict[str, str]:
-    """{word: its lexeme from PostgreSQL's ``english_stem`` dictionary} for ``words`` (one
-    statement): "" for a stop word of the dictionary's list."""
+    """{word: its lexeme in PostgreSQL's index} for ``words`` (one statement): "" for a stop
+    word; the shortest lexeme for a word the parser splits (as for ``porter_stems``)."""
     from sqlalchemy import text
 
     words = list(dict.fromkeys(words))
@@ -74,7 +75,9 @@ def snowball_stems(words: Sequence[str], *, session: Session) -> dict[str, str]:
         return {}
     found = session.execute(
         text(
-            "SELECT w, coalesce((ts_lexize('english_stem', w))[1], '') "
+            # 'english': storage.fulltext.pg_config, the configuration of the index
+            "SELECT w, coalesce((SELECT lexeme FROM unnest(to_tsvector('english', w)) "
+            "ORDER BY length(lexeme), lexeme LIMIT 1), '') "
             "FROM unnest(CAST(:words AS text[])) AS w"
         ),
         {"words": words},

@@ -5,13 +5,18 @@ or rarer ones, ranks higher (the usual ranked retrieval, so a spoken sentence ty
 still finds the line that says part of it). A phrase must appear, its words in that order.
 Both backends reduce words to English stems (``falling`` finds ``falls`` and ``fall``) and fold
 case; common English words (PostgreSQL's ``english`` stop list) are left out of the bare words,
-so "the" does not match every line, but kept inside phrases. A bare word of at least
-``PREFIX_MIN`` letters also finds longer words that begin with its stem (``rain`` finds ``rainy``
-and ``rainfall``, ``snow`` finds ``snowman``): speech recognition often hears a word with
-another ending or joined to the next, and typed queries shorten words too. A number word and
-its numeral find each other (``four`` and ``4``, ``twenty`` and ``20``, up to ``hundred``):
-Whisper writes most numbers as digits, subtitles and people either way. Phrases match their
-words exactly (as stems).
+so "the" does not match every line, but kept inside phrases. A bare word whose stem has at
+least ``PREFIX_MIN`` letters also finds longer words that begin with that stem (``rain`` finds
+``rainy`` and ``rainfall``, ``snow`` finds ``snowman``, ``expected`` is "expect" and finds
+``expectation``): speech recognition often hears a word with another ending or joined to the
+next, and typed queries shorten words too. The stem is each backend's own, read from it
+(``storage.stems``: Porter on SQLite, Snowball on PostgreSQL, which differ on some words), and
+the same rule counts its letters on both; a shorter stem is matched exactly, as a whole stem
+(``died`` is "di" to Porter and "die" to Snowball: it finds "died" and "dies", not "diagnosed"
+on SQLite nor "diet" on PostgreSQL), as its longer words would mostly be unrelated ones
+(``benchmarks.stem_families``). A number word and its numeral find each other (``four`` and
+``4``, ``twenty`` and ``20``, up to ``hundred``): Whisper writes most numbers as digits,
+subtitles and people either way. Phrases match their words exactly (as stems).
 
 The user's text never reaches either query language as syntax: SQLite gets every word quoted
 as an FTS5 string, PostgreSQL gets each word and phrase as a bound parameter of
@@ -21,7 +26,8 @@ as an FTS5 string, PostgreSQL gets each word and phrase as a bound parameter of
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from functools import reduce
 from typing import TYPE_CHECKING
 
@@ -164,8 +170,9 @@ STOP_WORDS = frozenset(
         "now",
     ]
 )
-# Bare words of at least this many letters (and nothing but letters) match as stem prefixes;
-# shorter ones ("new", "day") would find too many unrelated words.
+# Bare words (of letters only) whose backend stem has at least this many letters match as stem
+# prefixes; shorter stems ("new" of news, "di" of died, "car" of cars) would find too many
+# unrelated words (benchmarks/stem_families.py counts them by stem length).
 PREFIX_MIN = 4
 # Number words and their numerals, which match each other as bare words (compounds such as
 # "two hundred" for "200" do not).
@@ -195,16 +202,35 @@ def pg_config() -> ColumnElement:
 class FullTextQuery:
     """Phrases that must match (each a tuple of tokens) and words that may; with ``among``
     (some of the words), only lines that have one of those match, all the words still rank.
-    Words in ``exact`` (common ones) are not matched as prefixes (see ``is_prefix``)."""
+    The spellings of words in ``prefixes`` (set by ``stemmed`` from the backend's stems) also
+    match as prefixes of their stem, unless their word is in ``exact`` (common words)."""
 
     phrases: tuple[tuple[str, ...], ...]
     words: tuple[str, ...]
     among: tuple[str, ...] = ()
     exact: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
 
     def single(self, word: str) -> FullTextQuery:
         """The query of ``word`` alone, matched as in this query."""
-        return FullTextQuery((), (word,), exact=(word,) if word in self.exact else ())
+        return FullTextQuery(
+            (),
+            (word,),
+            exact=(word,) if word in self.exact else (),
+            prefixes=tuple(w for w in spellings(word) if w in self.prefixes),
+        )
+
+    def to_stem(self) -> tuple[str, ...]:
+        """The spellings of the bare words that may match as prefixes, whose stems ``stemmed``
+        needs (a stem is never longer than its word)."""
+        spelled = (w for word in self.words for w in spellings(word))
+        return tuple(dict.fromkeys(w for w in spelled if len(w) >= PREFIX_MIN and w.isalpha()))
+
+    def stemmed(self, stems: Mapping[str, str]) -> FullTextQuery:
+        """This query with ``prefixes`` decided by ``stems`` ({spelling: the backend's stem},
+        for ``to_stem``'s spellings; see ``is_prefix``)."""
+        prefixes = tuple(w for w in self.to_stem() if is_prefix(w, stems.get(w, "")))
+        return replace(self, prefixes=prefixes)
 
     def __bool__(self) -> bool:
         return bool(self.phrases or self.words)
@@ -259,11 +285,13 @@ def longest_run(query: list[str], line: list[str]) -> int:
     return best
 
 
-def is_prefix(word: str) -> bool:
-    """Whether the bare ``word`` also matches longer words that begin with its stem (unless the
-    query lists it as ``exact``: ``storage.transcripts`` does so for common words, whose long
-    families of longer words would cost much to merge and add little)."""
-    return len(word) >= PREFIX_MIN and word.isalpha()
+def is_prefix(word: str, stem: str) -> bool:
+    """Whether the bare ``word``, whose stem on the backend is ``stem``, also matches longer
+    words that begin with that stem: a word of letters whose stem has ``PREFIX_MIN`` letters
+    or more (unless the query lists the word as ``exact``: ``storage.transcripts`` does so for
+    common words, whose long families of longer words would cost much to merge and add
+    little). A shorter stem is matched exactly (as a stem: ``died`` finds "dies")."""
+    return len(stem) >= PREFIX_MIN and word.isalpha()
 
 
 def _fts5_string(tokens: tuple[str, ...]) -> str:
@@ -277,7 +305,8 @@ def _fts5_word(word: str, query: FullTextQuery) -> str:
     # string first ("expected" * is expect*).
     prefix = word not in query.exact
     terms = [
-        _fts5_string((w,)) + (" *" if prefix and is_prefix(w) else "") for w in spellings(word)
+        _fts5_string((w,)) + (" *" if prefix and w in query.prefixes else "")
+        for w in spellings(word)
     ]
     return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
 
@@ -320,14 +349,15 @@ def pg_tsquery(query: FullTextQuery) -> ColumnElement:
 
 
 def _pg_word(word: str, query: FullTextQuery) -> ColumnElement:
-    terms = [_pg_term(w, word not in query.exact) for w in spellings(word)]
+    prefix = word not in query.exact
+    terms = [_pg_term(w, prefix and w in query.prefixes) for w in spellings(word)]
     return reduce(lambda a, b: a.op("||")(b), terms)
 
 
 def _pg_term(word: str, prefix: bool) -> ColumnElement:
     from sqlalchemy import func
 
-    if prefix and is_prefix(word):
+    if prefix:
         # A word of letters only is one lexeme to to_tsquery, never an operator; ":*" makes it a
         # prefix of the stem ("expected:*" is 'expect':*), as FTS5's "expected" *.
         return func.to_tsquery(pg_config(), word + ":*")

@@ -41,6 +41,7 @@ from storage.fulltext import (
 )
 from storage.models import FULL_TEXT_TABLE, STATUS_INDEXED, TranscriptLineRow, Video
 from storage.repository import VideoFilter, video_conditions
+from storage.stems import porter_stems, snowball_stems
 from storage.transcript import (
     MARK_CLOSE,
     MARK_OPEN,
@@ -181,8 +182,10 @@ def search_transcripts(
       bm25's length and repetition terms), unless the video filter leaves fewer than ``limit``
       of those: then all its lines are ranked.
     - a word on more than ``RANKED_LINES`` lines by itself is matched exactly, not also as
-      the prefix of longer words (``storage.fulltext.is_prefix``): the lines are counted by
-      exact words, so prefixes of the rarer words may add a few candidates to the bound.
+      the prefix of longer words (which other words are, if their stem is long enough:
+      ``storage.fulltext.is_prefix``, on the stems the backend gives, read first with one
+      ``storage.stems`` call): the lines are counted by exact words, so prefixes of the rarer
+      words may add a few candidates to the bound.
     Queries whose words are on fewer lines, and every query with a quoted phrase (the phrase
     bounds the candidates), are ranked exactly as bm25/ts_rank_cd rank them.
     """
@@ -190,6 +193,7 @@ def search_transcripts(
     if not query or limit <= 0:
         return []
     kind = _Postgres if session.get_bind().dialect.name == "postgresql" else _Sqlite
+    query = query.stemmed(kind.stems(query.to_stem(), session))
     ranked, sample, lines = _bounded(query, kind, session)
     engine = kind(ranked)
     conditions = [Video.status == STATUS_INDEXED, *video_conditions(wanted or VideoFilter())]
@@ -318,6 +322,11 @@ class _Sqlite:
         # bm25() is lower for better matches; negated, every score is "higher is better".
         self.score = literal_column(f"-bm25({FULL_TEXT_TABLE})")
 
+    @staticmethod
+    def stems(words: tuple[str, ...], session: Session) -> dict[str, str]:
+        """Porter's stems of ``words``, as the library's FTS5 index holds them."""
+        return porter_stems(words)
+
     def lines(self, *columns) -> Select:
         """SELECT ``columns`` FROM the lines matching the query."""
         rowid = literal_column(f"{FULL_TEXT_TABLE}.rowid")
@@ -394,6 +403,13 @@ class _Postgres:
         self.score = func.ts_rank_cd(self.vector, self.wanted)
         options = f"StartSel={MARK_OPEN}, StopSel={MARK_CLOSE}, HighlightAll=true"
         self.marked = func.ts_headline(pg_config(), TranscriptLineRow.text, self.wanted, options)
+
+    @staticmethod
+    def stems(words: tuple[str, ...], session: Session) -> dict[str, str]:
+        """Snowball's stems of ``words`` (one round trip): computed once per query rather than
+        in each statement, so that every statement keeps its constant tsquery, which the
+        planner reads against the GIN index and its statistics as before."""
+        return snowball_stems(words, session=session)
 
     def lines(self, *columns) -> Select:
         return (

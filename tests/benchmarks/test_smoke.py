@@ -132,3 +132,15 @@ def test_real_db_and_cold_fetch_benchmarks_smoke(tmp_path, capsys) -> None:
     )
     (joined, alone) = json.loads((tmp_path / "fetch.json").read_text())["results"]
     assert joined["fetch"] == "features and embedding" and alone["fetch"] == "features only"
+
+
+def test_index_embeddings_benchmark_smoke(tmp_path) -> None:
+    """Both readers are timed per id count and checked bit for bit against the added vectors."""
+    from benchmarks import index_embeddings
+
+    out = tmp_path / "embeddings.json"
+    index_embeddings.main(["--clips", "2500", "--reps", "2", "--out", str(out)])
+    results = json.loads(out.read_text())["results"]
+    assert [(r["reader"].split()[0], r["ids"]) for r in results] == [
+        (reader, n) for n in index_embeddings.IDS for reader in ("VectorIndex", "FlatIndex")
+    ]

@@ -148,8 +148,9 @@ class VectorIndex:
         stored embeddings (``repository.clip_vectors_between``): each is bit-identical to
         ``codec.decode_embedding`` of its clip's stored embedding. A shortlist changes nothing
         here: it sits beside the exact index. One FAISS call (``reconstruct_batch``, through the
-        id map's hash table) answers them all: 0.02 ms for 100 ids, 0.28 ms for 2,000 at 100k
-        clips, against reading ``clips.embedding`` from the database (issue 16).
+        id map's hash table) answers them all: 0.02 ms for 100 ids and 0.28 ms for 2,000 at 100k
+        clips, idle, plus making the dict (benchmarks/index_embeddings.py), where reading
+        ``clips.embedding`` from the database cost milliseconds cold (issue 16).
         """
         id_array = _as_ids(ids)
         if len(id_array) == 0:

@@ -118,52 +118,90 @@ def read_bytes() -> int:
     return 0
 
 
-def run(library, encoder, queries: np.ndarray, depth: int, k: int, cold: bool) -> dict:
-    from search.hits import hits_for, merge_top
+def fetch_inputs(library, ids: list[int], fetch: str) -> dict:
+    """The candidates' re-rank inputs, read as ``fetch`` says: "joined" reads every embedding
+    from ``clips`` with the features (``repository.clip_rerank_inputs``, as the re-rank did
+    before issue 16's change); "index" is ``Library.clip_rerank_inputs``, which takes the
+    embeddings from the loaded vector index and reads only the features (since that change;
+    in an older checkout it is the joined read)."""
+    if fetch == "index":
+        return library.clip_rerank_inputs(ids)
     from storage import repository as repo
 
+    with library.session() as session:
+        return repo.clip_rerank_inputs(ids, session=session)
+
+
+def spans(library, ranked: list[tuple[int, float]], k: int, hits: str) -> list:
+    """The top ``k`` merged spans: "all" reads every candidate's clip (``hits_for``) and then
+    merges (as search did before issue 16's last change); "walk" reads them only as far as the
+    merge goes (``search.hits.top_spans``, as ``search_text`` does since)."""
+    from search.hits import hits_for, merge_top
+
+    if hits == "walk":
+        from search.hits import top_spans
+
+        return top_spans(library, ranked, k)
+    return merge_top(hits_for(library, ranked), k)
+
+
+def run(
+    library, encoder, queries: np.ndarray, depth: int, k: int, cold: bool, ways: list[str]
+) -> list[dict]:
+    """One result per way (``FETCH:HITS``, see ``fetch_inputs`` and ``spans``), the ways taking
+    turns query by query so that all see the same load; asserts that they re-rank to the same
+    scores and the same spans."""
     index = library.vectors()
-    stages: dict[str, list[float]] = {s: [] for s in STAGES}
-    read: list[int] = []
+    stages = {w: {s: [] for s in STAGES} for w in ways}
+    read: dict[str, list[int]] = {w: [] for w in ways}
     for i, q in enumerate(queries):
-        if cold:
-            library.engine.dispose()
-            drop_caches()
-            with library.engine.connect() as connection:  # a new process connects first
-                connection.exec_driver_sql("SELECT count(*) FROM library")
-        t = [time.perf_counter()]
-        text = encoder.encode_text(f"{QUERIES[i % len(QUERIES)]} {i}")
-        t.append(time.perf_counter())
-        _, found = index.search(q[None, :], depth)
-        ids = [int(j) for j in found[0] if j >= 0]
-        t.append(time.perf_counter())
-        before = read_bytes()
-        with library.session() as session:
-            inputs = repo.clip_rerank_inputs(ids, session=session)
-        read.append(read_bytes() - before)
-        t.append(time.perf_counter())
-        ids = [j for j in ids if j in inputs]
-        features = np.stack([inputs[j][0] for j in ids])
-        scores = encoder.rerank(text, features, np.stack([inputs[j][1] for j in ids]))
-        t.append(time.perf_counter())
-        ranked = sorted(zip(ids, map(float, scores)), key=lambda pair: -pair[1])
-        hits = merge_top(hits_for(library, ranked), k)
-        t.append(time.perf_counter())
-        assert len(hits) == k
-        for name, a, b in zip(STAGES, t, t[1:]):
-            stages[name].append(b - a)
-    total = np.sum([stages[s] for s in STAGES], axis=0)
+        outcomes = []
+        for way in ways:
+            fetch, hits_read = way.split(":")
+            if cold:
+                library.engine.dispose()
+                drop_caches()
+                with library.engine.connect() as connection:  # a new process connects first
+                    connection.exec_driver_sql("SELECT count(*) FROM library")
+            t = [time.perf_counter()]
+            text = encoder.encode_text(f"{QUERIES[i % len(QUERIES)]} {i}")
+            t.append(time.perf_counter())
+            _, found = index.search(q[None, :], depth)
+            ids = [int(j) for j in found[0] if j >= 0]
+            t.append(time.perf_counter())
+            before = read_bytes()
+            inputs = fetch_inputs(library, ids, fetch)
+            read[way].append(read_bytes() - before)
+            t.append(time.perf_counter())
+            ids = [j for j in ids if j in inputs]
+            features = np.stack([inputs[j][0] for j in ids])
+            scores = encoder.rerank(text, features, np.stack([inputs[j][1] for j in ids]))
+            t.append(time.perf_counter())
+            ranked = sorted(zip(ids, map(float, scores)), key=lambda pair: -pair[1])
+            hits = spans(library, ranked, k, hits_read)
+            t.append(time.perf_counter())
+            assert len(hits) == k
+            outcomes.append((np.asarray(scores).tobytes(), hits))
+            for name, a, b in zip(STAGES, t, t[1:]):
+                stages[way][name].append(b - a)
+        assert all(o == outcomes[0] for o in outcomes), "the ways scored or merged differently"
 
     def percentiles(values) -> dict[str, float]:
         ms = np.asarray(values) * 1000
         return {f"p{p}": round(float(np.percentile(ms, p)), 1) for p in (50, 95, 99)}
 
-    return {
-        "cache": "cold" if cold else "warm",
-        "total_ms": percentiles(total),
-        "stage_ms": {s: percentiles(v) for s, v in stages.items()},
-        "fetch_read_mb_p50": round(float(np.median(read)) / 1e6, 2),
-    }
+    return [
+        {
+            "cache": "cold" if cold else "warm",
+            "fetch": way.split(":")[0],
+            "hits": way.split(":")[1],
+            "total_ms": percentiles(np.sum([stages[way][s] for s in STAGES], axis=0)),
+            "stage_ms": {s: percentiles(v) for s, v in stages[way].items()},
+            "fetch_read_mb_p50": round(float(np.median(read[way])) / 1e6, 2),
+            "same_results": len(ways) > 1,
+        }
+        for way in ways
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -184,6 +222,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--tag", default="0007", help="names the cached library and results")
     parser.add_argument("--no-cold", action="store_true", help="warm only (no root needed)")
+    parser.add_argument(
+        "--ways",
+        default="index:walk",
+        help="how each query reads, comma-separated FETCH:HITS, taking turns query by query. "
+        "FETCH: 'index' (the embeddings from the vector index) or 'joined' (every embedding "
+        "from the database); HITS: 'walk' (clips read as far as the merge goes) or 'all' "
+        "(every candidate's clip). 'joined:all' is search before issue 16's last changes "
+        "(and all an older checkout can run)",
+    )
     parser.add_argument("--smoke", action="store_true", help="the tiny model, for a quick check")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -204,16 +251,17 @@ def main(argv: list[str] | None = None) -> None:
     built = build(folder, encoder, args.clips, args.videos_per_commit, args.feature_encoding)
     layout = disk(folder)
     queries = EmbeddingSpace(encoder.embed_dim).queries(args.queries)
+    ways = args.ways.split(",")
     results = []
     with Library.open(folder) as library:
         if not args.no_cold:
-            results.append(run(library, encoder, queries, args.depth, 10, cold=True))
-        run(library, encoder, queries, args.depth, 10, cold=False)  # brings every page in
-        results.append(run(library, encoder, queries, args.depth, 10, cold=False))
+            results += run(library, encoder, queries, args.depth, 10, True, ways)
+        run(library, encoder, queries, args.depth, 10, False, ways)  # brings every page in
+        results += run(library, encoder, queries, args.depth, 10, False, ways)
     db_bytes = sum(v for n, v in layout["files"].items() if n.startswith("clipdex.db"))
     rows = [
         [
-            r["cache"],
+            f"{r['cache']} {r['fetch']}:{r['hits']}",
             f"{r['total_ms']['p50']:.1f} / {r['total_ms']['p95']:.1f} / {r['total_ms']['p99']:.1f}",
             " / ".join(f"{r['stage_ms'][s]['p50']:.1f}" for s in STAGES),
             f"{r['stage_ms']['fetch']['p95']:.1f}",
@@ -228,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         table(
             [
-                "cache",
+                "cache, way",
                 "total p50/p95/p99 ms",
                 "/".join(STAGES) + " p50 ms",
                 "fetch p95 ms",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,8 +62,29 @@ def _join(a: Hit, b: Hit) -> Hit:
 def merge_top(hits: Iterable[Hit], k: int) -> list[Hit]:
     """Walk hits best first, joining each to any span of the same video it overlaps or touches,
     until ``k`` spans exist. A span's score is its best clip's score."""
+    return _merge_walk(sorted(hits, key=lambda h: -h.score), k)
+
+
+def top_spans(library: Catalog, scored: list[tuple[int, float]], k: int) -> list[Hit]:
+    """``merge_top(hits_for(library, scored), k)``, reading where the clips are only as far as
+    the walk goes: ``2 * k`` clips at a time, best first. The walk usually stops after about
+    ``k`` of a search's 100 or more candidates, and on a library larger than the page cache
+    each clip read is a random read of the disk (issue 16)."""
+    ordered = sorted(scored, key=lambda pair: -pair[1])
+    chunk = max(1, 2 * k)
+
+    def hits() -> Iterator[Hit]:
+        for start in range(0, len(ordered), chunk):
+            yield from hits_for(library, ordered[start : start + chunk])
+
+    return _merge_walk(hits(), k)
+
+
+def _merge_walk(hits: Iterable[Hit], k: int) -> list[Hit]:
+    """``merge_top`` of hits already best first; stops reading them once ``k`` spans exist and
+    the next hit touches none."""
     spans: list[Hit] = []
-    for hit in sorted(hits, key=lambda h: -h.score):
+    for hit in hits:
         touching = [s for s in spans if _touches(s, hit)]
         if not touching and len(spans) >= k:
             break

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from search.catalog import Catalog
-from search.hits import Hit, hits_for, merge_top
+from search.hits import Hit, top_spans
 from storage.search_reads import VideoFilter
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def _matching_ids(library: Catalog, only: VideoFilter | None) -> np.ndarray | No
 
 def _top(library: Catalog, scored: list[tuple[int, float]], options: SearchOptions) -> list[Hit]:
     """The best ``k`` merged spans, less those scoring below ``min_score``."""
-    hits = merge_top(hits_for(library, scored), options.k)
+    hits = top_spans(library, scored, options.k)
     if options.min_score is None:
         return hits
     return [hit for hit in hits if hit.score >= options.min_score]

@@ -17,6 +17,7 @@ tests/storage/test_flat_index.py).
 from __future__ import annotations
 
 import struct
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,30 @@ class FlatIndex:
     def ids(self) -> np.ndarray:
         """All clip ids held, in storage order."""
         return self._ids.astype(np.int64)
+
+    def embeddings(self, ids: np.ndarray | list[int]) -> dict[int, np.ndarray]:
+        """The stored vector, (dim,) float32, of each of ``ids`` the index holds (ids it lacks
+        are left out), as ``VectorIndex.embeddings``: the saved float32 values, bit-identical
+        to the stored embeddings they were added from."""
+        wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(wanted) == 0 or len(self._ids) == 0:
+            return {}
+        keys, order = self._sorted_ids
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        held = keys[at] == wanted
+        positions = at[held] if order is None else order[at[held]]
+        return dict(zip(wanted[held].tolist(), self._vectors[positions]))
+
+    @cached_property
+    def _sorted_ids(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The ids ascending and the positions that sort them, None when they are stored
+        ascending already (as a rebuild and catch-ups add them: clip ids only grow); computed
+        once, since this index never changes."""
+        ids = self._ids
+        if bool(np.all(ids[1:] > ids[:-1])):
+            return ids, None
+        order = np.argsort(ids, kind="stable")
+        return ids[order], order
 
     def search(
         self, queries: np.ndarray, k: int, among: np.ndarray | None = None

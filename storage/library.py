@@ -342,9 +342,15 @@ class Library:
             return repository.clip_hits(clip_ids, session=session)
 
     def clip_rerank_inputs(self, clip_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """``repository.clip_rerank_inputs``: (features, unit embedding) per existing clip id."""
+        """``repository.clip_rerank_inputs``: (features, unit embedding) per existing clip id.
+
+        The embeddings come from the vector index, when ``vectors()`` has loaded it (a search
+        has: it searched it) and it holds them; only the features are read from the database,
+        and the embeddings of ids it lacks. The index is not loaded or caught up for this."""
+        index = self._vectors
+        held = index.embeddings(clip_ids) if index is not None else None
         with self.session() as session:
-            return repository.clip_rerank_inputs(clip_ids, session=session)
+            return repository.clip_rerank_inputs(clip_ids, session=session, embeddings=held)
 
     def clips_at(self, places: list[tuple[int, float]]) -> list[int | None]:
         """``repository.clips_at``: the clip playing at each (video id, time)."""

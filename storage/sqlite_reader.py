@@ -96,6 +96,8 @@ class SqliteReader:
         self._vectors: FlatIndex | VectorIndex | None = None
         self._library: Library | None = None
         self._vectors_handed_over = False  # the Library's vectors: it saves them when closed
+        # What vectors() last returned: clip_rerank_inputs takes its embeddings from it.
+        self._searched: FlatIndex | VectorIndex | None = None
         # The fused search reads transcript lines (the Library's) on a thread of its own
         # (search.beside) while vectors() may hand over on this one: one Library for both.
         self._opening = threading.Lock()
@@ -166,9 +168,11 @@ class SqliteReader:
             if self._vectors is None or self._vectors.generation != generation:
                 self._vectors = self._saved_index(settings.embed_dim, generation)
             if self._vectors is not None:
+                self._searched = self._vectors
                 return self._vectors
             self._vectors_handed_over = True
-        return self._full_library().vectors()
+        self._searched = self._full_library().vectors()
+        return self._searched
 
     def _saved_index(self, dim: int, generation: int) -> FlatIndex | VectorIndex | None:
         """The saved index, read without FAISS when it is the exact index alone (a library
@@ -224,11 +228,21 @@ class SqliteReader:
     def clip_rerank_inputs(self, clip_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """(re-rank features (tokens, dim), read-only, as ``feature_codec.view`` gives them; unit
         embedding (dim,) float32) of each clip id that still exists: the one place this reader
-        reads features."""
+        reads features. As ``Library.clip_rerank_inputs``, the embeddings are taken from the
+        vector index ``vectors()`` last returned, where it holds them (bit-identical to the
+        stored ones); the others are joined from ``clips``."""
         settings = self._bound()
         dim, tokens = settings.embed_dim, settings.feature_tokens
+        index = self._searched
+        known = index.embeddings(clip_ids) if index is not None else {}
         found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for chunk in id_chunks(clip_ids):
+        for chunk in id_chunks([i for i in clip_ids if i in known]):
+            for clip_id, features in self._rows(
+                f"SELECT clip_id, data FROM clip_features WHERE clip_id IN ({_marks(chunk)})",
+                chunk,
+            ):
+                found[clip_id] = (feature_codec.view(features, tokens, dim), known[clip_id])
+        for chunk in id_chunks([i for i in clip_ids if i not in known]):
             for clip_id, features, embedding in self._rows(
                 "SELECT clip_features.clip_id, clip_features.data, clips.embedding "
                 "FROM clip_features JOIN clips ON clips.id = clip_features.clip_id "
@@ -268,6 +282,6 @@ class SqliteReader:
         if self._library is not None:
             self._library.close()
             self._library = None
-        self._vectors = None
+        self._vectors = self._searched = None
         self._vectors_handed_over = False
         self._connection.close()

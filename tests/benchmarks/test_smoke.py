@@ -115,9 +115,13 @@ def test_real_db_and_cold_fetch_benchmarks_smoke(tmp_path, capsys) -> None:
     from benchmarks import cold_fetch, real_db
 
     args = ["--smoke", "--clips", "60", "--queries", "3", "--feature-encoding", "int8"]
-    real_db.main([*args, "--out", str(tmp_path / "real.json")])
+    ways = "joined:all,index:all,index:walk"
+    real_db.main([*args, "--ways", ways, "--out", str(tmp_path / "real.json")])
     payload = json.loads((tmp_path / "real.json").read_text())
-    assert [r["cache"] for r in payload["results"]] == ["cold", "warm"]
+    assert [(r["cache"], f"{r['fetch']}:{r['hits']}") for r in payload["results"]] == [
+        (cache, way) for cache in ("cold", "warm") for way in ways.split(",")
+    ]
+    assert all(r["same_results"] for r in payload["results"])  # asserted query by query
     assert set(payload["results"][0]["stage_ms"]) == set(real_db.STAGES)
     assert payload["disk"]["page_size"] == 65536 and payload["feature_encoding"] == "int8"
     real_db.main([*args, "--no-cold", "--out", str(tmp_path / "again.json")])  # cached
@@ -128,3 +132,15 @@ def test_real_db_and_cold_fetch_benchmarks_smoke(tmp_path, capsys) -> None:
     )
     (joined, alone) = json.loads((tmp_path / "fetch.json").read_text())["results"]
     assert joined["fetch"] == "features and embedding" and alone["fetch"] == "features only"
+
+
+def test_index_embeddings_benchmark_smoke(tmp_path) -> None:
+    """Both readers are timed per id count and checked bit for bit against the added vectors."""
+    from benchmarks import index_embeddings
+
+    out = tmp_path / "embeddings.json"
+    index_embeddings.main(["--clips", "2500", "--reps", "2", "--out", str(out)])
+    results = json.loads(out.read_text())["results"]
+    assert [(r["reader"].split()[0], r["ids"]) for r in results] == [
+        (reader, n) for n in index_embeddings.IDS for reader in ("VectorIndex", "FlatIndex")
+    ]

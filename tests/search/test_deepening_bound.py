@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sqlalchemy import event
 
 from benchmarks.query import build_db
 from clipdex.encoder import XClipEncoder
 from search.hits import hits_for, merge_top
 from search.text import MAX_ROUNDS, SearchOptions, max_depth, search_text
 from storage import repository as repo
+from storage import shortlist as shortlists
 
 CLIPS = 600
 
@@ -74,3 +76,56 @@ def test_a_library_within_the_bound_gets_the_exhaustive_rerank(library) -> None:
         np.testing.assert_allclose(
             [h.score for h in hits], [h.score for h in expected], rtol=1e-5, atol=1e-6
         )
+
+
+class JoinedEmbeddings:
+    """The library read as the re-rank read it before issue 16's change: every candidate's
+    embedding joined from ``clips`` with its features (``repository.clip_rerank_inputs``
+    given no embeddings)."""
+
+    def __init__(self, library) -> None:
+        self.library = library
+
+    def __getattr__(self, name: str):
+        return getattr(self.library, name)
+
+    def clip_rerank_inputs(self, clip_ids: list[int]) -> dict:
+        with self.library.session() as session:
+            return repo.clip_rerank_inputs(clip_ids, session=session)
+
+
+@pytest.mark.parametrize("kind", ["flat", "pq-shortlist"])
+def test_scores_with_the_indexs_embeddings_are_bit_identical(library, monkeypatch, kind) -> None:
+    """The real X-CLIP re-rank of every clip, and whole searches, score exactly as with every
+    embedding read from the database, and no embedding is read from it (the index holds them
+    all), with the exact index alone and with a shortlist beside it (its threshold lowered)."""
+    library, encoder = library
+    if kind == "pq-shortlist":
+        monkeypatch.setattr(shortlists, "SHORTLIST_MIN_CLIPS", CLIPS // 2)
+        monkeypatch.setattr(shortlists, "SHORTLIST_DROP_CLIPS", CLIPS // 4)
+    assert library.vectors().kind == kind
+    reads: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_args) -> None:
+        reads.extend([statement] if "clips.embedding" in statement else [])
+
+    event.listen(library.engine, "before_cursor_execute", record)
+    try:
+        ids = library.vectors().ids().tolist()
+        text = encoder.encode_text("a dog jumping into a lake")
+        scores = []
+        for catalog in (JoinedEmbeddings(library), library):
+            inputs = catalog.clip_rerank_inputs(ids)
+            features = np.stack([inputs[i][0] for i in ids])
+            embeddings = np.stack([inputs[i][1] for i in ids])
+            scores.append(encoder.rerank(text, features, embeddings))
+        assert len(reads) == 2  # the joined reads, in two chunks of ids
+        assert scores[0].tobytes() == scores[1].tobytes()
+        options = SearchOptions(k=10, negatives=("a cat",))
+        for query in ("a dog jumping into a lake", "red shapes moving"):
+            expected = search_text(JoinedEmbeddings(library), encoder, query, options)
+            joined = len(reads)
+            assert search_text(library, encoder, query, options) == expected
+            assert len(reads) == joined
+    finally:
+        event.remove(library.engine, "before_cursor_execute", record)

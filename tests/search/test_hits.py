@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from search.hits import Hit, merge_top
+import numpy as np
+
+from search.hits import Hit, hits_for, merge_top, top_spans
+from storage.library import Library
+from tests.storage.records import add_video, small_settings
 
 
 def hit(clip, video, start, end, score):
@@ -43,3 +47,36 @@ def test_json_shape():
         "clip_id": 7,
         "video_id": 3,
     }
+
+
+class CountingReads:
+    """A real library, recording how many clip ids each ``clip_hits`` asks for."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self.asked: list[int] = []
+
+    def clip_hits(self, clip_ids: list[int]) -> dict:
+        self.asked.append(len(clip_ids))
+        return self.library.clip_hits(clip_ids)
+
+
+def test_top_spans_reads_only_what_the_walk_needs_and_merges_as_merge_top(tmp_path) -> None:
+    """On a real library of adjacent clips (which merge), with tied scores and a vanished id:
+    the same spans as ``merge_top`` over every candidate's hit, reading 2k clips at a time."""
+    rng = np.random.default_rng(3)
+    with Library.open(tmp_path / "lib") as library:
+        settings = library.bind(small_settings())
+        ids: list[int] = []
+        for v in range(30):
+            ids += add_video(library, f"/m/{v}.mp4", 5, rng)[1]
+        scores = np.round(rng.random(len(ids)), 1)  # many ties: order among them must hold
+        scored = [(i, float(s)) for i, s in zip(ids, scores)] + [(10_000, 0.95)]
+        assert settings.embed_dim
+        for k in (1, 3, 10, 200):
+            counting = CountingReads(library)
+            got = top_spans(counting, scored, k)
+            assert got == merge_top(hits_for(library, scored), k)
+            assert all(n <= 2 * k for n in counting.asked)
+            if k <= 10:
+                assert sum(counting.asked) < len(scored) // 2

@@ -90,3 +90,49 @@ def test_a_damaged_file_is_refused_as_faiss_refuses_it(tmp_path: Path) -> None:
         FlatIndex.read(path)
     with pytest.raises(FileNotFoundError):
         FlatIndex.read(tmp_path / "missing.faiss")
+
+
+@pytest.mark.parametrize(
+    ("order", "shortlist"),
+    [("ascending", False), ("scattered", False), ("scattered", True)],
+)
+def test_embeddings_are_the_added_vectors_bit_for_bit(
+    tmp_path: Path, order: str, shortlist: bool
+) -> None:
+    """``embeddings(ids)`` of the FAISS index (flat or with a shortlist, in memory and loaded)
+    and of the FAISS-free reader: each held id's vector exactly as added, ids not held left
+    out, whatever order the ids are stored in."""
+    rng = np.random.default_rng(6)
+    n = 700
+    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = rng.choice(10 * n + 1, size=n, replace=False) + 1
+    if order == "ascending":
+        ids.sort()
+    exact = make_index(DIM, n)
+    exact.add_with_ids(vectors, ids.astype(np.int64))
+    index = VectorIndex(DIM, 7, exact, shortlists.build(vectors) if shortlist else None)
+    assert index.kind == ("pq-shortlist" if shortlist else "flat")
+    index.save(tmp_path / "index.faiss")
+    readers = [index, VectorIndex.load(tmp_path / "index.faiss")]
+    if not shortlist:
+        flat = FlatIndex.read(tmp_path / "index.faiss")
+        assert flat is not None
+        readers.append(flat)
+    absent = [10**9, -1, 0]
+    asked = [int(ids[5]), absent[0], int(ids[0]), int(ids[-1]), *absent[1:]]
+    for reader in readers:
+        got = reader.embeddings(asked)
+        assert list(got) == [int(ids[5]), int(ids[0]), int(ids[-1])]
+        for position, clip_id in ((5, ids[5]), (0, ids[0]), (n - 1, ids[-1])):
+            vector = got[int(clip_id)]
+            assert vector.dtype == np.float32 and vector.shape == (DIM,)
+            assert vector.tobytes() == vectors[position].tobytes()
+        every = reader.embeddings(ids)
+        assert np.stack([every[int(i)] for i in ids]).tobytes() == vectors.tobytes()
+        assert reader.embeddings([]) == {} and reader.embeddings(absent) == {}
+    index.remove(ids[:2])
+    index.add(ids[2:3], vectors[3:4])  # replaced: the new vector is the one held
+    got = index.embeddings(ids[:4])
+    assert list(got) == [int(ids[2]), int(ids[3])]
+    assert got[int(ids[2])].tobytes() == vectors[3].tobytes()

@@ -16,6 +16,7 @@ from search.text import SearchOptions
 from storage import models, transcripts
 from storage import repository as repo
 from storage import shortlist as shortlists
+from storage.flat_index import FlatIndex
 from storage.layout import DB_FILENAME
 from storage.library import Library
 from storage.search_reads import VideoFilter
@@ -104,6 +105,37 @@ def test_the_reader_reads_what_the_library_reads(built) -> None:
             assert reader.search_transcripts("red square", limit=10, wanted=wanted) == (
                 library.search_transcripts("red square", limit=10, wanted=wanted)
             )
+
+
+@pytest.mark.parametrize("kind", ["flat", "pq-shortlist"])
+def test_the_readers_rerank_inputs_take_the_embeddings_from_its_index(
+    built, monkeypatch, kind: str
+) -> None:
+    """Once ``vectors()`` has given the saved index (read without FAISS, or with it when it has
+    a shortlist), the reader reads only the features of the clips it holds: the same arrays,
+    bit for bit, as the join of every embedding; a clip committed since is joined."""
+    library, _ = built
+    if kind == "pq-shortlist":
+        monkeypatch.setattr(shortlists, "SHORTLIST_MIN_CLIPS", 8)
+        monkeypatch.setattr(shortlists, "SHORTLIST_DROP_CLIPS", 4)
+        library.vectors()
+        library.save_vectors()
+    ids = [int(i) for i in library.clip_ids_matching(VideoFilter())]
+    with SqliteReader.open(library.folder) as reader:
+        assert isinstance(reader.vectors(), FlatIndex) == (kind == "flat")
+        _, late = add_video(library, "/m/late.mp4", 2, np.random.default_rng(2))
+        statements: list[str] = []
+        reader._connection.set_trace_callback(statements.append)
+        asked = [*ids, *late, 10_000]
+        got = reader.clip_rerank_inputs(asked)
+        joins = [s for s in statements if "clips.embedding" in s]
+        assert joins == [joins[0].split(" IN ")[0] + f" IN ({late[0]}, {late[1]}, 10000)"]
+        with library.session() as session:
+            expected = repo.clip_rerank_inputs(asked, session=session)
+    assert set(got) == set(expected) == {*ids, *late}
+    for clip_id, (features, embedding) in expected.items():
+        assert got[clip_id][0].tobytes() == features.tobytes()
+        assert got[clip_id][1].tobytes() == embedding.tobytes()
 
 
 def test_the_reader_reads_without_sqlalchemy(built) -> None:

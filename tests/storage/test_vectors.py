@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import event
 
+from storage import repository
 from storage.errors import CorruptIndexError
 from storage.library import INDEX_FILENAME, Library
 from storage.vectors import VectorIndex
@@ -113,6 +115,45 @@ def test_index_agrees_with_the_database(library: Library, rng: np.random.Generat
     delete_path(library, "/m/b.mp4")
     assert index_ids(library) == db_clip_ids(library)
     assert library.vectors().generation == library.generation() == 4
+
+
+def _embedding_reads(library: Library) -> list[str]:
+    """The SQL statements ``library`` runs from now on that read ``clips.embedding``."""
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_args) -> None:
+        if "clips.embedding" in statement:
+            statements.append(statement)
+
+    event.listen(library.engine, "before_cursor_execute", record)
+    return statements
+
+
+def test_rerank_inputs_take_the_embeddings_the_index_holds(
+    open_library: Callable[..., Library], library: Library, rng: np.random.Generator
+) -> None:
+    """A search's re-rank reads only the features of the clips its vector index holds, and
+    gets the same arrays, bit for bit, as reading every embedding from the database; the
+    database still says which clips exist and gives the embeddings of clips the index lacks
+    (committed since it was loaded)."""
+    _, kept = add_video(library, "/m/a.mp4", 3, rng)
+    _, gone = add_video(library, "/m/b.mp4", 2, rng)
+    library.vectors()
+    with open_library() as writer:  # another process, after the index was loaded
+        _, late = add_video(writer, "/m/c.mp4", 2, rng)
+        delete_path(writer, "/m/b.mp4")
+    reads = _embedding_reads(library)
+    assert set(library.clip_rerank_inputs(kept)) == set(kept) and reads == []
+    asked = [*kept, *gone, *late, 999]
+    got = library.clip_rerank_inputs(asked)
+    assert len(reads) == 1  # one join, for the late clips
+    with library.session() as session:
+        expected = repository.clip_rerank_inputs(asked, session=session)
+    assert set(got) == set(expected) == {*kept, *late}
+    for clip_id, (features, embedding) in expected.items():
+        assert got[clip_id][0].tobytes() == features.tobytes()
+        assert got[clip_id][1].dtype == np.float32
+        assert got[clip_id][1].tobytes() == embedding.tobytes()
 
 
 def test_reopen_loads_the_saved_index(

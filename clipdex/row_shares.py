@@ -11,6 +11,7 @@ shares on a busy machine just take turns on the free core.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -21,23 +22,31 @@ from indexer.cpus import default_threads
 if TYPE_CHECKING:  # a search that never splits does not import the thread pool
     from concurrent.futures import ThreadPoolExecutor
 
-# Fewer rows than this per share cost more to hand over than the second core saves (a matrix
+# Fewer rows than this per share cost more to hand over than a second core saves (a matrix
 # product of a few rows no longer runs at full speed either).
 MIN_ROWS = 32
+# Shares per thread. More, smaller shares would let the threads on free cores take more of them
+# while another job holds a core, but each share repeats the per-call work (the text's own
+# projections) and runs its matrix products on fewer rows: for 100 full-size candidates on 2
+# cores, 4 shares took 38 ms idle and 49-68 ms beside a spinning process, against 30 and 47-58
+# ms for 2 shares and 50 and 42-50 ms for one thread (measured with benchmarks.rerank's encoder).
+SHARES_PER_THREAD = 1
 
 
 class RowShares:
-    """Run ``fn(*arrays)`` on up to ``workers`` contiguous shares of the arrays' rows and
-    concatenate the results in order (``workers`` None: ``default_threads()``). The worker threads
-    start on the first call that splits and live as long as this object."""
+    """Run ``fn(*arrays)`` on contiguous shares of the arrays' rows, on up to ``workers``
+    threads (``workers`` None: ``default_threads()``), and concatenate the results in order.
+    The worker threads start on the first call that splits and live as long as this object."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, default_threads() if workers is None else workers)
         self._pool: ThreadPoolExecutor | None = None
 
     def shares(self, rows: int) -> int:
-        """How many shares ``rows`` rows are split into."""
-        return max(1, min(self.workers, rows // MIN_ROWS))
+        """How many shares ``rows`` rows are split into (1: run whole on the caller's thread)."""
+        if self.workers == 1:
+            return 1
+        return max(1, min(self.workers * SHARES_PER_THREAD, rows // MIN_ROWS))
 
     def run(self, fn: Callable[..., np.ndarray], *arrays: np.ndarray) -> np.ndarray:
         rows = len(arrays[0])
@@ -52,9 +61,21 @@ class RowShares:
             self._pool = ThreadPoolExecutor(self.workers - 1, thread_name_prefix="clipdex-rows")
         bounds = np.linspace(0, rows, count + 1).astype(int)
         parts = [tuple(a[lo:hi] for a in arrays) for lo, hi in zip(bounds[:-1], bounds[1:])]
-        futures = [self._pool.submit(fn, *part) for part in parts[1:]]
+        results: list[np.ndarray | None] = [None] * count
+        # Threads take the next share as they finish one (next() on a count is atomic under the
+        # GIL): should a worker be slow to start, the caller goes on to its share itself.
+        taken = itertools.count()
+
+        def take() -> None:
+            while (i := next(taken)) < count:
+                results[i] = fn(*parts[i])
+
+        helpers = min(self.workers, count) - 1
+        futures = [self._pool.submit(take) for _ in range(helpers)]
         try:
-            first = fn(*parts[0])
+            take()
         finally:
             wait(futures)  # every share is finished before this returns or raises
-        return np.concatenate([first, *(future.result() for future in futures)])
+        for future in futures:
+            future.result()  # a share's error
+        return np.concatenate(results)

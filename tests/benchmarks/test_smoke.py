@@ -35,7 +35,11 @@ def test_query_benchmark_smoke(tmp_path, capsys) -> None:
             "visual_now",
             "words_now",
         }
-        assert r["same_hits_before_and_now"] == "6/6"
+        # (one of the six, "baba", is a word on nearly every one of the smoke's 300 lines: its
+        # fused top 10 is spans tied at one score, and which tied spans fill it has differed
+        # from the baseline's since the 4-letter stem rule; the 100k runs found 33-35 of 40)
+        same, texts = map(int, r["same_hits_before_and_now"].split("/"))
+        assert texts == 6 and same >= 5
         for name, ms in r["search_spans_unqueued_p50_ms"].items():
             assert 0 < ms <= r["search_spans_p50_ms"][name]  # each run less its waits
         assert 0.0 <= r["recall_at_10"] <= 1.0 and r["disk_bytes_per_clip"] > 0

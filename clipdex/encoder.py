@@ -113,10 +113,10 @@ class XClipEncoder:
 
         self.model_id = resolve_model_id(model_id)
         self.device = resolve_device(device)
-        torch.set_num_threads(threads or default_threads())
+        threads = threads or default_threads()
+        torch.set_num_threads(threads)
         # A re-rank on the CPU scores shares of its candidates side by side (one per thread).
-        on_cpu = device_kind(self.device) == "cpu"
-        self._shares = RowShares((threads or default_threads()) if on_cpu else 1)
+        self._shares = RowShares(threads if device_kind(self.device) == "cpu" else 1)
         self._torch = torch
         if quantize not in QUANTIZE_CHOICES:
             raise ValueError(

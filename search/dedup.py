@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from search.align import AlignRules, Run, aligned_runs
-from search.hash_index import HashIndex, distinct
+from search.hash_index import HashIndex, distinct, popcount64
 from storage import frame_hashes as hash_repo
 from storage import repository as repo
 from storage.frame_hashes import FLIP_MASK, REGION_NAMES, ClipSpan, VideoHashes
@@ -187,7 +187,9 @@ def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) ->
     report.groups += [_exact_group(members, by_id) for members in exact_sets]
     frames = _flatten(videos, spans, embeddings)
     report.frames = len(frames.time_s)
-    pairs, distances = _candidate_pairs(frames, options.radius)
+    pairs, distances = _candidate_pairs(frames, options.strict_radius)
+    loose, loose_distances = _loose_pairs(frames, pairs, options)
+    pairs, distances = _merged_pairs(frames, (pairs, distances), (loose, loose_distances))
     report.frame_pairs = len(pairs)
     cosines = _pair_cosines(frames, pairs)
     keep = (frames.video[pairs[:, 0]] != frames.video[pairs[:, 1]]) & (
@@ -327,7 +329,7 @@ def _candidate_pairs(frames: _Frames, radius: int) -> tuple[np.ndarray, np.ndarr
     parts = []
     for role in np.flatnonzero(np.diag(_ALLOWED)):  # whole ~ whole, a quadrant ~ itself ...
         entries = np.flatnonzero(frames.role == role)
-        index = HashIndex(frames.hashes[entries], frames.video[entries])
+        index = HashIndex(frames.hashes[entries], frames.video[entries], radius)
         first, second, distances = index.pairs(radius)
         parts.append((np.stack([entries[first], entries[second]], axis=1), distances))
         if role == _ROLE["full"]:  # ... and every other role ~ the whole frames
@@ -343,6 +345,89 @@ def _candidate_pairs(frames: _Frames, radius: int) -> tuple[np.ndarray, np.ndarr
     swap = pairs[:, 0] > pairs[:, 1]
     pairs[swap] = pairs[swap][:, ::-1]
     return pairs, distances
+
+
+def _loose_pairs(
+    frames: _Frames, tight: np.ndarray, options: DedupOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entry pairs (i < j) more than ``strict_radius`` and at most ``radius`` bits apart whose
+    roles may match, looked for only between the clips, of the video pairs that share a tight
+    pair, whose embeddings agree (``min_cosine``).
+
+    A loose pair counts only with that agreement (``find_duplicates``), so this is every loose
+    pair that could count between those videos, found exhaustively; the library-wide search
+    stays at the tight radius, where chance pairs between unrelated videos are few (about 360
+    within 8 bits at 30k clips, against 810 thousand 13-14 bits apart)."""
+    empty = np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    if len(tight) == 0 or frames.embedding.shape[1] == 0:
+        return empty
+    order = np.argsort(frames.clip, kind="stable")  # entries by clip
+    starts = np.searchsorted(frames.clip[order], np.arange(len(frames.embedding) + 1))
+    clip_video = _clip_videos(frames)
+    bounds = np.searchsorted(clip_video, np.arange(int(frames.video.max()) + 2))
+    parts, dists = [], []
+    for va, vb in _video_pairs(frames, tight):
+        a_clips = np.arange(bounds[va], bounds[va + 1])
+        b_clips = np.arange(bounds[vb], bounds[vb + 1])
+        if not len(a_clips) or not len(b_clips):
+            continue
+        agree = frames.embedding[a_clips] @ frames.embedding[b_clips].T >= options.min_cosine
+        for ca, cb in zip(*np.nonzero(agree)):
+            ea = order[starts[a_clips[ca]] : starts[a_clips[ca] + 1]]
+            eb = order[starts[b_clips[cb]] : starts[b_clips[cb] + 1]]
+            found = _close_entries(frames, ea, eb, options)
+            parts.append(found[0])
+            dists.append(found[1])
+    if not parts:
+        return empty
+    return np.concatenate(parts), np.concatenate(dists)
+
+
+def _clip_videos(frames: _Frames) -> np.ndarray:
+    """The video of each embedding row (rows come video by video)."""
+    out = np.full(len(frames.embedding), -1, dtype=np.int64)
+    known = frames.clip >= 0
+    out[frames.clip[known]] = frames.video[known]
+    return np.maximum.accumulate(out)
+
+
+def _video_pairs(frames: _Frames, pairs: np.ndarray) -> list[tuple[int, int]]:
+    va, vb = frames.video[pairs[:, 0]], frames.video[pairs[:, 1]]
+    low, high = np.minimum(va, vb), np.maximum(va, vb)
+    codes = distinct([low * (int(frames.video.max()) + 1) + high])
+    width = int(frames.video.max()) + 1
+    return [(int(c // width), int(c % width)) for c in codes]
+
+
+def _close_entries(
+    frames: _Frames, ea: np.ndarray, eb: np.ndarray, options: DedupOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i < j) of entries ``ea`` x ``eb`` whose roles may match, loosely close."""
+    distances = popcount64(frames.hashes[ea][:, None] ^ frames.hashes[eb][None, :])
+    keep = (
+        _ALLOWED[frames.role[ea]][:, frames.role[eb]]
+        & (distances <= options.radius)
+        & (distances > options.strict_radius)
+    )
+    i, j = np.nonzero(keep)
+    pairs = np.stack([ea[i], eb[j]], axis=1)
+    pairs.sort(axis=1)
+    return pairs, distances[i, j].astype(np.float64)
+
+
+def _merged_pairs(
+    frames: _Frames, *parts: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of ``parts`` (each (pairs i < j, distances)), each once, by (i, j)."""
+    size = len(frames.hashes)
+    pairs = np.concatenate([p for p, _ in parts]).reshape(-1, 2)
+    distances = np.concatenate([d for _, d in parts])
+    codes = pairs[:, 0] * size + pairs[:, 1]
+    order = np.argsort(codes, kind="stable")
+    codes, distances = codes[order], distances[order]
+    first = np.r_[True, codes[1:] != codes[:-1]]
+    codes = codes[first]
+    return np.stack([codes // size, codes % size], axis=1), distances[first]
 
 
 def _pair_cosines(frames: _Frames, pairs: np.ndarray) -> np.ndarray:

@@ -350,14 +350,15 @@ def _candidate_pairs(frames: _Frames, radius: int) -> tuple[np.ndarray, np.ndarr
 def _loose_pairs(
     frames: _Frames, tight: np.ndarray, options: DedupOptions
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Entry pairs (i < j) more than ``strict_radius`` and at most ``radius`` bits apart whose
-    roles may match, looked for only between the clips, of the video pairs that share a tight
-    pair, whose embeddings agree (``min_cosine``).
+    """Entry pairs (i < j) at most ``radius`` bits apart whose roles may match, looked for
+    only between the clips, of the video pairs that share a tight pair, whose embeddings agree
+    (``min_cosine``).
 
     A loose pair counts only with that agreement (``find_duplicates``), so this is every loose
-    pair that could count between those videos, found exhaustively; the library-wide search
-    stays at the tight radius, where chance pairs between unrelated videos are few (about 360
-    within 8 bits at 30k clips, against 810 thousand 13-14 bits apart)."""
+    pair that could count between those videos, found exhaustively (with the tight pairs there
+    that the library-wide search missed); that search stays at the tight radius, where chance
+    pairs between unrelated videos are few (about 360 within 8 bits at 30k clips, against 810
+    thousand 13-14 bits apart)."""
     empty = np.zeros((0, 2), dtype=np.int64), np.zeros(0)
     if len(tight) == 0 or frames.embedding.shape[1] == 0:
         return empty
@@ -402,13 +403,9 @@ def _video_pairs(frames: _Frames, pairs: np.ndarray) -> list[tuple[int, int]]:
 def _close_entries(
     frames: _Frames, ea: np.ndarray, eb: np.ndarray, options: DedupOptions
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (i < j) of entries ``ea`` x ``eb`` whose roles may match, loosely close."""
+    """Pairs (i < j) of entries ``ea`` x ``eb`` whose roles may match, within ``radius``."""
     distances = popcount64(frames.hashes[ea][:, None] ^ frames.hashes[eb][None, :])
-    keep = (
-        _ALLOWED[frames.role[ea]][:, frames.role[eb]]
-        & (distances <= options.radius)
-        & (distances > options.strict_radius)
-    )
+    keep = _ALLOWED[frames.role[ea]][:, frames.role[eb]] & (distances <= options.radius)
     i, j = np.nonzero(keep)
     pairs = np.stack([ea[i], eb[j]], axis=1)
     pairs.sort(axis=1)

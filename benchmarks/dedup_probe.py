@@ -2,6 +2,7 @@
 
     python benchmarks/dedup_probe.py SET_FOLDER LIBRARY_DIR CHECKPOINT
     python benchmarks/dedup_probe.py --scan WORK_DIR CLIPS...
+    python benchmarks/dedup_probe.py --report LIBRARY_DIR
 
 Indexes ``SET_FOLDER`` with whichever clipdex is first on ``PYTHONPATH`` (today's tree, or the
 baseline tree that ``benchmarks/dedup.py`` extracts with ``git archive``), runs the duplicate
@@ -79,10 +80,32 @@ def _scan_times(work: Path, sizes: list[int]) -> list[dict]:
     return module.scan_times(work, sizes)
 
 
+def _report(library_dir: Path) -> dict:
+    """The scan of a library indexed already (``benchmarks/dedup.py --planted-in``)."""
+    from search.dedup import find_duplicates
+    from storage.library import Library
+
+    library = Library.open(library_dir)
+    try:
+        started = time.perf_counter()
+        report = find_duplicates(library)
+        scan_s = time.perf_counter() - started
+    finally:
+        library.close()
+    return {
+        "scan_s": round(scan_s, 3),
+        "frame_pairs": report.frame_pairs,
+        "report": report.to_json(),
+    }
+
+
 def main() -> None:
     if sys.argv[1] == "--scan":
         work, sizes = Path(sys.argv[2]), [int(s) for s in sys.argv[3:]]
         print(json.dumps({"scaling": _scan_times(work, sizes)}))
+        return
+    if sys.argv[1] == "--report":
+        print(json.dumps(_report(Path(sys.argv[2]))))
         return
     folder, library_dir, checkpoint = (Path(a) for a in sys.argv[1:4])
     from sqlalchemy import text

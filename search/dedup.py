@@ -1,14 +1,18 @@
 """Duplicate detection across the library: exact copies, near-duplicate videos, reused segments.
 
 1. Exact copies share a content fingerprint; one of each set stands for it in the next steps.
-2. Candidate frame pairs: the informative whole-frame hashes are indexed once
-   (``search.hash_index``: FAISS multi-index hashing) and every hash queries the index for the
-   hashes near it, instead of comparing all pairs. Besides whole frame ~ whole frame, a pair may be a whole frame ~ its mirror (a horizontal
+2. Candidate frame pairs, in two tiers. Across the library, pairs within ``strict_radius``:
+   the informative whole-frame hashes are indexed once (``search.hash_index``: bit-sampling
+   LSH) and every hash queries the index for the hashes near it, instead of comparing all
+   pairs. Then, only between two videos that share such a pair, every pair within ``radius``
+   of their clips whose embeddings agree (``_loose_pairs``). Besides whole frame ~ whole
+   frame, a pair may be a whole frame ~ its mirror (a horizontal
    flip), a whole frame ~ a region of the other video's frame (the centre for a crop, the 9:16
    strip for a vertical crop, a quadrant for a picture-in-picture inset), or a quadrant ~ the
    same quadrant (the background around an inset); see ``_ALLOWED``.
 3. Each pair is weighed with the clip embeddings: a close hash counts on its own, a looser one
-   only when the X-CLIP embeddings of the two clips holding the frames agree too.
+   only when the X-CLIP embeddings of the two clips holding the frames agree too (which is
+   why the second tier looks only there).
 4. Per pair of videos the matches are aligned in time (``search.align``): only runs of matches at
    one offset lasting ``min_seconds`` count, which rejects look-alike frames and short intros;
    blank and single-colour frames never count (their hash is flagged uninformative).
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from search.align import AlignRules, Run, aligned_runs
-from search.hash_index import HashIndex, distinct
+from search.hash_index import HashIndex, distinct, popcount64
 from storage import frame_hashes as hash_repo
 from storage import repository as repo
 from storage.frame_hashes import FLIP_MASK, REGION_NAMES, ClipSpan, VideoHashes
@@ -163,6 +167,7 @@ class _Frames:
     role: np.ndarray  # index into _ROLES
     clip: np.ndarray  # row of ``embedding`` of the clip holding the frame, -1 if unknown
     embedding: np.ndarray  # (clips, dim) unit clip embeddings
+    clip_rows: np.ndarray  # video v's rows of ``embedding``: clip_rows[v] to clip_rows[v + 1]
 
 
 def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) -> DedupReport:
@@ -187,7 +192,9 @@ def find_duplicates(library: Library, options: DedupOptions = DedupOptions()) ->
     report.groups += [_exact_group(members, by_id) for members in exact_sets]
     frames = _flatten(videos, spans, embeddings)
     report.frames = len(frames.time_s)
-    pairs, distances = _candidate_pairs(frames, options.radius)
+    pairs, distances = _candidate_pairs(frames, options.strict_radius)
+    loose, loose_distances = _loose_pairs(frames, pairs, options)
+    pairs, distances = _merged_pairs(frames, (pairs, distances), (loose, loose_distances))
     report.frame_pairs = len(pairs)
     cosines = _pair_cosines(frames, pairs)
     keep = (frames.video[pairs[:, 0]] != frames.video[pairs[:, 1]]) & (
@@ -242,7 +249,10 @@ def _flatten(
     dim = len(next(iter(embeddings.values()))) if embeddings else 0
     parts_v, parts_t, parts_h, parts_r, parts_c, parts_e = [], [], [], [], [], []
     rows = 0
+    clip_rows = [0]
     for index, video in enumerate(videos):
+        if index:
+            clip_rows.append(rows)
         times, hashes, roles = _entries(video)
         parts_v.append(np.full(len(times), index, dtype=np.int64))
         parts_t.append(times.astype(np.float64))
@@ -260,7 +270,9 @@ def _flatten(
     if not parts_v:
         empty = np.zeros(0)
         ints = empty.astype(np.int64)
-        return _Frames(ints, empty, empty.astype(np.uint64), ints, ints, np.zeros((0, 0)))
+        return _Frames(
+            ints, empty, empty.astype(np.uint64), ints, ints, np.zeros((0, 0)), np.zeros(1, int)
+        )
     return _Frames(
         np.concatenate(parts_v),
         np.concatenate(parts_t),
@@ -268,6 +280,7 @@ def _flatten(
         np.concatenate(parts_r),
         np.concatenate(parts_c),
         np.concatenate(parts_e).astype(np.float32) if parts_e else np.zeros((0, 0), np.float32),
+        np.array([*clip_rows, rows], dtype=np.int64),
     )
 
 
@@ -327,7 +340,7 @@ def _candidate_pairs(frames: _Frames, radius: int) -> tuple[np.ndarray, np.ndarr
     parts = []
     for role in np.flatnonzero(np.diag(_ALLOWED)):  # whole ~ whole, a quadrant ~ itself ...
         entries = np.flatnonzero(frames.role == role)
-        index = HashIndex(frames.hashes[entries], frames.video[entries])
+        index = HashIndex(frames.hashes[entries], frames.video[entries], radius)
         first, second, distances = index.pairs(radius)
         parts.append((np.stack([entries[first], entries[second]], axis=1), distances))
         if role == _ROLE["full"]:  # ... and every other role ~ the whole frames
@@ -343,6 +356,78 @@ def _candidate_pairs(frames: _Frames, radius: int) -> tuple[np.ndarray, np.ndarr
     swap = pairs[:, 0] > pairs[:, 1]
     pairs[swap] = pairs[swap][:, ::-1]
     return pairs, distances
+
+
+def _loose_pairs(
+    frames: _Frames, tight: np.ndarray, options: DedupOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entry pairs (i < j) at most ``radius`` bits apart whose roles may match, looked for
+    only between the clips, of the video pairs that share a tight pair, whose embeddings agree
+    (``min_cosine``).
+
+    A loose pair counts only with that agreement (``find_duplicates``), so this is every loose
+    pair that could count between those videos, found exhaustively (with the tight pairs there
+    that the library-wide search missed); that search stays at the tight radius, where chance
+    pairs between unrelated videos are few (about 360 within 8 bits at 30k clips, against 810
+    thousand 13-14 bits apart)."""
+    empty = np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+    if len(tight) == 0 or frames.embedding.shape[1] == 0:
+        return empty
+    order = np.argsort(frames.clip, kind="stable")  # entries by clip
+    starts = np.searchsorted(frames.clip[order], np.arange(len(frames.embedding) + 1))
+    bounds = frames.clip_rows
+    parts, dists = [], []
+    for va, vb in _video_pairs(frames, tight):
+        a_clips = np.arange(bounds[va], bounds[va + 1])
+        b_clips = np.arange(bounds[vb], bounds[vb + 1])
+        if not len(a_clips) or not len(b_clips):
+            continue
+        agree = frames.embedding[a_clips] @ frames.embedding[b_clips].T >= options.min_cosine
+        for ca, cb in zip(*np.nonzero(agree)):
+            ea = order[starts[a_clips[ca]] : starts[a_clips[ca] + 1]]
+            eb = order[starts[b_clips[cb]] : starts[b_clips[cb] + 1]]
+            found = _close_entries(frames, ea, eb, options)
+            parts.append(found[0])
+            dists.append(found[1])
+    if not parts:
+        return empty
+    return np.concatenate(parts), np.concatenate(dists)
+
+
+def _video_pairs(frames: _Frames, pairs: np.ndarray) -> list[tuple[int, int]]:
+    va, vb = frames.video[pairs[:, 0]], frames.video[pairs[:, 1]]
+    low, high = np.minimum(va, vb), np.maximum(va, vb)
+    codes = distinct([low * (int(frames.video.max()) + 1) + high])
+    width = int(frames.video.max()) + 1
+    return [(int(c // width), int(c % width)) for c in codes]
+
+
+def _close_entries(
+    frames: _Frames, ea: np.ndarray, eb: np.ndarray, options: DedupOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i < j) of entries ``ea`` x ``eb`` whose roles may match, within ``radius``."""
+    distances = popcount64(frames.hashes[ea][:, None] ^ frames.hashes[eb][None, :])
+    keep = _ALLOWED[frames.role[ea]][:, frames.role[eb]] & (distances <= options.radius)
+    i, j = np.nonzero(keep)
+    pairs = np.stack([ea[i], eb[j]], axis=1)
+    pairs.sort(axis=1)
+    return pairs, distances[i, j].astype(np.float64)
+
+
+def _merged_pairs(
+    frames: _Frames, *parts: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of ``parts`` (each (pairs i < j, distances)), each once, by (i, j)."""
+    size = len(frames.hashes)
+    pairs = np.concatenate([p for p, _ in parts]).reshape(-1, 2)
+    distances = np.concatenate([d for _, d in parts])
+    codes = pairs[:, 0] * size + pairs[:, 1]
+    order = np.argsort(codes, kind="stable")
+    codes, distances = codes[order], distances[order]
+    first = np.ones(len(codes), dtype=bool)
+    np.not_equal(codes[1:], codes[:-1], out=first[1:])
+    codes = codes[first]
+    return np.stack([codes // size, codes % size], axis=1), distances[first]
 
 
 def _pair_cosines(frames: _Frames, pairs: np.ndarray) -> np.ndarray:

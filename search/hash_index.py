@@ -48,6 +48,15 @@ def tables(bits: int) -> int:
     return 64 + 32 * (bits - 16)
 
 
+def tables_for(bits: int, radius: int) -> int:
+    """Tables that find a pair ``radius`` bits apart with probability 0.99 (``tables(bits)``
+    at most): 37 at 16 bits and 74 at 21 for 8 bits, where 14 bits take 64 and 224."""
+    shared = (1 - radius / 64) ** bits  # a pair's chance of sharing one table's key
+    if shared >= 1:
+        return 1
+    return max(1, min(tables(bits), math.ceil(math.log(0.01) / math.log1p(-shared))))
+
+
 @lru_cache(maxsize=8)
 def _key_weights(bits: int) -> np.ndarray:
     """(64, tables) float32: column t gives table t's key as a dot product with the bits."""
@@ -83,12 +92,19 @@ def _stable_order(keys: np.ndarray) -> np.ndarray:
 
 
 class HashIndex:
-    """The hashes ``hashes`` (uint64), each labelled with a ``group`` (its video)."""
+    """The hashes ``hashes`` (uint64), each labelled with a ``group`` (its video).
 
-    def __init__(self, hashes: np.ndarray, groups: np.ndarray) -> None:
+    ``radius``: the widest radius it will be asked for, when tighter than the 14 bits the
+    default tables are sized for; fewer tables then find pairs that close just as surely
+    (``tables_for``)."""
+
+    def __init__(self, hashes: np.ndarray, groups: np.ndarray, radius: int | None = None) -> None:
         self.hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
         self.groups = np.asarray(groups, dtype=np.int64)
         self.key_bits = key_bits(len(self.hashes))
+        count = tables(self.key_bits) if radius is None else tables_for(self.key_bits, radius)
+        self.table_count = count
+        self._weights = _key_weights(self.key_bits)[:, :count]
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -101,7 +117,7 @@ class HashIndex:
         group, and every hash is paired only with the part of its bucket after its own group:
         the many close pairs inside one video (the frames of a shot) are never made."""
         found = [np.zeros(0, dtype=np.int64)]
-        weights = _key_weights(self.key_bits)
+        weights = self._weights
         for first in range(0, weights.shape[1], _BLOCK):
             keys = _keys(self.hashes, weights[:, first : first + _BLOCK])
             for table_keys in keys:
@@ -151,7 +167,7 @@ class HashIndex:
         queries = np.ascontiguousarray(queries, dtype=np.uint64)
         groups = np.asarray(groups, dtype=np.int64)
         found = [np.zeros(0, dtype=np.int64)]
-        weights = _key_weights(self.key_bits)
+        weights = self._weights
         if len(self) and len(queries):
             for first in range(0, weights.shape[1], _BLOCK):
                 block = weights[:, first : first + _BLOCK]

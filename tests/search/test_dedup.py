@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -237,3 +238,58 @@ def test_dedup_through_a_real_subprocess(indexed) -> None:
     assert [(Path(s["a"]).name, Path(s["b"]).name) for s in segments] == [
         ("drift_long.mp4", "excerpt.mp4")
     ]
+
+
+def _flipped(rng: np.random.Generator, hashes: np.ndarray, bits: int) -> np.ndarray:
+    """``hashes`` with ``bits`` random bits flipped in each."""
+    masks = [sum(1 << int(b) for b in rng.choice(64, bits, replace=False)) for _ in hashes]
+    return hashes ^ np.array(masks, dtype=np.uint64)
+
+
+def _hashed_video(library: Library, name: str, hashes: np.ndarray, embeddings: np.ndarray) -> int:
+    """A 10 s video of two 5 s clips, hashed at 2 Hz, written through the repository
+    functions indexing uses (no decoding: the hashes are chosen)."""
+    times = np.arange(len(hashes), dtype=np.float32) / 2
+    record = repo.VideoRecord(f"/hashed/{name}.mp4", 1, 1, None, 10.0, 25.0, 320, 240, "h264")
+    clips = [
+        repo.ClipRecord(i * 5.0, (i + 1) * 5.0, embeddings[i], np.zeros((1, 16), np.float32))
+        for i in range(2)
+    ]
+    with library.session() as session, session.begin():
+        video = repo.save_indexed_video(record, clips, session=session)
+        hash_repo.save_frame_hashes(
+            video.id, times, hashes, np.ones(hashes.shape, bool), session=session
+        )
+        return video.id
+
+
+def test_loose_frame_pairs_count_only_inside_a_copy(library_dir) -> None:
+    """The library-wide search stays at the tight radius: frames of two unrelated videos 13
+    bits apart (chance neighbours, which grow with the square of a library) are never made into
+    pairs, while a copy found by a tight pair still gets its loose frame pairs, which span it."""
+    from storage.settings import LibrarySettings
+
+    rng = np.random.default_rng(12)
+    regions = len(hash_repo.REGION_NAMES)
+    original = rng.integers(0, 2**64 - 1, (20, regions), dtype=np.uint64)
+    embeddings = np.eye(16, dtype=np.float32)
+    unrelated = rng.integers(0, 2**64 - 1, (20, regions), dtype=np.uint64)
+    unrelated[:, 0] = _flipped(rng, original[:, 0], 13)
+    copy = rng.integers(0, 2**64 - 1, (20, regions), dtype=np.uint64)
+    copy[:, 0] = _flipped(rng, original[:, 0], 12)
+    copy[:2, 0] = _flipped(rng, original[:2, 0], 3)  # the tight pairs that point at the copy
+    library = Library.open(library_dir)
+    library.bind(LibrarySettings("hashed", 16, 8, 224, 1, 2.0, 10.0, 27.0))
+    try:
+        _hashed_video(library, "original", original, embeddings[:2])
+        _hashed_video(library, "unrelated", unrelated, embeddings[2:4])
+        _hashed_video(library, "copy", copy, embeddings[:2])
+        report = find_duplicates(library)
+    finally:
+        library.close()
+    # The 20 frame pairs of the copy (2 tight, 18 loose) and none of the 20 chance ones.
+    assert report.frame_pairs == 20
+    assert not report.segments and len(report.groups) == 1
+    (match,) = report.groups[0].matches
+    assert {match.a.path, match.b.path} == {"/hashed/original.mp4", "/hashed/copy.mp4"}
+    assert match.a_start_s == 0.0 and match.a_end_s >= 9.5

@@ -85,3 +85,22 @@ def test_an_empty_index_or_no_query_gives_no_pairs() -> None:
     index = HashIndex(np.array([5], np.uint64), np.array([0]))
     rows, _, _ = index.within(np.zeros(0, np.uint64), np.zeros(0, np.int64), 14)
     assert len(rows) == 0
+
+
+def test_an_index_for_a_tight_radius_has_fewer_tables_and_still_finds_its_pairs() -> None:
+    """Sized for 8 bits (what dedup searches the whole library at), the index keeps a third of
+    the tables at a million hashes and still finds (nearly) every pair within 8 bits."""
+    assert hash_index.tables_for(16, 8) == 37 and hash_index.tables_for(21, 8) == 74
+    assert hash_index.tables_for(21, 14) == hash_index.tables(21) == 224
+    rng = np.random.default_rng(9)
+    stored = rng.integers(0, 2**64 - 1, 400, dtype=np.uint64)
+    groups = np.arange(400) // 4
+    picked = rng.integers(0, 400, 600)
+    queries = _noisy(rng, stored[picked], np.arange(600) % 9)  # 0..8 bits away
+    truth = _brute(queries, np.full(600, 1000), stored, groups, 8)
+    index = HashIndex(stored, groups, radius=8)
+    assert index.table_count == 37
+    rows, found, distances = index.within(queries, np.full(600, 1000), 8)
+    got = {(int(i), int(j)): int(d) for i, j, d in zip(rows, found, distances)}
+    assert all(truth[pair] == d for pair, d in got.items())
+    assert sum(pair in got for pair in truth) / len(truth) >= 0.97

@@ -329,10 +329,11 @@ def load_text_encoder(
     """The encoder a text search needs, and what to run once the results are out.
 
     With an exported query model for the library's model (``clipdex.query_model``) this is
-    the ONNX one, and neither torch nor transformers is imported: a cold search costs a
-    fraction of a second. Otherwise (no export yet, ``--quantize int8``, a library whose model
-    identity is unknown, or ``CLIPDEX_QUERY_MODEL=torch``) it is the torch encoder, and the
-    second value writes the export for the next search (None when there is nothing to write).
+    the ONNX one (its int8 text tower for ``--quantize int8``), and neither torch nor
+    transformers is imported: a cold search costs a fraction of a second. Otherwise (no export
+    yet, a library whose model identity is unknown, or ``CLIPDEX_QUERY_MODEL=torch``) it is the
+    torch encoder, and the second value writes the export for the next search (None when there
+    is nothing to write: an int8 torch encoder cannot write it).
     ``timings`` (a ``clipdex.timings.Timings``) records the "import" and "load" stages;
     ``prepack`` is for a long-lived process (``clipdex.query_model.QueryModel`` says why).
     """
@@ -343,7 +344,7 @@ def load_text_encoder(
     timings = timings or Timings()
     held = library.settings
     digest = held.model_digest if held is not None else None
-    fast = quantize == "none" and query_model_allowed()
+    fast = quantize in ("none", "int8") and query_model_allowed()
     if fast and digest and model is not None:
         # A named model must be the library's (as load_encoder checks): then the library's
         # export is its export. A hub id not downloaded here has no digest: torch decides.
@@ -359,9 +360,11 @@ def load_text_encoder(
             import tokenizers  # noqa: F401
         try:
             with timings.stage("load"):
-                return QueryModel(folder, prepack=prepack), None
+                int8 = "int8" if quantize == "int8" else None
+                return QueryModel(folder, prepack=prepack, quantize=int8), None
         except QueryModelError as exc:
-            logger.warning("%s; searching with torch and writing it again", exc)
+            again = " and writing it again" if quantize == "none" else ""
+            logger.warning("%s; searching with torch%s", exc, again)
             import shutil
 
             shutil.rmtree(folder, ignore_errors=True)
@@ -370,7 +373,7 @@ def load_text_encoder(
         import transformers  # noqa: F401
     with timings.stage("load"):
         encoder = load_encoder(model, library, quantize)
-    if not (fast and digest):
+    if not (fast and digest) or quantize != "none":
         return encoder, None
     return encoder, functools.partial(_export_query_model, encoder, library, digest)
 

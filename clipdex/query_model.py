@@ -8,6 +8,8 @@ A search needs only the tokenizer, the text tower and the prompt generator's fol
     <library>/query-model/<model digest>/
         query-model.json   what it is: format version, model digest and id, sizes
         text.onnx          input_ids, attention_mask -> the unconditioned text embedding
+        text-int8.onnx     the same in int8 (ONNX Runtime's dynamic quantization), for
+                           ``--quantize int8`` searches
         rerank.onnx        text (D,), features (B, P, D), video (B, D) -> scores (B,)
         *.onnx.weights     their weights (ONNX external data)
         tokenizer.json     the checkpoint's own fast tokenizer, saved by transformers
@@ -33,6 +35,7 @@ logger = logging.getLogger(__name__)
 FOLDER_NAME = "query-model"
 MANIFEST_NAME = "query-model.json"
 TEXT_GRAPH = "text.onnx"
+TEXT_INT8_GRAPH = "text-int8.onnx"
 RERANK_GRAPH = "rerank.onnx"
 # Each graph's weights, in a file beside it: ONNX Runtime maps such a file rather than copying
 # the weights out of the graph's protobuf (0.1 s to load the full-size text tower, not 1 s).
@@ -41,13 +44,16 @@ TOKENIZER_NAME = "tokenizer.json"
 FILES = (
     TEXT_GRAPH,
     TEXT_GRAPH + WEIGHTS_SUFFIX,
+    TEXT_INT8_GRAPH,
+    TEXT_INT8_GRAPH + WEIGHTS_SUFFIX,
     RERANK_GRAPH,
     RERANK_GRAPH + WEIGHTS_SUFFIX,
     TOKENIZER_NAME,
     MANIFEST_NAME,
 )
 # Bumped whenever the graphs' inputs, outputs or arithmetic change: older folders are rebuilt.
-FORMAT_VERSION = 2  # 2: the graphs as ONNX Runtime optimised them (clipdex.query_export)
+# 2: the graphs as ONNX Runtime optimised them (clipdex.query_export); 3: an int8 text tower too
+FORMAT_VERSION = 3
 # One thread per query, as the torch path (clipdex.encoder.QUERY_THREADS says why).
 QUERY_THREADS = 1
 
@@ -92,9 +98,11 @@ class QueryModel:
     when the folder's files cannot be loaded. ``prepack`` lets ONNX Runtime repack the text
     tower's weights for its matrix kernels while loading: about 0.3 s more to load the full-size
     tower, about 2x faster per query after; worth it for the server, not for one CLI search.
+    ``quantize="int8"`` runs the int8 text tower (what ``--quantize int8`` asks for); the
+    re-rank is float32 either way, as the torch path's (it quantizes the towers only).
     """
 
-    def __init__(self, folder: Path, *, prepack: bool = False) -> None:
+    def __init__(self, folder: Path, *, prepack: bool = False, quantize: str | None = None) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -107,7 +115,9 @@ class QueryModel:
             max_length = int(manifest["max_length"])
             self._tokenizer = Tokenizer.from_file(str(self.folder / TOKENIZER_NAME))
             self._ort = onnxruntime
-            self._text = self._session(TEXT_GRAPH, prepack=prepack)
+            self.quantize = quantize
+            text = {None: TEXT_GRAPH, "int8": TEXT_INT8_GRAPH}[quantize]
+            self._text = self._session(text, prepack=prepack)
             # Small (the prompt generator only) and run a few times per search: worth packing.
             self._rerank = self._session(RERANK_GRAPH, prepack=True)
         except Exception as exc:  # noqa: BLE001 - ONNX Runtime's errors derive from Exception only

@@ -20,12 +20,13 @@ from clipdex.cli import load_text_encoder
 from clipdex.commands.serve import warm_up
 from clipdex.encoder import XClipEncoder
 from clipdex.model_identity import model_digest
-from clipdex.query_export import write_query_model
+from clipdex.query_export import INT8_PROBE_COSINE, write_query_model
 from clipdex.query_model import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     RERANK_GRAPH,
     TEXT_GRAPH,
+    TEXT_INT8_GRAPH,
     QueryModel,
     find_query_model,
     query_model_root,
@@ -129,6 +130,31 @@ def test_rerank_split_over_three_threads_equals_the_whole(indexed, monkeypatch):
     text = encoder.encode_text(QUERIES[1])
     whole = exported.rerank(text, features, video)
     np.testing.assert_allclose(split.rerank(text, features, video), whole, atol=1e-6, rtol=0)
+
+
+def test_the_int8_text_tower_runs_int8_and_stays_near_float32(indexed):
+    """``--quantize int8`` searches get ONNX Runtime's int8 text tower: quantized matrix
+    products, embeddings within INT8_PROBE_COSINE of the torch float32 ones (not equal to
+    them), and the float32 re-rank."""
+    import onnx
+
+    _, encoder, exported = indexed
+    int8 = QueryModel(exported.folder, quantize="int8")
+    graph = onnx.load(str(exported.folder / TEXT_INT8_GRAPH))
+    ops = {node.op_type for node in graph.graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops, ops
+    for text in TEXTS:
+        ours, reference = int8.encode_text(text), encoder.encode_text(text)
+        cos = float(ours @ reference) / float(np.linalg.norm(ours) * np.linalg.norm(reference))
+        assert INT8_PROBE_COSINE <= cos < 1 - 1e-9, text
+    dim = encoder.embed_dim
+    features = np.random.default_rng(1).standard_normal((4, encoder.feature_tokens, dim))
+    video = np.ones((4, dim), np.float32)
+    text = int8.encode_text(QUERIES[0])
+    np.testing.assert_array_equal(
+        int8.rerank(text, features.astype(np.float32), video),
+        exported.rerank(text, features.astype(np.float32), video),
+    )
 
 
 def test_the_export_is_saved_as_onnx_runtime_optimised_it(indexed):
@@ -266,8 +292,8 @@ def test_which_encoder_a_search_gets(video_dir, library_dir, monkeypatch):
         finally:
             server.process.kill()
         encoder, export = load_text_encoder(None, library, "int8")
-        assert isinstance(encoder, XClipEncoder) and encoder.quantize == "int8"
-        assert export is None  # int8 is not exported
+        assert isinstance(encoder, QueryModel) and encoder.quantize == "int8"  # its int8 tower
+        assert export is None
         monkeypatch.setenv("CLIPDEX_QUERY_MODEL", "torch")
         encoder, export = load_text_encoder(None, library)
         assert isinstance(encoder, XClipEncoder) and export is None  # forced: nothing written
@@ -275,6 +301,9 @@ def test_which_encoder_a_search_gets(video_dir, library_dir, monkeypatch):
         monkeypatch.delenv("CLIPDEX_QUERY_MODEL")
         shutil.rmtree(query_model_root(library_dir))
         assert warm_up(served, None) is None  # no export: torch waits for a search
+        encoder, export = load_text_encoder(None, library, "int8")
+        assert isinstance(encoder, XClipEncoder) and encoder.quantize == "int8"
+        assert export is None  # int8 torch cannot write the float32 export
         encoder, export = load_text_encoder(None, library)
         assert isinstance(encoder, XClipEncoder) and export is not None
         export()

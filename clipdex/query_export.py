@@ -23,6 +23,8 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -252,10 +254,7 @@ def _quantize_text(folder: Path) -> None:
     one (int8 weights; each matrix product quantizes its input as it runs)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # It logs a hint about pre-processing through the root logger, which would also give the
-    # root logger a handler of its own: nothing a user of clipdex should see.
-    logging.disable(logging.WARNING)
-    try:
+    with _root_records_dropped():
         quantize_dynamic(
             folder / TEXT_GRAPH,
             folder / TEXT_INT8_GRAPH,
@@ -264,10 +263,33 @@ def _quantize_text(folder: Path) -> None:
             # a quarter of that in int8.
             op_types_to_quantize=["MatMul", "Gemm", "Gather"],
         )
-    finally:
-        logging.disable(logging.NOTSET)
     _move_weights_out(folder / TEXT_INT8_GRAPH)  # mapped when loaded, not copied
     (folder / TEXT_INT8_GRAPH).chmod(0o644)
+
+
+@contextmanager
+def _root_records_dropped() -> Iterator[None]:
+    """Drop what is logged on the root logger itself while the block runs.
+
+    ``quantize_dynamic`` calls ``logging.warning`` (a hint about pre-processing, nothing a user
+    of clipdex should see). That module function would also configure logging for the whole
+    process (``logging.basicConfig``: a stderr handler on the root logger) when the root logger
+    has none, as in a program that uses clipdex as a library; a placeholder handler meanwhile
+    prevents that. A root logger's filter sees only records logged on it, not those of named
+    loggers (clipdex's own, other threads'), which still reach its handlers."""
+    root = logging.getLogger()
+    placeholder = logging.NullHandler()
+    root.addFilter(_dropped)
+    root.addHandler(placeholder)
+    try:
+        yield
+    finally:
+        root.removeHandler(placeholder)
+        root.removeFilter(_dropped)
+
+
+def _dropped(record: logging.LogRecord) -> bool:
+    return False
 
 
 def _check(encoder, folder: Path) -> None:

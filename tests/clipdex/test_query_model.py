@@ -7,6 +7,7 @@ encoder and searched with both, through ``search_text`` and through the real ``c
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -183,8 +184,12 @@ def test_an_export_of_another_format_or_model_is_not_used(indexed, tmp_path):
     assert find_query_model(tmp_path, exported.model_digest) is None
 
 
-def test_a_new_model_replaces_the_old_export(indexed, tmp_path):
+def test_a_new_model_replaces_the_old_export(indexed, tmp_path, monkeypatch, capfd):
     _, encoder, exported = indexed
+    # As in a program using clipdex as a library: logging not configured. The export's int8
+    # step must neither print ONNX Runtime's pre-processing hint nor configure logging.
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
     abandoned = query_model_root(tmp_path) / ".export-killed"  # an export killed half-way
     live = query_model_root(tmp_path) / ".export-running"
     abandoned.mkdir(parents=True)
@@ -196,6 +201,8 @@ def test_a_new_model_replaces_the_old_export(indexed, tmp_path):
     new = write_query_model(encoder, tmp_path, "b" * 64)
     assert not old.exists() and new.is_dir()
     assert sorted(p.name for p in query_model_root(tmp_path).iterdir()) == ["b" * 64]
+    assert root.handlers == [] and not root.filters
+    assert "pre-processing" not in capfd.readouterr().err
 
 
 @pytest.fixture(autouse=True)

@@ -360,8 +360,8 @@ def load_text_encoder(
             import tokenizers  # noqa: F401
         try:
             with timings.stage("load"):
-                int8 = "int8" if quantize == "int8" else None
-                return QueryModel(folder, prepack=prepack, quantize=int8), None
+                wanted = None if quantize == "none" else quantize  # as load_encoder passes it
+                return QueryModel(folder, prepack=prepack, quantize=wanted), None
         except QueryModelError as exc:
             again = " and writing it again" if quantize == "none" else ""
             logger.warning("%s; searching with torch%s", exc, again)

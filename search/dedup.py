@@ -397,8 +397,8 @@ def _loose_pairs(
 def _video_pairs(frames: _Frames, pairs: np.ndarray) -> list[tuple[int, int]]:
     va, vb = frames.video[pairs[:, 0]], frames.video[pairs[:, 1]]
     low, high = np.minimum(va, vb), np.maximum(va, vb)
-    codes = distinct([low * (int(frames.video.max()) + 1) + high])
     width = int(frames.video.max()) + 1
+    codes = distinct([low * width + high])
     return [(int(c // width), int(c % width)) for c in codes]
 
 

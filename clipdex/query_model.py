@@ -11,6 +11,7 @@ A search needs only the tokenizer, the text tower and the prompt generator's fol
         text-int8.onnx     the same in int8 (ONNX Runtime's dynamic quantization), for
                            ``--quantize int8`` searches
         rerank.onnx        text (D,), features (B, P, D), video (B, D) -> scores (B,)
+        widen.onnx         float16 features -> float32, for the re-rank of stored features
         *.onnx.weights     their weights (ONNX external data)
         tokenizer.json     the checkpoint's own fast tokenizer, saved by transformers
 
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clipdex.row_shares import RowShares
+from indexer.cpus import default_threads
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ MANIFEST_NAME = "query-model.json"
 TEXT_GRAPH = "text.onnx"
 TEXT_INT8_GRAPH = "text-int8.onnx"
 RERANK_GRAPH = "rerank.onnx"
+WIDEN_GRAPH = "widen.onnx"
 # Each graph's weights, in a file beside it: ONNX Runtime maps such a file rather than copying
 # the weights out of the graph's protobuf (0.1 s to load the full-size text tower, not 1 s).
 WEIGHTS_SUFFIX = ".weights"
@@ -48,14 +50,23 @@ FILES = (
     TEXT_INT8_GRAPH + WEIGHTS_SUFFIX,
     RERANK_GRAPH,
     RERANK_GRAPH + WEIGHTS_SUFFIX,
+    WIDEN_GRAPH,
     TOKENIZER_NAME,
     MANIFEST_NAME,
 )
 # Bumped whenever the graphs' inputs, outputs or arithmetic change: older folders are rebuilt.
-# 2: the graphs as ONNX Runtime optimised them (clipdex.query_export); 3: an int8 text tower too
-FORMAT_VERSION = 3
-# One thread per query, as the torch path (clipdex.encoder.QUERY_THREADS says why).
-QUERY_THREADS = 1
+# 2: the graphs as ONNX Runtime optimised them (clipdex.query_export); 3: an int8 text tower too;
+# 4: the widening of float16 features, and the int8 text tower optimised at export
+FORMAT_VERSION = 4
+# ONNX Runtime's own threads, every usable CPU (CLIPDEX_THREADS), told not to spin while they
+# wait for work. Its thread pool hands out a call's work in blocks that the calling thread takes
+# too, so a descheduled worker delays a query by one block, not a whole scheduler slice as an
+# OpenMP team's does (clipdex.encoder.QUERY_THREADS): on 2 cores the int8 text tower took 12.9 ms
+# on 2 such threads against 16.2 on one, and 14.4 against 15.9 while another process spun on a
+# core; 100 float16 candidates re-ranked in 22.9 ms against 29.6 ms in shares on single-threaded
+# calls (clipdex.row_shares), and 35.3 against 46.5 ms beside the spinning process. Spinning
+# workers (ONNX Runtime's default) won idle (11.4 ms for the text) and lost under load (24.9).
+SPINNING = "0"
 
 
 class QueryModelError(Exception):
@@ -120,9 +131,9 @@ class QueryModel:
             self._text = self._session(text, prepack=prepack)
             # Small (the prompt generator only) and run a few times per search: worth packing.
             self._rerank = self._session(RERANK_GRAPH, prepack=True)
+            self._widen = self._session(WIDEN_GRAPH, prepack=False)
         except Exception as exc:  # noqa: BLE001 - ONNX Runtime's errors derive from Exception only
             raise QueryModelError(f"cannot use the query model in {self.folder}: {exc}") from exc
-        self._shares = RowShares()
         # What transformers does for ``tokenizer([text], padding=True, truncation=True)``: one
         # text is never padded; it is cut to the model's length, special tokens included.
         self._tokenizer.no_padding()
@@ -131,8 +142,9 @@ class QueryModel:
     def _session(self, name: str, *, prepack: bool):
         ort = self._ort
         options = ort.SessionOptions()
-        options.intra_op_num_threads = QUERY_THREADS
+        options.intra_op_num_threads = default_threads()
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", SPINNING)
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # The graph as saved: optimised once at export (clipdex.query_export.OPTIMISATION),
         # with only the passes that keep the torch path's arithmetic; optimising again here
@@ -165,17 +177,18 @@ class QueryModel:
         if len(features) == 0:
             return np.zeros(0, dtype=np.float32)
         text = np.ascontiguousarray(text_embedding, dtype=np.float32).reshape(-1)
-
-        def scores(features: np.ndarray, video_embeddings: np.ndarray) -> np.ndarray:
-            (found,) = self._rerank.run(  # a session runs calls from several threads at once
-                None,
-                {
-                    "text": text,
-                    "features": np.ascontiguousarray(features, dtype=np.float32),
-                    "video": np.ascontiguousarray(video_embeddings, dtype=np.float32),
-                },
-            )
-            return np.asarray(found, dtype=np.float32)
-
-        # Shares of the candidates side by side, as the torch path (clipdex.row_shares).
-        return self._shares.run(scores, features, video_embeddings)
+        if features.dtype == np.float16:
+            # A library's float16 features as stored: ONNX Runtime widens 100 candidates in
+            # 1.3 ms on one thread, numpy's astype in 7.3 (it converts one value at a time).
+            (wide,) = self._widen.run(None, {"features": np.ascontiguousarray(features)})
+        else:
+            wide = np.ascontiguousarray(features, dtype=np.float32)
+        (found,) = self._rerank.run(  # a session runs calls from several threads at once
+            None,
+            {
+                "text": text,
+                "features": wide,
+                "video": np.ascontiguousarray(video_embeddings, dtype=np.float32),
+            },
+        )
+        return np.asarray(found, dtype=np.float32)

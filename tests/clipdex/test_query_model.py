@@ -21,7 +21,7 @@ from clipdex.cli import load_text_encoder
 from clipdex.commands.serve import warm_up
 from clipdex.encoder import XClipEncoder
 from clipdex.model_identity import model_digest
-from clipdex.query_export import INT8_PROBE_COSINE, write_query_model
+from clipdex.query_export import INT8_PROBE_COSINE, PROBE_TOLERANCE, write_query_model
 from clipdex.query_model import (
     FORMAT_VERSION,
     MANIFEST_NAME,
@@ -118,19 +118,29 @@ def test_rerank_of_many_candidates_equals_the_torch_one(indexed):
     assert exported.rerank(text, features[:0], video[:0]).shape == (0,)
 
 
-def test_rerank_split_over_three_threads_equals_the_whole(indexed, monkeypatch):
-    """With CLIPDEX_THREADS=3 a query model scores 300 stored float16 candidates in three
-    shares side by side (clipdex.row_shares): the scores are those of one whole run."""
+def test_stored_float16_candidates_on_three_threads_score_as_torch_and_as_one_thread(
+    indexed, monkeypatch
+):
+    """A library's float16 features, as stored: widened by the export's own graph and re-ranked
+    on ONNX Runtime's threads (three with CLIPDEX_THREADS=3), they score as the torch path
+    scores them, and exactly as on one thread."""
     _, encoder, exported = indexed
     monkeypatch.setenv("CLIPDEX_THREADS", "3")
-    split = QueryModel(exported.folder)
+    three = QueryModel(exported.folder)
+    monkeypatch.setenv("CLIPDEX_THREADS", "1")
+    one = QueryModel(exported.folder)
     rng = np.random.default_rng(8)
     features = 0.5 * rng.standard_normal((300, encoder.feature_tokens, encoder.embed_dim))
     features = features.astype(np.float16)
     video = rng.standard_normal((300, encoder.embed_dim)).astype(np.float32)
     text = encoder.encode_text(QUERIES[1])
-    whole = exported.rerank(text, features, video)
-    np.testing.assert_allclose(split.rerank(text, features, video), whole, atol=1e-6, rtol=0)
+    ours, torch_scores = three.rerank(text, features, video), encoder.rerank(text, features, video)
+    # Float rounding of another kernel library, amplified by random weights: seed 8 differs
+    # from torch by 1.1e-5 at most, within what the export itself is held to.
+    np.testing.assert_allclose(ours, torch_scores, atol=PROBE_TOLERANCE, rtol=0)
+    np.testing.assert_array_equal(ours, one.rerank(text, features, video))
+    widened = three.rerank(text, features.astype(np.float32), video)
+    np.testing.assert_array_equal(ours, widened)  # the widening is exact
 
 
 def test_the_int8_text_tower_runs_int8_and_stays_near_float32(indexed):
@@ -143,7 +153,10 @@ def test_the_int8_text_tower_runs_int8_and_stays_near_float32(indexed):
     int8 = QueryModel(exported.folder, quantize="int8")
     graph = onnx.load(str(exported.folder / TEXT_INT8_GRAPH))
     ops = {node.op_type for node in graph.graph.node}
-    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops, ops
+    # int8 matrix products, in the fused forms of ONNX Runtime's optimisation at export
+    # (quantizing the input and multiplying in int8 in one node, or scaling the int32 product)
+    assert {"DynamicQuantizeMatMul", "MatMulIntegerToFloat"} <= ops, ops
+    assert "MatMulInteger" not in ops and "Gemm" not in ops, ops
     for text in TEXTS:
         ours, reference = int8.encode_text(text), encoder.encode_text(text)
         cos = float(ours @ reference) / float(np.linalg.norm(ours) * np.linalg.norm(reference))

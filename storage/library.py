@@ -349,8 +349,12 @@ class Library:
         and the embeddings of ids it lacks. The index is not loaded or caught up for this."""
         index = self._vectors
         held = index.embeddings(clip_ids) if index is not None else None
+        bound = self.settings
+        shape = (bound.embed_dim, bound.feature_tokens) if bound is not None else None
         with self.session() as session:
-            return repository.clip_rerank_inputs(clip_ids, session=session, embeddings=held)
+            return repository.clip_rerank_inputs(
+                clip_ids, session=session, embeddings=held, shape=shape
+            )
 
     def clips_at(self, places: list[tuple[int, float]]) -> list[int | None]:
         """``repository.clips_at``: the clip playing at each (video id, time)."""

@@ -247,16 +247,27 @@ class VectorIndex:
     def _refined_search(self, matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Shortlist ``k * REFINE_FACTOR`` candidates, then score them exactly."""
         _, candidates = self._shortlist.search(matrix, k * shortlists.REFINE_FACTOR)
-        vectors, stored_ids = self._stored_vectors(), self._stored_ids()
+        stored = faiss.downcast_index(self._index.index).get_xb()
+        stored_ids = self._stored_ids()
         scores = np.full((len(matrix), k), -np.inf, dtype=np.float32)
         ids = np.full((len(matrix), k), -1, dtype=np.int64)
         for row, (query, found) in enumerate(zip(matrix, candidates)):
-            found = found[found >= 0]
-            # einsum's own loop, not BLAS: OpenBLAS's threads spin for a while after a call,
-            # holding the core the re-rank's second share then needs (clipdex.row_shares);
-            # 100 full-size candidates in two shares took 44 ms after a BLAS product here (38 ms
-            # on one thread), 25-29 ms after this.
-            exact = np.einsum("ij,j->i", vectors[found], query)
+            found = np.ascontiguousarray(found[found >= 0], dtype=np.int64)
+            query = np.ascontiguousarray(query, dtype=np.float32)
+            # FAISS's own SIMD loop over the candidates' rows where they lie, on this thread:
+            # 1.6 ms for 3,200 full-size candidates at 100k clips, against 3.9 ms for numpy
+            # gathering them (2.1 ms) then einsum's product. Not BLAS: OpenBLAS's threads spin
+            # for a while after a call, holding the core the re-rank then needs.
+            exact = np.empty(len(found), dtype=np.float32)
+            faiss.fvec_inner_products_by_idx(
+                faiss.swig_ptr(exact),
+                faiss.swig_ptr(query),
+                stored,
+                faiss.swig_ptr(found),
+                self.dim,
+                1,
+                len(found),
+            )
             best = np.argsort(-exact, kind="stable")[:k]
             scores[row, : len(best)] = exact[best]
             ids[row, : len(best)] = stored_ids[found[best]]

@@ -42,6 +42,9 @@ class Scaled:
     def __init__(self, library, index, stored: int, old: dict | None = None) -> None:
         self.library, self.folder = library, library.folder
         self.mapped = _Mapped(index, stored)
+        # As after a real search: the library's own index (of the stored clips) is loaded,
+        # so the candidates' embeddings come from it and only their features from the database.
+        library.vectors()
         self.old = old
 
     @property

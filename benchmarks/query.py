@@ -1,9 +1,12 @@
 """Query latency, recall and memory at 10k, 100k and 1M clips: ``python -m benchmarks.query``.
 
 Per query, each stage of ``clipdex search`` is run for real and timed: the full-size text tower
-on a text query, top-``depth`` search in the library's vector index (the kind clipdex chooses
-for that size), fetching the candidates' re-rank features and embeddings from a real SQLite
-library, and the folded re-rank. Latency is the per-query sum.
+on a text query (in the ONNX query model ``clipdex search`` runs, exported from the checkpoint
+into the benchmark's library and loaded as the server loads it; ``--engine torch``: the torch
+encoder a search falls back to), top-``depth`` search in the library's vector index (the kind
+clipdex chooses for that size), fetching the candidates' re-rank features from a real SQLite
+library (their embeddings from its vector index, as a search does), and the folded re-rank.
+Latency is the per-query sum.
 
 What is synthetic, and why: the text tower has random weights, so its output has no meaningful
 geometry; the vectors searched are synthetic clip embeddings and out-of-distribution text
@@ -156,6 +159,9 @@ def run_size(
     found = found[:, :10]
     recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)]))
     rng = np.random.default_rng(n)
+    # A search has loaded the library's own vector index (it searched it): the candidates'
+    # embeddings come from there, only their features from the database.
+    library.vectors()
     stages: dict[str, list[float]] = {"text": [], "vectors": [], "fetch": [], "rerank": []}
     speech: dict[str, list[float]] = {"transcripts": [], "fusion": [], "fusion_before": []}
     for i, q in enumerate(queries):
@@ -165,8 +171,7 @@ def run_size(
         index.search(q[None, :], args.depth)
         t2 = time.perf_counter()
         ids = rng.choice(db_ids, args.depth, replace=False).tolist()
-        with library.session() as session:
-            inputs = repo.clip_rerank_inputs(ids, session=session)
+        inputs = library.clip_rerank_inputs(ids)  # embeddings from its index, as search
         t3 = time.perf_counter()
         feats = np.stack([inputs[j][0] for j in ids])
         scores = encoder.rerank(text, feats, np.stack([inputs[j][1] for j in ids]))
@@ -243,6 +248,17 @@ def _speech_figures(visual: np.ndarray, speech: dict[str, list[float]], whole: d
     }
 
 
+def query_model(encoder, folder: Path, quantize: str | None):
+    """The ONNX query model of ``encoder``'s (float32) model, exported into the library at
+    ``folder`` and loaded as a long-lived search process loads it (prepacked), the int8 text
+    tower for ``quantize="int8"``."""
+    from clipdex.query_export import write_query_model
+    from clipdex.query_model import QueryModel
+
+    exported = write_query_model(encoder, folder, "benchmark")
+    return QueryModel(exported, prepack=True, quantize=quantize)
+
+
 def _threshold() -> int:
     from storage import shortlist
 
@@ -263,6 +279,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--depth", type=int, default=100, help="re-rank candidates (k=10)")
     parser.add_argument("--db-clips", type=int, default=3000)
     parser.add_argument("--quantize", choices=["none", "int8"], default="none")
+    parser.add_argument(
+        "--engine",
+        choices=["onnx", "torch"],
+        default="onnx",
+        help="the query model clipdex search runs (onnx), or the torch encoder it falls back to",
+    )
     parser.add_argument("--transcripts", type=int, default=0, help="transcript lines [0: none]")
     parser.add_argument(
         "--baseline", default=BASELINE, help="git revision the fused search is compared with"
@@ -278,13 +300,16 @@ def main(argv: list[str] | None = None) -> None:
         shortlist.SHORTLIST_MIN_CLIPS, shortlist.SHORTLIST_DROP_CLIPS = 1500, 750
         args.sizes, args.queries, args.db_clips = "600,2000", 6, 120
         args.depth = min(args.depth, 50)
-    encoder = XClipEncoder(
-        str(checkpoint("tiny" if args.smoke else "base")),
-        quantize=None if args.quantize == "none" else args.quantize,
-    )
-    encoder.encode_text("warm up")
+    quantize = None if args.quantize == "none" else args.quantize
+    model = str(checkpoint("tiny" if args.smoke else "base"))
+    # The query model is exported from the float32 model, as clipdex index does.
+    torch_quantize = quantize if args.engine == "torch" else None
+    encoder = XClipEncoder(model, quantize=torch_quantize)
     with tempfile.TemporaryDirectory() as tmp:
         library = build_db(Path(tmp), encoder, args.db_clips)
+        if args.engine == "onnx":
+            encoder = query_model(encoder, Path(tmp), quantize)
+        encoder.encode_text("warm up")
         db_bytes = sum(p.stat().st_size for p in Path(tmp).glob("clipdex.db*"))
         spoken, old = [], None
         if args.transcripts:
@@ -363,12 +388,15 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     name = "query" if args.quantize == "none" else f"query-{args.quantize}"
+    if args.engine == "torch":
+        name += "-torch"
     if args.transcripts:
         name += "-speech"
     path = write(
         f"{name}-smoke" if args.smoke and not args.out else name,
         {
             "quantize": args.quantize,
+            "engine": args.engine,
             "depth": args.depth,
             "queries": args.queries,
             "db_clips": args.db_clips,

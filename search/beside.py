@@ -1,10 +1,9 @@
-"""Two parts of one search at once: one on a thread of its own, the other on the caller's.
+"""Two reads of one search at once: one on a thread of its own, the other on the caller's.
 
 The fused search reads the transcript lines (the database's full-text search) while it ranks
-pictures (text tower, FAISS, features, re-rank), and reads where its candidates are while the
-model re-ranks them (``search.text.rank_clips``). Both sides spend most of their time outside
-the GIL (SQLite and PostgreSQL drivers, ONNX Runtime or torch, FAISS), so on two cores a part
-costs max(one, other) instead of the sum.
+pictures (text tower, FAISS, features, re-rank). Both spend most of their time outside the
+GIL (SQLite and PostgreSQL drivers, ONNX Runtime or torch on one thread, FAISS), so on two
+cores the words cost max(pictures, words) instead of the sum.
 
 What runs aside must be safe on another thread: the ``Library``'s reads each take a session
 (a pooled connection) of their own; ``SqliteReader`` keeps its ``sqlite3`` connection, which

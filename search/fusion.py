@@ -38,11 +38,10 @@ from typing import TYPE_CHECKING
 
 from search.beside import beside
 from search.catalog import Catalog
-from search.hits import ADJACENT_S, Hit, hits_of, merge_top, span_json
+from search.hits import ADJACENT_S, Hit, hits_for, merge_top, span_json
 from search.text import SearchOptions, TextEncoder, initial_depth, rank_clips, search_text
 
 if TYPE_CHECKING:
-    from storage.search_reads import ClipHit
     from storage.transcript import TranscriptMatch
 
 SOURCE_VISUAL, SOURCE_SPEECH, SOURCE_ALL = "visual", "speech", "all"
@@ -157,16 +156,7 @@ def _visual_ranking(
     """The spans a visual search shows (its top ``k``), and the visual ranking: those spans,
     then every other re-ranked candidate clip, best first. A clip beyond the top ``k`` is never
     a hit by itself, but a line it overlaps is found by pictures too, at the clip's rank."""
-    # Every candidate's row is read while the model re-ranks them (the fusion places each);
-    # those of candidates not re-ranked (no re-rank asked for) after.
-    rows: dict[int, ClipHit] = {}
-    ranked = rank_clips(
-        library, encoder, query, options, meanwhile=lambda ids: rows.update(library.clip_hits(ids))
-    )
-    missing = [i for i, _ in ranked if i not in rows]
-    if missing:
-        rows.update(library.clip_hits(missing))
-    clips = hits_of(rows, ranked)
+    clips = hits_for(library, rank_clips(library, encoder, query, options))
     if options.min_score is not None:
         clips = [clip for clip in clips if clip.score >= options.min_score]
     shown = merge_top(clips, options.k)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from search.catalog import Catalog
-    from storage.search_reads import ClipHit
 
 ADJACENT_S = 0.05  # clips closer than this are one continuous span
 
@@ -98,11 +97,7 @@ def _merge_walk(hits: Iterable[Hit], k: int) -> list[Hit]:
 
 def hits_for(library: Catalog, scored: list[tuple[int, float]]) -> list[Hit]:
     """Hits for scored clip ids, in the given order; ids no longer stored are dropped."""
-    return hits_of(library.clip_hits([i for i, _ in scored]), scored)
-
-
-def hits_of(rows: Mapping[int, ClipHit], scored: list[tuple[int, float]]) -> list[Hit]:
-    """``hits_for`` with the clips' rows (``Catalog.clip_hits``) already read."""
+    rows = library.clip_hits([i for i, _ in scored])
     return [
         Hit(i, rows[i].video_id, rows[i].path, rows[i].start_s, rows[i].end_s, score)
         for i, score in scored

@@ -12,14 +12,11 @@ the final, merged hits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Protocol
 
 import numpy as np
 
-from search.beside import beside
 from search.catalog import Catalog
 from search.hits import Hit, top_spans
 from storage.search_reads import VideoFilter
@@ -97,20 +94,11 @@ def search_text(
 
 
 def rank_clips(
-    library: Catalog,
-    encoder: TextEncoder,
-    query: str,
-    options: SearchOptions = SearchOptions(),
-    *,
-    meanwhile: Callable[[list[int]], object] | None = None,
+    library: Catalog, encoder: TextEncoder, query: str, options: SearchOptions = SearchOptions()
 ) -> list[tuple[int, float]]:
     """(clip id, score) of the candidates for ``query``, best first: what ``search_text``
     merges into its ``k`` spans. With ``k`` at least the number of clips every clip is a
-    candidate (and re-ranked), which is how ``clipdex eval`` ranks whole videos.
-
-    ``meanwhile`` is called on this thread with the ids of each round's re-ranked clips while
-    the model scores them on another (``search.beside``): a read the caller needs for every
-    candidate costs no time of its own then. The library is read on this thread only."""
+    candidate (and re-ranked), which is how ``clipdex eval`` ranks whole videos."""
     texts = [encoder.encode_text(t) for t in (query, *options.negatives)]
     direction, scale = recall_direction(texts)
     vectors = library.vectors()
@@ -126,8 +114,7 @@ def rank_clips(
         found = [(int(i), float(s) * scale) for i, s in zip(ids[0], scores[0]) if i >= 0]
         if not options.rerank:
             return found
-        fresh = [i for i, _ in found if i not in scored]
-        scored.update(_rerank(library, encoder, texts, fresh, meanwhile))
+        scored.update(_rerank(library, encoder, texts, [i for i, _ in found if i not in scored]))
         reranked = sorted(
             ((i, scored[i]) for i, _ in found if i in scored), key=lambda pair: -pair[1]
         )
@@ -166,15 +153,10 @@ def _stable(found: list[tuple[int, float]], reranked: list[tuple[int, float]], k
 
 
 def _rerank(
-    library: Catalog,
-    encoder: TextEncoder,
-    texts: list[np.ndarray],
-    ids: list[int],
-    meanwhile: Callable[[list[int]], object] | None = None,
+    library: Catalog, encoder: TextEncoder, texts: list[np.ndarray], ids: list[int]
 ) -> dict[int, float]:
     """Re-ranked scores of the clips ``ids`` that still exist: the positive text's X-CLIP score
-    less each negative text's, every one conditioned on the clip as the model does
-    (``rank_clips`` says what ``meanwhile`` is)."""
+    less each negative text's, every one conditioned on the clip as the model does."""
     if not ids:
         return {}
     inputs = library.clip_rerank_inputs(ids)
@@ -183,15 +165,7 @@ def _rerank(
         return {}
     features = np.stack([inputs[i][0] for i in ids])
     embeddings = np.stack([inputs[i][1] for i in ids])
-
-    def score() -> np.ndarray:
-        scores = encoder.rerank(texts[0], features, embeddings)
-        for negative in texts[1:]:
-            scores = scores - encoder.rerank(negative, features, embeddings)
-        return scores
-
-    if meanwhile is None:
-        scores = score()
-    else:
-        scores, _ = beside(score, partial(meanwhile, ids))
+    scores = encoder.rerank(texts[0], features, embeddings)
+    for negative in texts[1:]:
+        scores = scores - encoder.rerank(negative, features, embeddings)
     return dict(zip(ids, map(float, scores)))

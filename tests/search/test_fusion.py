@@ -261,38 +261,3 @@ def test_an_error_of_the_words_is_the_searchs_error(world) -> None:
     for parallel in (True, False):
         with pytest.raises(OperationalError, match=FULL_TEXT_TABLE):
             search_spans(library, encoder, "red square", SearchOptions(k=4), parallel=parallel)
-
-
-class _Recorded:
-    """``inner`` with the threads that called ``name`` recorded."""
-
-    def __init__(self, inner, name: str) -> None:
-        self.inner, self.name, self.threads = inner, name, set()
-
-    def __getattr__(self, attribute: str):
-        found = getattr(self.inner, attribute)
-        if attribute != self.name:
-            return found
-
-        def recorded(*args, **kwargs):
-            self.threads.add(threading.get_ident())
-            return found(*args, **kwargs)
-
-        return recorded
-
-
-def test_the_candidates_are_placed_here_while_the_model_reranks_them_there(world) -> None:
-    """The fused search reads where its candidates are on the caller's thread (a sqlite3
-    connection belongs to its thread) while the re-rank runs on another; without a re-rank
-    every candidate is still placed."""
-    library, encoder = world
-    options = SearchOptions(k=4, only=VideoFilter(folders=("/m",)))
-    expected = search_spans(library, encoder, "red square", options, parallel=False)
-    catalog, model = _Recorded(library, "clip_hits"), _Recorded(encoder, "rerank")
-    assert search_spans(catalog, model, "red square", options, parallel=False) == expected
-    assert catalog.threads == {threading.get_ident()}
-    assert model.threads and threading.get_ident() not in model.threads
-    plain = SearchOptions(k=4, only=VideoFilter(folders=("/m",)), rerank=False)
-    hits = search_spans(library, encoder, "red square", plain)
-    assert any(hit.visual_score is not None and hit.lines for hit in hits)
-    assert any(hit.visual_score is not None and not hit.lines for hit in hits)

@@ -24,13 +24,14 @@ import argparse
 import dataclasses
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.machine import cache_dir, checkpoint, table, write
-from benchmarks.query import QUERIES
+from benchmarks.query import QUERIES, query_model
 from benchmarks.synthetic import EmbeddingSpace
 
 CLIPS_PER_VIDEO = 6
@@ -210,6 +211,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--depth", type=int, default=100, help="re-rank candidates (k=10)")
     parser.add_argument("--quantize", choices=["none", "int8"], default="int8")
+    parser.add_argument(
+        "--engine",
+        choices=["onnx", "torch"],
+        default="onnx",
+        help="the query model clipdex search runs (onnx), or the torch encoder it falls back to",
+    )
     parser.add_argument("--videos-per-commit", type=int, default=1)
     parser.add_argument(
         "--feature-encoding", choices=["float16", "int8"], default=None, help="since 0007"
@@ -237,10 +244,17 @@ def main(argv: list[str] | None = None) -> None:
     from clipdex.encoder import XClipEncoder
     from storage.library import Library
 
+    quantize = None if args.quantize == "none" else args.quantize
+    # The query model is exported from the float32 model, as clipdex index does.
     encoder = XClipEncoder(
         str(checkpoint("tiny" if args.smoke else "base")),
-        quantize=None if args.quantize == "none" else args.quantize,
+        quantize=quantize if args.engine == "torch" else None,
     )
+    exported = tempfile.TemporaryDirectory()
+    if args.engine == "onnx":  # built by the float32 encoder, searched by the query model
+        builder, encoder = encoder, query_model(encoder, Path(exported.name), quantize)
+    else:
+        builder = encoder
     encoder.encode_text("warm up")
     if args.page_size is not None:  # read by each new connection: before the library is made
         import storage.library
@@ -248,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         storage.library.PAGE_SIZE = args.page_size
     size = "tiny" if args.smoke else "full"
     folder = cache_dir() / f"real-db-{size}-{args.clips}-{args.tag}"
-    built = build(folder, encoder, args.clips, args.videos_per_commit, args.feature_encoding)
+    built = build(folder, builder, args.clips, args.videos_per_commit, args.feature_encoding)
     layout = disk(folder)
     queries = EmbeddingSpace(encoder.embed_dim).queries(args.queries)
     ways = args.ways.split(",")
@@ -294,6 +308,7 @@ def main(argv: list[str] | None = None) -> None:
             "k": 10,
             "queries": args.queries,
             "quantize": args.quantize,
+            "engine": args.engine,
             "feature_encoding": args.feature_encoding,
             "page_size": layout["page_size"],
             "threads": os.environ.get("CLIPDEX_THREADS", "auto"),

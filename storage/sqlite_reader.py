@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from storage import feature_codec
+from storage import feature_codec, read_advice
 from storage import shortlist as shortlists
 from storage.codec import decode_embedding
 from storage.errors import CorruptIndexError, LibraryNotBoundError
@@ -124,6 +124,9 @@ class SqliteReader:
         if stored != heads:
             connection.close()
             return None
+        (page_size,) = connection.execute("PRAGMA page_size").fetchone()
+        if int(page_size) >= read_advice.MIN_PAGE_SIZE:
+            read_advice.advise_random(path)
         return cls(folder, connection)
 
     def __enter__(self) -> SqliteReader:

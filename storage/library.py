@@ -68,10 +68,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         page_size = int(cursor.execute("PRAGMA page_size").fetchone()[0])
         cursor.execute(f"PRAGMA wal_autocheckpoint = {max(1, WAL_CHECKPOINT_BYTES // page_size)}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        if page_size >= read_advice.MIN_PAGE_SIZE:
-            main = [row[2] for row in cursor.execute("PRAGMA database_list") if row[1] == "main"]
-            if main and main[0]:  # "" for a database in memory
-                read_advice.advise_random(main[0])
+        read_advice.advise_database(cursor)
     finally:
         cursor.close()
 

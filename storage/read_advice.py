@@ -17,6 +17,7 @@ needs.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 MIN_PAGE_SIZE = 65536
@@ -39,3 +40,16 @@ def advise_random(path: str | os.PathLike[str]) -> int:
             continue  # closed meanwhile, or not a file that takes advice
         advised += 1
     return advised
+
+
+def advise_database(connection: sqlite3.Connection | sqlite3.Cursor) -> int:
+    """Advise the file of ``connection``'s main database as read at random when its pages are
+    of ``MIN_PAGE_SIZE`` or more (the module docstring says why only then); returns how many
+    descriptors were advised (0 for a database in memory or of smaller pages)."""
+    (page_size,) = connection.execute("PRAGMA page_size").fetchone()
+    if int(page_size) < MIN_PAGE_SIZE:
+        return 0
+    files = [row[2] for row in connection.execute("PRAGMA database_list") if row[1] == "main"]
+    if not files or not files[0]:  # "" for a database in memory
+        return 0
+    return advise_random(files[0])

@@ -124,9 +124,7 @@ class SqliteReader:
         if stored != heads:
             connection.close()
             return None
-        (page_size,) = connection.execute("PRAGMA page_size").fetchone()
-        if int(page_size) >= read_advice.MIN_PAGE_SIZE:
-            read_advice.advise_random(path)
+        read_advice.advise_database(connection)
         return cls(folder, connection)
 
     def __enter__(self) -> SqliteReader:

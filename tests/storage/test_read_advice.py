@@ -52,3 +52,18 @@ def test_a_library_and_its_reader_advise_their_connections(tmp_path, monkeypatch
         assert original(tmp_path / DB_FILENAME) >= 1  # the reader's own descriptor
     finally:
         reader.close()
+
+
+def test_only_a_database_of_large_pages_is_advised(tmp_path) -> None:
+    for page_size, expected in ((4096, 0), (65536, 1)):
+        connection = sqlite3.connect(tmp_path / f"{page_size}.db")
+        try:
+            connection.execute(f"PRAGMA page_size = {page_size}")
+            connection.execute("CREATE TABLE t (x)")
+            assert read_advice.advise_database(connection) == expected
+        finally:
+            connection.close()
+    memory = sqlite3.connect(":memory:")
+    memory.execute("PRAGMA page_size = 65536")
+    assert read_advice.advise_database(memory) == 0
+    memory.close()

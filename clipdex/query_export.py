@@ -336,10 +336,11 @@ def _check(encoder, folder: Path) -> None:
     video = rng.standard_normal((5, encoder.embed_dim))
     features, video = features.astype(np.float32), video.astype(np.float32)
     text = encoder.encode_text(_PROBE_TEXTS[0])
+    exported_text = exported.encode_text(_PROBE_TEXTS[0])
     # float32 features, and float16 ones as a library stores them (widened by widen.onnx)
     for stored in (features, features.astype(np.float16)):
         reference = encoder.rerank(text, stored, video)
-        scores = exported.rerank(exported.encode_text(_PROBE_TEXTS[0]), stored, video)
+        scores = exported.rerank(exported_text, stored, video)
         if np.abs(scores - reference).max() > PROBE_TOLERANCE:
             raise QueryExportError("the exported re-rank does not match the torch model")
 

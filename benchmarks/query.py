@@ -248,15 +248,34 @@ def _speech_figures(visual: np.ndarray, speech: dict[str, list[float]], whole: d
     }
 
 
-def query_model(encoder, folder: Path, quantize: str | None):
-    """The ONNX query model of ``encoder``'s (float32) model, exported into the library at
-    ``folder`` and loaded as a long-lived search process loads it (prepacked), the int8 text
-    tower for ``quantize="int8"``."""
+def add_engine_argument(parser: argparse.ArgumentParser) -> None:
+    """``--engine``: what a benchmark's searches run (``encoders``)."""
+    parser.add_argument(
+        "--engine",
+        choices=["onnx", "torch"],
+        default="onnx",
+        help="the query model clipdex search runs (onnx), or the torch encoder it falls back to",
+    )
+
+
+def encoders(model: str, engine: str, quantize: str | None, folder: Path):
+    """(the torch encoder that builds a benchmark's library, the encoder its searches run).
+
+    With ``engine`` "onnx": the float32 encoder, and the ONNX query model exported from it
+    into the library at ``folder`` (as clipdex index exports it) and loaded prepacked as the
+    server loads it, its int8 text tower for ``quantize="int8"``. With "torch": the torch
+    encoder quantized as asked, both."""
+    from clipdex.encoder import XClipEncoder
+
+    if engine == "torch":
+        encoder = XClipEncoder(model, quantize=quantize)
+        return encoder, encoder
     from clipdex.query_export import write_query_model
     from clipdex.query_model import QueryModel
 
-    exported = write_query_model(encoder, folder, "benchmark")
-    return QueryModel(exported, prepack=True, quantize=quantize)
+    builder = XClipEncoder(model)
+    exported = write_query_model(builder, folder, "benchmark")
+    return builder, QueryModel(exported, prepack=True, quantize=quantize)
 
 
 def _threshold() -> int:
@@ -279,12 +298,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--depth", type=int, default=100, help="re-rank candidates (k=10)")
     parser.add_argument("--db-clips", type=int, default=3000)
     parser.add_argument("--quantize", choices=["none", "int8"], default="none")
-    parser.add_argument(
-        "--engine",
-        choices=["onnx", "torch"],
-        default="onnx",
-        help="the query model clipdex search runs (onnx), or the torch encoder it falls back to",
-    )
+    add_engine_argument(parser)
     parser.add_argument("--transcripts", type=int, default=0, help="transcript lines [0: none]")
     parser.add_argument(
         "--baseline", default=BASELINE, help="git revision the fused search is compared with"
@@ -292,8 +306,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny model and sizes (CI)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    from clipdex.encoder import XClipEncoder
-
     if args.smoke:
         from storage import shortlist
 
@@ -302,13 +314,9 @@ def main(argv: list[str] | None = None) -> None:
         args.depth = min(args.depth, 50)
     quantize = None if args.quantize == "none" else args.quantize
     model = str(checkpoint("tiny" if args.smoke else "base"))
-    # The query model is exported from the float32 model, as clipdex index does.
-    torch_quantize = quantize if args.engine == "torch" else None
-    encoder = XClipEncoder(model, quantize=torch_quantize)
     with tempfile.TemporaryDirectory() as tmp:
-        library = build_db(Path(tmp), encoder, args.db_clips)
-        if args.engine == "onnx":
-            encoder = query_model(encoder, Path(tmp), quantize)
+        builder, encoder = encoders(model, args.engine, quantize, Path(tmp))
+        library = build_db(Path(tmp), builder, args.db_clips)
         encoder.encode_text("warm up")
         db_bytes = sum(p.stat().st_size for p in Path(tmp).glob("clipdex.db*"))
         spoken, old = [], None

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import cache_dir, checkpoint, table, write
-from benchmarks.query import QUERIES, query_model
+from benchmarks.query import QUERIES, add_engine_argument, encoders
 from benchmarks.synthetic import EmbeddingSpace
 
 CLIPS_PER_VIDEO = 6
@@ -211,12 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--queries", type=int, default=40)
     parser.add_argument("--depth", type=int, default=100, help="re-rank candidates (k=10)")
     parser.add_argument("--quantize", choices=["none", "int8"], default="int8")
-    parser.add_argument(
-        "--engine",
-        choices=["onnx", "torch"],
-        default="onnx",
-        help="the query model clipdex search runs (onnx), or the torch encoder it falls back to",
-    )
+    add_engine_argument(parser)
     parser.add_argument("--videos-per-commit", type=int, default=1)
     parser.add_argument(
         "--feature-encoding", choices=["float16", "int8"], default=None, help="since 0007"
@@ -241,20 +236,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--smoke", action="store_true", help="the tiny model, for a quick check")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    from clipdex.encoder import XClipEncoder
     from storage.library import Library
 
     quantize = None if args.quantize == "none" else args.quantize
-    # The query model is exported from the float32 model, as clipdex index does.
-    encoder = XClipEncoder(
-        str(checkpoint("tiny" if args.smoke else "base")),
-        quantize=quantize if args.engine == "torch" else None,
-    )
-    exported = tempfile.TemporaryDirectory()
-    if args.engine == "onnx":  # built by the float32 encoder, searched by the query model
-        builder, encoder = encoder, query_model(encoder, Path(exported.name), quantize)
-    else:
-        builder = encoder
+    model = str(checkpoint("tiny" if args.smoke else "base"))
+    exported = tempfile.TemporaryDirectory()  # the query model, apart from the cached library
+    builder, encoder = encoders(model, args.engine, quantize, Path(exported.name))
     encoder.encode_text("warm up")
     if args.page_size is not None:  # read by each new connection: before the library is made
         import storage.library

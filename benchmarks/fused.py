@@ -15,6 +15,7 @@ then fusion, one after the other; one clip query per word-only hit) and its
 
 from __future__ import annotations
 
+import resource
 import time
 from pathlib import Path
 
@@ -96,13 +97,21 @@ def _waited_s() -> float:
         return 0.0
 
 
+def _cpu_s() -> float:
+    """CPU seconds this process has used, all its threads together (ONNX Runtime's too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def time_fused(library, index, stored: int, encoder, texts: list[str], old: dict) -> dict:
     """Seconds per text of the fused search now and before (taking turns, so a change of the
     machine's load falls on both), of now's words alone and of now's visual search alone;
     the same less the time the calling thread waited for a core (``unqueued``: about what an
     idle machine would take, on a machine shared with other jobs; for the fused search now,
-    the words' thread is not counted, as it is shorter than the pictures); and how many texts
-    found the same hits both ways."""
+    the words' thread is not counted, as it is shorter than the pictures); the CPU seconds
+    each search used, all threads together (``cpu``: a search that needs more CPU than twice
+    a latency cannot take that latency on 2 cores); and how many texts found the same hits
+    both ways."""
     from search.fusion import SOURCE_ALL, SOURCE_VISUAL, search_spans
     from search.text import SearchOptions
 
@@ -116,17 +125,25 @@ def time_fused(library, index, stored: int, encoder, texts: list[str], old: dict
     }
     times: dict[str, list[float]] = {name: [] for name in runs}
     unqueued: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     same = 0
     for i, text in enumerate(texts):
         found = {}
         names = list(runs) if i % 2 == 0 else list(reversed(runs))
         for name in names:
-            start, waited = time.perf_counter(), _waited_s()
+            start, waited, used = time.perf_counter(), _waited_s(), _cpu_s()
             found[name] = runs[name](text)
             times[name].append(time.perf_counter() - start)
+            cpu[name].append(_cpu_s() - used)
             unqueued[name].append(times[name][-1] - (_waited_s() - waited))
         same += _same(found["fused_now"], found["fused_before"])
-    return {"seconds": times, "unqueued": unqueued, "same_hits": same, "texts": len(texts)}
+    return {
+        "seconds": times,
+        "unqueued": unqueued,
+        "cpu": cpu,
+        "same_hits": same,
+        "texts": len(texts),
+    }
 
 
 def _same(now: list, before: list) -> bool:

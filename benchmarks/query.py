@@ -232,6 +232,7 @@ def _speech_figures(visual: np.ndarray, speech: dict[str, list[float]], whole: d
     summed = visual + np.array(speech["transcripts"]) + np.array(speech["fusion_before"])
     ms = {name: np.array(s) * 1000 for name, s in whole["seconds"].items()}
     unqueued = {name: np.array(s) * 1000 for name, s in whole["unqueued"].items()}
+    cpu = {name: np.array(s) * 1000 for name, s in whole["cpu"].items()}
     return {
         "fused_p50_ms": round(float(np.percentile(summed, 50)) * 1000, 1),
         "fused_p95_ms": round(float(np.percentile(summed, 95)) * 1000, 1),
@@ -244,6 +245,7 @@ def _speech_figures(visual: np.ndarray, speech: dict[str, list[float]], whole: d
         "search_spans_unqueued_p50_ms": {
             n: round(float(np.median(v)), 1) for n, v in unqueued.items()
         },
+        "search_spans_cpu_p50_ms": {n: round(float(np.median(v)), 1) for n, v in cpu.items()},
         "same_hits_before_and_now": f"{whole['same_hits']}/{whole['texts']}",
     }
 
@@ -379,6 +381,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"p95 {r['search_spans_p95_ms']}, same hits {r['same_hits_before_and_now']}"
             )
             print(f"    less waits for a core, p50 {r['search_spans_unqueued_p50_ms']}")
+            print(f"    CPU of all threads, p50 {r['search_spans_cpu_p50_ms']}")
     print(
         table(
             [

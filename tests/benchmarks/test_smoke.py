@@ -42,6 +42,9 @@ def test_query_benchmark_smoke(tmp_path, capsys) -> None:
         assert texts == 6 and same >= 5
         for name, ms in r["search_spans_unqueued_p50_ms"].items():
             assert 0 < ms <= r["search_spans_p50_ms"][name]  # each run less its waits
+        # CPU of all the process's threads: the searches above are real work
+        assert set(r["search_spans_cpu_p50_ms"]) == set(r["search_spans_p50_ms"])
+        assert all(ms > 0 for ms in r["search_spans_cpu_p50_ms"].values())
         assert 0.0 <= r["recall_at_10"] <= 1.0 and r["disk_bytes_per_clip"] > 0
     assert results[0]["recall_at_10"] == 1.0  # exact search is exact
     assert "recall@10" in capsys.readouterr().out

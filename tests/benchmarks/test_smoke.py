@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from benchmarks import index as index_benchmark
@@ -151,3 +152,21 @@ def test_index_embeddings_benchmark_smoke(tmp_path) -> None:
     assert [(r["reader"].split()[0], r["ids"]) for r in results] == [
         (reader, n) for n in index_embeddings.IDS for reader in ("VectorIndex", "FlatIndex")
     ]
+
+
+def test_disk_reads_benchmark_reads_the_file_past_the_page_cache(tmp_path, capsys) -> None:
+    """Random O_DIRECT reads of a real file, on one thread and on two; a file too small to
+    tell the disk from its cache is refused with one line."""
+    from benchmarks import disk_reads
+
+    data = tmp_path / "data.bin"
+    data.write_bytes(np.random.default_rng(0).bytes(8 * 1024 * 1024))
+    for threads in (1, 2):
+        result = disk_reads.measure(data, 4096, threads, 32, seed=1)
+        assert result["reads"] == 32 and result["threads"] == threads
+        assert result["reads_per_s"] > 0 and result["mb_per_s"] > 0
+        latency = result["latency_ms"]
+        assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+    with pytest.raises(SystemExit):
+        disk_reads.main([str(data)])
+    assert "under 256 MB" in capsys.readouterr().err

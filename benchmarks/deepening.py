@@ -17,7 +17,9 @@ and each query's top k spans are compared with those of an exhaustive re-rank of
   rather than replace it (their share is not measured here: the machine cannot fetch the
   checkpoint; ``--model DIR --shares model`` measures a real one).
 
-Reported per share and per bound on the rounds (``--rounds``; search's default is
+Reported first: how many of the clips with the best exact recall scores the vector index
+returns among a search's first candidates (``first_stage``; a clip it never returns can't be
+re-ranked, at any depth). Then, per share and per bound on the rounds (``--rounds``; search's default is
 ``MAX_ROUNDS``): how many queries' top k equal the exhaustive one (spans and their order), the
 candidates re-ranked per query (maximum against the bound), and the bounded search's latency
 (warm, in process; the exhaustive pass fetches every clip's features once for all queries).
@@ -85,6 +87,35 @@ def exhaustive(library, encoder, texts: list[np.ndarray], ids: list[int]) -> np.
         for row, text in enumerate(texts):
             scores[row, start : start + len(chunk)] = encoder.rerank(text, features, videos)
     return scores
+
+
+def first_stage(library, encoder, names: list[str], k: int) -> dict:
+    """How many of the clips with the best exact recall scores (the unconditioned text against
+    every embedding, in numpy) the vector index returns among a search's first candidates
+    (``initial_depth(k)``): the clips a re-rank can ever see. The flat index is exact; the
+    shortlist of a large library (``storage.shortlist``) is approximate."""
+    from search.text import initial_depth, recall_direction
+
+    index = library.vectors()
+    ids = index.ids()
+    held = index.embeddings(ids.tolist())
+    embeddings = np.stack([held[int(i)] for i in ids])
+    depth = initial_depth(k)
+    top_k, top_depth = [], []
+    for name in names:
+        direction, _ = recall_direction([encoder.encode_text(name)])
+        _, found = index.search(direction[None, :], depth)
+        returned = {int(i) for i in found[0] if i >= 0}
+        exact = ids[np.argsort(-(embeddings @ direction), kind="stable")[:depth]]
+        top_k.append(len(returned & set(exact[:k].tolist())))
+        top_depth.append(len(returned & set(exact.tolist())))
+    return {
+        "depth": depth,
+        "exact_top_k_returned_mean": round(float(np.mean(top_k)), 2),
+        "exact_top_k_returned_min": int(min(top_k)),
+        "exact_top_depth_returned_mean": round(float(np.mean(top_depth)), 2),
+        "exact_top_depth_returned_min": int(min(top_depth)),
+    }
 
 
 def run_share(library, encoder, share: str, names: list[str], k: int, rounds: list[int]) -> list:
@@ -169,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         library = build_db(Path(tmp) / "library", encoder, clips)
         build_s = time.perf_counter() - started
         try:
+            recall = first_stage(library, encoder, names, args.k)
             rounds = [int(r) for r in args.rounds.split(",")]
             results = [
                 row
@@ -191,6 +223,13 @@ def main(argv: list[str] | None = None) -> None:
         for r in results
     ]
     print(f"{clips} clips, k={args.k}, library built in {build_s:.0f} s")
+    print(
+        f"first stage: of the {args.k} clips with the best exact recall, "
+        f"{recall['exact_top_k_returned_mean']} (at least {recall['exact_top_k_returned_min']}) "
+        f"among its {recall['depth']} candidates; of the best {recall['depth']}, "
+        f"{recall['exact_top_depth_returned_mean']} (at least "
+        f"{recall['exact_top_depth_returned_min']})"
+    )
     print(table(headers, rows))
     path = write(
         "deepening-smoke" if args.smoke and not args.out else "deepening",
@@ -199,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
             "model": str(args.model) if args.model else ("tiny" if args.smoke else "base, random"),
             "clips": clips,
             "k": args.k,
+            "first_stage": recall,
             "results": results,
         },
         args.out,

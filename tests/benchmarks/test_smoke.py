@@ -102,7 +102,12 @@ def test_deepening_benchmark_smoke(tmp_path, capsys) -> None:
 
     out = tmp_path / "deepening.json"
     deepening.main(["--smoke", "--shares", "model,0.1", "--rounds", "1,3", "--out", str(out)])
-    results = json.loads(out.read_text())["results"]
+    payload = json.loads(out.read_text())
+    # 300 clips: the flat index, which is exact, returns every clip of the exact top
+    first = payload["first_stage"]
+    assert first["exact_top_k_returned_min"] == 10
+    assert first["exact_top_depth_returned_min"] == first["depth"] == 100
+    results = payload["results"]
     assert [(r["share"], r["max_rounds"]) for r in results] == [
         ("model", 1),
         ("model", 3),

@@ -89,11 +89,24 @@ def exhaustive(library, encoder, texts: list[np.ndarray], ids: list[int]) -> np.
     return scores
 
 
-def first_stage(library, encoder, names: list[str], k: int) -> dict:
+def first_stage(library, encoder, names: list[str], k: int, refine: int | None = None) -> dict:
     """How many of the clips with the best exact recall scores (the unconditioned text against
     every embedding, in numpy) the vector index returns among a search's first candidates
-    (``initial_depth(k)``): the clips a re-rank can ever see. The flat index is exact; the
-    shortlist of a large library (``storage.shortlist``) is approximate."""
+    (``initial_depth(k)``): the clips a re-rank can ever see; and how long its search took
+    (p50). The flat index is exact; the shortlist of a large library (``storage.shortlist``)
+    is approximate, and ``refine`` sets how many candidates per asked one it re-scores exactly
+    (``REFINE_FACTOR``, for this measurement only)."""
+    from storage import shortlist
+
+    kept = shortlist.REFINE_FACTOR
+    shortlist.REFINE_FACTOR = refine or kept
+    try:
+        return _first_stage(library, encoder, names, k) | {"refine_factor": refine or kept}
+    finally:
+        shortlist.REFINE_FACTOR = kept
+
+
+def _first_stage(library, encoder, names: list[str], k: int) -> dict:
     from search.text import initial_depth, recall_direction
 
     index = library.vectors()
@@ -101,10 +114,12 @@ def first_stage(library, encoder, names: list[str], k: int) -> dict:
     held = index.embeddings(ids.tolist())
     embeddings = np.stack([held[int(i)] for i in ids])
     depth = initial_depth(k)
-    top_k, top_depth = [], []
+    top_k, top_depth, seconds = [], [], []
     for name in names:
         direction, _ = recall_direction([encoder.encode_text(name)])
+        started = time.perf_counter()
         _, found = index.search(direction[None, :], depth)
+        seconds.append(time.perf_counter() - started)
         returned = {int(i) for i in found[0] if i >= 0}
         exact = ids[np.argsort(-(embeddings @ direction), kind="stable")[:depth]]
         top_k.append(len(returned & set(exact[:k].tolist())))
@@ -115,6 +130,7 @@ def first_stage(library, encoder, names: list[str], k: int) -> dict:
         "exact_top_k_returned_min": int(min(top_k)),
         "exact_top_depth_returned_mean": round(float(np.mean(top_depth)), 2),
         "exact_top_depth_returned_min": int(min(top_depth)),
+        "search_p50_ms": round(float(np.median(seconds)) * 1000, 2),
     }
 
 
@@ -184,6 +200,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", default="1,2,3,4", help="re-rank round bounds to compare")
     parser.add_argument("--model", type=Path, default=None, help="checkpoint folder")
     parser.add_argument(
+        "--refine-factors",
+        default="",
+        help="also measure the first stage with these shortlist refine factors (e.g. 64,128)",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="tiny model, 300 clips, 3 queries (CI)"
     )
     parser.add_argument("--out", type=Path, default=None)
@@ -201,6 +222,8 @@ def main(argv: list[str] | None = None) -> None:
         build_s = time.perf_counter() - started
         try:
             recall = first_stage(library, encoder, names, args.k)
+            factors = [int(f) for f in args.refine_factors.split(",") if f]
+            refined = [first_stage(library, encoder, names, args.k, f) for f in factors]
             rounds = [int(r) for r in args.rounds.split(",")]
             results = [
                 row
@@ -230,6 +253,12 @@ def main(argv: list[str] | None = None) -> None:
         f"{recall['exact_top_depth_returned_mean']} (at least "
         f"{recall['exact_top_depth_returned_min']})"
     )
+    for r in refined:
+        print(
+            f"  refine factor {r['refine_factor']}: {r['exact_top_k_returned_mean']} of the top "
+            f"{args.k}, {r['exact_top_depth_returned_mean']} of the top {r['depth']}, "
+            f"vector search {r['search_p50_ms']} ms p50"
+        )
     print(table(headers, rows))
     path = write(
         "deepening-smoke" if args.smoke and not args.out else "deepening",
@@ -239,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
             "clips": clips,
             "k": args.k,
             "first_stage": recall,
+            "first_stage_by_refine_factor": refined,
             "results": results,
         },
         args.out,

@@ -101,12 +101,19 @@ def test_deepening_benchmark_smoke(tmp_path, capsys) -> None:
     from benchmarks import deepening
 
     out = tmp_path / "deepening.json"
-    deepening.main(["--smoke", "--shares", "model,0.1", "--rounds", "1,3", "--out", str(out)])
+    deepening.main(
+        ["--smoke", "--shares", "model,0.1", "--rounds", "1,3", "--refine-factors", "64"]
+        + ["--out", str(out)]
+    )
     payload = json.loads(out.read_text())
-    # 300 clips: the flat index, which is exact, returns every clip of the exact top
-    first = payload["first_stage"]
-    assert first["exact_top_k_returned_min"] == 10
-    assert first["exact_top_depth_returned_min"] == first["depth"] == 100
+    # 300 clips: the flat index, which is exact, returns every clip of the exact top, whatever
+    # the shortlist's refine factor (it has no shortlist)
+    firsts = [payload["first_stage"], *payload["first_stage_by_refine_factor"]]
+    assert [first["refine_factor"] for first in firsts[1:]] == [64]
+    for first in firsts:
+        assert first["exact_top_k_returned_min"] == 10
+        assert first["exact_top_depth_returned_min"] == first["depth"] == 100
+        assert first["search_p50_ms"] > 0
     results = payload["results"]
     assert [(r["share"], r["max_rounds"]) for r in results] == [
         ("model", 1),

@@ -89,49 +89,53 @@ def exhaustive(library, encoder, texts: list[np.ndarray], ids: list[int]) -> np.
     return scores
 
 
-def first_stage(library, encoder, names: list[str], k: int, refine: int | None = None) -> dict:
+def first_stage(
+    library, encoder, names: list[str], k: int, refine_factors: list[int | None]
+) -> list[dict]:
     """How many of the clips with the best exact recall scores (the unconditioned text against
     every embedding, in numpy) the vector index returns among a search's first candidates
     (``initial_depth(k)``): the clips a re-rank can ever see; and how long its search took
-    (p50). The flat index is exact; the shortlist of a large library (``storage.shortlist``)
-    is approximate, and ``refine`` sets how many candidates per asked one it re-scores exactly
-    (``REFINE_FACTOR``, for this measurement only)."""
-    from storage import shortlist
-
-    kept = shortlist.REFINE_FACTOR
-    shortlist.REFINE_FACTOR = refine or kept
-    try:
-        return _first_stage(library, encoder, names, k) | {"refine_factor": refine or kept}
-    finally:
-        shortlist.REFINE_FACTOR = kept
-
-
-def _first_stage(library, encoder, names: list[str], k: int) -> dict:
+    (p50). One result per refine factor: how many candidates per asked one the shortlist of a
+    large library (``storage.shortlist``, approximate) re-scores exactly, set for this
+    measurement only (None: its ``REFINE_FACTOR``). The flat index is exact at any factor.
+    The texts and the exact tops are computed once, for every factor."""
     from search.text import initial_depth, recall_direction
+    from storage import shortlist
 
     index = library.vectors()
     ids = index.ids()
     held = index.embeddings(ids.tolist())
     embeddings = np.stack([held[int(i)] for i in ids])
     depth = initial_depth(k)
-    top_k, top_depth, seconds = [], [], []
-    for name in names:
-        direction, _ = recall_direction([encoder.encode_text(name)])
-        started = time.perf_counter()
-        _, found = index.search(direction[None, :], depth)
-        seconds.append(time.perf_counter() - started)
-        returned = {int(i) for i in found[0] if i >= 0}
-        exact = ids[np.argsort(-(embeddings @ direction), kind="stable")[:depth]]
-        top_k.append(len(returned & set(exact[:k].tolist())))
-        top_depth.append(len(returned & set(exact.tolist())))
-    return {
-        "depth": depth,
-        "exact_top_k_returned_mean": round(float(np.mean(top_k)), 2),
-        "exact_top_k_returned_min": int(min(top_k)),
-        "exact_top_depth_returned_mean": round(float(np.mean(top_depth)), 2),
-        "exact_top_depth_returned_min": int(min(top_depth)),
-        "search_p50_ms": round(float(np.median(seconds)) * 1000, 2),
-    }
+    directions = [recall_direction([encoder.encode_text(name)])[0] for name in names]
+    exact = [ids[np.argsort(-(embeddings @ d), kind="stable")[:depth]] for d in directions]
+    kept = shortlist.REFINE_FACTOR
+    results = []
+    try:
+        for factor in refine_factors:
+            shortlist.REFINE_FACTOR = factor or kept
+            top_k, top_depth, seconds = [], [], []
+            for direction, best in zip(directions, exact):
+                started = time.perf_counter()
+                _, found = index.search(direction[None, :], depth)
+                seconds.append(time.perf_counter() - started)
+                returned = {int(i) for i in found[0] if i >= 0}
+                top_k.append(len(returned & set(best[:k].tolist())))
+                top_depth.append(len(returned & set(best.tolist())))
+            results.append(
+                {
+                    "refine_factor": factor or kept,
+                    "depth": depth,
+                    "exact_top_k_returned_mean": round(float(np.mean(top_k)), 2),
+                    "exact_top_k_returned_min": int(min(top_k)),
+                    "exact_top_depth_returned_mean": round(float(np.mean(top_depth)), 2),
+                    "exact_top_depth_returned_min": int(min(top_depth)),
+                    "search_p50_ms": round(float(np.median(seconds)) * 1000, 2),
+                }
+            )
+    finally:
+        shortlist.REFINE_FACTOR = kept
+    return results
 
 
 def run_share(library, encoder, share: str, names: list[str], k: int, rounds: list[int]) -> list:
@@ -221,9 +225,8 @@ def main(argv: list[str] | None = None) -> None:
         library = build_db(Path(tmp) / "library", encoder, clips)
         build_s = time.perf_counter() - started
         try:
-            recall = first_stage(library, encoder, names, args.k)
             factors = [int(f) for f in args.refine_factors.split(",") if f]
-            refined = [first_stage(library, encoder, names, args.k, f) for f in factors]
+            recall, *refined = first_stage(library, encoder, names, args.k, [None, *factors])
             rounds = [int(r) for r in args.rounds.split(",")]
             results = [
                 row

@@ -76,6 +76,7 @@ def test_a_second_writer_waits_instead_of_failing(
     settings = library.settings
     clips = clip_records(rng, 2, settings.embed_dim, settings.feature_tokens)
     first_is_writing = threading.Event()
+    other_has_read = threading.Event()
     errors: list[BaseException] = []
 
     def slow_writer() -> None:
@@ -83,6 +84,9 @@ def test_a_second_writer_waits_instead_of_failing(
             with library.session() as session, session.begin():
                 repository.save_indexed_video(video_record("/m/slow.mp4"), clips, session=session)
                 first_is_writing.set()
+                # Hold the transaction until the other library has read (opening it may take
+                # over a second on a loaded machine), then long enough for its write to wait.
+                other_has_read.wait(30)
                 time.sleep(1.0)
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
@@ -95,6 +99,7 @@ def test_a_second_writer_waits_instead_of_failing(
         started = time.monotonic()
         assert other.generation() == 0  # WAL / MVCC: reading does not wait
         assert time.monotonic() - started < 0.5
+        other_has_read.set()
         add_video(other, "/m/fast.mp4", 1, rng)
     thread.join()
     assert errors == []

@@ -102,14 +102,15 @@ class VectorIndex:
         """Build or drop the shortlist to suit the current size; True if anything changed.
 
         Called after every catch-up, so the index is re-planned as the library grows (build
-        at ``SHORTLIST_MIN_CLIPS``) or shrinks (drop below ``SHORTLIST_DROP_CLIPS``).
+        at ``SHORTLIST_MIN_CLIPS``) or shrinks (drop below ``SHORTLIST_DROP_CLIPS``), and a
+        shortlist saved with coarser codes than ``shortlist.build`` makes now is rebuilt.
         """
         with self._lock:
             n = len(self)
             have = self._shortlist is not None
-            if shortlists.wanted(n, have) == have:
+            if shortlists.wanted(n, have) == have and self._shortlist_current():
                 return False
-            if have:
+            if have and not shortlists.wanted(n, have):
                 self._shortlist = None
                 return True
             self._shortlist = shortlists.build(self._stored_vectors())
@@ -120,7 +121,11 @@ class VectorIndex:
         it, ``storage.sqlite_reader``, asks first)."""
         with self._lock:
             have = self._shortlist is not None
-            return shortlists.wanted(len(self), have) == have
+            return shortlists.wanted(len(self), have) == have and self._shortlist_current()
+
+    def _shortlist_current(self) -> bool:
+        """True without a shortlist, or with one coded as ``shortlist.build`` codes one now."""
+        return self._shortlist is None or shortlists.current(self._shortlist)
 
     def _stored_vectors(self) -> np.ndarray:
         """The exact index's float32 matrix, in storage order (a view, no copy)."""

@@ -132,7 +132,7 @@ def test_deepening_benchmark_smoke(tmp_path, capsys) -> None:
 
 def test_real_db_and_cold_fetch_benchmarks_smoke(tmp_path, capsys) -> None:
     """A real library is built once and reused; stages and reads are reported per cache state."""
-    from benchmarks import cold_fetch, real_db
+    from benchmarks import cold_fetch, machine, real_db
 
     args = ["--smoke", "--clips", "60", "--queries", "3", "--feature-encoding", "int8"]
     ways = "joined:all,index:all,index:walk"
@@ -144,6 +144,9 @@ def test_real_db_and_cold_fetch_benchmarks_smoke(tmp_path, capsys) -> None:
     assert all(r["same_results"] for r in payload["results"])  # asserted query by query
     assert set(payload["results"][0]["stage_ms"]) == set(real_db.STAGES)
     assert payload["disk"]["page_size"] == 65536 and payload["feature_encoding"] == "int8"
+    # The CPU's generation, which a VM's model name hides, is read from this machine.
+    assert payload["machine"]["cpu_family"] == machine.cpu_fields()["cpu family"]
+    assert isinstance(payload["machine"]["avx512"], bool)
     real_db.main([*args, "--no-cold", "--out", str(tmp_path / "again.json")])  # cached
     assert json.loads((tmp_path / "again.json").read_text())["built"] == payload["built"]
     cold_fetch.main(
@@ -182,3 +185,17 @@ def test_disk_reads_benchmark_reads_the_file_past_the_page_cache(tmp_path, capsy
     with pytest.raises(SystemExit):
         disk_reads.main([str(data)])
     assert "under 256 MB" in capsys.readouterr().err
+
+
+def test_shortlist_codes_benchmark_smoke(tmp_path) -> None:
+    """Finer codes keep more of the exact top; the default ones keep all of it here."""
+    from benchmarks import shortlist_codes
+
+    out = tmp_path / "codes.json"
+    shortlist_codes.main(
+        ["--clips", "20000", "--queries", "5", "--dims-per-code", "8,2", "--out", str(out)]
+    )
+    coarse, fine = json.loads(out.read_text())["results"]
+    assert (coarse["bytes_per_clip"], fine["bytes_per_clip"]) == (32, 128)
+    assert fine["exact_top100_kept"]["min"] == 100 and fine["exact_top10_kept"]["min"] == 10
+    assert coarse["exact_top100_kept"]["mean"] < fine["exact_top100_kept"]["mean"]

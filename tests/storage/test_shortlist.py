@@ -108,3 +108,48 @@ def test_search_among_ids_is_the_exact_top_of_that_subset(small_threshold, rng, 
     assert none.tolist() == [[-1, -1, -1]] and np.all(np.isinf(empty_scores))
     _, few = index.search(query, 50, among=subset[:4])
     assert sorted(few[0][few[0] >= 0].tolist()) == sorted(subset[:4].tolist())
+
+
+def _isotropic(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    return unit_vectors(rng, n, dim).astype(np.float32)
+
+
+def test_refined_search_keeps_the_exact_top_of_unclustered_vectors(small_threshold, rng) -> None:
+    """Random isotropic vectors are the codes' worst case (nothing clusters): the top 50 of a
+    query must still be exactly the exact scan's, as the re-rank's stopping estimate assumes.
+    Codes of 8 dimensions, as before, kept about 37 of the 50 here."""
+    dim, n = 128, 20_000
+    vectors = _isotropic(rng, n, dim)
+    exact = VectorIndex(dim)
+    exact.add(np.arange(n), vectors)
+    fast = VectorIndex(dim)
+    fast.add(np.arange(n), vectors)
+    assert fast.fit_size() and fast.kind == "pq-shortlist"
+    queries = _isotropic(rng, 20, dim)
+    _, want = exact.search(queries, 50)
+    _, got = fast.search(queries, 50)
+    assert [sorted(row) for row in got.tolist()] == [sorted(row) for row in want.tolist()]
+
+
+def test_a_shortlist_saved_with_coarser_codes_is_rebuilt(
+    small_threshold, rng, tmp_path: Path
+) -> None:
+    """An index.faiss from before the finer codes (8 dimensions per code) still loads and
+    searches, but is not current: the Library rebuilds its shortlist on open, and a read-only
+    reader (which must not change it) hands over."""
+    import faiss
+
+    vectors = _clustered(rng, N)
+    exact = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    exact.add_with_ids(vectors, np.arange(N, dtype=np.int64))
+    old = faiss.IndexPQFastScan(DIM, DIM // 8, shortlist.BITS, faiss.METRIC_INNER_PRODUCT)
+    old.train(vectors)
+    old.add(vectors)
+    VectorIndex(DIM, 3, exact, old).save(tmp_path / INDEX_FILENAME)
+    loaded = VectorIndex.load(tmp_path / INDEX_FILENAME)
+    assert loaded.kind == "pq-shortlist" and not shortlist.current(old)
+    assert not loaded.fits_size()
+    assert loaded.fit_size() and loaded.fits_size() and not loaded.fit_size()
+    assert loaded.kind == "pq-shortlist" and len(loaded) == N
+    _, found = loaded.search(vectors[7], 1)
+    assert found[0].tolist() == [7]

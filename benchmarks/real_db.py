@@ -160,10 +160,7 @@ def run(
         for way in ways:
             fetch, hits_read = way.split(":")
             if cold:
-                library.engine.dispose()
-                drop_caches()
-                with library.engine.connect() as connection:  # a new process connects first
-                    connection.exec_driver_sql("SELECT count(*) FROM library")
+                fresh_connection(library)
             t = [time.perf_counter()]
             text = encoder.encode_text(f"{QUERIES[i % len(QUERIES)]} {i}")
             t.append(time.perf_counter())
@@ -205,6 +202,48 @@ def run(
     ]
 
 
+def fresh_connection(library) -> None:
+    """The page cache dropped and the library reconnected, as a new ``clipdex search`` finds it."""
+    library.engine.dispose()
+    drop_caches()
+    with library.engine.connect() as connection:  # a new process connects first
+        connection.exec_driver_sql("SELECT count(*) FROM library")
+
+
+def bounded(library, encoder, count: int, k: int, cold: bool) -> dict:
+    """Whole searches (``search.text.search_text``: the deepening rounds, their vector searches,
+    fetches and re-ranks, then the hits), timed end to end per query: the weights decide how
+    many rounds a query takes, and random weights take all of them (``MAX_ROUNDS``), so this
+    is what the bound costs."""
+    from benchmarks.deepening import CountingEncoder
+    from search.text import SearchOptions, max_depth, search_text
+
+    counting = CountingEncoder(encoder)
+    times, candidates, rounds = [], [], []
+    for i in range(count):
+        if cold:
+            fresh_connection(library)
+        counting.rounds = []
+        started = time.perf_counter()
+        hits = search_text(
+            library, counting, f"{QUERIES[i % len(QUERIES)]} {i}", SearchOptions(k=k)
+        )
+        times.append(time.perf_counter() - started)
+        assert len(hits) == k
+        candidates.append(sum(counting.rounds))
+        rounds.append(len(counting.rounds))
+    ms = np.asarray(times) * 1000
+    return {
+        "cache": "cold" if cold else "warm",
+        "search": "bounded",
+        "total_ms": {f"p{p}": round(float(np.percentile(ms, p)), 1) for p in (50, 95, 99)},
+        "bound_candidates": max_depth(k),
+        "candidates_max": int(max(candidates)),
+        "candidates_p50": int(np.median(candidates)),
+        "rounds_max": int(max(rounds)),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=100_000)
@@ -233,6 +272,11 @@ def main(argv: list[str] | None = None) -> None:
         "(every candidate's clip). 'joined:all' is search before issue 16's last changes "
         "(and all an older checkout can run)",
     )
+    parser.add_argument(
+        "--bounded",
+        action="store_true",
+        help="also time whole searches with their deepening rounds (search_text), cold and warm",
+    )
     parser.add_argument("--smoke", action="store_true", help="the tiny model, for a quick check")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -259,6 +303,12 @@ def main(argv: list[str] | None = None) -> None:
             results += run(library, encoder, queries, args.depth, 10, True, ways)
         run(library, encoder, queries, args.depth, 10, False, ways)  # brings every page in
         results += run(library, encoder, queries, args.depth, 10, False, ways)
+        searches = []
+        if args.bounded:
+            if not args.no_cold:
+                searches.append(bounded(library, encoder, args.queries, 10, True))
+            bounded(library, encoder, args.queries, 10, False)  # brings every page in
+            searches.append(bounded(library, encoder, args.queries, 10, False))
     db_bytes = sum(v for n, v in layout["files"].items() if n.startswith("clipdex.db"))
     rows = [
         [
@@ -286,6 +336,13 @@ def main(argv: list[str] | None = None) -> None:
             rows,
         )
     )
+    for r in searches:
+        print(
+            f"{r['cache']} whole search, bounded: {r['total_ms']['p50']:.1f} / "
+            f"{r['total_ms']['p95']:.1f} / {r['total_ms']['p99']:.1f} ms p50/p95/p99, "
+            f"at most {r['candidates_max']} of {r['bound_candidates']} candidates "
+            f"in {r['rounds_max']} rounds"
+        )
     path = write(
         f"real_db-{size}-{args.clips}-{args.tag}",
         {
@@ -303,6 +360,7 @@ def main(argv: list[str] | None = None) -> None:
             "disk": layout,
             "database_bytes_per_clip": round(db_bytes / args.clips),
             "results": results,
+            "bounded": searches,
         },
         args.out,
     )

@@ -136,8 +136,12 @@ def test_real_db_and_cold_fetch_benchmarks_smoke(tmp_path, capsys) -> None:
 
     args = ["--smoke", "--clips", "60", "--queries", "3", "--feature-encoding", "int8"]
     ways = "joined:all,index:all,index:walk"
-    real_db.main([*args, "--ways", ways, "--out", str(tmp_path / "real.json")])
+    real_db.main([*args, "--ways", ways, "--bounded", "--out", str(tmp_path / "real.json")])
     payload = json.loads((tmp_path / "real.json").read_text())
+    # Whole searches, deepening included: 60 clips are all re-ranked in the first round.
+    assert [r["cache"] for r in payload["bounded"]] == ["cold", "warm"]
+    assert all(r["candidates_max"] == 60 and r["rounds_max"] == 1 for r in payload["bounded"])
+    assert all(r["total_ms"]["p50"] > 0 for r in payload["bounded"])
     assert [(r["cache"], f"{r['fetch']}:{r['hits']}") for r in payload["results"]] == [
         (cache, way) for cache in ("cold", "warm") for way in ways.split(",")
     ]

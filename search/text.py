@@ -25,13 +25,16 @@ logger = logging.getLogger(__name__)
 
 MIN_DEPTH = 50
 # The bound on a query's re-rank, whatever the model's weights do: at most MAX_ROUNDS rounds,
-# the depth doubling between them, so at most ``max_depth(k)`` = 4 x ``initial_depth(k)``
-# candidates are fetched and re-ranked (400 for k = 10). The stopping rule (``_stable``) is an
+# the depth doubling between them, so at most ``max_depth(k)`` = 2 x ``initial_depth(k)``
+# candidates are fetched and re-ranked (200 for k = 10). The stopping rule (``_stable``) is an
 # estimate that random weights never satisfy (their prompts swamp the text: the re-rank is
-# uncorrelated with recall), and before this bound a query doubled its depth up to 2,000
-# candidates (1.5 s cold at 400k clips, issue 16). benchmarks/deepening.py measures how often
-# the bounded top k equals an exhaustive re-rank of every clip.
-MAX_ROUNDS = 3
+# uncorrelated with recall), and before any bound a query doubled its depth up to 2,000
+# candidates (1.5 s cold at 400k clips, issue 16). Why 2 rounds and not 3: on 100k clips the
+# stand-ins for trained weights (shares 0.1 and 0.3) agreed with an exhaustive re-rank on
+# 100 of 100 queries at 2 rounds as at 3 (benchmarks/deepening.py), while a whole search
+# that takes every round (random weights) took 147 / 190 ms p50 / p99 cold at 1M clips with
+# 3 rounds and 83 / 97 with 2, against issue 16's 150 ms p99 (benchmarks/real_db.py --bounded).
+MAX_ROUNDS = 2
 
 
 class TextEncoder(Protocol):

@@ -59,12 +59,12 @@ def test_random_weights_deepen_only_to_the_bound(library) -> None:
         assert len(hits) == 10
         # Random weights never satisfy the stopping estimate: the bound is what stops them.
         assert len(counting.rounds) == MAX_ROUNDS
-        assert sum(counting.rounds) == max_depth(10) == 400 < CLIPS
+        assert sum(counting.rounds) == max_depth(10) == 200 < CLIPS
 
 
 def test_a_library_within_the_bound_gets_the_exhaustive_rerank(library) -> None:
     library, encoder = library
-    k = 20  # max_depth(20) = 800: every clip of the 600 is re-ranked
+    k = 30  # max_depth(30) = 600: every clip of the 600 is re-ranked
     for query in ("a dog jumping into a lake", "red shapes moving"):
         counting = Counting(encoder)
         hits = search_text(library, counting, query, SearchOptions(k=k))

@@ -2,7 +2,7 @@
 
 Text search re-ranks only the best candidates of stage one (FAISS, the unconditioned text) and
 deepens while its stopping estimate says a clip further down could still enter the top k, at
-most ``search.text.MAX_ROUNDS`` rounds (``max_depth(k)`` candidates: 400 for k = 10). Here a real
+most ``search.text.MAX_ROUNDS`` rounds (``max_depth(k)`` candidates: 200 for k = 10). Here a real
 library of ``--clips`` synthetic clips (random video embeddings and features at the model's full
 size, float16 in SQLite, as benchmarks/query.py writes them) is searched with ``search_text``,
 and each query's top k spans are compared with those of an exhaustive re-rank of *every* clip

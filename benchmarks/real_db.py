@@ -146,6 +146,17 @@ def spans(library, ranked: list[tuple[int, float]], k: int, hits: str) -> list:
     return merge_top(hits_for(library, ranked), k)
 
 
+def percentiles(seconds) -> dict[str, float]:
+    """p50, p95 and p99 of ``seconds``, in milliseconds."""
+    ms = np.asarray(seconds) * 1000
+    return {f"p{p}": round(float(np.percentile(ms, p)), 1) for p in (50, 95, 99)}
+
+
+def query_text(i: int) -> str:
+    """The text of query ``i`` (distinct per query, so no cache answers it)."""
+    return f"{QUERIES[i % len(QUERIES)]} {i}"
+
+
 def run(
     library, encoder, queries: np.ndarray, depth: int, k: int, cold: bool, ways: list[str]
 ) -> list[dict]:
@@ -162,7 +173,7 @@ def run(
             if cold:
                 fresh_connection(library)
             t = [time.perf_counter()]
-            text = encoder.encode_text(f"{QUERIES[i % len(QUERIES)]} {i}")
+            text = encoder.encode_text(query_text(i))
             t.append(time.perf_counter())
             _, found = index.search(q[None, :], depth)
             ids = [int(j) for j in found[0] if j >= 0]
@@ -183,10 +194,6 @@ def run(
             for name, a, b in zip(STAGES, t, t[1:]):
                 stages[way][name].append(b - a)
         assert all(o == outcomes[0] for o in outcomes), "the ways scored or merged differently"
-
-    def percentiles(values) -> dict[str, float]:
-        ms = np.asarray(values) * 1000
-        return {f"p{p}": round(float(np.percentile(ms, p)), 1) for p in (50, 95, 99)}
 
     return [
         {
@@ -225,18 +232,15 @@ def bounded(library, encoder, count: int, k: int, cold: bool) -> dict:
             fresh_connection(library)
         counting.rounds = []
         started = time.perf_counter()
-        hits = search_text(
-            library, counting, f"{QUERIES[i % len(QUERIES)]} {i}", SearchOptions(k=k)
-        )
+        hits = search_text(library, counting, query_text(i), SearchOptions(k=k))
         times.append(time.perf_counter() - started)
         assert len(hits) == k
         candidates.append(sum(counting.rounds))
         rounds.append(len(counting.rounds))
-    ms = np.asarray(times) * 1000
     return {
         "cache": "cold" if cold else "warm",
         "search": "bounded",
-        "total_ms": {f"p{p}": round(float(np.percentile(ms, p)), 1) for p in (50, 95, 99)},
+        "total_ms": percentiles(times),
         "bound_candidates": max_depth(k),
         "candidates_max": int(max(candidates)),
         "candidates_p50": int(np.median(candidates)),

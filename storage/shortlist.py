@@ -69,7 +69,10 @@ def current(index: faiss.Index) -> bool:
     import faiss
 
     coded = faiss.downcast_index(index)
-    return getattr(coded, "M", None) == subquantizers(index.d) and coded.nbits == BITS
+    if not isinstance(coded, faiss.IndexPQFastScan):
+        return False
+    subvectors = coded.M
+    return subvectors == subquantizers(index.d) and coded.nbits == BITS
 
 
 def build(vectors: np.ndarray, seed: int = 0, subvector_dims: int = SUBVECTOR_DIMS) -> faiss.Index:

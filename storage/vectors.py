@@ -108,9 +108,10 @@ class VectorIndex:
         with self._lock:
             n = len(self)
             have = self._shortlist is not None
-            if shortlists.wanted(n, have) == have and self._shortlist_current():
+            want = shortlists.wanted(n, have)
+            if want == have and self._shortlist_current():
                 return False
-            if have and not shortlists.wanted(n, have):
+            if not want:
                 self._shortlist = None
                 return True
             self._shortlist = shortlists.build(self._stored_vectors())
